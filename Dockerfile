@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: dependencies are installed in a build stage, the runtime stage runs as a non-root user.
+FROM node:22-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev
+
+FROM node:22-bookworm-slim AS runtime
+# redis-tools and postgresql-client: the example bundles' exec steps call redis-cli and psql.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends redis-tools postgresql-client tini \
+ && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json package-lock.json tsconfig.json ./
+COPY bin ./bin
+COPY src ./src
+COPY contracts ./contracts
+COPY forms ./forms
+COPY examples ./examples
+RUN mkdir -p /data && chown node:node /data
+USER node
+ENV DATA_DIR=/data PORT=8080 HOST=0.0.0.0
+EXPOSE 8080
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "--import", "tsx", "src/main.ts"]

@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { ConfigError } from './engine/errors.ts';
+
+const list = z
+  .string()
+  .optional()
+  .transform((v) => (v ? v.split(':').filter(Boolean) : []));
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .optional()
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/**
+ * Every setting the service reads from its environment. Parsed once at start-up; a missing or
+ * invalid value stops the process with one line naming the variable.
+ */
+export const configSchema = z.object({
+  /** Redis for the inventory and the queues. Unset: a private redis-server with AOF in DATA_DIR. */
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** Where the private Redis, deployment work dirs and package state live. */
+  DATA_DIR: z.string().min(1).default('.data'),
+  /** Extra bundle directories (colon-separated), besides examples/bundles. */
+  BUNDLE_PATH: list,
+  /** Extra artifact definition directories (colon-separated), besides contracts/artifact-definitions. */
+  ARTIFACT_DEFINITIONS_PATH: list,
+  /** Local mirror for http(s) `$ref`s: https://host/path is read from $SCHEMA_MIRROR/host/path. */
+  SCHEMA_MIRROR: z.string().min(1).optional(),
+  /** Allow fetching http(s) `$ref`s from the network when the mirror lacks them. */
+  SCHEMA_ALLOW_NETWORK: bool,
+  /** HTTP listen address. */
+  HOST: z.string().default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Policy file (YAML). */
+  POLICY_FILE: z.string().min(1).default('examples/policy.yaml'),
+  /** Form overlays directory. */
+  FORMS_DIR: z.string().min(1).default('forms'),
+  /** Key prefix in Redis, so several deployments can share one server. */
+  REDIS_PREFIX: z.string().min(1).default('ts:'),
+  /** OpenTofu / Terraform binaries for the opentofu and terraform provisioners. */
+  TOFU_BIN: z.string().min(1).default('tofu'),
+  TERRAFORM_BIN: z.string().min(1).default('terraform'),
+  /** Jira surface: enabled when JIRA_BASE_URL is set. */
+  JIRA_BASE_URL: z.url().optional(),
+  JIRA_EMAIL: z.string().min(1).optional(),
+  JIRA_API_TOKEN: z.string().min(1).optional(),
+  /** Shared secret of the Jira admin webhook (X-Hub-Signature). Required when Jira is enabled. */
+  JIRA_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Jira project/status mapping file (YAML). */
+  JIRA_CONFIG_FILE: z.string().min(1).optional(),
+  /** ServiceNow surface: enabled when SERVICENOW_INSTANCE_URL is set. */
+  SERVICENOW_INSTANCE_URL: z.url().optional(),
+  SERVICENOW_USER: z.string().min(1).optional(),
+  SERVICENOW_PASSWORD: z.string().min(1).optional(),
+  SERVICENOW_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+});
+
+/** Validated configuration. */
+export type Config = z.infer<typeof configSchema>;
+
+/**
+ * Parses `env` into a {@link Config}. Throws {@link ConfigError} naming the first bad variable
+ * (the message never repeats the value, which may be a secret).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const picked: Record<string, string | undefined> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const v = env[key];
+    picked[key] = v === '' ? undefined : v;
+  }
+  const parsed = configSchema.safeParse(picked);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(variable, issue.message);
+  }
+  const cfg = parsed.data;
+  if (cfg.JIRA_BASE_URL) {
+    for (const k of ['JIRA_EMAIL', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET'] as const) {
+      if (!cfg[k]) throw new ConfigError(k, 'required when JIRA_BASE_URL is set');
+    }
+  }
+  if (cfg.SERVICENOW_INSTANCE_URL) {
+    for (const k of ['SERVICENOW_USER', 'SERVICENOW_PASSWORD', 'SERVICENOW_WEBHOOK_SECRET'] as const) {
+      if (!cfg[k]) throw new ConfigError(k, 'required when SERVICENOW_INSTANCE_URL is set');
+    }
+  }
+  return cfg;
+}

@@ -139,3 +139,14 @@ export class ConfigError extends UserError {
 export function isUserError(err: unknown): err is UserError {
   return err instanceof UserError;
 }
+
+/** A record with this id already exists (a create that would overwrite). */
+export class AlreadyExistsError extends UserError {
+  readonly what: string;
+  readonly id: string;
+  constructor(what: string, id: string) {
+    super('conflict', `${what} "${id}" already exists`);
+    this.what = what;
+    this.id = id;
+  }
+}

@@ -325,6 +325,8 @@ export interface AuditEvent {
   request?: string;
   before?: unknown;
   after?: unknown;
+  /** Why, in plain words (for example the reason given with a request transition). */
+  reason?: string;
   prevHash: string;
   hash: string;
 }

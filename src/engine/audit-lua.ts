@@ -1,0 +1,151 @@
+/**
+ * The one Lua script every audited write goes through. It checks a guard (record absent,
+ * present, or at an expected revision), applies a list of hash/set/sorted-set operations and
+ * appends the hash-chained audit event, all in one atomic step inside Redis. Because the
+ * script itself reads the last sequence number and hash, concurrent writers from any number
+ * of processes are serialized by Redis and the chain can never fork.
+ *
+ * Redis' Lua has no SHA-256 (only `redis.sha1hex`), so a small SHA-256 over the `bit`
+ * library is included; the TypeScript side verifies with node:crypto, and the unit tests
+ * compare the two on random input.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+const SHA256_LUA = `
+local band, bxor, bnot, rshift, ror, tobit, tohex = bit.band, bit.bxor, bit.bnot, bit.rshift, bit.ror, bit.tobit, bit.tohex
+local K = {
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+}
+local function sha256(msg)
+  local len = #msg
+  local bitlen = len * 8
+  local hi = math.floor(bitlen / 4294967296)
+  local lo = bitlen % 4294967296
+  local zeros = (64 - ((len + 9) % 64)) % 64
+  msg = msg .. '\\128' .. string.rep('\\0', zeros) .. string.char(
+    math.floor(hi / 16777216) % 256, math.floor(hi / 65536) % 256, math.floor(hi / 256) % 256, hi % 256,
+    math.floor(lo / 16777216) % 256, math.floor(lo / 65536) % 256, math.floor(lo / 256) % 256, lo % 256)
+  local h0, h1, h2, h3 = tobit(0x6a09e667), tobit(0xbb67ae85), tobit(0x3c6ef372), tobit(0xa54ff53a)
+  local h4, h5, h6, h7 = tobit(0x510e527f), tobit(0x9b05688c), tobit(0x1f83d9ab), tobit(0x5be0cd19)
+  local w = {}
+  for chunk = 1, #msg, 64 do
+    for i = 1, 16 do
+      local p = chunk + (i - 1) * 4
+      local b1, b2, b3, b4 = string.byte(msg, p, p + 3)
+      w[i] = tobit(b1 * 16777216 + b2 * 65536 + b3 * 256 + b4)
+    end
+    for i = 17, 64 do
+      local x, y = w[i - 15], w[i - 2]
+      local s0 = bxor(ror(x, 7), ror(x, 18), rshift(x, 3))
+      local s1 = bxor(ror(y, 17), ror(y, 19), rshift(y, 10))
+      w[i] = tobit(w[i - 16] + s0 + w[i - 7] + s1)
+    end
+    local a, b, c, d, e, f, g, h = h0, h1, h2, h3, h4, h5, h6, h7
+    for i = 1, 64 do
+      local S1 = bxor(ror(e, 6), ror(e, 11), ror(e, 25))
+      local ch = bxor(band(e, f), band(bnot(e), g))
+      local t1 = h + S1 + ch + K[i] + w[i]
+      local S0 = bxor(ror(a, 2), ror(a, 13), ror(a, 22))
+      local maj = bxor(band(a, b), band(a, c), band(b, c))
+      h = g; g = f; f = e; e = tobit(d + t1); d = c; c = b; b = a; a = tobit(t1 + S0 + maj)
+    end
+    h0 = tobit(h0 + a); h1 = tobit(h1 + b); h2 = tobit(h2 + c); h3 = tobit(h3 + d)
+    h4 = tobit(h4 + e); h5 = tobit(h5 + f); h6 = tobit(h6 + g); h7 = tobit(h7 + h)
+  end
+  return tohex(h0) .. tohex(h1) .. tohex(h2) .. tohex(h3) .. tohex(h4) .. tohex(h5) .. tohex(h6) .. tohex(h7)
+end
+`;
+
+/**
+ * KEYS: 1 audit events hash, 2 audit head hash, 3 subject index, 4 actor index,
+ *       5 request index (ignored unless ARGV[2] == '1'), 6 guard key, 7.. operation keys.
+ * ARGV: 1 event body (canonical JSON members without seq/prevHash/hash), 2 has-request flag,
+ *       3 guard mode (none|absent|present|revision), 4 guard field, 5 expected revision,
+ *       6 number of operations, then 4 values per operation: opcode, key index, arg1, arg2.
+ * Returns {'ok', seq, hash, prevHash} or {'exists'} | {'missing'} | {'conflict', actualRevision}.
+ */
+const WRITE_LUA = `${SHA256_LUA}
+local mode = ARGV[3]
+local gkey, gfield = KEYS[6], ARGV[4]
+if mode == 'absent' then
+  if redis.call('HEXISTS', gkey, gfield) == 1 then return {'exists'} end
+elseif mode == 'present' then
+  if redis.call('HEXISTS', gkey, gfield) == 0 then return {'missing'} end
+elseif mode == 'revision' then
+  local cur = redis.call('HGET', gkey, gfield)
+  if not cur then return {'missing'} end
+  local rev = cjson.decode(cur).revision
+  if rev ~= tonumber(ARGV[5]) then return {'conflict', tostring(rev)} end
+elseif mode ~= 'none' then
+  return redis.error_reply('audit write: unknown guard ' .. tostring(mode))
+end
+local nops = tonumber(ARGV[6])
+local known = { hset = true, hdel = true, sadd = true, srem = true, zadd = true, zrem = true }
+for i = 0, nops - 1 do
+  if not known[ARGV[7 + i * 4]] then return redis.error_reply('audit write: unknown op ' .. tostring(ARGV[7 + i * 4])) end
+end
+local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0') + 1
+-- A lost head next to surviving events must never let a new chain overwrite old events.
+if redis.call('HEXISTS', KEYS[1], tostring(seq)) == 1 then
+  return redis.error_reply('audit log is inconsistent: event ' .. seq .. ' exists beyond the recorded head')
+end
+for i = 0, nops - 1 do
+  local base = 7 + i * 4
+  local op, k, a, b = ARGV[base], KEYS[tonumber(ARGV[base + 1])], ARGV[base + 2], ARGV[base + 3]
+  if op == 'hset' then redis.call('HSET', k, a, b)
+  elseif op == 'hdel' then redis.call('HDEL', k, a)
+  elseif op == 'sadd' then redis.call('SADD', k, a)
+  elseif op == 'srem' then redis.call('SREM', k, a)
+  elseif op == 'zadd' then redis.call('ZADD', k, b, a)
+  elseif op == 'zrem' then redis.call('ZREM', k, a) end
+end
+local prev = redis.call('HGET', KEYS[2], 'hash') or string.rep('0', 64)
+local canonical = '{"seq":' .. seq .. ',' .. ARGV[1] .. ',"prevHash":"' .. prev .. '"}'
+local hash = sha256(prev .. canonical)
+local stored = string.sub(canonical, 1, -2) .. ',"hash":"' .. hash .. '"}'
+redis.call('HSET', KEYS[1], tostring(seq), stored)
+redis.call('HSET', KEYS[2], 'seq', seq, 'hash', hash)
+redis.call('ZADD', KEYS[3], seq, tostring(seq))
+redis.call('ZADD', KEYS[4], seq, tostring(seq))
+if ARGV[2] == '1' then redis.call('ZADD', KEYS[5], seq, tostring(seq)) end
+return {'ok', seq, hash, prev}
+`;
+
+/** Test hook: returns sha256(ARGV[1]) computed by the Lua implementation. */
+const SHA256_PROBE_LUA = `${SHA256_LUA}
+return sha256(ARGV[1])
+`;
+
+/** A Lua script run by EVALSHA, loading itself with EVAL the first time a server lacks it. */
+export class LuaScript {
+  readonly sha: string;
+  constructor(readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  /** Runs the script; `keys` and `args` as for EVAL. */
+  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
+        return redis.eval(this.source, keys.length, ...keys, ...args);
+      }
+      throw err;
+    }
+  }
+}
+
+/** The audited-write script (guard + operations + chained audit append). */
+export const auditedWriteScript = new LuaScript(WRITE_LUA);
+
+/** SHA-256 computed by the same Lua code the write script uses (for tests). */
+export const sha256ProbeScript = new LuaScript(SHA256_PROBE_LUA);

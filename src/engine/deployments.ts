@@ -1,0 +1,727 @@
+/**
+ * Deployments: one run of a package's bundle steps by their provisioners — a plan, an apply or a
+ * destroy — under the package's lock, recorded with structured (redacted) step logs.
+ *
+ * Every run first plans every step (plan JSON validated, summarised and hashed; scanners run over
+ * it). An apply or destroy then checks the plan hash against the approved one, applies the steps
+ * in order (destroy: reverse order, skipping `skip_on_delete` steps), validates the artifacts a
+ * step prints against their artifact definitions and only then stores anything on the package.
+ * Any failure — a non-zero exit, a timeout, malformed plan JSON, an invalid artifact — fails the
+ * deployment naming the step, with a redacted excerpt; the package keeps its last good state.
+ */
+import { randomUUID } from 'node:crypto';
+import { cp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Logger } from './logger.ts';
+import { DeploymentFailedError, NotFoundError, UserError, type FieldIssue } from './errors.ts';
+import {
+  systemClock,
+  type Bundle,
+  type BundleStep,
+  type Clock,
+  type Deployment,
+  type DeploymentAction,
+  type DeploymentStatus,
+  type DeploymentStep,
+  type Environment,
+  type Package,
+  type PackageStatus,
+  type PolicyDecision,
+  type RecordMeta,
+  type StepLogLine,
+} from './model.ts';
+import { combineStepPlans, parsePlanJson, planHash, summarizePlan, type StepPlan } from './plan.ts';
+import { Redactor, isSensitiveKey } from './redact.ts';
+import { costDelta, estimateMonthlyCost, type CostDelta } from './cost.ts';
+import { runScanners } from './scanners.ts';
+import { LockLostError, type Lease, type PackageLock, type QueuedInfo } from './package-lock.ts';
+import type { Provisioner, StepContext } from '../provisioners/types.ts';
+import { excerptOf } from '../provisioners/run-process.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Ports
+
+/** A record's writable fields. */
+export type Fields<T extends RecordMeta> = Omit<T, keyof RecordMeta>;
+
+/**
+ * What the runner needs of the inventory. Small on purpose, so the real Inventory can implement
+ * it (or be wrapped) without the runner knowing anything else of it. Writes are made only while
+ * the package lock is held and after checking its fencing token.
+ */
+export interface DeploymentStore {
+  getPackage(id: string): Promise<Package>;
+  getEnvironment(id: string): Promise<Environment>;
+  /** Merges `patch` into the package (revision + 1). */
+  updatePackage(id: string, patch: Partial<Fields<Package>>): Promise<Package>;
+  createDeployment(input: Fields<Deployment>): Promise<Deployment>;
+  /** Merges `patch` into the deployment (revision + 1). */
+  updateDeployment(id: string, patch: Partial<Fields<Deployment>>): Promise<Deployment>;
+  getDeployment(id: string): Promise<Deployment>;
+  /** Deployments in a status (for {@link DeploymentRunner.recoverStale}: `running`). */
+  listDeploymentsByStatus(status: DeploymentStatus): Promise<Deployment[]>;
+}
+
+/** Finds a bundle version (the registry). */
+export type BundleLookup = (name: string, version: string) => Promise<Bundle> | Bundle;
+
+/** Validates artifact data against an artifact definition; returns every problem (no values in messages). */
+export type ArtifactValidator = (definitionName: string, data: unknown) => FieldIssue[] | Promise<FieldIssue[]>;
+
+/** JSON pointers of the `$md.sensitive` fields of an artifact definition. */
+export type SensitivePointerLookup = (definitionName: string) => string[];
+
+/** Constructor dependencies of {@link DeploymentRunner}. */
+export interface DeploymentRunnerDeps {
+  store: DeploymentStore;
+  getBundle: BundleLookup;
+  /** Provisioner name (`exec`, `opentofu`, `terraform`) -> provisioner. */
+  provisioners: Record<string, Provisioner>;
+  lock: PackageLock;
+  validateArtifact: ArtifactValidator;
+  sensitivePointers?: SensitivePointerLookup;
+  /** Per-deployment working directories are made (and removed) under this. */
+  workRoot: string;
+  /** Per-package, per-step state directories (`MD_STATE_DIR`) live under this. */
+  stateRoot: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** The environment scanners inherit PATH/HOME/LANG/TS_TARGET_* from (default `process.env`). */
+  baseEnv?: NodeJS.ProcessEnv;
+  /** Keep working directories after a run (debugging; they hold connection secrets). */
+  keepWorkDirs?: boolean;
+}
+
+/** Options of one run. */
+export interface RunOptions {
+  /** The request this deployment serves. */
+  request?: string;
+  /** Params to plan/apply instead of the package's desired params (an update request's new values). */
+  params?: Record<string, unknown>;
+  /** Apply/destroy only if the fresh plan hashes to this (the approved plan); otherwise fail. */
+  expectedPlanHash?: string;
+  /** Told once when the package is busy and this run waits its turn. */
+  onQueued?: (info: QueuedInfo) => void | Promise<void>;
+  /** Extra secret strings to blank from logs and excerpts. */
+  secrets?: string[];
+  signal?: AbortSignal;
+}
+
+/** What a run gives back. Step failures do not throw: they come back as a failed deployment. */
+export interface DeploymentOutcome {
+  deployment: Deployment;
+  /** Scanner decisions (allow / warn / deny), for the request. */
+  decisions: PolicyDecision[];
+  /** Monthly cost before and after (after = 0 for a destroy). */
+  cost?: CostDelta;
+  /** The failure, when the deployment failed (also recorded on the deployment). */
+  error?: UserError;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Files the engine writes into every step's working directory. */
+export const STEP_FILES = {
+  params: '_params.auto.tfvars.json',
+  connections: '_connections.auto.tfvars.json',
+  metadata: '_md_variables.auto.tfvars.json',
+} as const;
+
+const MAX_LOG_LINES_PER_STEP = 2000;
+
+function safeSegment(s: string): string {
+  const out = s.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^\.+/, '_');
+  return out || '_';
+}
+
+function slug(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+}
+
+/** The provisioner name without a version suffix (`opentofu:1.10` -> `opentofu`). */
+export function provisionerName(step: BundleStep): string {
+  return step.provisioner.split(':')[0].trim();
+}
+
+/** Strings in `params` at fields the params schema marks `$md.sensitive` or under sensitive-looking keys. */
+function registerParamSecrets(redactor: Redactor, schema: unknown, params: unknown): void {
+  redactor.addSecretsUnderSensitiveKeys(params);
+  const walk = (s: unknown, v: unknown): void => {
+    if (!s || typeof s !== 'object' || v === undefined || v === null) return;
+    const node = s as Record<string, unknown>;
+    if (node['$md.sensitive'] === true) {
+      redactor.addSensitiveFields(v, ['']);
+      return;
+    }
+    const props = node.properties;
+    if (props && typeof props === 'object' && typeof v === 'object') {
+      for (const [k, sub] of Object.entries(props)) walk(sub, (v as Record<string, unknown>)[k]);
+    }
+  };
+  walk(schema, params);
+}
+
+/** Runs plan / apply / destroy of packages; see the module comment. */
+export class DeploymentRunner {
+  private readonly deps: DeploymentRunnerDeps;
+  private readonly clock: Clock;
+
+  constructor(deps: DeploymentRunnerDeps) {
+    this.deps = deps;
+    this.clock = deps.clock ?? systemClock;
+  }
+
+  /** Plans the package (for an apply, or for a destroy with `mode: 'destroy'`); changes nothing. */
+  plan(packageId: string, opts: RunOptions & { mode?: 'apply' | 'destroy' } = {}): Promise<DeploymentOutcome> {
+    return this.run('plan', packageId, opts, opts.mode ?? 'apply');
+  }
+
+  /** Plans and applies the package's bundle steps; on success stores artifacts, params and cost on the package. */
+  apply(packageId: string, opts: RunOptions = {}): Promise<DeploymentOutcome> {
+    return this.run('apply', packageId, opts, 'apply');
+  }
+
+  /** Plans a destroy and destroys the package's steps in reverse order (skipping `skip_on_delete`). */
+  destroy(packageId: string, opts: RunOptions = {}): Promise<DeploymentOutcome> {
+    return this.run('destroy', packageId, opts, 'destroy');
+  }
+
+  /**
+   * Finds deployments left `running` whose package lock is no longer held with their fencing
+   * token (their worker crashed) and marks them failed; nothing they did is marked applied. A
+   * package left `provisioning`/`decommissioning` gets its last good status back (or `failed`)
+   * when no other deployment holds its lock. Returns the deployments it marked failed.
+   */
+  async recoverStale(): Promise<Deployment[]> {
+    const { store, lock } = this.deps;
+    const recovered: Deployment[] = [];
+    for (const d of await store.listDeploymentsByStatus('running')) {
+      if (d.fencingToken !== undefined && (await lock.isCurrent(d.package, d.fencingToken))) continue;
+      const lease = (await lock.tryAcquire(d.package, `recover:${d.id}`)).lease;
+      try {
+        // Re-read under the lock: the deployment may have finished meanwhile.
+        const fresh = await store.getDeployment(d.id);
+        if (fresh.status !== 'running') continue;
+        if (fresh.fencingToken !== undefined && (await lock.isCurrent(fresh.package, fresh.fencingToken))) continue;
+        const at = this.clock.now().toISOString();
+        const marked = await store.updateDeployment(d.id, {
+          status: 'failed',
+          finishedAt: at,
+          steps: fresh.steps.map((s) => (s.status === 'running' ? { ...s, status: 'failed', finishedAt: at, error: 'worker stopped' } : s)),
+          error: { message: 'the worker running this deployment stopped and its package lock expired; nothing was marked applied' },
+        });
+        recovered.push(marked);
+        this.deps.logger?.warn({ deployment: d.id, package: d.package }, 'stale deployment marked failed');
+        if (lease) {
+          const pkg = await store.getPackage(d.package);
+          if (pkg.status === 'provisioning' || pkg.status === 'decommissioning') {
+            await lease.assertCurrent();
+            await store.updatePackage(pkg.id, { status: pkg.lastAppliedParams ? 'ready' : 'failed' });
+          }
+        }
+      } finally {
+        await lease?.release();
+      }
+    }
+    return recovered;
+  }
+
+  private async run(action: DeploymentAction, packageId: string, opts: RunOptions, mode: 'apply' | 'destroy'): Promise<DeploymentOutcome> {
+    const lease = await this.deps.lock.waitForLock(packageId, { onQueued: opts.onQueued, signal: opts.signal });
+    const abort = new AbortController();
+    const onOuterAbort = (): void => abort.abort();
+    opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    let lost: LockLostError | undefined;
+    const stopRenew = lease.keepAlive((err) => {
+      lost = err;
+      abort.abort();
+    });
+    try {
+      const outcome = await this.runLocked(action, packageId, opts, mode, lease, abort.signal);
+      if (lost) throw lost;
+      return outcome;
+    } catch (err) {
+      throw lost ?? err;
+    } finally {
+      stopRenew();
+      opts.signal?.removeEventListener('abort', onOuterAbort);
+      await lease.release().catch(() => false);
+    }
+  }
+
+  private async runLocked(
+    action: DeploymentAction,
+    packageId: string,
+    opts: RunOptions,
+    mode: 'apply' | 'destroy',
+    lease: Lease,
+    signal: AbortSignal,
+  ): Promise<DeploymentOutcome> {
+    const { store, logger } = this.deps;
+    const pkg = await store.getPackage(packageId);
+    const environment = await store.getEnvironment(pkg.environment);
+    const bundle = await this.deps.getBundle(pkg.bundle, pkg.version);
+    const params = opts.params ?? pkg.desiredParams ?? {};
+    const now = (): string => this.clock.now().toISOString();
+
+    const ordered = bundle.steps.map((step, index) => ({ step, index }));
+    if (mode === 'destroy') ordered.reverse();
+    const active = ordered.filter(({ step }) => !(mode === 'destroy' && step.skip_on_delete));
+
+    const steps: DeploymentStep[] = bundle.steps.map((s) => ({
+      path: s.path,
+      provisioner: s.provisioner,
+      status: mode === 'destroy' && s.skip_on_delete ? 'skipped' : 'pending',
+      log: [],
+    }));
+
+    await lease.assertCurrent();
+    let deployment = await store.createDeployment({
+      package: pkg.id,
+      ...(opts.request ? { request: opts.request } : {}),
+      action,
+      status: 'running',
+      steps,
+      fencingToken: lease.token,
+      startedAt: now(),
+    });
+    const deploymentDir = join(this.deps.workRoot, safeSegment(deployment.id));
+    logger?.info({ deployment: deployment.id, package: pkg.id, action }, 'deployment started');
+
+    const save = async (patch: Partial<Fields<Deployment>>): Promise<void> => {
+      await lease.assertCurrent();
+      deployment = await store.updateDeployment(deployment.id, { ...patch, steps: steps.map((s) => ({ ...s, log: [...s.log] })) });
+    };
+    const logTo = (i: number) => (line: StepLogLine): void => {
+      const log = steps[i].log;
+      log.push(line);
+      if (log.length > MAX_LOG_LINES_PER_STEP) log.splice(0, log.length - MAX_LOG_LINES_PER_STEP);
+    };
+
+    const redactor = new Redactor(opts.secrets ?? []);
+    registerParamSecrets(redactor, bundle.params, params);
+
+    const costBefore = pkg.costMonthly;
+    let costAfter: number | undefined;
+    try {
+      costAfter = mode === 'destroy' ? 0 : estimateMonthlyCost(bundle, params);
+    } catch (err) {
+      logger?.warn({ bundle: bundle.name, err: (err as Error).message }, 'cost estimate failed');
+    }
+    const cost = costAfter === undefined ? undefined : costDelta(costBefore, costAfter, String((bundle.raw?.cost as { currency?: string })?.currency ?? 'USD'));
+
+    const previousStatus = pkg.status;
+    let decisions: PolicyDecision[] = [];
+    let currentStep: number | undefined;
+
+    try {
+      const connections = await this.resolveConnections(pkg, bundle, redactor);
+      if (action !== 'plan') {
+        await lease.assertCurrent();
+        await store.updatePackage(pkg.id, { status: mode === 'destroy' ? 'decommissioning' : 'provisioning' });
+      }
+
+      // Plan every step first: the whole plan is hashed, scanned and checked before anything changes.
+      const contexts = new Map<number, StepContext>();
+      const stepPlans: StepPlan[] = [];
+      for (const { step, index } of active) {
+        currentStep = index;
+        steps[index] = { ...steps[index], status: 'running', startedAt: now() };
+        await save({});
+        const ctx = await this.prepareStep(deployment, deploymentDir, pkg, environment, bundle, step, index, mode, params, connections, redactor, logTo(index), signal);
+        contexts.set(index, ctx);
+        const provisioner = this.provisionerFor(step);
+        const { planJson } = await provisioner.plan(ctx);
+        const excerpt = (): string => excerptOf([
+          ...steps[index].log.filter((l) => l.stream !== 'engine').map((l) => l.line),
+          ...planJson.split('\n').slice(-10).map((l) => redactor.redactText(l)),
+        ]);
+        const plan = parsePlanJson(planJson, { step: step.path, excerpt: excerpt() });
+        await writeFile(ctx.planFile, JSON.stringify(plan), { mode: 0o600 });
+        const summary = summarizePlan(plan);
+        stepPlans.push({ step: step.path, summary, hash: planHash(plan) });
+        logTo(index)({ at: now(), stream: 'engine', line: `plan: ${summary.add} to add, ${summary.change} to change, ${summary.destroy} to destroy, ${summary.replace} to replace` });
+        if (action === 'plan') steps[index] = { ...steps[index], status: 'succeeded', finishedAt: now() };
+        await save({});
+      }
+      currentStep = undefined;
+      // No active steps (a destroy where every step is skip_on_delete) plans nothing.
+      const { summary: planSummary, hash } = stepPlans.length
+        ? combineStepPlans(stepPlans)
+        : { summary: summarizePlan({ format_version: '1.0' }), hash: planHash({ format_version: '1.0' }) };
+      await save({ plan: planSummary, planHash: hash });
+
+      decisions = await runScanners({
+        bundle,
+        labels: environment.labels,
+        planFiles: active.map(({ step, index }) => ({ step: step.path, file: contexts.get(index)!.planFile })),
+        redactor,
+        clock: this.clock,
+        baseEnv: this.deps.baseEnv,
+        signal,
+      });
+      const denied = decisions.find((d) => d.outcome === 'deny');
+      if (denied && action !== 'plan') {
+        throw new DeploymentFailedError(denied.rule, `${denied.rule} denied the plan: ${denied.reason}`, denied.reason);
+      }
+
+      if (action === 'plan') {
+        await save({ status: 'succeeded', finishedAt: now() });
+        logger?.info({ deployment: deployment.id, package: pkg.id }, 'plan succeeded');
+        return { deployment, decisions, cost };
+      }
+
+      if (opts.expectedPlanHash !== undefined && opts.expectedPlanHash !== hash) {
+        throw new DeploymentFailedError(
+          '',
+          'the plan changed since it was approved (its hash differs); nothing was applied, the request must be planned and approved again',
+          '',
+        );
+      }
+
+      const artifacts: Record<string, Record<string, unknown>> = {};
+      for (const { step, index } of active) {
+        currentStep = index;
+        const ctx = contexts.get(index)!;
+        const provisioner = this.provisionerFor(step);
+        if (mode === 'destroy') {
+          await provisioner.destroy(ctx);
+        } else {
+          const result = await provisioner.apply(ctx);
+          Object.assign(artifacts, await this.validateArtifacts(step, bundle, result.artifacts, redactor));
+        }
+        steps[index] = { ...steps[index], status: 'succeeded', finishedAt: now() };
+        await save({});
+      }
+      currentStep = undefined;
+
+      if (mode === 'apply') {
+        const required = Array.isArray(bundle.artifacts?.required) ? (bundle.artifacts.required as string[]) : [];
+        const missing = required.filter((n) => !(n in artifacts));
+        if (missing.length) {
+          const last = active[active.length - 1]?.step.path ?? '';
+          throw new DeploymentFailedError(last, `step ${last}: no step printed the required artifact(s) ${missing.join(', ')}`, '');
+        }
+      }
+
+      // Everything succeeded and validated: only now does the package change.
+      await lease.assertCurrent();
+      if (mode === 'destroy') {
+        await store.updatePackage(pkg.id, { status: 'decommissioned', artifacts: {}, costMonthly: 0, lastDeployment: deployment.id });
+      } else {
+        await store.updatePackage(pkg.id, {
+          status: 'ready',
+          artifacts,
+          desiredParams: params,
+          lastAppliedParams: params,
+          lastDeployment: deployment.id,
+          ...(costAfter !== undefined ? { costMonthly: costAfter } : {}),
+        });
+      }
+      await save({ status: 'succeeded', finishedAt: now() });
+      logger?.info({ deployment: deployment.id, package: pkg.id, action }, 'deployment succeeded');
+      return { deployment, decisions, cost };
+    } catch (err) {
+      if (err instanceof LockLostError) throw err;
+      if (signal.aborted && !(await this.deps.lock.isCurrent(pkg.id, lease.token, lease.owner))) throw new LockLostError(pkg.id, lease.token);
+      if (!(err instanceof UserError)) {
+        await this.markFailed(lease, pkg, action, previousStatus, steps, currentStep, save, now, { message: 'internal error while running the deployment' }).catch(() => undefined);
+        throw err;
+      }
+      const stepName = err instanceof DeploymentFailedError ? err.step : currentStep !== undefined ? bundle.steps[currentStep].path : undefined;
+      const excerpt = err instanceof DeploymentFailedError ? redactor.redactText(err.excerpt) : undefined;
+      const message = redactor.redactText(err.message);
+      await this.markFailed(lease, pkg, action, previousStatus, steps, currentStep, save, now, {
+        ...(stepName ? { step: stepName } : {}),
+        message,
+        ...(excerpt ? { excerpt } : {}),
+      });
+      logger?.warn({ deployment: deployment.id, package: pkg.id, action, step: stepName }, 'deployment failed');
+      return { deployment, decisions, cost, error: err };
+    } finally {
+      if (!this.deps.keepWorkDirs) await rm(deploymentDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private async markFailed(
+    lease: Lease,
+    pkg: Package,
+    action: DeploymentAction,
+    previousStatus: PackageStatus,
+    steps: DeploymentStep[],
+    currentStep: number | undefined,
+    save: (patch: Partial<Fields<Deployment>>) => Promise<void>,
+    now: () => string,
+    error: { step?: string; message: string; excerpt?: string },
+  ): Promise<void> {
+    if (currentStep !== undefined) {
+      steps[currentStep] = { ...steps[currentStep], status: 'failed', finishedAt: now(), error: error.message };
+    }
+    for (let i = 0; i < steps.length; i++) {
+      if (steps[i].status === 'running') steps[i] = { ...steps[i], status: 'pending' };
+    }
+    if (action !== 'plan') {
+      // The last good state stands: artifacts and last-applied params are left as they were.
+      await lease.assertCurrent();
+      const status: PackageStatus = previousStatus === 'ready' || previousStatus === 'decommissioned' ? previousStatus : 'failed';
+      await this.deps.store.updatePackage(pkg.id, { status });
+    }
+    await save({ status: 'failed', finishedAt: now(), error });
+  }
+
+  private provisionerFor(step: BundleStep): Provisioner {
+    const name = provisionerName(step);
+    const p = this.deps.provisioners[name];
+    if (!p) throw new DeploymentFailedError(step.path, `step ${step.path}: provisioner "${name}" is not available here`, '');
+    return p;
+  }
+
+  /** Connection name -> the connected artifact's data; sensitive fields registered as secrets. */
+  private async resolveConnections(pkg: Package, bundle: Bundle, redactor: Redactor): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const [name, binding] of Object.entries(pkg.connections ?? {})) {
+      let source: Package;
+      try {
+        source = await this.deps.store.getPackage(binding.package);
+      } catch (err) {
+        if (err instanceof NotFoundError) {
+          throw new DeploymentFailedError('', `connection ${name}: package ${binding.package} does not exist`, '');
+        }
+        throw err;
+      }
+      const data = source.artifacts?.[binding.artifact];
+      if (data === undefined) {
+        throw new DeploymentFailedError('', `connection ${name}: package ${source.name} has no artifact "${binding.artifact}" yet (apply it first)`, '');
+      }
+      const definition = bundle.connectionTypes?.[name];
+      if (definition && this.deps.sensitivePointers) redactor.addSensitiveFields(data, this.deps.sensitivePointers(definition));
+      redactor.addSecretsUnderSensitiveKeys(data);
+      out[name] = data;
+    }
+    return out;
+  }
+
+  /** Checks every artifact a step printed: declared by the bundle and valid for its definition. */
+  private async validateArtifacts(
+    step: BundleStep,
+    bundle: Bundle,
+    printed: Record<string, unknown>,
+    redactor: Redactor,
+  ): Promise<Record<string, Record<string, unknown>>> {
+    const allPointers: string[] = [];
+    for (const [name, data] of Object.entries(printed)) {
+      const def = bundle.artifactTypes?.[name];
+      if (!def) continue;
+      const pointers = this.deps.sensitivePointers?.(def) ?? [];
+      redactor.addSensitiveFields(data, pointers);
+      allPointers.push(...pointers.map((p) => `/${name.replace(/~/g, '~0').replace(/\//g, '~1')}${p}`));
+    }
+    redactor.addSecretsUnderSensitiveKeys(printed);
+    const problems: string[] = [];
+    for (const [name, data] of Object.entries(printed)) {
+      const def = bundle.artifactTypes?.[name];
+      if (!def) {
+        problems.push(`artifact "${name}" is not declared by bundle ${bundle.name}`);
+        continue;
+      }
+      if (!data || typeof data !== 'object' || Array.isArray(data)) {
+        problems.push(`artifact "${name}" must be a JSON object`);
+        continue;
+      }
+      const issues = await this.deps.validateArtifact(def, data);
+      for (const i of issues) problems.push(`artifact "${name}" does not match ${def}: ${i.pointer || '(root)'} ${redactor.redactText(i.message)}`);
+    }
+    if (problems.length) {
+      const excerpt = JSON.stringify(redactor.redactValue(printed, allPointers), null, 2);
+      throw new DeploymentFailedError(
+        step.path,
+        `step ${step.path}: ${problems.slice(0, 10).join('; ')}`,
+        excerpt.length > 2000 ? excerpt.slice(0, 2000) + '…' : excerpt,
+      );
+    }
+    return printed as Record<string, Record<string, unknown>>;
+  }
+
+  /** Makes the step's working directory (a fresh copy of its folder) and writes the input files. */
+  private async prepareStep(
+    deployment: Deployment,
+    deploymentDir: string,
+    pkg: Package,
+    environment: Environment,
+    bundle: Bundle,
+    step: BundleStep,
+    index: number,
+    mode: 'apply' | 'destroy',
+    params: Record<string, unknown>,
+    connections: Record<string, unknown>,
+    redactor: Redactor,
+    log: (line: StepLogLine) => void,
+    signal: AbortSignal,
+  ): Promise<StepContext> {
+    const source = resolve(bundle.dir, step.path);
+    const rel = relative(resolve(bundle.dir), source);
+    if (rel.startsWith('..') || isAbsolute(rel)) {
+      throw new DeploymentFailedError(step.path, `step ${step.path}: path leaves the bundle directory`, '');
+    }
+    const exists = await stat(source).then((s) => s.isDirectory(), () => false);
+    if (!exists) throw new DeploymentFailedError(step.path, `step ${step.path}: folder ${step.path} does not exist in bundle ${bundle.name}`, '');
+
+    const name = `${index}-${safeSegment(slug(step.path) || 'step')}`;
+    const workDir = join(deploymentDir, name);
+    await mkdir(deploymentDir, { recursive: true, mode: 0o700 });
+    await cp(source, workDir, { recursive: true });
+    const stateDir = join(this.deps.stateRoot, safeSegment(pkg.id), safeSegment(slug(step.path) || 'step'));
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+
+    const files = {
+      params: join(workDir, STEP_FILES.params),
+      connections: join(workDir, STEP_FILES.connections),
+      metadata: join(workDir, STEP_FILES.metadata),
+    };
+    const namePrefix = slug(`${pkg.project}-${environment.name}-${pkg.name}`);
+    const metadata = {
+      md_metadata: {
+        name_prefix: namePrefix,
+        package: pkg.name,
+        project: pkg.project,
+        environment: environment.name,
+        labels: environment.labels,
+        bundle: bundle.name,
+        version: bundle.version,
+        deployment: deployment.id,
+      },
+    };
+    await writeFile(files.params, JSON.stringify(params, null, 2), { mode: 0o600 });
+    await writeFile(files.connections, JSON.stringify(connections, null, 2), { mode: 0o600 });
+    await writeFile(files.metadata, JSON.stringify(metadata, null, 2), { mode: 0o600 });
+
+    const artifactProps = bundle.artifacts?.properties;
+    return {
+      step,
+      stepName: step.path,
+      mode,
+      workDir,
+      stateDir,
+      files,
+      planFile: join(deploymentDir, `${name}.plan.json`),
+      artifactNames: artifactProps && typeof artifactProps === 'object' ? Object.keys(artifactProps) : Object.keys(bundle.artifactTypes ?? {}),
+      redactor,
+      clock: this.clock,
+      log,
+      signal,
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A Redis-backed store for the port, until the inventory is plugged in
+
+/** Options for {@link RedisDeploymentStore}. */
+export interface RedisDeploymentStoreOptions {
+  /** Key prefix (default `ts:`). */
+  prefix?: string;
+  clock?: Clock;
+}
+
+/**
+ * A minimal {@link DeploymentStore} on Redis (JSON per record, a set of running deployments).
+ * It exists so the runner can be used and tested end to end before the inventory implements the
+ * port; the inventory should replace it.
+ */
+export class RedisDeploymentStore implements DeploymentStore {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly clock: Clock;
+
+  constructor(redis: Redis, opts: RedisDeploymentStoreOptions = {}) {
+    this.redis = redis;
+    this.prefix = opts.prefix ?? 'ts:';
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  private key(kind: string, id: string): string {
+    return `${this.prefix}${kind}:${id}`;
+  }
+
+  private async read<T>(kind: string, id: string): Promise<T> {
+    const raw = await this.redis.get(this.key(kind, id));
+    if (!raw) throw new NotFoundError(kind, id);
+    return JSON.parse(raw) as T;
+  }
+
+  private stamp<T extends object>(fields: T, id?: string): T & RecordMeta {
+    const at = this.clock.now().toISOString();
+    return { ...fields, id: id ?? randomUUID(), revision: 1, createdAt: at, updatedAt: at };
+  }
+
+  private async merge<T extends RecordMeta>(kind: string, id: string, patch: Partial<T>): Promise<T> {
+    const cur = await this.read<T>(kind, id);
+    const next = { ...cur, ...patch, id: cur.id, createdAt: cur.createdAt, revision: cur.revision + 1, updatedAt: this.clock.now().toISOString() } as T;
+    await this.redis.set(this.key(kind, id), JSON.stringify(next));
+    return next;
+  }
+
+  /** Stores a new package (setup for the demo and tests). */
+  async createPackage(fields: Fields<Package>, id?: string): Promise<Package> {
+    const pkg = this.stamp(fields, id);
+    await this.redis.set(this.key('package', pkg.id), JSON.stringify(pkg));
+    return pkg;
+  }
+
+  /** Stores a new environment (setup for the demo and tests). */
+  async createEnvironment(fields: Fields<Environment>, id?: string): Promise<Environment> {
+    const env = this.stamp(fields, id);
+    await this.redis.set(this.key('environment', env.id), JSON.stringify(env));
+    return env;
+  }
+
+  getPackage(id: string): Promise<Package> {
+    return this.read<Package>('package', id);
+  }
+
+  getEnvironment(id: string): Promise<Environment> {
+    return this.read<Environment>('environment', id);
+  }
+
+  updatePackage(id: string, patch: Partial<Fields<Package>>): Promise<Package> {
+    return this.merge<Package>('package', id, patch);
+  }
+
+  async createDeployment(input: Fields<Deployment>): Promise<Deployment> {
+    const d = this.stamp(input);
+    await this.redis
+      .multi()
+      .set(this.key('deployment', d.id), JSON.stringify(d))
+      .sadd(`${this.prefix}deployments:${d.status}`, d.id)
+      .exec();
+    return d;
+  }
+
+  async updateDeployment(id: string, patch: Partial<Fields<Deployment>>): Promise<Deployment> {
+    const before = await this.read<Deployment>('deployment', id);
+    const next = await this.merge<Deployment>('deployment', id, patch);
+    if (before.status !== next.status) {
+      await this.redis
+        .multi()
+        .srem(`${this.prefix}deployments:${before.status}`, id)
+        .sadd(`${this.prefix}deployments:${next.status}`, id)
+        .exec();
+    }
+    return next;
+  }
+
+  getDeployment(id: string): Promise<Deployment> {
+    return this.read<Deployment>('deployment', id);
+  }
+
+  async listDeploymentsByStatus(status: DeploymentStatus): Promise<Deployment[]> {
+    const ids = await this.redis.smembers(`${this.prefix}deployments:${status}`);
+    const out: Deployment[] = [];
+    for (const id of ids.sort()) {
+      const d = await this.getDeployment(id).catch(() => undefined);
+      if (d && d.status === status) out.push(d);
+    }
+    return out;
+  }
+}

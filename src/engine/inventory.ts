@@ -1,0 +1,659 @@
+/**
+ * The inventory: projects, environments, packages, requests and deployments in Redis.
+ *
+ * Layout (all under `prefix`, default `ts:`):
+ * - `rec:<kind>`            hash id -> record JSON (one HVALS lists a kind)
+ * - `idx:<kind>:all`        sorted set of ids, scored by creation time (ms)
+ * - `idx:<kind>:<field>:<value>` sorted set of ids per indexed field, same score
+ * - `package:summary`       hash id -> small JSON {@link PackageSummary} (cost queries read only this)
+ * - `idx:package:cost`      sorted set of package ids scored by monthly cost
+ *
+ * Every write is a compare-and-set on `revision` (create: the id must be free) applied in one
+ * Lua script together with its index changes and its audit event ({@link AuditLog.commit}),
+ * so records, indexes and the audit chain never disagree.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { AlreadyExistsError, ConflictError, NotFoundError, SystemError, ValidationError, type FieldIssue } from './errors.ts';
+import {
+  systemClock,
+  type AuditEvent,
+  type Clock,
+  type ConnectionBinding,
+  type Deployment,
+  type DeploymentAction,
+  type DeploymentStatus,
+  type Environment,
+  type Labels,
+  type Package,
+  type PackageStatus,
+  type Project,
+  type Request,
+  type RequestState,
+  type SurfaceName,
+} from './model.ts';
+import { AuditLog, canonicalJson, REDACTED, type AuditContext, type WriteOp } from './audit.ts';
+import { assertTransition } from './request-lifecycle.ts';
+
+/** The kinds of record the inventory stores. */
+export type RecordKind = 'project' | 'environment' | 'package' | 'request' | 'deployment';
+
+/** Record type per kind. */
+export interface RecordTypes {
+  project: Project;
+  environment: Environment;
+  package: Package;
+  request: Request;
+  deployment: Deployment;
+}
+
+/** A record as handed to {@link Inventory.create}: everything but the fields the inventory sets. */
+export type NewRecord<K extends RecordKind> = Omit<RecordTypes[K], 'revision' | 'createdAt' | 'updatedAt'>;
+
+/** Index filters per kind for {@link Inventory.list}; several combine with AND. */
+export interface ListFilters {
+  project: Record<string, never>;
+  environment: { project?: string };
+  package: { project?: string; environment?: string; bundle?: string; status?: PackageStatus };
+  request: {
+    state?: RequestState;
+    project?: string;
+    environment?: string;
+    package?: string;
+    bundle?: string;
+    /** The ticket (or other origin) a request came from. */
+    origin?: { surface: SurfaceName; ref: string };
+  };
+  deployment: { package?: string; request?: string; status?: DeploymentStatus };
+}
+
+/** Paging of {@link Inventory.list}; records come ordered by creation time. */
+export interface ListOptions {
+  /** Oldest first (`asc`, default) or newest first. */
+  order?: 'asc' | 'desc';
+  offset?: number;
+  limit?: number;
+}
+
+/** The few package fields cost and inventory queries need, kept in one small hash. */
+export interface PackageSummary {
+  id: string;
+  project: string;
+  environment: string;
+  name: string;
+  bundle: string;
+  version: string;
+  status: PackageStatus;
+  costMonthly?: number;
+}
+
+/** Options of an update: the audit verb and a reason. */
+export interface UpdateOptions {
+  /** Audit action (default `<kind>.update`), for example `request.transition`. */
+  action?: string;
+  /** Why, recorded on the audit event. */
+  reason?: string;
+}
+
+/**
+ * Turns a (possibly partial) record into what the audit log may store. Receives whole records
+ * on create and only the changed members on update. The audit log additionally blanks values
+ * under secret-looking names.
+ */
+export type AuditRedactor = (kind: RecordKind, record: Record<string, unknown>) => Record<string, unknown>;
+
+/** Options of {@link Inventory}. */
+export interface InventoryOptions {
+  redis: Redis;
+  /** Key prefix (default `ts:`). */
+  prefix?: string;
+  clock?: Clock;
+  /** Audit log to write to; default: one on the same redis, prefix and clock. */
+  audit?: AuditLog;
+  /** Redaction of records before they enter the audit log (default {@link defaultAuditRedactor}). */
+  redact?: AuditRedactor;
+}
+
+/**
+ * Default redaction: a package's produced artifacts carry credentials (passwords marked
+ * `$md.sensitive` in their artifact definition), and this layer does not know which fields are
+ * sensitive, so each artifact is replaced whole. Wire a definition-aware redactor (see
+ * `redactSensitive`) to keep the non-sensitive fields.
+ */
+export const defaultAuditRedactor: AuditRedactor = (kind, record) => {
+  if (kind !== 'package' || !record.artifacts || typeof record.artifacts !== 'object') return record;
+  const artifacts: Record<string, string> = {};
+  for (const name of Object.keys(record.artifacts as object)) artifacts[name] = REDACTED;
+  return { ...record, artifacts };
+};
+
+const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+const MAX_SLUG = 100;
+const SURFACES: readonly SurfaceName[] = ['jira', 'servicenow', 'http', 'cli', 'engine'];
+const PACKAGE_STATUSES: readonly PackageStatus[] = ['new', 'provisioning', 'ready', 'failed', 'decommissioning', 'decommissioned'];
+const DEPLOYMENT_ACTIONS: readonly DeploymentAction[] = ['plan', 'apply', 'destroy'];
+const DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = ['queued', 'running', 'succeeded', 'failed'];
+/** Fields that make up a record's identity or its id, by kind: an update may not change them. */
+const IMMUTABLE: Record<RecordKind, readonly string[]> = {
+  project: [],
+  environment: ['project', 'name'],
+  package: ['project', 'environment', 'name'],
+  request: ['kind', 'origin', 'actor'],
+  deployment: ['package', 'action'],
+};
+/** Members left out of update diffs: `updatedAt` is the event's `at`; request history is the audit trail itself. */
+const DIFF_IGNORED = new Set(['updatedAt', 'history']);
+
+/** Throws a {@link ValidationError} naming `field` unless `value` is a lowercase slug. */
+export function assertSlug(field: string, value: unknown): asserts value is string {
+  const issue = slugIssue(field, value);
+  if (issue) throw new ValidationError(`${field}: ${issue.message}`, [issue]);
+}
+
+function slugIssue(field: string, value: unknown): FieldIssue | undefined {
+  const pointer = `/${field}`;
+  if (typeof value !== 'string' || value.length === 0) return { pointer, field, message: 'is required' };
+  if (value.length > MAX_SLUG) return { pointer, field, message: `must be at most ${MAX_SLUG} characters` };
+  if (!SLUG.test(value)) {
+    return { pointer, field, message: `"${value}" must be lowercase letters, digits and single hyphens (for example checkout-api)` };
+  }
+  return undefined;
+}
+
+/** Environment id from its project and name: `checkout` + `staging` -> `checkout-staging`. */
+export function environmentId(project: string, name: string): string {
+  return `${project}-${name}`;
+}
+
+/** Package id from its environment id and name: `checkout-staging` + `orders-db` -> `checkout-staging-orders-db`. */
+export function packageId(environment: string, name: string): string {
+  return `${environment}-${name}`;
+}
+
+/** A fresh random id with a readable prefix: `req_`, `dep_`. Base32, 16 characters (80 bits). */
+export function randomId(prefix: 'req' | 'dep'): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const bytes = randomBytes(16);
+  let out = '';
+  for (const b of bytes) out += alphabet[b & 31];
+  return `${prefix}_${out}`;
+}
+
+/** Checks an {@link AuditContext} (actor and surface are required on every write). */
+export function assertAuditContext(ctx: AuditContext): void {
+  const issues: FieldIssue[] = [];
+  if (!ctx || typeof ctx.actor !== 'string' || ctx.actor.length === 0) issues.push({ pointer: '/actor', field: 'actor', message: 'is required' });
+  if (!ctx || !SURFACES.includes(ctx.surface)) issues.push({ pointer: '/surface', field: 'surface', message: `must be one of ${SURFACES.join(', ')}` });
+  if (issues.length) throw new ValidationError('audit context is incomplete', issues);
+}
+
+function deepCopy<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+/** Top-level members that differ (by canonical JSON); a member missing on one side shows as null. */
+function diff(before: Record<string, unknown>, after: Record<string, unknown>): { before: Record<string, unknown>; after: Record<string, unknown> } {
+  const b: Record<string, unknown> = {};
+  const a: Record<string, unknown> = {};
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (DIFF_IGNORED.has(key)) continue;
+    if (canonicalJson(before[key]) === canonicalJson(after[key])) continue;
+    b[key] = before[key] ?? null;
+    a[key] = after[key] ?? null;
+  }
+  return { before: b, after: a };
+}
+
+/** Projects, environments, packages, requests and deployments, with audited compare-and-set writes. */
+export class Inventory {
+  readonly prefix: string;
+  readonly audit: AuditLog;
+  /** The clock records are stamped with (shared with services built on the inventory). */
+  readonly clock: Clock;
+  private readonly redis: Redis;
+  private readonly redact: AuditRedactor;
+
+  constructor(options: InventoryOptions) {
+    this.redis = options.redis;
+    this.prefix = options.prefix ?? 'ts:';
+    this.clock = options.clock ?? systemClock;
+    this.audit = options.audit ?? new AuditLog({ redis: this.redis, prefix: this.prefix, clock: this.clock });
+    this.redact = options.redact ?? defaultAuditRedactor;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Keys and indexes
+
+  private recordsKey(kind: RecordKind): string {
+    return `${this.prefix}rec:${kind}`;
+  }
+  private indexKey(kind: RecordKind, field: string, value: string): string {
+    return `${this.prefix}idx:${kind}:${field}:${value}`;
+  }
+  private allKey(kind: RecordKind): string {
+    return `${this.prefix}idx:${kind}:all`;
+  }
+  private get summaryKey(): string {
+    return `${this.prefix}package:summary`;
+  }
+  private get costKey(): string {
+    return `${this.prefix}idx:package:cost`;
+  }
+
+  /** Index keys a record belongs to (besides `all`). */
+  private indexesOf<K extends RecordKind>(kind: K, record: RecordTypes[K]): string[] {
+    const pairs: [string, string | undefined][] = [];
+    switch (kind) {
+      case 'environment': {
+        const r = record as Environment;
+        pairs.push(['project', r.project]);
+        break;
+      }
+      case 'package': {
+        const r = record as Package;
+        pairs.push(['project', r.project], ['environment', r.environment], ['bundle', r.bundle], ['status', r.status]);
+        break;
+      }
+      case 'request': {
+        const r = record as Request;
+        pairs.push(
+          ['state', r.state],
+          ['project', r.project],
+          ['environment', r.environment],
+          ['package', r.package],
+          ['bundle', r.bundle],
+          ['origin', `${r.origin.surface}:${r.origin.ref}`],
+        );
+        break;
+      }
+      case 'deployment': {
+        const r = record as Deployment;
+        pairs.push(['package', r.package], ['request', r.request], ['status', r.status]);
+        break;
+      }
+    }
+    return pairs.filter((p): p is [string, string] => typeof p[1] === 'string' && p[1] !== '').map(([f, v]) => this.indexKey(kind, f, v));
+  }
+
+  private filterKeys<K extends RecordKind>(kind: K, filter: ListFilters[K]): string[] {
+    const keys: string[] = [];
+    for (const [field, value] of Object.entries(filter ?? {})) {
+      if (value === undefined) continue;
+      if (field === 'origin' && kind === 'request') {
+        const o = value as { surface: string; ref: string };
+        keys.push(this.indexKey(kind, 'origin', `${o.surface}:${o.ref}`));
+      } else if (typeof value === 'string') {
+        keys.push(this.indexKey(kind, field, value));
+      } else {
+        throw new ValidationError(`list ${kind}: filter ${field} must be a string`, [{ pointer: `/${field}`, field, message: 'must be a string' }]);
+      }
+    }
+    return keys;
+  }
+
+  /** Operations that store `next` (replacing `prev`, if any) and keep every index consistent. */
+  private recordOps<K extends RecordKind>(kind: K, next: RecordTypes[K], prev?: RecordTypes[K]): WriteOp[] {
+    const ops: WriteOp[] = [{ op: 'hset', key: this.recordsKey(kind), field: next.id, value: JSON.stringify(next) }];
+    const score = Date.parse(next.createdAt);
+    const nextIdx = this.indexesOf(kind, next);
+    const prevIdx = prev ? this.indexesOf(kind, prev) : [];
+    for (const key of prevIdx) if (!nextIdx.includes(key)) ops.push({ op: 'zrem', key, member: next.id });
+    for (const key of nextIdx) if (!prevIdx.includes(key)) ops.push({ op: 'zadd', key, member: next.id, score });
+    if (!prev) ops.push({ op: 'zadd', key: this.allKey(kind), member: next.id, score });
+    if (kind === 'package') {
+      const p = next as Package;
+      const summary: PackageSummary = {
+        id: p.id,
+        project: p.project,
+        environment: p.environment,
+        name: p.name,
+        bundle: p.bundle,
+        version: p.version,
+        status: p.status,
+        ...(typeof p.costMonthly === 'number' ? { costMonthly: p.costMonthly } : {}),
+      };
+      ops.push({ op: 'hset', key: this.summaryKey, field: p.id, value: JSON.stringify(summary) });
+      if (typeof p.costMonthly === 'number') ops.push({ op: 'zadd', key: this.costKey, member: p.id, score: p.costMonthly });
+      else if (prev) ops.push({ op: 'zrem', key: this.costKey, member: p.id });
+    }
+    return ops;
+  }
+
+  private auditRequestOf(kind: RecordKind, record: RecordMetaLike, ctx: AuditContext): string | undefined {
+    if (kind === 'request') return record.id;
+    if (ctx.request) return ctx.request;
+    if (kind === 'deployment' && typeof record.request === 'string') return record.request;
+    return undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Generic reads and writes
+
+  /**
+   * Stores a new record at revision 1. Throws {@link AlreadyExistsError} when the id is taken.
+   * Prefer the typed creators ({@link createProject}...), which validate and derive ids.
+   */
+  async create<K extends RecordKind>(kind: K, data: NewRecord<K>, ctx: AuditContext): Promise<RecordTypes[K]> {
+    assertAuditContext(ctx);
+    this.assertId(kind, data.id);
+    const now = this.clock.now().toISOString();
+    const record = { ...deepCopy(data), revision: 1, createdAt: now, updatedAt: now } as RecordTypes[K];
+    const result = await this.audit.commit(
+      {
+        actor: ctx.actor,
+        surface: ctx.surface,
+        action: `${kind}.create`,
+        at: now,
+        subject: { type: kind, id: record.id },
+        request: this.auditRequestOf(kind, record as unknown as RecordMetaLike, ctx),
+        after: this.redact(kind, deepCopy(record) as unknown as Record<string, unknown>),
+      },
+      { guard: { key: this.recordsKey(kind), field: record.id, expect: 'absent' }, ops: this.recordOps(kind, record) },
+    );
+    if (!result.ok) {
+      if (result.reason === 'exists') throw new AlreadyExistsError(kind, record.id);
+      throw new SystemError(`create ${kind} ${record.id}: unexpected guard result ${result.reason}`);
+    }
+    return record;
+  }
+
+  /**
+   * Atomic compare-and-set: `mutate` gets a copy of the record at `expectedRevision` and
+   * changes it in place or returns the new version. Refuses with {@link ConflictError} when the
+   * stored revision is another one (read before `mutate` runs, and checked again inside Redis
+   * at write time), {@link NotFoundError} for an unknown id. Identity fields cannot change;
+   * a request's state may only move along the lifecycle table.
+   */
+  async update<K extends RecordKind>(
+    kind: K,
+    id: string,
+    expectedRevision: number,
+    mutate: (draft: RecordTypes[K]) => RecordTypes[K] | void | Promise<RecordTypes[K] | void>,
+    ctx: AuditContext,
+    options: UpdateOptions = {},
+  ): Promise<RecordTypes[K]> {
+    assertAuditContext(ctx);
+    const current = await this.get(kind, id);
+    if (current.revision !== expectedRevision) throw new ConflictError(kind, id, expectedRevision, current.revision);
+    const draft = deepCopy(current);
+    const mutated = (await mutate(draft)) ?? draft;
+    const next = {
+      ...deepCopy(mutated),
+      id,
+      revision: current.revision + 1,
+      createdAt: current.createdAt,
+      updatedAt: this.clock.now().toISOString(),
+    } as RecordTypes[K];
+    this.assertUpdateAllowed(kind, current, next);
+    const changes = diff(current as unknown as Record<string, unknown>, next as unknown as Record<string, unknown>);
+    const result = await this.audit.commit(
+      {
+        actor: ctx.actor,
+        surface: ctx.surface,
+        action: options.action ?? `${kind}.update`,
+        at: next.updatedAt,
+        subject: { type: kind, id },
+        request: this.auditRequestOf(kind, next as unknown as RecordMetaLike, ctx),
+        ...(options.reason !== undefined ? { reason: options.reason } : {}),
+        before: this.redact(kind, changes.before),
+        after: this.redact(kind, changes.after),
+      },
+      {
+        guard: { key: this.recordsKey(kind), field: id, expect: 'revision', revision: expectedRevision },
+        ops: this.recordOps(kind, next, current),
+      },
+    );
+    if (!result.ok) {
+      if (result.reason === 'conflict') throw new ConflictError(kind, id, expectedRevision, result.actualRevision);
+      if (result.reason === 'missing') throw new NotFoundError(kind, id);
+      throw new SystemError(`update ${kind} ${id}: unexpected guard result ${result.reason}`);
+    }
+    return next;
+  }
+
+  /**
+   * {@link update} on whatever revision is current, retried on {@link ConflictError}. Only for
+   * changes that are right whatever the record looks like (the engine setting a cost, a
+   * status); a person's edit must go through {@link update} with the revision they saw.
+   */
+  async modify<K extends RecordKind>(
+    kind: K,
+    id: string,
+    mutate: (draft: RecordTypes[K]) => RecordTypes[K] | void | Promise<RecordTypes[K] | void>,
+    ctx: AuditContext,
+    options: UpdateOptions & { attempts?: number } = {},
+  ): Promise<RecordTypes[K]> {
+    const attempts = options.attempts ?? 10;
+    for (let i = 1; ; i++) {
+      const current = await this.get(kind, id);
+      try {
+        return await this.update(kind, id, current.revision, mutate, ctx, options);
+      } catch (err) {
+        if (!(err instanceof ConflictError) || i >= attempts) throw err;
+      }
+    }
+  }
+
+  /** The record, or {@link NotFoundError}. */
+  async get<K extends RecordKind>(kind: K, id: string): Promise<RecordTypes[K]> {
+    const found = await this.find(kind, id);
+    if (!found) throw new NotFoundError(kind, id);
+    return found;
+  }
+
+  /** The record, or undefined. */
+  async find<K extends RecordKind>(kind: K, id: string): Promise<RecordTypes[K] | undefined> {
+    if (typeof id !== 'string' || id.length === 0) return undefined;
+    const raw = await this.redis.hget(this.recordsKey(kind), id);
+    return raw ? (JSON.parse(raw) as RecordTypes[K]) : undefined;
+  }
+
+  /** The records that exist among `ids`, in the order asked. */
+  async getMany<K extends RecordKind>(kind: K, ids: readonly string[]): Promise<RecordTypes[K][]> {
+    if (ids.length === 0) return [];
+    const raws = await this.redis.hmget(this.recordsKey(kind), ...ids);
+    return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as RecordTypes[K]);
+  }
+
+  /** Records of one kind matching every filter, ordered by creation time. */
+  async list<K extends RecordKind>(kind: K, filter: ListFilters[K] = {} as ListFilters[K], options: ListOptions = {}): Promise<RecordTypes[K][]> {
+    const order = options.order ?? 'asc';
+    const offset = Math.max(0, options.offset ?? 0);
+    const limit = options.limit;
+    if (limit !== undefined && limit <= 0) return [];
+    const keys = this.filterKeys(kind, filter);
+    let ids: string[];
+    if (keys.length <= 1) {
+      const key = keys[0] ?? this.allKey(kind);
+      const stop = limit === undefined ? -1 : offset + limit - 1;
+      ids = order === 'asc' ? await this.redis.zrange(key, offset, String(stop)) : await this.redis.zrevrange(key, offset, stop);
+    } else {
+      // ZINTER with AGGREGATE MIN keeps the creation-time score, so the order survives.
+      const reply = await this.redis.call('ZINTER', String(keys.length), ...keys, 'AGGREGATE', 'MIN', 'WITHSCORES');
+      const scored = scoredPairs(reply).map(([id, score]) => ({ id, score }));
+      scored.sort((a, b) => (order === 'asc' ? a.score - b.score || a.id.localeCompare(b.id) : b.score - a.score || b.id.localeCompare(a.id)));
+      ids = scored.slice(offset, limit === undefined ? undefined : offset + limit).map((s) => s.id);
+    }
+    return this.getMany(kind, ids);
+  }
+
+  /** How many records of a kind exist. */
+  async count(kind: RecordKind): Promise<number> {
+    return this.redis.hlen(this.recordsKey(kind));
+  }
+
+  /** Every package's summary in one read (HVALS of one small hash): the input of cost and inventory queries. */
+  async packageSummaries(): Promise<PackageSummary[]> {
+    const raws = await this.redis.hvals(this.summaryKey);
+    return raws.map((r) => JSON.parse(r) as PackageSummary);
+  }
+
+  /** Package ids with their monthly cost, most expensive first (packages without a cost left out). */
+  async packagesByCost(limit = 10): Promise<{ id: string; costMonthly: number }[]> {
+    if (limit <= 0) return [];
+    const reply = await this.redis.zrevrange(this.costKey, 0, limit - 1, 'WITHSCORES');
+    return scoredPairs(reply).map(([id, costMonthly]) => ({ id, costMonthly }));
+  }
+
+  /** Audit events about one record, oldest first. */
+  async history(kind: RecordKind, id: string, limit = 100): Promise<AuditEvent[]> {
+    return this.audit.list({ subject: { type: kind, id }, limit });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Typed creators
+
+  /** Creates a project; its id is `id` or, when omitted, `name` (either must be a slug). */
+  async createProject(input: { name: string; id?: string; description?: string }, ctx: AuditContext): Promise<Project> {
+    const id = input.id ?? input.name;
+    assertSlug(input.id !== undefined ? 'id' : 'name', id);
+    if (typeof input.name !== 'string' || input.name.trim() === '') throw new ValidationError('project name is required', [{ pointer: '/name', field: 'name', message: 'is required' }]);
+    return this.create('project', { id, name: input.name, ...(input.description !== undefined ? { description: input.description } : {}) }, ctx);
+  }
+
+  /** Creates an environment of an existing project; id `<project>-<name>`. */
+  async createEnvironment(input: { project: string; name: string; labels?: Labels }, ctx: AuditContext): Promise<Environment> {
+    const issues = [slugIssue('project', input.project), slugIssue('name', input.name), ...labelIssues(input.labels)].filter(
+      (i): i is FieldIssue => i !== undefined,
+    );
+    if (issues.length) throw new ValidationError('environment is invalid', issues);
+    await this.get('project', input.project);
+    return this.create(
+      'environment',
+      { id: environmentId(input.project, input.name), project: input.project, name: input.name, labels: { ...(input.labels ?? {}) } },
+      ctx,
+    );
+  }
+
+  /** Creates a package in an existing environment; id `<environment id>-<name>`, project taken from the environment. */
+  async createPackage(
+    input: {
+      environment: string;
+      name: string;
+      bundle: string;
+      version: string;
+      desiredParams?: Record<string, unknown>;
+      connections?: Record<string, ConnectionBinding>;
+      status?: PackageStatus;
+      costMonthly?: number;
+    },
+    ctx: AuditContext,
+  ): Promise<Package> {
+    const issues: FieldIssue[] = [slugIssue('environment', input.environment), slugIssue('name', input.name)].filter(
+      (i): i is FieldIssue => i !== undefined,
+    );
+    if (typeof input.bundle !== 'string' || input.bundle === '') issues.push({ pointer: '/bundle', field: 'bundle', message: 'is required' });
+    if (typeof input.version !== 'string' || input.version === '') issues.push({ pointer: '/version', field: 'version', message: 'is required' });
+    if (input.status !== undefined && !PACKAGE_STATUSES.includes(input.status)) {
+      issues.push({ pointer: '/status', field: 'status', message: `must be one of ${PACKAGE_STATUSES.join(', ')}` });
+    }
+    if (input.costMonthly !== undefined && !(typeof input.costMonthly === 'number' && Number.isFinite(input.costMonthly) && input.costMonthly >= 0)) {
+      issues.push({ pointer: '/costMonthly', field: 'costMonthly', message: 'must be a number >= 0' });
+    }
+    if (issues.length) throw new ValidationError('package is invalid', issues);
+    const env = await this.get('environment', input.environment);
+    return this.create(
+      'package',
+      {
+        id: packageId(env.id, input.name),
+        project: env.project,
+        environment: env.id,
+        name: input.name,
+        bundle: input.bundle,
+        version: input.version,
+        desiredParams: { ...(input.desiredParams ?? {}) },
+        connections: { ...(input.connections ?? {}) },
+        artifacts: {},
+        status: input.status ?? 'new',
+        ...(input.costMonthly !== undefined ? { costMonthly: input.costMonthly } : {}),
+      },
+      ctx,
+    );
+  }
+
+  /** Creates a deployment (`dep_` + random id) of an existing package, status `queued` unless given. */
+  async createDeployment(
+    input: { package: string; action: DeploymentAction; request?: string; status?: DeploymentStatus; planHash?: string },
+    ctx: AuditContext,
+  ): Promise<Deployment> {
+    const issues: FieldIssue[] = [];
+    if (!DEPLOYMENT_ACTIONS.includes(input.action)) issues.push({ pointer: '/action', field: 'action', message: `must be one of ${DEPLOYMENT_ACTIONS.join(', ')}` });
+    if (input.status !== undefined && !DEPLOYMENT_STATUSES.includes(input.status)) {
+      issues.push({ pointer: '/status', field: 'status', message: `must be one of ${DEPLOYMENT_STATUSES.join(', ')}` });
+    }
+    if (issues.length) throw new ValidationError('deployment is invalid', issues);
+    await this.get('package', input.package);
+    return this.create(
+      'deployment',
+      {
+        id: randomId('dep'),
+        package: input.package,
+        action: input.action,
+        status: input.status ?? 'queued',
+        steps: [],
+        ...(input.request !== undefined ? { request: input.request } : {}),
+        ...(input.planHash !== undefined ? { planHash: input.planHash } : {}),
+      },
+      ctx,
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Checks
+
+  private assertId(kind: RecordKind, id: unknown): void {
+    if (kind === 'request' || kind === 'deployment') {
+      const prefix = kind === 'request' ? 'req_' : 'dep_';
+      if (typeof id !== 'string' || !id.startsWith(prefix) || !/^[a-z]+_[a-z0-9]{6,64}$/.test(id)) {
+        throw new ValidationError(`${kind} id must look like ${prefix}<random>`, [{ pointer: '/id', field: 'id', message: `must look like ${prefix}<random>` }]);
+      }
+      return;
+    }
+    assertSlug('id', id);
+  }
+
+  private assertUpdateAllowed<K extends RecordKind>(kind: K, before: RecordTypes[K], after: RecordTypes[K]): void {
+    const b = before as unknown as Record<string, unknown>;
+    const a = after as unknown as Record<string, unknown>;
+    const issues: FieldIssue[] = [];
+    for (const field of IMMUTABLE[kind]) {
+      if (canonicalJson(b[field]) !== canonicalJson(a[field])) issues.push({ pointer: `/${field}`, field, message: 'cannot change after creation' });
+    }
+    if (issues.length) throw new ValidationError(`${kind} ${before.id}: ${issues.map((i) => i.field).join(', ')} cannot change`, issues);
+    if (kind === 'request') {
+      const rb = before as Request;
+      const ra = after as Request;
+      if (rb.state !== ra.state) assertTransition(rb.state, ra.state, rb.kind, rb.id);
+    }
+  }
+}
+
+/** Just the members the audit needs to find a record's request. */
+interface RecordMetaLike {
+  id: string;
+  request?: unknown;
+}
+
+function labelIssues(labels: unknown): (FieldIssue | undefined)[] {
+  if (labels === undefined) return [];
+  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) return [{ pointer: '/labels', field: 'labels', message: 'must be an object' }];
+  return Object.entries(labels as Record<string, unknown>).map(([k, v]) =>
+    ['string', 'number', 'boolean'].includes(typeof v) ? undefined : { pointer: `/labels/${k}`, field: k, message: 'must be a string, number or boolean' },
+  );
+}
+
+/**
+ * Member/score pairs of a WITHSCORES reply, whatever the client's protocol: RESP2 (and
+ * ioredis' default "legacy" mapping) gives a flat [member, score, ...] list, RESP3 mapping
+ * gives [[member, score], ...].
+ */
+function scoredPairs(reply: unknown): [string, number][] {
+  const list = Array.isArray(reply) ? (reply as unknown[]) : [];
+  const out: [string, number][] = [];
+  if (list.length > 0 && Array.isArray(list[0])) {
+    for (const pair of list as unknown[][]) out.push([String(pair[0]), Number(pair[1])]);
+  } else {
+    for (let i = 0; i + 1 < list.length; i += 2) out.push([String(list[i]), Number(list[i + 1])]);
+  }
+  return out;
+}

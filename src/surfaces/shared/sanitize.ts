@@ -1,0 +1,85 @@
+/**
+ * Scrubbing of every value that reaches a ticket. Values come from people (field answers,
+ * comments, display names) and from machines (provisioner output): either may carry control
+ * characters, mentions that would notify strangers, markup a surface would interpret, or secrets.
+ * The template engine runs {@link sanitize} on every substituted value; template text itself is
+ * trusted and not touched.
+ */
+
+/** Options of {@link sanitize}. */
+export interface SanitizeOptions {
+  /** Keep line breaks (log excerpts); otherwise they become spaces. Default false. */
+  multiline?: boolean;
+  /** Exact strings to blank out wherever they appear (known secret values). */
+  secrets?: readonly string[];
+}
+
+/** What replaces a secret. */
+export const REDACTED = '[redacted]';
+
+// C0 and C1 controls except tab/newline, DEL, bidi overrides and isolates (the "Trojan Source"
+// characters that make text read differently from what it is), and zero-width characters used to
+// smuggle look-alike mentions.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+
+// Secrets recognisable by shape. Each keeps a harmless prefix (group 1) and replaces the rest.
+const SECRET_SHAPES: { re: RegExp; keep: boolean }[] = [
+  // PEM private keys, whole block.
+  { re: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, keep: false },
+  // scheme://user:password@host -> keep the user.
+  { re: /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)[^\s@/]+(?=@)/gi, keep: true },
+  // key = value, key: value, "key": "value" for secret-looking keys.
+  {
+    re: /((?:^|[^a-z0-9])(?:password|passwd|pwd|secret|client[_-]?secret|token|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|private[_-]?key|auth)["']?\s*(?:=|:)\s*["']?)(?!\[redacted\])[^\s"',;&]{3,}/gi,
+    keep: true,
+  },
+  // Authorization headers.
+  { re: /(\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}/g, keep: true },
+  // Well-known token formats.
+  { re: /\bAKIA[0-9A-Z]{16}\b/g, keep: false },
+  { re: /\bgh[pousr]_[A-Za-z0-9]{20,}\b/g, keep: false },
+  { re: /\bxox[abposr]-[A-Za-z0-9-]{10,}\b/g, keep: false },
+  { re: /\bATATT[A-Za-z0-9_=-]{20,}\b/g, keep: false },
+  { re: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b/g, keep: false },
+];
+
+/**
+ * Blanks out anything that looks like a secret: PEM keys, passwords in URLs, `password=...`
+ * style assignments, bearer tokens, AWS/GitHub/Slack/Atlassian tokens, JWTs, plus any exact
+ * `secrets` given. Errs on the side of redacting.
+ */
+export function redactSecrets(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  for (const s of secrets) {
+    // Very short "secrets" would shred ordinary text; they are not secrets worth the name.
+    if (s.length >= 4) out = out.split(s).join(REDACTED);
+  }
+  for (const { re, keep } of SECRET_SHAPES) {
+    out = out.replace(re, (m: string, prefix?: string) => (keep && typeof prefix === 'string' ? prefix + REDACTED : REDACTED));
+  }
+  return out;
+}
+
+/**
+ * Makes one value safe to place in any ticket body:
+ * - removes control, bidi and zero-width characters (and line breaks unless `multiline`);
+ * - neutralises mentions: Jira wiki `[~accountid:...]` / `[~name]` lose their brackets, a
+ *   leading `@name` gets a full-width at sign (reads the same, notifies nobody), ServiceNow's
+ *   `@[sys_id:name]` form is broken the same way;
+ * - neutralises markup the surfaces interpret inside plain text: ServiceNow's `[code]...[/code]`
+ *   (raw HTML in journal fields) and Jira wiki macros such as `{html}`, `{noformat}`;
+ * - redacts secrets ({@link redactSecrets}).
+ * Structural injection (a value pretending to be a table row or a heading) cannot happen at all:
+ * the template engine never parses substituted values as markup.
+ */
+export function sanitize(value: string, options: SanitizeOptions = {}): string {
+  let s = value.normalize('NFC').replace(/\r\n?/g, '\n');
+  s = s.replace(CONTROL, '');
+  if (!options.multiline) s = s.replace(/[\n\t]+/g, ' ');
+  s = s.replace(/\[~(accountid:)?([^\]\s]*)\]/gi, (_m, acc: string | undefined, who: string) => `~${acc ?? ''}${who}`);
+  s = s.replace(/(^|[^\w.+-])@(?=[\w[])/g, '$1\uFF20');
+  s = s.replace(/\[(\/?)code\]/gi, '($1code)');
+  s = s.replace(/\{(\/?)(html|noformat|code|panel|color|quote)(?=[:}])/gi, '($1$2');
+  return redactSecrets(s, options.secrets);
+}

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // Thin launcher: registers tsx so the CLI runs from a fresh clone after `npm ci`, no build step.
-import { register } from 'node:module';
-import { pathToFileURL } from 'node:url';
-register('tsx/esm', pathToFileURL(import.meta.url));
+import { register } from 'tsx/esm/api';
+register();
 const { main } = await import('../src/surfaces/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

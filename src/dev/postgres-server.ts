@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../engine/redis-server.ts';
@@ -118,6 +118,17 @@ function resolveRunAs(): RunAs {
   return { user: 'postgres', uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()), prefix: runner };
 }
 
+/**
+ * Where cluster directories go: the temp dir, unless we are root and the `postgres` user could
+ * not walk into it (a private TMPDIR), then the system-wide `/tmp`.
+ */
+function clusterParentDir(): string {
+  const dir = tmpdir();
+  if (!isRoot()) return dir;
+  const worldSearchable = (statSync(dir).mode & 0o001) !== 0;
+  return worldSearchable ? dir : '/tmp';
+}
+
 function run(runAs: RunAs, argv: string[], what: string, logFile?: string): void {
   const full = [...runAs.prefix, ...argv];
   const r = spawnSync(full[0]!, full.slice(1), { encoding: 'utf8', timeout: 60_000, env: { ...process.env, LC_ALL: 'C' } });
@@ -139,7 +150,7 @@ export async function startPostgresServer(opts: StartPostgresOptions = {}): Prom
   const runAs = resolveRunAs();
   const port = opts.port ?? (await freePort());
   // Short names: a unix socket path must stay under ~107 bytes.
-  const root = mkdtempSync(join(tmpdir(), 'pg-'));
+  const root = mkdtempSync(join(clusterParentDir(), 'pg-'));
   const dataDir = join(root, 'data');
   const socketDir = root;
   const logFile = join(root, 'server.log');

@@ -88,7 +88,7 @@ elseif mode ~= 'none' then
   return redis.error_reply('audit write: unknown guard ' .. tostring(mode))
 end
 local nops = tonumber(ARGV[6])
-local known = { hset = true, hdel = true, sadd = true, srem = true, zadd = true, zrem = true }
+local known = { hset = true, hdel = true, sadd = true, srem = true, zadd = true, zaddref = true, zrem = true }
 for i = 0, nops - 1 do
   if not known[ARGV[7 + i * 4]] then return redis.error_reply('audit write: unknown op ' .. tostring(ARGV[7 + i * 4])) end
 end
@@ -104,7 +104,13 @@ for i = 0, nops - 1 do
   elseif op == 'hdel' then redis.call('HDEL', k, a)
   elseif op == 'sadd' then redis.call('SADD', k, a)
   elseif op == 'srem' then redis.call('SREM', k, a)
-  elseif op == 'zadd' then redis.call('ZADD', k, b, a)
+  elseif op == 'zadd' then
+    -- '$seq' scores a member with this write's audit seq: a unique, gap-free creation order.
+    if b == '$seq' then redis.call('ZADD', k, seq, a) else redis.call('ZADD', k, b, a) end
+  elseif op == 'zaddref' then
+    -- Same score as the member has in another sorted set (an index entry added on update keeps the creation order).
+    local score = redis.call('ZSCORE', KEYS[tonumber(b)], a) or seq
+    redis.call('ZADD', k, score, a)
   elseif op == 'zrem' then redis.call('ZREM', k, a) end
 end
 local prev = redis.call('HGET', KEYS[2], 'hash') or string.rep('0', 64)

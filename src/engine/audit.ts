@@ -87,7 +87,10 @@ export type WriteOp =
   | { op: 'hset'; key: string; field: string; value: string }
   | { op: 'hdel'; key: string; field: string }
   | { op: 'sadd' | 'srem' | 'zrem'; key: string; member: string }
-  | { op: 'zadd'; key: string; member: string; score: number };
+  /** `score: '$seq'` uses the seq of this write's audit event (unique, increasing: a creation order without ties). */
+  | { op: 'zadd'; key: string; member: string; score: number | '$seq' }
+  /** Adds `member` with the score it has in the sorted set `scoreFrom` (or this write's seq when absent there). */
+  | { op: 'zaddref'; key: string; member: string; scoreFrom: string };
 
 /** A record change to apply together with its audit event. */
 export interface AtomicWrite {
@@ -257,6 +260,11 @@ export class AuditLog {
         case 'zadd':
           args.push(op.op, indexOf(op.key), op.member, op.score);
           break;
+        case 'zaddref': {
+          const keyIdx = indexOf(op.key);
+          args.push(op.op, keyIdx, op.member, indexOf(op.scoreFrom));
+          break;
+        }
         default:
           args.push(op.op, indexOf(op.key), op.member, '');
       }

@@ -3,7 +3,7 @@
  *
  * Layout (all under `prefix`, default `ts:`):
  * - `rec:<kind>`            hash id -> record JSON (one HVALS lists a kind)
- * - `idx:<kind>:all`        sorted set of ids, scored by creation time (ms)
+ * - `idx:<kind>:all`        sorted set of ids, scored by creation order (the audit seq of the create)
  * - `idx:<kind>:<field>:<value>` sorted set of ids per indexed field, same score
  * - `package:summary`       hash id -> small JSON {@link PackageSummary} (cost queries read only this)
  * - `idx:package:cost`      sorted set of package ids scored by monthly cost
@@ -67,7 +67,7 @@ export interface ListFilters {
   deployment: { package?: string; request?: string; status?: DeploymentStatus };
 }
 
-/** Paging of {@link Inventory.list}; records come ordered by creation time. */
+/** Paging of {@link Inventory.list}; records come in creation order. */
 export interface ListOptions {
   /** Oldest first (`asc`, default) or newest first. */
   order?: 'asc' | 'desc';
@@ -93,6 +93,8 @@ export interface UpdateOptions {
   action?: string;
   /** Why, recorded on the audit event. */
   reason?: string;
+  /** Instant of the write (default: the clock), so a caller can stamp its own data (request history) with the same one. */
+  at?: Date;
 }
 
 /**
@@ -141,6 +143,20 @@ const IMMUTABLE: Record<RecordKind, readonly string[]> = {
   request: ['kind', 'origin', 'actor'],
   deployment: ['package', 'action'],
 };
+/**
+ * What of a record the audit log sees, before redaction. Deployment step logs are left out
+ * (only their line count is kept): they are stored, redacted, on the deployment itself, and
+ * copying a growing log into every event would make each append cost more than the last.
+ */
+function auditView(kind: RecordKind, record: Record<string, unknown>): Record<string, unknown> {
+  if (kind !== 'deployment' || !Array.isArray(record.steps)) return record;
+  const steps = (record.steps as Record<string, unknown>[]).map((step) => {
+    const { log, ...rest } = step;
+    return { ...rest, logLines: Array.isArray(log) ? log.length : 0 };
+  });
+  return { ...record, steps };
+}
+
 /** Members left out of update diffs: `updatedAt` is the event's `at`; request history is the audit trail itself. */
 const DIFF_IGNORED = new Set(['updatedAt', 'history']);
 
@@ -294,12 +310,15 @@ export class Inventory {
   /** Operations that store `next` (replacing `prev`, if any) and keep every index consistent. */
   private recordOps<K extends RecordKind>(kind: K, next: RecordTypes[K], prev?: RecordTypes[K]): WriteOp[] {
     const ops: WriteOp[] = [{ op: 'hset', key: this.recordsKey(kind), field: next.id, value: JSON.stringify(next) }];
-    const score = Date.parse(next.createdAt);
     const nextIdx = this.indexesOf(kind, next);
     const prevIdx = prev ? this.indexesOf(kind, prev) : [];
+    const all = this.allKey(kind);
     for (const key of prevIdx) if (!nextIdx.includes(key)) ops.push({ op: 'zrem', key, member: next.id });
-    for (const key of nextIdx) if (!prevIdx.includes(key)) ops.push({ op: 'zadd', key, member: next.id, score });
-    if (!prev) ops.push({ op: 'zadd', key: this.allKey(kind), member: next.id, score });
+    for (const key of nextIdx) {
+      if (prevIdx.includes(key)) continue;
+      ops.push(prev ? { op: 'zaddref', key, member: next.id, scoreFrom: all } : { op: 'zadd', key, member: next.id, score: '$seq' });
+    }
+    if (!prev) ops.push({ op: 'zadd', key: all, member: next.id, score: '$seq' });
     if (kind === 'package') {
       const p = next as Package;
       const summary: PackageSummary = {
@@ -333,10 +352,10 @@ export class Inventory {
    * Stores a new record at revision 1. Throws {@link AlreadyExistsError} when the id is taken.
    * Prefer the typed creators ({@link createProject}...), which validate and derive ids.
    */
-  async create<K extends RecordKind>(kind: K, data: NewRecord<K>, ctx: AuditContext): Promise<RecordTypes[K]> {
+  async create<K extends RecordKind>(kind: K, data: NewRecord<K>, ctx: AuditContext, options: { at?: Date } = {}): Promise<RecordTypes[K]> {
     assertAuditContext(ctx);
     this.assertId(kind, data.id);
-    const now = this.clock.now().toISOString();
+    const now = (options.at ?? this.clock.now()).toISOString();
     const record = { ...deepCopy(data), revision: 1, createdAt: now, updatedAt: now } as RecordTypes[K];
     const result = await this.audit.commit(
       {
@@ -346,7 +365,7 @@ export class Inventory {
         at: now,
         subject: { type: kind, id: record.id },
         request: this.auditRequestOf(kind, record as unknown as RecordMetaLike, ctx),
-        after: this.redact(kind, deepCopy(record) as unknown as Record<string, unknown>),
+        after: this.redact(kind, auditView(kind, deepCopy(record) as unknown as Record<string, unknown>)),
       },
       { guard: { key: this.recordsKey(kind), field: record.id, expect: 'absent' }, ops: this.recordOps(kind, record) },
     );
@@ -382,10 +401,10 @@ export class Inventory {
       id,
       revision: current.revision + 1,
       createdAt: current.createdAt,
-      updatedAt: this.clock.now().toISOString(),
+      updatedAt: (options.at ?? this.clock.now()).toISOString(),
     } as RecordTypes[K];
     this.assertUpdateAllowed(kind, current, next);
-    const changes = diff(current as unknown as Record<string, unknown>, next as unknown as Record<string, unknown>);
+    const changes = diff(auditView(kind, current as unknown as Record<string, unknown>), auditView(kind, next as unknown as Record<string, unknown>));
     const result = await this.audit.commit(
       {
         actor: ctx.actor,
@@ -455,7 +474,7 @@ export class Inventory {
     return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as RecordTypes[K]);
   }
 
-  /** Records of one kind matching every filter, ordered by creation time. */
+  /** Records of one kind matching every filter, in creation order. */
   async list<K extends RecordKind>(kind: K, filter: ListFilters[K] = {} as ListFilters[K], options: ListOptions = {}): Promise<RecordTypes[K][]> {
     const order = options.order ?? 'asc';
     const offset = Math.max(0, options.offset ?? 0);
@@ -468,7 +487,7 @@ export class Inventory {
       const stop = limit === undefined ? -1 : offset + limit - 1;
       ids = order === 'asc' ? await this.redis.zrange(key, offset, String(stop)) : await this.redis.zrevrange(key, offset, stop);
     } else {
-      // ZINTER with AGGREGATE MIN keeps the creation-time score, so the order survives.
+      // ZINTER with AGGREGATE MIN keeps the creation-order score, so the order survives.
       const reply = await this.redis.call('ZINTER', String(keys.length), ...keys, 'AGGREGATE', 'MIN', 'WITHSCORES');
       const scored = scoredPairs(reply).map(([id, score]) => ({ id, score }));
       scored.sort((a, b) => (order === 'asc' ? a.score - b.score || a.id.localeCompare(b.id) : b.score - a.score || b.id.localeCompare(a.id)));

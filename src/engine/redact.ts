@@ -89,9 +89,9 @@ function escapeRegExp(s: string): string {
 }
 
 const TEXT_PATTERNS: { re: RegExp; replace: (m: string, ...g: string[]) => string }[] = [
-  // key=value / key: value / "key": "value" for sensitive-looking keys.
+  // key=value / key: value / "key": "value" for sensitive-looking keys (already redacted values left alone).
   {
-    re: /("?[\w.-]*(?:password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key)"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&"'}\]]+)/gi,
+    re: /("?[\w.-]*(?:password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key)"?\s*[:=]\s*)(?!["']?\[redacted\])("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&"'}\]]+)/gi,
     replace: (_m, key, value) => {
       const q = value.startsWith('"') ? '"' : value.startsWith("'") ? "'" : '';
       return `${key}${q}${REDACTED}${q}`;

@@ -126,12 +126,17 @@ export class RequestService {
     this.inventory = options.inventory;
   }
 
-  /** Validates `input` and stores a new request in `received` (id `req_` + random). */
-  async createRequest(input: CreateRequestInput): Promise<Request> {
+  /**
+   * Validates `input` and stores a new request in `received` (id `req_` + random). The audit
+   * event names the requester and origin surface unless `by` says who really acted (an editor
+   * opening the next content revision of someone else's request).
+   */
+  async createRequest(input: CreateRequestInput, by?: { actor: string; surface: SurfaceName }): Promise<Request> {
     const data = parseCreateRequestInput(input);
     const environment = data.environment.startsWith(`${data.project}-`) ? data.environment : environmentId(data.project, data.environment);
-    const ctx: AuditContext = { actor: data.actor.id, surface: data.origin.surface };
+    const ctx: AuditContext = by ? { actor: by.actor, surface: by.surface } : { actor: data.actor.id, surface: data.origin.surface };
     const id = randomId('req');
+    const at = this.inventory.clock.now();
     return this.inventory.create(
       'request',
       {
@@ -151,9 +156,10 @@ export class RequestService {
         ...(data.query !== undefined ? { query: data.query } : {}),
         decisions: [],
         approvals: [],
-        history: [{ from: null, to: 'received', at: this.inventory.clock.now().toISOString(), by: data.actor.id }],
+        history: [{ from: null, to: 'received', at: at.toISOString(), by: ctx.actor }],
       },
       { ...ctx, request: id },
+      { at },
     );
   }
 
@@ -164,6 +170,7 @@ export class RequestService {
    */
   async transition(id: string, expectedRevision: number, to: RequestState, options: TransitionOptions): Promise<Request> {
     const ctx: AuditContext = { actor: options.by, surface: options.surface ?? 'engine', request: id };
+    const at = this.inventory.clock.now();
     return this.inventory.update(
       'request',
       id,
@@ -174,14 +181,14 @@ export class RequestService {
         draft.history.push({
           from: draft.state,
           to,
-          at: this.inventory.clock.now().toISOString(),
+          at: at.toISOString(),
           by: options.by,
           ...(options.reason !== undefined ? { reason: options.reason } : {}),
         });
         draft.state = to;
       },
       ctx,
-      { action: 'request.transition', ...(options.reason !== undefined ? { reason: options.reason } : {}) },
+      { action: 'request.transition', at, ...(options.reason !== undefined ? { reason: options.reason } : {}) },
     );
   }
 
@@ -198,7 +205,8 @@ export class RequestService {
    * that may be superseded are: the old one moves to `superseded` and a new request with the
    * next content revision is opened and returned. `invalid` and `failed` requests are edited
    * in place and go back to `received` with the next content revision. Anything else (being
-   * applied, finished) refuses with {@link IllegalTransitionError}.
+   * applied, finished) refuses with {@link IllegalTransitionError}. `input.actor` is the person
+   * who edited; the request keeps its original requester and origin.
    */
   async revise(id: string, expectedRevision: number, input: CreateRequestInput): Promise<Request> {
     const data = parseCreateRequestInput(input);
@@ -211,7 +219,11 @@ export class RequestService {
         surface,
         reason: `edited: content revision ${current.contentRevision + 1} replaces ${current.contentRevision}`,
       });
-      return this.createRequest({ ...data, actor: current.actor, origin: current.origin, contentRevision: superseded.contentRevision + 1 });
+      // The requester stays the original one (separation of duties is about who asked); the audit names the editor.
+      return this.createRequest(
+        { ...data, actor: current.actor, origin: current.origin, contentRevision: superseded.contentRevision + 1 },
+        { actor: by, surface },
+      );
     }
     if (canTransition(current.state, 'received', current.kind)) {
       const environment = data.environment.startsWith(`${data.project}-`) ? data.environment : environmentId(data.project, data.environment);

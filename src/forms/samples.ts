@@ -129,8 +129,11 @@ export function sampleValue(field: FormField, presetValues: Json[] = []): Json |
     case 'json': {
       const fromPreset = presetValues.find((v) => v !== undefined && !same(v, avoid));
       if (fromPreset !== undefined) return fromPreset;
-      if (avoid !== undefined) return avoid;
-      return sampleForSchema(field.schema) ?? null;
+      // A list with one generated item says more than the (often empty) default.
+      const { default: _d, ...withoutDefault } = field.schema;
+      const generated = sampleForSchema({ ...withoutDefault, ...(schemaType(field.schema) === 'array' ? { minItems: Math.max(1, Number(field.schema.minItems ?? 1)) } : {}) });
+      if (generated !== undefined && !same(generated, avoid)) return generated;
+      return avoid ?? generated ?? null;
     }
   }
 }

@@ -120,7 +120,9 @@ export async function evaluateApproval(attempt: ApprovalAttempt): Promise<Approv
     const replaces = rev === undefined ? '' : attempt.seenRevision !== undefined ? ` (revision ${rev} replaces revision ${attempt.seenRevision})` : ` (revision ${rev} replaces the plan you saw)`;
     return { counted: false, reason: `the plan changed${replaces}. Approve the new plan`, message: `Approval not counted: the plan changed${replaces}. Approve the new plan.` };
   }
-  if (approver.id === request.actor.id) return refuse('the requester cannot approve their own request');
+  if (approver.id === request.actor.id) {
+    return refuse('the requester cannot approve their own request', request.actor.displayName ?? approver.displayName ?? approver.id);
+  }
   const user = await attempt.directory.getUser(approver.id);
   if (!user) return refuse('the directory does not know this user, so the approval cannot be checked');
   const who = user.displayName || approver.displayName || approver.id;

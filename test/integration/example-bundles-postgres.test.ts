@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { startPostgresServer } from '../../src/dev/postgres-server.ts';
 import { systemClock } from '../../src/engine/model.ts';
 import type { PlanJson } from '../../src/engine/plan.ts';
 import { runScanners } from '../../src/engine/scanners.ts';
@@ -160,5 +163,24 @@ describe('example bundle postgres-database against a real PostgreSQL cluster', (
       return true;
     });
     assert.equal((await pg.query("SELECT count(*) FROM pg_database WHERE datname = 'postgres'"))[0]![0], '1');
+  });
+});
+
+describe('private PostgreSQL cluster launcher', () => {
+  it('starts a cluster on a free loopback port and leaves nothing behind when stopped', async () => {
+    const server = await startPostgresServer();
+    assert.equal(server.host, '127.0.0.1');
+    assert.ok(existsSync(server.dataDir));
+    const reachable = (port: number) =>
+      new Promise<boolean>((resolve) => {
+        const sock = connect(port, '127.0.0.1');
+        sock.on('connect', () => (sock.destroy(), resolve(true)));
+        sock.on('error', () => resolve(false));
+      });
+    assert.equal(await reachable(server.port), true);
+    await server.stop();
+    assert.equal(await reachable(server.port), false);
+    assert.equal(existsSync(server.socketDir), false);
+    await server.stop(); // twice is fine
   });
 });

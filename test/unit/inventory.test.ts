@@ -304,3 +304,26 @@ test('10,000 packages: reading every summary and ranking by cost takes well unde
   assert.equal(ranked[N - 1]!.costMonthly, expected[N - 1]![1]);
   assert.ok(best < 50, `ranking 10,000 packages took ${best.toFixed(1)} ms`);
 });
+
+test('deployment step logs stay out of the audit log; step status changes are recorded', async () => {
+  const client = redis.client();
+  const prefix = `${uniqueName('inv')}:`;
+  const inv = new Inventory({ redis: client, prefix, clock: tickingClock() });
+  await seed(inv);
+  await inv.createPackage({ environment: 'checkout-staging', name: 'db', bundle: 'postgres-database', version: '1.0.0' }, ctx);
+  const dep = await inv.createDeployment({ package: 'checkout-staging-db', action: 'apply' }, ctx);
+  const line = 'tofu: creating postgresql_database.main (a very distinctive log line)';
+  const withLog = await inv.update(
+    'deployment',
+    dep.id,
+    1,
+    (d) => void (d.steps = [{ path: 'src', provisioner: 'exec', status: 'running', log: Array.from({ length: 200 }, (_, i) => ({ at: d.updatedAt, stream: 'stdout' as const, line: `${line} ${i}` })) }]),
+    ctx,
+  );
+  const done = await inv.update('deployment', dep.id, withLog.revision, (d) => void ((d.steps[0]!.status = 'succeeded'), (d.status = 'succeeded')), ctx);
+  assert.equal(done.steps[0]!.log.length, 200, 'the record keeps its log');
+  const stored = JSON.stringify(await client.hgetall(`${prefix}audit:events`));
+  assert.ok(!stored.includes('very distinctive'), 'log lines must not be copied into audit events');
+  const last = (await inv.history('deployment', dep.id)).at(-1)!;
+  assert.deepEqual(last.after, { revision: 3, status: 'succeeded', steps: [{ path: 'src', provisioner: 'exec', status: 'succeeded', logLines: 200 }] });
+});

@@ -22,6 +22,13 @@ test('secret shapes are blanked without registration', () => {
   assert.equal(r.redactText('plain log line, 3 resources'), 'plain log line, 3 resources');
 });
 
+test('redaction is idempotent', () => {
+  const r = new Redactor(['registered-secret']);
+  const text = 'password=hunter22 "token": "abc123" redis://u:pw@h Bearer abcdef123456 registered-secret';
+  const once = r.redactText(text);
+  assert.equal(r.redactText(once), once);
+});
+
 test('sensitive keys are recognised by name', () => {
   for (const k of ['password', 'db_password', 'apiToken', 'client_secret', 'API_KEY', 'private_key']) assert.ok(isSensitiveKey(k), k);
   for (const k of ['username', 'password_length_hint', 'token_ttl', 'secret_name', 'port']) assert.ok(!isSensitiveKey(k), k);

@@ -59,7 +59,7 @@ test('a start time that does not exist (spring-forward gap) opens when the clock
   assert.equal(iso(o.end), '2026-03-29T03:00:00.000Z'); // 05:00 CEST
 });
 
-test('Europe/Berlin fall back: an ambiguous 01:30-03:30 window means the first 01:30 and lasts three hours', () => {
+test('Europe/Berlin fall back: 01:30-03:30 lasts three hours, and an ambiguous 02:30 start means the first 02:30', () => {
   const p = policyWith(`      time_zone: Europe/Berlin
       weekly:
         - { days: [sun], start: "01:30", end: "03:30" }`);
@@ -70,6 +70,12 @@ test('Europe/Berlin fall back: an ambiguous 01:30-03:30 window means the first 0
   // 02:15 occurs twice; both are inside.
   assert.equal(isInWindow(p, E, at('2026-10-25T00:15:00Z')), true);
   assert.equal(isInWindow(p, E, at('2026-10-25T01:15:00Z')), true);
+  const ambiguous = policyWith(`      time_zone: Europe/Berlin
+      weekly:
+        - { days: [sun], start: "02:30", end: "03:30" }`);
+  const a = nextWindow(ambiguous, E, at('2026-10-24T12:00:00Z'))!;
+  assert.equal(iso(a.start), '2026-10-25T00:30:00.000Z'); // 02:30 CEST, the first of the two
+  assert.equal(iso(a.end), '2026-10-25T02:30:00.000Z'); // 03:30 CET: two real hours
 });
 
 test('Europe/Berlin Tue-Thu 10:00-16:00 the week of the fall-back keeps 10:00 local on both sides', () => {

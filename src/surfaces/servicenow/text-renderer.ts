@@ -55,7 +55,8 @@ function blockLines(b: Block): string[] {
     case 'bulletList':
       return b.items.map((item) => `  • ${inline(item).replace(/\n/g, '\n    ')}`);
     case 'panel':
-      return b.content.flatMap((c) => blockLines(c));
+      // A blank line before stands in for the panel's colour: what it says must not blend in.
+      return ['', ...b.content.flatMap((c) => blockLines(c))];
     case 'table': {
       const rows = [b.header, ...b.rows].map((r) => r.map((c) => inline(c).replace(/\n/g, ' ')));
       const widths = b.header.map((_, k) => Math.max(...rows.map((r) => [...(r[k] ?? '')].length)));

@@ -116,6 +116,8 @@ export interface JiraSandbox {
   readonly webhooks: WebhookSender;
   /** Every call answered, in order (control endpoints excluded). */
   readonly calls: SandboxCall[];
+  /** Method and path template of every REST operation the sandbox implements. */
+  readonly routes: ReadonlyArray<{ method: string; template: string }>;
   /** /rest calls the sandbox does not implement (also answered 501). */
   readonly unimplemented: string[];
   /** The contract recorder, when contract checking is on. */
@@ -870,6 +872,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     views: holder.views,
     webhooks,
     calls,
+    routes: routes.map(({ method, template }) => ({ method, template })),
     unimplemented,
     contract,
     apiUser,

@@ -484,11 +484,11 @@ export class JiraSandboxState {
       };
       if (p.approval) {
         const a = p.approval;
-        const members = a.approverGroup ? this.groupMembers(a.approverGroup, true).map((u) => u.accountId) : [];
+        if (a.approverGroup) this.ensureGroup(a.approverGroup);
         project.approval = {
           name: a.name ?? 'Approval',
           statusId: this.requireStatus(a.status, `project ${p.key}: approval.status`).id,
-          approverAccountIds: [...new Set([...(a.approvers ?? []), ...members])],
+          approverAccountIds: [...(a.approvers ?? [])],
           approverGroup: a.approverGroup,
           approvedStatusId: this.requireStatus(a.approved, `project ${p.key}: approval.approved`).id,
           declinedStatusId: this.requireStatus(a.declined, `project ${p.key}: approval.declined`).id,

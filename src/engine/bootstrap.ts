@@ -1,0 +1,64 @@
+import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import type { Config } from '../config.ts';
+import { BundleRegistry } from './registry/index.ts';
+import { Inventory } from './inventory.ts';
+import { AttestationStore } from './attestations.ts';
+import { RequestService } from './requests.ts';
+import { Engine } from './engine.ts';
+import { openRedis, type RedisHandle } from './redis-connection.ts';
+import { estimateMonthlyCost, parseCostModel } from './cost.ts';
+import type { FieldIssue } from './errors.ts';
+import type { Clock } from './model.ts';
+
+/** The repository root, found from this file so the CLI works from any working directory. */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** An opened engine plus what it holds open. */
+export interface OpenedEngine {
+  engine: Engine;
+  redis: RedisHandle;
+  /** Problems found while loading bundles (bundles with problems are left out). */
+  bundleIssues: FieldIssue[];
+  close(): Promise<void>;
+}
+
+/** Bundle directories: the project's examples plus BUNDLE_PATH. */
+export function bundlePaths(config: Config): string[] {
+  return [join(REPO_ROOT, 'examples', 'bundles'), ...config.BUNDLE_PATH.map((p) => resolve(p))];
+}
+
+/** Builds the registry from configuration (no Redis needed). */
+export async function openRegistry(config: Config): Promise<{ registry: BundleRegistry; issues: FieldIssue[] }> {
+  const registry = new BundleRegistry({
+    bundlePaths: bundlePaths(config),
+    artifactDefinitionPaths: config.ARTIFACT_DEFINITIONS_PATH.map((p) => resolve(p)),
+    ...(config.SCHEMA_MIRROR ? { schemaMirror: resolve(config.SCHEMA_MIRROR) } : {}),
+    allowNetwork: config.SCHEMA_ALLOW_NETWORK,
+  });
+  const issues = await registry.loadAll();
+  return { registry, issues };
+}
+
+/** Opens Redis (private server when REDIS_URL is unset), the registry and the engine. */
+export async function openEngine(config: Config, opts: { clock?: Clock } = {}): Promise<OpenedEngine> {
+  const { registry, issues } = await openRegistry(config);
+  const redis = await openRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR });
+  const inventory = new Inventory({ redis: redis.redis, prefix: config.REDIS_PREFIX, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const attestations = new AttestationStore({
+    redis: redis.redis,
+    prefix: config.REDIS_PREFIX,
+    audit: inventory.audit,
+    clock: inventory.clock,
+    exists: (bundle, version) => registry.versions(bundle).includes(version),
+  });
+  const requests = new RequestService({ inventory });
+  const engine = new Engine({
+    registry,
+    inventory,
+    attestations,
+    requests,
+    estimateCost: (bundle, params) => (parseCostModel(bundle) ? estimateMonthlyCost(bundle, params) : undefined),
+  });
+  return { engine, redis, bundleIssues: issues, close: () => redis.close() };
+}

@@ -1,0 +1,261 @@
+import express, { type NextFunction, type Request as ExpressRequest, type Response, type Router } from 'express';
+import type { Redis } from 'ioredis';
+import type { Engine } from '../../engine/engine.ts';
+import type { AuditContext } from '../../engine/audit.ts';
+import { TicketSurfaceError, UserError, ValidationError, BundleError, type FieldIssue } from '../../engine/errors.ts';
+import type { Logger } from '../../engine/logger.ts';
+import type { Metrics } from '../../engine/metrics.ts';
+import type { components } from './openapi-types.ts';
+
+type ErrorBody = components['schemas']['Error'];
+
+/** What the HTTP surface needs. */
+export interface HttpAppDeps {
+  engine: Engine;
+  redis: Redis;
+  logger: Logger;
+  metrics: Metrics;
+  /** Extra routers mounted before the API (the ticket surfaces' webhook endpoints). */
+  mount?: (app: express.Express) => void;
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  validation: 400,
+  bad_bundle: 400,
+  unresolved_ref: 400,
+  not_found: 404,
+  conflict: 409,
+  illegal_transition: 409,
+  policy_denied: 403,
+  unauthorized: 401,
+  forbidden: 403,
+  deployment_failed: 422,
+  config: 500,
+};
+
+/** The HTTP status and JSON body of an error; system errors say nothing of their cause. */
+export function errorResponse(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof UserError) {
+    const issues: FieldIssue[] | undefined = err instanceof ValidationError || err instanceof BundleError ? err.issues : undefined;
+    return {
+      status: STATUS_BY_CODE[err.code] ?? 400,
+      body: { error: { code: err.code, message: err.message, ...(issues ? { issues } : {}) } },
+    };
+  }
+  if (err instanceof SyntaxError && 'status' in err) {
+    return { status: 400, body: { error: { code: 'validation', message: 'request body is not valid JSON' } } };
+  }
+  const code = err instanceof TicketSurfaceError ? err.code : 'system';
+  return { status: 500, body: { error: { code, message: 'internal error; see the service log' } } };
+}
+
+/** The acting user of an API call: `X-Actor` header (an authenticating proxy sets it). */
+function ctxOf(req: ExpressRequest): AuditContext {
+  const actor = req.get('x-actor');
+  return { actor: actor && actor.trim() ? actor.trim() : 'api', surface: 'http' };
+}
+
+function body(req: ExpressRequest): Record<string, unknown> {
+  const b = req.body as unknown;
+  if (!b || typeof b !== 'object' || Array.isArray(b)) {
+    throw new ValidationError('request body must be a JSON object', [{ pointer: '', message: 'must be a JSON object' }]);
+  }
+  return b as Record<string, unknown>;
+}
+
+function requireString(b: Record<string, unknown>, key: string, issues: FieldIssue[]): string {
+  const v = b[key];
+  if (typeof v !== 'string' || v === '') issues.push({ pointer: `/${key}`, field: key, message: 'is required (a string)' });
+  return typeof v === 'string' ? v : '';
+}
+
+function check(issues: FieldIssue[]): void {
+  if (issues.length) throw new ValidationError(`request body is invalid: ${issues.map((i) => `${i.pointer} ${i.message}`).join('; ')}`, issues);
+}
+
+function apiRouter(engine: Engine): Router {
+  const r = express.Router();
+  r.use(express.json({ limit: '1mb' }));
+
+  r.get('/bundles', (_req, res) => {
+    res.json({ bundles: engine.listBundles() });
+  });
+  r.get('/bundles/:name/versions/:version', async (req, res) => {
+    const b = engine.getBundle(req.params.name, req.params.version);
+    const attestations = await engine.listAttestations(b.name, b.version);
+    res.json({
+      name: b.name,
+      version: b.version,
+      description: b.description,
+      params: b.params,
+      connections: b.connections,
+      artifacts: b.artifacts,
+      connectionTypes: b.connectionTypes,
+      artifactTypes: b.artifactTypes,
+      attestations,
+    });
+  });
+  r.get('/bundles/:name/versions/:version/attestations', async (req, res) => {
+    res.json({ attestations: await engine.listAttestations(req.params.name, req.params.version) });
+  });
+  r.post('/bundles/:name/versions/:version/attestations', async (req, res) => {
+    const b = body(req);
+    const issues: FieldIssue[] = [];
+    const kind = requireString(b, 'kind', issues);
+    const by = requireString(b, 'by', issues);
+    check(issues);
+    const note = typeof b.note === 'string' ? b.note : undefined;
+    res.status(201).json(await engine.attest(req.params.name, req.params.version, kind, by, ctxOf(req), note));
+  });
+
+  r.get('/projects', async (_req, res) => {
+    res.json({ projects: await engine.listProjects() });
+  });
+  r.post('/projects', async (req, res) => {
+    const b = body(req);
+    const issues: FieldIssue[] = [];
+    const id = requireString(b, 'id', issues);
+    check(issues);
+    res.status(201).json(
+      await engine.createProject(
+        { id, name: typeof b.name === 'string' ? b.name : id, ...(typeof b.description === 'string' ? { description: b.description } : {}) },
+        ctxOf(req),
+      ),
+    );
+  });
+  r.get('/environments', async (req, res) => {
+    const project = typeof req.query.project === 'string' ? req.query.project : undefined;
+    res.json({ environments: await engine.listEnvironments(project ? { project } : {}) });
+  });
+  r.post('/environments', async (req, res) => {
+    const b = body(req);
+    const issues: FieldIssue[] = [];
+    const project = requireString(b, 'project', issues);
+    const name = requireString(b, 'name', issues);
+    if (b.labels !== undefined && (typeof b.labels !== 'object' || b.labels === null || Array.isArray(b.labels))) {
+      issues.push({ pointer: '/labels', field: 'labels', message: 'must be an object of string, number or boolean values' });
+    }
+    check(issues);
+    res.status(201).json(await engine.createEnvironment({ project, name, labels: (b.labels ?? {}) as Record<string, string> }, ctxOf(req)));
+  });
+
+  r.get('/packages', async (req, res) => {
+    const f: Record<string, string> = {};
+    for (const k of ['project', 'environment', 'bundle'] as const) if (typeof req.query[k] === 'string') f[k] = req.query[k] as string;
+    res.json({ packages: await engine.listPackages(f) });
+  });
+  r.post('/packages', async (req, res) => {
+    const b = body(req);
+    const issues: FieldIssue[] = [];
+    const project = requireString(b, 'project', issues);
+    const environment = requireString(b, 'environment', issues);
+    const name = requireString(b, 'name', issues);
+    const bundle = requireString(b, 'bundle', issues);
+    if (typeof b.params !== 'object' || b.params === null || Array.isArray(b.params)) {
+      issues.push({ pointer: '/params', field: 'params', message: 'is required (an object)' });
+    }
+    check(issues);
+    const pkg = await engine.createPackage(
+      {
+        project,
+        environment,
+        name,
+        bundle,
+        ...(typeof b.version === 'string' ? { version: b.version } : {}),
+        params: b.params as Record<string, unknown>,
+        ...(b.connections && typeof b.connections === 'object' ? { connections: b.connections as never } : {}),
+      },
+      ctxOf(req),
+    );
+    res.status(201).json(engine.maskPackage(pkg));
+  });
+  r.get('/packages/:id', async (req, res) => {
+    res.json(await engine.getPackage(req.params.id));
+  });
+  r.patch('/packages/:id', async (req, res) => {
+    const b = body(req);
+    const issues: FieldIssue[] = [];
+    if (!Number.isInteger(b.revision)) issues.push({ pointer: '/revision', field: 'revision', message: 'is required (the revision you read)' });
+    if (typeof b.params !== 'object' || b.params === null || Array.isArray(b.params)) {
+      issues.push({ pointer: '/params', field: 'params', message: 'is required (an object)' });
+    }
+    check(issues);
+    const pkg = await engine.updatePackageParams(req.params.id, b.revision as number, b.params as Record<string, unknown>, ctxOf(req));
+    res.json(engine.maskPackage(pkg));
+  });
+
+  r.get('/requests', async (req, res) => {
+    const state = typeof req.query.state === 'string' ? req.query.state : undefined;
+    res.json({ requests: await engine.listRequests(state ? { state: state as never } : {}) });
+  });
+  r.get('/requests/:id', async (req, res) => {
+    res.json(await engine.getRequest(req.params.id));
+  });
+
+  r.get('/audit', async (req, res) => {
+    const limit = req.query.limit ? Number(req.query.limit) : undefined;
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
+      throw new ValidationError('limit must be an integer from 1 to 1000', [{ pointer: '/limit', field: 'limit', message: 'must be an integer from 1 to 1000' }]);
+    }
+    let subject: { type: string; id: string } | undefined;
+    if (typeof req.query.subject === 'string') {
+      const [type, ...rest] = req.query.subject.split(':');
+      subject = { type: type!, id: rest.join(':') };
+    }
+    const request = typeof req.query.request === 'string' ? req.query.request : undefined;
+    res.json({ events: await engine.listAudit({ ...(limit ? { limit } : {}), ...(subject ? { subject } : {}), ...(request ? { request } : {}) }) });
+  });
+  r.get('/audit/verify', async (_req, res) => {
+    const v = await engine.verifyAudit();
+    res.status(v.ok ? 200 : 409).json(v);
+  });
+  return r;
+}
+
+/** Builds the Express 5 application: health, metrics, the v1 API and any mounted surfaces. */
+export function createHttpApp(deps: HttpAppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = (req.route?.path as string | undefined) ?? 'unmatched';
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      deps.metrics.observe('ts_http_request_duration_seconds', 'HTTP request duration', seconds, {
+        method: req.method,
+        route: `${req.baseUrl}${route}`,
+        status: String(res.statusCode),
+      });
+    });
+    next();
+  });
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      const pong = await Promise.race([
+        deps.redis.ping(),
+        new Promise<string>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000)),
+      ]);
+      if (pong !== 'PONG') throw new Error('unexpected reply');
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'unavailable', detail: 'redis is not reachable' });
+    }
+  });
+  app.get('/metrics', (_req, res) => {
+    res.type('text/plain; version=0.0.4').send(deps.metrics.render());
+  });
+  deps.mount?.(app);
+  app.use('/v1', apiRouter(deps.engine));
+  app.use((_req, res) => {
+    res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });
+  });
+  app.use((err: unknown, req: ExpressRequest, res: Response, _next: NextFunction) => {
+    const { status, body } = errorResponse(err);
+    if (status >= 500) deps.logger.error({ err, path: req.path }, 'request failed');
+    res.status(status).json(body);
+  });
+  return app;
+}

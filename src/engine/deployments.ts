@@ -37,6 +37,8 @@ import { costDelta, estimateMonthlyCost, type CostDelta } from './cost.ts';
 import { runScanners } from './scanners.ts';
 import { LockLostError, type Lease, type PackageLock, type QueuedInfo } from './package-lock.ts';
 import type { Provisioner, StepContext } from '../provisioners/types.ts';
+import type { Inventory } from './inventory.ts';
+import type { AuditContext } from './audit.ts';
 import { excerptOf } from '../provisioners/run-process.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -723,5 +725,56 @@ export class RedisDeploymentStore implements DeploymentStore {
       if (d && d.status === status) out.push(d);
     }
     return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The port on the real inventory
+
+/**
+ * {@link DeploymentStore} on the {@link Inventory}: every write is an audited `modify` (the
+ * engine's own changes: status, artifacts, cost, deployment progress). Audit events carry
+ * `ctx` (actor `engine` by default); deployment step logs stay out of the audit log.
+ */
+export class InventoryDeploymentStore implements DeploymentStore {
+  private readonly inventory: Inventory;
+  private readonly ctx: AuditContext;
+
+  constructor(inventory: Inventory, ctx: AuditContext = { actor: 'engine', surface: 'engine' }) {
+    this.inventory = inventory;
+    this.ctx = ctx;
+  }
+
+  getPackage(id: string): Promise<Package> {
+    return this.inventory.get('package', id);
+  }
+
+  getEnvironment(id: string): Promise<Environment> {
+    return this.inventory.get('environment', id);
+  }
+
+  updatePackage(id: string, patch: Partial<Fields<Package>>): Promise<Package> {
+    return this.inventory.modify('package', id, (draft) => ({ ...draft, ...patch }), this.ctx, { action: 'package.deploy' });
+  }
+
+  async createDeployment(input: Fields<Deployment>): Promise<Deployment> {
+    const ctx = input.request ? { ...this.ctx, request: input.request } : this.ctx;
+    const created = await this.inventory.createDeployment(
+      { package: input.package, action: input.action, status: input.status, ...(input.request ? { request: input.request } : {}) },
+      ctx,
+    );
+    return this.inventory.modify('deployment', created.id, (draft) => ({ ...draft, ...input }), ctx);
+  }
+
+  updateDeployment(id: string, patch: Partial<Fields<Deployment>>): Promise<Deployment> {
+    return this.inventory.modify('deployment', id, (draft) => ({ ...draft, ...patch }), this.ctx);
+  }
+
+  getDeployment(id: string): Promise<Deployment> {
+    return this.inventory.get('deployment', id);
+  }
+
+  listDeploymentsByStatus(status: DeploymentStatus): Promise<Deployment[]> {
+    return this.inventory.list('deployment', { status });
   }
 }

@@ -6,47 +6,35 @@ import type { JsonSchema } from '../engine/model.ts';
 
 const pointer = { type: 'string', pattern: '^(/[^/]+)+$', description: 'JSON pointer into the bundle params, for example /storage/allocated' };
 
+const SOURCE_SHAPES: Record<string, { required: string[]; properties: Record<string, unknown> }> = {
+  versions: { required: ['bundle'], properties: { bundle: { type: 'string', minLength: 1 }, attestation: { type: 'string', minLength: 1 } } },
+  environments: { required: [], properties: { project: { type: 'string', minLength: 1 } } },
+  packages: { required: ['bundle'], properties: { bundle: { type: 'string', minLength: 1 }, environment: { type: 'string', minLength: 1 } } },
+  'connection-enum': {
+    required: [],
+    properties: {
+      connection: { type: 'string', minLength: 1 },
+      options: { type: 'string', minLength: 1 },
+      value: { type: 'string', minLength: 1 },
+      label: { type: 'string', minLength: 1 },
+    },
+  },
+};
+
+// if/then per source (rather than oneOf) so that a mistake is reported against the shape the
+// author meant, not against every shape at once.
 const dynamicSource: JsonSchema = {
-  oneOf: [
-    {
-      type: 'object',
+  type: 'object',
+  required: ['source'],
+  properties: { source: { enum: Object.keys(SOURCE_SHAPES) } },
+  allOf: Object.entries(SOURCE_SHAPES).map(([name, shape]) => ({
+    if: { properties: { source: { const: name } } },
+    then: {
       additionalProperties: false,
-      required: ['source', 'bundle'],
-      properties: {
-        source: { const: 'versions' },
-        bundle: { type: 'string', minLength: 1 },
-        attestation: { type: 'string', minLength: 1 },
-      },
+      required: shape.required,
+      properties: { source: true, ...shape.properties },
     },
-    {
-      type: 'object',
-      additionalProperties: false,
-      required: ['source'],
-      properties: { source: { const: 'environments' }, project: { type: 'string', minLength: 1 } },
-    },
-    {
-      type: 'object',
-      additionalProperties: false,
-      required: ['source', 'bundle'],
-      properties: {
-        source: { const: 'packages' },
-        bundle: { type: 'string', minLength: 1 },
-        environment: { type: 'string', minLength: 1 },
-      },
-    },
-    {
-      type: 'object',
-      additionalProperties: false,
-      required: ['source'],
-      properties: {
-        source: { const: 'connection-enum' },
-        connection: { type: 'string', minLength: 1 },
-        options: { type: 'string', minLength: 1 },
-        value: { type: 'string', minLength: 1 },
-        label: { type: 'string', minLength: 1 },
-      },
-    },
-  ],
+  })),
 };
 
 const staticOptions: JsonSchema = {
@@ -56,7 +44,7 @@ const staticOptions: JsonSchema = {
     type: 'object',
     additionalProperties: false,
     required: ['value'],
-    properties: { value: {}, label: { type: 'string', minLength: 1 } },
+    properties: { value: true, label: { type: 'string', minLength: 1 } },
   },
 };
 
@@ -81,7 +69,9 @@ export const OVERLAY_SCHEMA: JsonSchema = {
     description: { type: 'string' },
     presets: {
       description: 'Offer the schema examples (__name) as a Preset question: true, false, or a list of example names.',
-      oneOf: [{ type: 'boolean' }, { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 }],
+      type: ['boolean', 'array'],
+      items: { type: 'string', minLength: 1 },
+      minItems: 1,
     },
     others: {
       enum: ['ask', 'omit'],
@@ -90,30 +80,27 @@ export const OVERLAY_SCHEMA: JsonSchema = {
     fields: {
       type: 'array',
       items: {
-        oneOf: [
-          {
-            type: 'object',
-            additionalProperties: false,
-            required: ['param'],
-            properties: {
-              param: pointer,
-              ...fieldCommon,
-              immutable: { type: 'boolean' },
-              default: {},
-              options: { oneOf: [dynamicSource, staticOptions] },
-            },
+        type: 'object',
+        if: { required: ['request'] },
+        then: {
+          additionalProperties: false,
+          properties: {
+            request: { enum: ['environment', 'version', 'package', 'project'] },
+            ...fieldCommon,
+            options: dynamicSource,
           },
-          {
-            type: 'object',
-            additionalProperties: false,
-            required: ['request'],
-            properties: {
-              request: { enum: ['environment', 'version', 'package', 'project'] },
-              ...fieldCommon,
-              options: dynamicSource,
-            },
+        },
+        else: {
+          additionalProperties: false,
+          required: ['param'],
+          properties: {
+            param: pointer,
+            ...fieldCommon,
+            immutable: { type: 'boolean' },
+            default: true,
+            options: { if: { type: 'array' }, then: staticOptions, else: dynamicSource },
           },
-        ],
+        },
       },
     },
     fixed: {

@@ -56,6 +56,9 @@ export interface Overlay {
   lineOf(path: readonly (string | number)[]): number | undefined;
 }
 
+// Compiled once: the overlay schema is a constant.
+const validateOverlayDoc = createAjv().compile(OVERLAY_SCHEMA);
+
 /** Plain-words message for one ajv error of an overlay. */
 function overlayMessage(e: ErrorObject): string {
   const p = e.params as Record<string, unknown>;
@@ -129,10 +132,12 @@ export function parseOverlay(text: string, file: string): Overlay {
   };
 
   const data = document.toJS({ maxAliasCount: 100 }) as unknown;
-  const ajv = createAjv();
-  const validate = ajv.compile(OVERLAY_SCHEMA);
+  const validate = validateOverlayDoc;
   if (!validate(data)) {
-    const issues: FieldIssue[] = pruneBranchErrors(validate.errors ?? []).map((e) => {
+    // `if` errors only say "the then-branch failed" (its errors are reported), and a bad key
+    // under propertyNames is reported once by the propertyNames error itself.
+    const errors = pruneBranchErrors(validate.errors ?? []).filter((e) => e.keyword !== 'if' && !e.schemaPath.includes('/propertyNames/'));
+    const issues: FieldIssue[] = errors.map((e) => {
       const path = pathOfInstance(e.instancePath);
       const p = e.params as Record<string, unknown>;
       const keyPath = e.keyword === 'additionalProperties' ? [...path, String(p.additionalProperty)] : path;

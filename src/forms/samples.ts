@@ -51,6 +51,11 @@ export function sampleForSchema(schema: JsonSchema, extra: unknown[] = []): Json
   if (schema.default !== undefined) return schema.default as Json;
   const opts = staticOptions(schema);
   if (opts?.length) return opts[0].value;
+  if (Array.isArray(schema.type)) {
+    // several types allowed: any one of them will do
+    const first = schema.type.find((t) => t !== 'null');
+    return first === undefined ? null : sampleForSchema({ ...schema, type: first }, extra);
+  }
   switch (schemaType(schema)) {
     case 'string':
       return textCandidates(schema, extra).find((c) => textFits(schema, c));

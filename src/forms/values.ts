@@ -84,13 +84,16 @@ function toDate(a: unknown): Coerced {
   return { ok: false, message: `${typeWords('date')} (you entered ${echo(a)})` };
 }
 
-/** Date-time answers normalised to RFC 3339: a space for `T`, no zone meaning UTC, `+0000` as `+00:00`. */
+/** Date-time answers normalised to RFC 3339: `T` for a space, no zone meaning UTC, `+0000` as `Z`, `+0100` as `+01:00`. */
 function toDateTime(a: unknown): Coerced {
   if (typeof a === 'string') {
     const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i.exec(a.trim());
     if (m) {
-      const zone = !m[4] || m[4].toUpperCase() === 'Z' ? 'Z' : m[4].includes(':') ? m[4] : `${m[4].slice(0, 3)}:${m[4].slice(3)}`;
-      return { ok: true, value: `${m[1]}T${m[2]}${m[3] ?? ':00'}${zone}` };
+      const offset = !m[4] || m[4].toUpperCase() === 'Z' ? 'Z' : m[4].includes(':') ? m[4] : `${m[4].slice(0, 3)}:${m[4].slice(3)}`;
+      const zone = /^[+-]00:00$/.test(offset) ? 'Z' : offset;
+      // all-zero fractions (Jira sends .000) say nothing: drop them so equal instants read equal
+      const seconds = (m[3] ?? ':00').replace(/\.0+$/, '');
+      return { ok: true, value: `${m[1]}T${m[2]}${seconds}${zone}` };
     }
   }
   return { ok: false, message: `${typeWords('datetime')} (you entered ${echo(a)})` };

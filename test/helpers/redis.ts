@@ -6,17 +6,22 @@ import { startRedisServer, type EmbeddedRedis } from '../../src/engine/redis-ser
  * Starts a throwaway real redis-server for the calling test file and stops it afterwards.
  * Use `ctx.url` / `ctx.client()` inside tests (after `before` has run).
  */
-export function useRedis(): { readonly url: string; client(): Redis; readonly server: EmbeddedRedis } {
+export function useRedis(): { readonly url: string; client(): Redis; readonly server: EmbeddedRedis; ready(): Promise<void> } {
   let server: EmbeddedRedis | undefined;
   const clients: Redis[] = [];
-  before(async () => {
-    server = await startRedisServer();
-  });
+  let starting: Promise<void> | undefined;
+  // Idempotent so a test file's own before() hook can await it whatever order hooks run in.
+  const ready = () =>
+    (starting ??= startRedisServer().then((s) => {
+      server = s;
+    }));
+  before(ready);
   after(async () => {
     await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
     await server?.stop();
   });
   return {
+    ready,
     get url() {
       if (!server) throw new Error('redis not started yet');
       return server.url;

@@ -13,6 +13,8 @@ import type { FieldOption, Form, FormField, DynamicOptionSource } from '../../sr
 import { resolveDynamicOptions, type OptionSources } from '../../src/forms/option-sources.ts';
 import { sampleValue } from '../../src/forms/samples.ts';
 import { getAt } from '../../src/forms/json-pointer.ts';
+import { generateLargeBundle } from '../../src/forms/generate.ts';
+import { inlineBundle } from '../fixtures/forms/inline-bundle.ts';
 import { renderJiraForm, type JiraFieldSpec } from '../../src/surfaces/jira/form-renderer.ts';
 import { jiraValuesToParams } from '../../src/surfaces/jira/form-values.ts';
 import { renderServiceNowForm, type ServiceNowVariableSpec } from '../../src/surfaces/servicenow/form-renderer.ts';
@@ -138,7 +140,62 @@ function rounds(form: Form): { answers: Map<FormField, Json>; checked: FormField
   return out;
 }
 
-const normalized = (f: FormField, v: Json): Json => (f.type === 'datetime' ? (v as string).replace(/\.000/, '') : v);
+/** Submits a sample in every field through Jira's shapes and checks each comes back typed. */
+async function jiraRoundTrip(b: Bundle): Promise<void> {
+  const form = await resolveDynamicOptions(buildForm(b), sources);
+  const spec = renderJiraForm(form);
+  const specOf = new Map(spec.fields.map((f) => [f.formField, f]));
+  for (const round of rounds(form)) {
+    const fields: Record<string, unknown> = { summary: 'ignored', project: { key: 'OPS' } };
+    let i = 0;
+    for (const [f, v] of round.answers) fields[`customfield_${10100 + i}`] = jiraSubmitted(specOf.get(f.name)!, f, v, i++);
+    const fieldIds = Object.fromEntries([...round.answers.keys()].map((f, j) => [`customfield_${10100 + j}`, f.name]));
+    const r = jiraValuesToParams(form, fields, { fieldIds });
+    assert.ok(r.ok, `${b.name} (jira): ${JSON.stringify(!r.ok && r.issues)}`);
+    // date-times come back in canonical RFC 3339 (zero offset as Z), as the samples are written
+    for (const f of round.checked) assert.deepEqual(getAt(r.params, f.key), round.answers.get(f), `${b.name} (jira) ${f.key}`);
+  }
+}
+
+/** Submits a sample in every field as ServiceNow strings and checks each comes back typed. */
+async function serviceNowRoundTrip(b: Bundle): Promise<void> {
+  const form = await resolveDynamicOptions(buildForm(b), sources);
+  const spec = renderServiceNowForm(form);
+  const specOf = new Map(spec.variables.filter((v) => v.formField).map((v) => [v.formField!, v]));
+  for (const round of rounds(form)) {
+    const variables: Record<string, string> = {};
+    for (const [f, v] of round.answers) {
+      const s = serviceNowSubmitted(specOf.get(f.name)!, f, v);
+      assert.equal(typeof s, 'string');
+      variables[specOf.get(f.name)!.record.name] = s;
+    }
+    const r = serviceNowValuesToParams(form, variables);
+    assert.ok(r.ok, `${b.name} (servicenow): ${JSON.stringify(!r.ok && r.issues)}`);
+    for (const f of round.checked) assert.deepEqual(getAt(r.params, f.key), round.answers.get(f), `${b.name} (servicenow) ${f.key}`);
+  }
+}
+
+/** A bundle with one param of every question type the fixtures lack (dates, email, URL, lists of numbers...). */
+const everyType = inlineBundle(
+  {
+    type: 'object',
+    required: ['day', 'owner'],
+    properties: {
+      day: { type: 'string', format: 'date', title: 'Day' },
+      at: { type: 'string', format: 'date-time' },
+      owner: { type: 'string', format: 'email' },
+      docs: { type: 'string', format: 'uri' },
+      ratio: { type: 'number', minimum: 0, maximum: 1, multipleOf: 0.25, default: 0.5 },
+      ports: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 } },
+      tags: { type: 'object', additionalProperties: { type: 'string' } },
+      mixed: { type: ['string', 'integer'] },
+      notes: { type: 'string', maxLength: 4000 },
+      nested: { type: 'object', title: 'Nested', properties: { deeper: { type: 'object', properties: { flag: { type: 'boolean', default: true } } } } },
+    },
+  },
+  {},
+  'every-type',
+);
 
 describe('forms: every fixture bundle renders and round-trips on both surfaces', () => {
   let bundles: Bundle[] = [];
@@ -202,38 +259,17 @@ describe('forms: every fixture bundle renders and round-trips on both surfaces',
   });
 
   it('maps a Jira-shaped value in every field back to the typed param', async () => {
-    for (const b of bundles) {
-      const form = await resolveDynamicOptions(buildForm(b), sources);
-      const spec = renderJiraForm(form);
-      const specOf = new Map(spec.fields.map((f) => [f.formField, f]));
-      for (const round of rounds(form)) {
-        const fields: Record<string, unknown> = { summary: 'ignored', project: { key: 'OPS' } };
-        let i = 0;
-        for (const [f, v] of round.answers) fields[`customfield_${10100 + i}`] = jiraSubmitted(specOf.get(f.name)!, f, v, i++);
-        const fieldIds = Object.fromEntries([...round.answers.keys()].map((f, j) => [`customfield_${10100 + j}`, f.name]));
-        const r = jiraValuesToParams(form, fields, { fieldIds });
-        assert.ok(r.ok, `${b.name} (jira): ${JSON.stringify(!r.ok && r.issues)}`);
-        for (const f of round.checked) assert.deepEqual(getAt(r.params, f.key), normalized(f, round.answers.get(f)!), `${b.name} (jira) ${f.key}`);
-      }
-    }
+    for (const b of bundles) await jiraRoundTrip(b);
   });
 
   it('maps a ServiceNow-shaped value in every field back to the typed param', async () => {
-    for (const b of bundles) {
-      const form = await resolveDynamicOptions(buildForm(b), sources);
-      const spec = renderServiceNowForm(form);
-      const specOf = new Map(spec.variables.filter((v) => v.formField).map((v) => [v.formField!, v]));
-      for (const round of rounds(form)) {
-        const variables: Record<string, string> = {};
-        for (const [f, v] of round.answers) {
-          const s = serviceNowSubmitted(specOf.get(f.name)!, f, v);
-          assert.equal(typeof s, 'string');
-          variables[specOf.get(f.name)!.record.name] = s;
-        }
-        const r = serviceNowValuesToParams(form, variables);
-        assert.ok(r.ok, `${b.name} (servicenow): ${JSON.stringify(!r.ok && r.issues)}`);
-        for (const f of round.checked) assert.deepEqual(getAt(r.params, f.key), normalized(f, round.answers.get(f)!), `${b.name} (servicenow) ${f.key}`);
-      }
+    for (const b of bundles) await serviceNowRoundTrip(b);
+  });
+
+  it('round-trips the question types the fixtures do not use, and a generated 200-field bundle', async () => {
+    for (const b of [everyType, generateLargeBundle(200)]) {
+      await jiraRoundTrip(b);
+      await serviceNowRoundTrip(b);
     }
   });
 

@@ -327,3 +327,20 @@ test('deployment step logs stay out of the audit log; step status changes are re
   const last = (await inv.history('deployment', dep.id)).at(-1)!;
   assert.deepEqual(last.after, { revision: 3, status: 'succeeded', steps: [{ path: 'src', provisioner: 'exec', status: 'succeeded', logLines: 200 }] });
 });
+
+test('lists keep creation order even when every record is created in the same millisecond', async () => {
+  const frozen: Clock = { now: () => new Date('2026-11-24T10:00:00Z') };
+  const inv = new Inventory({ redis: redis.client(), prefix: `${uniqueName('inv')}:`, clock: frozen });
+  await seed(inv);
+  const names = ['zeta', 'alpha', 'mu', 'beta', 'omega', 'kappa'];
+  for (const name of names) await inv.createPackage({ environment: 'checkout-staging', name, bundle: 'redis-cache', version: '1.0.0' }, ctx);
+  const expected = names.map((n) => `checkout-staging-${n}`);
+  assert.deepEqual((await inv.list('package', { environment: 'checkout-staging' })).map((p) => p.id), expected);
+  // Moving records into another index (in reverse) keeps their creation order there too.
+  for (const id of [...expected].reverse()) {
+    const p = await inv.get('package', id);
+    await inv.update('package', id, p.revision, (d) => void (d.status = 'ready'), ctx);
+  }
+  assert.deepEqual((await inv.list('package', { status: 'ready' })).map((p) => p.id), expected);
+  assert.deepEqual((await inv.list('package', { status: 'ready', project: 'checkout' }, { order: 'desc', limit: 2 })).map((p) => p.id), expected.slice(-2).reverse());
+});

@@ -132,7 +132,7 @@ describe('content per TICKET-UX', () => {
   test('approval events', () => {
     assert.match(text('approval-counted'), /✔ Approved by Riley Release \(release-managers\) for plan 9f2c4e1a\.\nScheduled for Wed 2026-11-25 10:00 Europe\/Berlin \(09:00 UTC\)\./);
     assert.match(text('approval-refused'), /✘ Approval by Dana Developer not counted: the requester cannot approve their own request\./);
-    assert.match(text('moved'), /↻ Moved: a blackout \(Black Friday freeze\) now covers Tue; rescheduled to Thu 2026-11-26 10:00 Europe\/Berlin \(09:00 UTC\)\./);
+    assert.match(text('moved'), /↻ Moved: a blackout \(Black Friday freeze\) now covers Wed; rescheduled to Thu 2026-11-26 10:00 Europe\/Berlin \(09:00 UTC\)\./);
   });
 });
 

@@ -164,8 +164,11 @@ export const STATUS_PROPERTY = 'ticket-surface';
 /**
  * How the status comment is found again, never posted twice:
  *
- * ADF has no hidden text (GitHub bots such as Atlantis' and tfcmt's hide an HTML comment in the
- * body; Jira has nothing like it), so three layers are used, cheapest first:
+ * Prior art does not carry over: Atlantis posts a new comment per run and recognises its earlier
+ * ones by author plus a first line such as "Ran Plan for ...", then minimises them on GitHub
+ * (runatlantis/atlantis#897, #1060); tfcmt-style bots hide an HTML comment in the body. Jira can
+ * neither minimise a comment nor hold hidden text in ADF, and matching on visible wording breaks
+ * when templates change. So three layers are used, cheapest first:
  * 1. an issue property `ticket-surface.status.<requestId>` remembers the comment id (one GET);
  * 2. the comment itself carries an entity property `ticket-surface` = `{kind:'status', requestId}`
  *    set in the same POST that creates it (atomic with the comment, invisible to people, survives
@@ -306,10 +309,15 @@ export class JiraClient {
     return this.parse(op, issueStatusSchema, res).fields.status.name;
   }
 
-  /** Sets an issue property (JSON value). */
+  /**
+   * Sets an issue property to any JSON value. Sent through axios rather than jira.js, which
+   * hands the value to axios unserialized and so cannot send a bare number or string.
+   */
   async setIssueProperty(issueKey: string, key: string, value: unknown): Promise<void> {
     await this.call('PUT /rest/api/3/issue/{key}/properties/{property}', () =>
-      this.v3.issueProperties.setIssueProperty({ issueIdOrKey: issueKey, propertyKey: key, propertyValue: value }),
+      this.http.put(`/rest/api/3/issue/${encodeURIComponent(issueKey)}/properties/${encodeURIComponent(key)}`, JSON.stringify(value ?? null), {
+        headers: { 'Content-Type': 'application/json' },
+      }),
     );
   }
 

@@ -91,12 +91,8 @@ function describeErrors(errors: ErrorObject[] | null | undefined): string {
   return errors
     .slice(0, 8)
     .map((e) => {
-      const extra =
-        e.keyword === 'additionalProperties'
-          ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})`
-          : e.keyword === 'required'
-            ? ` (${String((e.params as { missingProperty?: string }).missingProperty)})`
-            : '';
+      // ajv's additionalProperties message does not say which property; name it.
+      const extra = e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : '';
       return `${e.instancePath || '/'}: ${e.message ?? e.keyword}${extra}`;
     })
     .join('; ');

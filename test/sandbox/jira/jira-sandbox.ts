@@ -292,6 +292,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   if (options.seed) state.seed(options.seed);
 
   const views = (): JiraViews => holder.views as JiraViews;
+  const baseUrlHolder = { value: '' };
   const routes: Route[] = [];
   const route = (method: string, template: string, handler: Handler) => routes.push(compileRoute(method, template, handler));
   const ok = (body: unknown, status = 200): Reply => ({ status, body });
@@ -309,7 +310,6 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     }
     return out;
   };
-  const baseUrlHolder = { value: '' };
   const jsonBody = (ctx: RequestContext): Record<string, unknown> => {
     if (ctx.body === undefined || ctx.body === null || typeof ctx.body !== 'object' || Array.isArray(ctx.body)) {
       throw new JiraApiError(400, ['The request body must be a JSON object.']);
@@ -340,7 +340,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     if (ctx.query.get('returnIssue') === 'true') return ok(views().issueBean(state.issue(ctx.params.issueIdOrKey as string), { expand: ctx.query.getAll('expand') }));
     return { status: 204 };
   });
-  const search = (ctx: RequestContext, input: { jql?: unknown; fields?: unknown; expand?: unknown; properties?: unknown; maxResults?: unknown; nextPageToken?: unknown }): Reply => {
+  const search = (input: { jql?: unknown; fields?: unknown; expand?: unknown; properties?: unknown; maxResults?: unknown; nextPageToken?: unknown }): Reply => {
     if (typeof input.jql !== 'string' || input.jql.trim() === '') throw new JiraApiError(400, ['Unbounded JQL queries are not allowed here. Please add a search restriction to your query.']);
     let hits: SandboxIssue[];
     try {
@@ -360,9 +360,9 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     const isLast = start + page.length >= hits.length;
     return ok({ issues, isLast, ...(isLast ? {} : { nextPageToken: Buffer.from(String(start + page.length)).toString('base64url') }) });
   };
-  route('POST', '/rest/api/3/search/jql', (ctx) => search(ctx, jsonBody(ctx)));
+  route('POST', '/rest/api/3/search/jql', (ctx) => search(jsonBody(ctx)));
   route('GET', '/rest/api/3/search/jql', (ctx) =>
-    search(ctx, {
+    search({
       jql: ctx.query.get('jql') ?? undefined,
       fields: ctx.query.getAll('fields').flatMap((f) => f.split(',')),
       expand: ctx.query.get('expand') ?? undefined,
@@ -734,7 +734,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
 
   const sandbox = {} as { transformResponse?: (exchange: ResponseExchange) => unknown };
 
-  const send = (req: IncomingMessage, res: ServerResponse, path: string, query: string, reply: Reply, call?: Omit<SandboxCall, 'status'>) => {
+  const send = (req: IncomingMessage, res: ServerResponse, path: string, reply: Reply, call?: Omit<SandboxCall, 'status'>) => {
     const method = (req.method ?? 'GET').toUpperCase();
     let body = reply.body;
     if (sandbox.transformResponse && path.startsWith('/rest') && !reply.raw) {
@@ -754,7 +754,6 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
       res.writeHead(reply.status, { ...headers, 'Content-Type': JSON_TYPE, 'Content-Length': String(Buffer.byteLength(text)) });
       res.end(text);
     }
-    void query;
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -766,7 +765,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
       raw = await readBody(req, maxBody);
     } catch (err) {
       const e = err instanceof JiraApiError ? err : new JiraApiError(400, ['Could not read the request body.']);
-      send(req, res, path, url.search, { status: e.status, body: errorBody(path, e) });
+      send(req, res, path, { status: e.status, body: errorBody(path, e) });
       return;
     }
     const type = String(req.headers['content-type'] ?? '');
@@ -783,11 +782,11 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
 
     if (path.startsWith('/_sandbox/')) {
       const bad = parseJson();
-      if (bad) return send(req, res, path, url.search, { status: 400, body: { error: bad.message } });
+      if (bad) return send(req, res, path, { status: 400, body: { error: bad.message } });
       try {
-        send(req, res, path, url.search, await control(method, path, body));
+        send(req, res, path, await control(method, path, body));
       } catch (err) {
-        send(req, res, path, url.search, { status: err instanceof JiraApiError ? err.status : 400, body: { error: (err as Error).message } });
+        send(req, res, path, { status: err instanceof JiraApiError ? err.status : 400, body: { error: (err as Error).message } });
       }
       return;
     }
@@ -799,7 +798,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
       if (fault.remaining === 0) faults.splice(faults.indexOf(fault), 1);
       const headers: Record<string, string> = fault.status === 429 ? { 'Retry-After': String(fault.retryAfter ?? 1), 'RateLimit-Reason': 'jira-burst-based' } : {};
       const msg = fault.status === 429 ? 'Rate limit exceeded.' : 'The sandbox was told to fail this call.';
-      return send(req, res, path, url.search, { status: fault.status, headers, body: errorBody(path, new JiraApiError(fault.status, [msg])) }, call);
+      return send(req, res, path, { status: fault.status, headers, body: errorBody(path, new JiraApiError(fault.status, [msg])) }, call);
     }
 
     const auth = String(req.headers.authorization ?? '');
@@ -809,12 +808,12 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     const actor = sep > 0 ? state.authenticate(decoded.slice(0, sep), decoded.slice(sep + 1)) : undefined;
     if (!actor) {
       const e = new JiraApiError(401, ['Client must be authenticated to access this resource.']);
-      return send(req, res, path, url.search, { status: 401, headers: { 'WWW-Authenticate': 'Basic realm="protected-area"' }, body: errorBody(path, e) }, call);
+      return send(req, res, path, { status: 401, headers: { 'WWW-Authenticate': 'Basic realm="protected-area"' }, body: errorBody(path, e) }, call);
     }
     call.actorId = actor.accountId;
 
     const bad = parseJson();
-    if (bad) return send(req, res, path, url.search, { status: 400, body: errorBody(path, bad) }, call);
+    if (bad) return send(req, res, path, { status: 400, body: errorBody(path, bad) }, call);
     if (body !== undefined) call.body = body;
     if (contract && path.startsWith('/rest')) contract.request({ method, path, body });
 
@@ -835,15 +834,15 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
       unimplemented.push(`${method} ${path}`);
       const status = pathKnown ? 405 : path.startsWith('/rest') ? 501 : 404;
       const e = new JiraApiError(status, [`The Jira sandbox does not implement ${method} ${path}.`]);
-      return send(req, res, path, url.search, { status, body: errorBody(path, e) }, call);
+      return send(req, res, path, { status, body: errorBody(path, e) }, call);
     }
     try {
       const reply = await handler({ method, path, params, query: url.searchParams, headers: req.headers, body, rawBody: raw, actor });
-      send(req, res, path, url.search, reply, call);
+      send(req, res, path, reply, call);
     } catch (err) {
-      if (err instanceof JiraApiError) return send(req, res, path, url.search, { status: err.status, body: errorBody(path, err) }, call);
+      if (err instanceof JiraApiError) return send(req, res, path, { status: err.status, body: errorBody(path, err) }, call);
       const e = new JiraApiError(500, ['Internal server error in the Jira sandbox.']);
-      send(req, res, path, url.search, { status: 500, body: errorBody(path, e) }, call);
+      send(req, res, path, { status: 500, body: errorBody(path, e) }, call);
       throw err;
     }
   };

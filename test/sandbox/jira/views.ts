@@ -120,6 +120,7 @@ export class JiraViews {
       name: t.name,
       subtask: t.subtask,
       avatarId: 10318,
+      entityId: `5f2b8a1e-0000-4000-8000-${t.id.padStart(12, '0')}`,
       hierarchyLevel: t.subtask ? -1 : 0,
     };
   }

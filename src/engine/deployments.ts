@@ -200,7 +200,10 @@ export class DeploymentRunner {
     const recovered: Deployment[] = [];
     for (const d of await store.listDeploymentsByStatus('running')) {
       if (d.fencingToken !== undefined && (await lock.isCurrent(d.package, d.fencingToken))) continue;
-      const lease = (await lock.tryAcquire(d.package, `recover:${d.id}`)).lease;
+      const owner = `recover:${d.id}`;
+      const lease = (await lock.tryAcquire(d.package, owner)).lease;
+      // Busy package: its holder owns the package record; only the deployment record is fixed here.
+      if (!lease) await lock.leaveQueue(d.package, owner);
       try {
         // Re-read under the lock: the deployment may have finished meanwhile.
         const fresh = await store.getDeployment(d.id);

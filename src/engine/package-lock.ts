@@ -242,10 +242,15 @@ export class PackageLock {
         delay = Math.min(this.maxPollMs, Math.ceil(delay * 1.5));
       }
     } catch (err) {
-      const k = this.keys(packageId);
-      await this.redis.eval(LEAVE, 2, k.queue, k.waiter + owner, owner).catch(() => undefined);
+      await this.leaveQueue(packageId, owner).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Removes `owner` from the package's wait queue (after a {@link tryAcquire} it will not follow up). */
+  async leaveQueue(packageId: string, owner: string): Promise<void> {
+    const k = this.keys(packageId);
+    await this.redis.eval(LEAVE, 2, k.queue, k.waiter + owner, owner);
   }
 
   /** The current holder's fencing token, or undefined when the package is not locked. */

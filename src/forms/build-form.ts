@@ -6,6 +6,7 @@
  */
 import type { Bundle, Json, JsonSchema } from '../engine/model.ts';
 import type { FieldIssue } from '../engine/errors.ts';
+import { prepareSchema } from '../engine/registry/index.ts';
 import { createAjv } from './ajv.ts';
 import { OverlayError } from './errors.ts';
 import { childPointer, isWithin, parsePointer } from './json-pointer.ts';
@@ -84,10 +85,12 @@ export function buildForm(bundle: Bundle, overlay?: Overlay): Form {
   const leafByPointer = new Map(reading.leaves.map((l) => [l.pointer, l]));
   const sectionIds = new Set(reading.sections.map((s) => s.id));
   const knownPointers = [...leafByPointer.keys(), ...sectionIds];
-  const ajv = createAjv();
+  // Only overlays have values to check: create the validator on first use.
+  let ajv: ReturnType<typeof createAjv> | undefined;
   const checkValue = (schema: JsonSchema, value: unknown): string | undefined => {
     try {
-      const v = ajv.compile(schema);
+      ajv ??= createAjv();
+      const v = ajv.compile(prepareSchema(schema) as JsonSchema);
       if (v(value)) return undefined;
       return (v.errors ?? []).map((e) => `${e.instancePath ? `${e.instancePath} ` : ''}${e.message}`).join('; ');
     } catch (err) {

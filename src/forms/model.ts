@@ -117,7 +117,7 @@ export interface FormField {
   widget?: string;
 }
 
-/** A group of fields: one nested object of params (screen tab in Jira, container in ServiceNow). */
+/** A group of fields: one nested object of params (each surface renders it as its own kind of group). */
 export interface FormSection {
   /** JSON pointer of the object (`''` for the top level). */
   id: string;

@@ -104,9 +104,24 @@ export function connectionEnum(schema: JsonSchema): DynamicOptionSource | undefi
   };
 }
 
-/** True for values that must never be asked in a ticket. */
-export function isSensitive(schema: JsonSchema): boolean {
-  return schema['$md.sensitive'] === true || schema.writeOnly === true || schema.format === 'password';
+/**
+ * True for values that must never be asked in a ticket: marked sensitive (or write-only, or a
+ * password format) themselves, or holding such a value somewhere inside (a JSON field would
+ * otherwise carry the secret into the ticket).
+ */
+export function isSensitive(schema: unknown, depth = 0): boolean {
+  if (!isObj(schema) || depth > 32) return false;
+  if (schema['$md.sensitive'] === true || schema.writeOnly === true || schema.format === 'password') return true;
+  for (const k of ['properties', 'patternProperties', 'dependencies', '$defs', 'definitions']) {
+    const m = schema[k];
+    if (isObj(m) && Object.values(m).some((s) => isSensitive(s, depth + 1))) return true;
+  }
+  for (const k of ['items', 'additionalProperties', 'then', 'else', 'not']) if (isSensitive(schema[k], depth + 1)) return true;
+  for (const k of ['oneOf', 'anyOf', 'allOf']) {
+    const list = schema[k];
+    if (Array.isArray(list) && list.some((s) => isSensitive(s, depth + 1))) return true;
+  }
+  return false;
 }
 
 /** Numeric, length and item-count bounds of a schema. */

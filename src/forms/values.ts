@@ -7,6 +7,7 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Json, JsonSchema } from '../engine/model.ts';
 import type { FieldIssue } from '../engine/errors.ts';
+import { prepareSchema } from '../engine/registry/index.ts';
 import { createAjv, pruneBranchErrors } from './ajv.ts';
 import { childPointer, getAt, hasAt, isWithin, parsePointer, setAt, deleteAt } from './json-pointer.ts';
 import { echo, listChoices, plainMessage, typeWords } from './messages.ts';
@@ -91,7 +92,7 @@ function toDateTime(a: unknown): Coerced {
     if (m) {
       const offset = !m[4] || m[4].toUpperCase() === 'Z' ? 'Z' : m[4].includes(':') ? m[4] : `${m[4].slice(0, 3)}:${m[4].slice(3)}`;
       const zone = /^[+-]00:00$/.test(offset) ? 'Z' : offset;
-      // all-zero fractions (Jira sends .000) say nothing: drop them so equal instants read equal
+      // all-zero fractions (some surfaces always send .000) say nothing: drop them so equal instants read equal
       const seconds = (m[3] ?? ':00').replace(/\.0+$/, '');
       return { ok: true, value: `${m[1]}T${m[2]}${seconds}${zone}` };
     }
@@ -234,7 +235,8 @@ export class FormValues {
 
   constructor(form: Form) {
     this.form = form;
-    this.validate = createAjv().compile(form.paramsSchema);
+    // $id/$schema dropped: refs are inlined, and one type inlined twice would repeat its $id
+    this.validate = createAjv().compile(prepareSchema(form.paramsSchema) as JsonSchema);
     this.byKey = new Map(form.fields.filter((f) => f.target === 'params').map((f) => [f.key, f]));
   }
 

@@ -12,7 +12,7 @@ import { makeBundle, makeKit, TEST_AUTH_DEFINITION } from './deploy-kit.ts';
 
 const redis = useRedis();
 
-test('the runner on the real Inventory: audited package and deployment writes, failures keep the last good state', async () => {
+test('the runner on the real Inventory: audited package and deployment writes, secrets kept out of the audit log', async () => {
   const client = redis.client();
   const kit = await makeKit(client); // for the temp dirs and bundle writing
   const prefix = `${uniqueName('inv')}:`;

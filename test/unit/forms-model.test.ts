@@ -136,6 +136,20 @@ describe('buildForm: JSON Schema coverage', () => {
     }
   });
 
+  it('never asks for a JSON field that would carry a sensitive value inside it', () => {
+    const f2 = buildForm(
+      inlineBundle({
+        type: 'object',
+        properties: {
+          users: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, password: { type: 'string', '$md.sensitive': true } } } },
+          tags: { type: 'object', additionalProperties: { type: 'string' } },
+        },
+      } as JsonSchema),
+    );
+    assert.deepEqual(f2.fields.map((x) => x.key), ['/tags']);
+    assert.deepEqual(f2.omitted, [{ pointer: '/users', reason: 'sensitive' }]);
+  });
+
   it('reports a sensitive required param without default as a form problem', () => {
     const f2 = buildForm(inlineBundle({ type: 'object', required: ['token'], properties: { token: { type: 'string', title: 'API token', '$md.sensitive': true } as unknown as JsonSchema } }));
     assert.equal(f2.problems.length, 1);

@@ -244,6 +244,15 @@ describe('labelled errors in plain words', () => {
   });
 });
 
+describe('schemas as the registry hands them over', () => {
+  it('validates a params schema that inlines the same $id-carrying type twice', () => {
+    const cidr = { $id: 'https://schemas.example/cidr.json', type: 'string', title: 'CIDR', pattern: '^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+$' };
+    const f = buildForm(inlineBundle({ $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', properties: { a: cidr, b: { ...cidr, title: 'Other CIDR' } } }));
+    assert.deepEqual(ok(mapAnswers(f, { a: '10.0.0.0/16' })), { a: '10.0.0.0/16' });
+    assert.deepEqual(messages(mapAnswers(f, { a: '10.0.0.0/16', b: 'x' })), ['Other CIDR: does not have the expected format (pattern ^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+$)']);
+  });
+});
+
 describe('conditional questions are enforced at validation', () => {
   it('if/then: the dependent answer is required when the condition holds', () => {
     const r = serviceNowValuesToParams(form, { [name('/owner_team')]: 'ops', [name('/ha')]: 'true' }, {}, values);

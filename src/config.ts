@@ -34,6 +34,10 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Policy file (YAML). */
   POLICY_FILE: z.string().min(1).default('examples/policy.yaml'),
+  /** Users and groups for approvals made through the API and the CLI (YAML). */
+  DIRECTORY_FILE: z.string().min(1).default('examples/directory.yaml'),
+  /** Run the queue workers inside the HTTP service process (the compose file runs them apart). */
+  RUN_WORKERS: bool.default(true as never),
   /** Form overlays directory. */
   FORMS_DIR: z.string().min(1).default('forms'),
   /** Key prefix in Redis, so several deployments can share one server. */

@@ -101,6 +101,8 @@ export interface RunOptions {
   request?: string;
   /** Params to plan/apply instead of the package's desired params (an update request's new values). */
   params?: Record<string, unknown>;
+  /** Bundle version to plan/apply instead of the package's (a promotion); stored on the package when applied. */
+  version?: string;
   /** Apply/destroy only if the fresh plan hashes to this (the approved plan); otherwise fail. */
   expectedPlanHash?: string;
   /** Told once when the package is busy and this run waits its turn. */
@@ -266,7 +268,7 @@ export class DeploymentRunner {
     const { store, logger } = this.deps;
     const pkg = await store.getPackage(packageId);
     const environment = await store.getEnvironment(pkg.environment);
-    const bundle = await this.deps.getBundle(pkg.bundle, pkg.version);
+    const bundle = await this.deps.getBundle(pkg.bundle, opts.version ?? pkg.version);
     const params = opts.params ?? pkg.desiredParams ?? {};
     const now = (): string => this.clock.now().toISOString();
 
@@ -418,6 +420,7 @@ export class DeploymentRunner {
         await store.updatePackage(pkg.id, {
           status: 'ready',
           artifacts,
+          version: bundle.version,
           desiredParams: params,
           lastAppliedParams: params,
           lastDeployment: deployment.id,

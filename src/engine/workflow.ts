@@ -122,7 +122,8 @@ export class RequestWorkflow {
 
   /** Opens a request from a surface and queues its evaluation. */
   async submit(input: IntakeInput): Promise<Request> {
-    const environment = String(input.answers.environment ?? input.environment ?? 'unspecified');
+    const environment = String(input.answers.request_environment ?? input.environment ?? 'unspecified');
+    const version = input.answers.request_version ?? input.version;
     const request = await this.requests.createRequest({
       kind: input.kind,
       actor: input.actor,
@@ -130,8 +131,8 @@ export class RequestWorkflow {
       project: input.project,
       environment: this.envName(environment),
       bundle: input.bundle,
-      ...(input.version ? { version: input.version } : {}),
-      submitted: { ...input.answers, ...(input.packageName ? { package: input.packageName } : {}), ...(input.emergency ? { emergency: true } : {}) },
+      ...(version ? { version: String(version) } : {}),
+      submitted: { ...input.answers, ...(input.packageName ? { request_package: input.packageName } : {}), ...(input.emergency ? { emergency: true } : {}) },
     });
     await this.deps.ports.enqueue({ name: 'evaluate', requestId: request.id, key: `${request.id}:evaluate:1` });
     return request;
@@ -143,7 +144,8 @@ export class RequestWorkflow {
    */
   async revise(requestId: string, input: IntakeInput): Promise<Request> {
     const current = await this.requests.get(requestId);
-    const environment = String(input.answers.environment ?? input.environment ?? current.environment);
+    const environment = String(input.answers.request_environment ?? input.environment ?? current.environment.slice(current.project.length + 1));
+    const version = input.answers.request_version ?? input.version;
     const next = await this.requests.revise(current.id, current.revision, {
       kind: input.kind,
       actor: input.actor,
@@ -151,8 +153,8 @@ export class RequestWorkflow {
       project: input.project,
       environment: this.envName(environment),
       bundle: input.bundle,
-      ...(input.version ? { version: input.version } : {}),
-      submitted: { ...input.answers, ...(input.packageName ? { package: input.packageName } : {}) },
+      ...(version ? { version: String(version) } : {}),
+      submitted: { ...input.answers, ...(input.packageName ? { request_package: input.packageName } : {}) },
     });
     if (next.id !== current.id) await this.notify(current.id, 'status');
     await this.deps.ports.enqueue({ name: 'evaluate', requestId: next.id, key: `${next.id}:evaluate:${next.revision}` });
@@ -202,7 +204,10 @@ export class RequestWorkflow {
 
     const form = await this.deps.forms.form(r.bundle, bundleVersion);
     const answers = { ...(r.submitted ?? {}) } as Answers;
-    const pkgName = String(answers.package ?? r.package?.slice(env!.id.length + 1) ?? r.bundle).trim();
+    const pkgName = String(answers.request_package ?? r.package?.slice(env!.id.length + 1) ?? r.bundle).trim();
+    if (!/^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(pkgName)) {
+      return this.markInvalid(r, [{ pointer: '/package', field: form.fields.find((f) => f.name === 'request_package')?.label ?? 'Package name', message: 'must be lowercase letters, digits and hyphens' }]);
+    }
     const pkgId = `${env!.id}-${pkgName}`;
     const existing = await this.inventory.find('package', pkgId);
     const mapped = mapAnswers(form, answers, existing ? { base: existing.lastAppliedParams ?? existing.desiredParams } : {});
@@ -225,7 +230,7 @@ export class RequestWorkflow {
       }
     }
 
-    const outcome = await this.deps.runner.plan(pkgId, { request: r.id, params: mapped.params });
+    const outcome = await this.deps.runner.plan(pkgId, { request: r.id, params: mapped.params, version: bundleVersion });
     if (outcome.error) {
       r = await this.move(r, 'failed', 'the plan failed', {
         deployment: outcome.deployment.id,
@@ -453,6 +458,7 @@ export class RequestWorkflow {
     const outcome = await this.deps.runner.apply(r.package!, {
       request: r.id,
       ...(r.params ? { params: r.params } : {}),
+      ...(r.version ? { version: r.version } : {}),
       ...(r.plan ? { expectedPlanHash: r.plan.hash } : {}),
       onQueued: async () => {
         await this.notify(r.id, 'status', { text: 'Queued: another deployment of this package is running; this one waits its turn.' });

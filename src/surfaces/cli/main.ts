@@ -38,6 +38,15 @@ Usage:
   ticket-surface attest <bundle>@<version> <kind> --by <user> [--note text]
   ticket-surface audit list [--limit N] [--json]
   ticket-surface audit verify
+  ticket-surface request list [--state S] [--json]
+  ticket-surface request show <id> [--json]
+  ticket-surface approve <request> --as <user>     approve the request's current plan (checked against policy)
+  ticket-surface reject <request> --as <user> [--note why]
+  ticket-surface webhook inspect --surface jira <payload.json> [--headers headers.json]
+                                                 the normalized event a delivery becomes, or why it is refused
+  ticket-surface forms sync --surface jira|servicenow
+  ticket-surface form render <bundle-dir> [--overlay file] --surface jira|servicenow [--format json|text]
+  ticket-surface form values <bundle-dir> --surface jira|servicenow --values file.json
 
 Environment: REDIS_URL (unset: a private redis-server in DATA_DIR), BUNDLE_PATH,
 ARTIFACT_DEFINITIONS_PATH, SCHEMA_MIRROR; see README.md.
@@ -110,6 +119,12 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       set: { type: 'string', multiple: true },
       label: { type: 'string', multiple: true },
       limit: { type: 'string' },
+      state: { type: 'string' },
+      surface: { type: 'string' },
+      headers: { type: 'string' },
+      overlay: { type: 'string' },
+      format: { type: 'string' },
+      values: { type: 'string' },
     },
   });
   const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
@@ -260,7 +275,65 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         io.out(`audit chain broken at event #${v.seq}: ${v.reason}`);
         return 1;
       }
+      case 'request list': {
+        const state = str('state');
+        const reqs = await (await engine()).listRequests(state ? { state: state as never } : {});
+        print(io, json, reqs, () => reqs.map((r) => `${r.id}  ${r.state}  ${r.kind} ${r.bundle}${r.version ? `@${r.version}` : ''} in ${r.environment}  (${r.origin.surface} ${r.origin.ref})`).join('\n') || '(none)');
+        return 0;
+      }
+      case 'request show': {
+        const id = rest[0];
+        if (!id) {
+          io.err('usage: ticket-surface request show <id>');
+          return 2;
+        }
+        const r = await (await engine()).getRequest(id);
+        print(io, json, r, () =>
+          [
+            `${r.id}  ${r.state}  revision ${r.contentRevision}  ${r.kind} ${r.bundle}${r.version ? `@${r.version}` : ''}`,
+            `  environment: ${r.environment}   package: ${r.package ?? '-'}   from: ${r.origin.surface} ${r.origin.ref}`,
+            ...(r.plan ? [`  plan ${r.plan.hash.slice(0, 8)}: ${r.plan.summary.add} to add · ${r.plan.summary.change} to change · ${r.plan.summary.destroy} to destroy`] : []),
+            ...r.decisions.map((d) => `  ${d.outcome.padEnd(14)} ${d.reason}`),
+            ...r.approvals.map((a) => `  approved by ${a.by.id} for plan ${a.planHash.slice(0, 8)} at ${a.at}`),
+            ...(r.scheduledFor ? [`  scheduled for ${r.scheduledFor}`] : []),
+            ...(r.issues ?? []).map((i) => `  ✘ ${i.field ?? i.pointer}: ${i.message}`),
+          ].join('\n'),
+        );
+        return 0;
+      }
       default:
+        if (cmd === 'approve' || cmd === 'reject') {
+          const id = sub;
+          const as = str('as');
+          if (!id || !as) {
+            io.err(`usage: ticket-surface ${cmd} <request> --as <user>`);
+            return 2;
+          }
+          const { startRuntime } = await import('../../runtime.ts');
+          const { createLogger } = await import('../../engine/logger.ts');
+          const runtime = await startRuntime({ config, logger: createLogger(io.env.LOG_LEVEL ?? 'silent'), http: false, workers: false });
+          try {
+            const who = runtime.workflow;
+            if (cmd === 'approve') {
+              const out = await who.approve({ requestId: id, approver: { id: as }, surface: 'cli' });
+              io.out(out.counted ? `✔ ${out.message}${out.satisfied ? ` Request is ${out.request.state}.` : ''}` : `✘ ${out.message}`);
+              return out.counted ? 0 : 1;
+            }
+            const r = await who.close(id, 'rejected', { id: as }, 'cli', str('note'));
+            io.out(`request ${r.id} ${r.state}`);
+            return 0;
+          } finally {
+            await runtime.close();
+          }
+        }
+        if (`${cmd} ${sub}` === 'webhook inspect') {
+          const { inspectWebhook } = await import('./webhook-inspect.ts');
+          return inspectWebhook({ surface: str('surface') ?? 'jira', payload: rest[0], headers: str('headers') }, io, config);
+        }
+        if (cmd === 'forms' || cmd === 'form') {
+          const mod = await import('./forms-commands.ts');
+          return cmd === 'forms' ? mod.formsCommand(argv.slice(1), io, config) : mod.formCommand(argv.slice(1), io, config);
+        }
         if (cmd === 'attest') {
           const target = sub;
           const kind = rest[0];

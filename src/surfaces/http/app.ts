@@ -42,8 +42,16 @@ export function errorResponse(err: unknown): { status: number; body: ErrorBody }
       body: { error: { code: err.code, message: err.message, ...(issues ? { issues } : {}) } },
     };
   }
-  if (err instanceof SyntaxError && 'status' in err) {
-    return { status: 400, body: { error: { code: 'validation', message: 'request body is not valid JSON' } } };
+  // body-parser's own errors carry a 4xx status and a `type`; their messages name no secret.
+  const bp = err as { status?: unknown; type?: unknown };
+  if (typeof bp?.status === 'number' && bp.status >= 400 && bp.status < 500) {
+    const message =
+      bp.type === 'entity.too.large'
+        ? 'request body is larger than the limit'
+        : bp.type === 'entity.parse.failed'
+          ? 'request body is not valid JSON'
+          : 'request body could not be read';
+    return { status: bp.status, body: { error: { code: 'validation', message } } };
   }
   const code = err instanceof TicketSurfaceError ? err.code : 'system';
   return { status: 500, body: { error: { code, message: 'internal error; see the service log' } } };

@@ -302,6 +302,13 @@ export class JiraClient {
     return { transitioned: true };
   }
 
+  /** The account the service acts as, so deliveries it caused itself can be ignored. */
+  async myself(): Promise<{ accountId: string; displayName?: string }> {
+    const op = 'GET /rest/api/3/myself';
+    const res = await this.call(op, () => this.v3.myself.getCurrentUser());
+    return this.parse(op, z.object({ accountId: z.string(), displayName: z.string().optional() }).passthrough(), res);
+  }
+
   /** The issue's current status name. */
   async getStatus(issueKey: string): Promise<string> {
     const op = 'GET /rest/api/3/issue/{key}';

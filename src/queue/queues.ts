@@ -1,0 +1,76 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+import type { WorkflowJob, WorkflowNotice, WorkflowPorts } from '../engine/workflow.ts';
+
+/** A webhook delivery as received: verified, not yet parsed further. */
+export interface IntakeJobData {
+  surface: 'jira' | 'servicenow';
+  deliveryId: string;
+  headers: Record<string, string>;
+  /** The raw body, as received (UTF-8). */
+  body: string;
+  receivedAt: string;
+}
+
+/** Names of the queues; tests give each run its own. */
+export interface QueueNames {
+  intake: string;
+  requests: string;
+  outbox: string;
+}
+
+/** Default queue names. */
+export function queueNames(prefix = 'ts'): QueueNames {
+  return { intake: `${prefix}-intake`, requests: `${prefix}-requests`, outbox: `${prefix}-outbox` };
+}
+
+/** BullMQ refuses `:` in custom job ids and integer-like ids. */
+export function jobId(key: string): string {
+  return `k.${key.replace(/:/g, '.')}`;
+}
+
+/** Options of {@link WorkflowQueues}. */
+export interface WorkflowQueuesOptions {
+  connection: ConnectionOptions;
+  names: QueueNames;
+  /** BullMQ key prefix (default `bull`). */
+  prefix?: string;
+}
+
+/**
+ * The three durable queues: intake (webhook deliveries, job id = delivery id, so a retried
+ * delivery is one job), requests (evaluate / apply, job id = the step's idempotency key) and
+ * the outbox (every write back to a ticket, job id = the notice key, so nothing is posted
+ * twice). Implements the workflow's ports.
+ */
+export class WorkflowQueues implements WorkflowPorts {
+  readonly intake: Queue<IntakeJobData>;
+  readonly requests: Queue<{ requestId: string }>;
+  readonly outbox: Queue<WorkflowNotice>;
+
+  constructor(opts: WorkflowQueuesOptions) {
+    const base = { connection: opts.connection, ...(opts.prefix ? { prefix: opts.prefix } : {}) };
+    const keep = { removeOnComplete: { age: 7 * 24 * 3600, count: 100_000 }, removeOnFail: { age: 30 * 24 * 3600 } };
+    this.intake = new Queue(opts.names.intake, { ...base, defaultJobOptions: { attempts: 8, backoff: { type: 'exponential', delay: 500 }, ...keep } });
+    this.requests = new Queue(opts.names.requests, { ...base, defaultJobOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, ...keep } });
+    this.outbox = new Queue(opts.names.outbox, { ...base, defaultJobOptions: { attempts: 10, backoff: { type: 'exponential', delay: 500 }, ...keep } });
+  }
+
+  /** Durably enqueues a delivery; resolves once Redis has it. */
+  async addDelivery(data: IntakeJobData): Promise<void> {
+    await this.intake.add(`${data.surface}.delivery`, data, { jobId: jobId(`${data.surface}:${data.deliveryId}`) });
+  }
+
+  /** {@inheritDoc WorkflowPorts.enqueue} */
+  async enqueue(job: WorkflowJob): Promise<void> {
+    await this.requests.add(job.name, { requestId: job.requestId }, { jobId: jobId(job.key), ...(job.delayMs ? { delay: job.delayMs } : {}) });
+  }
+
+  /** {@inheritDoc WorkflowPorts.notify} */
+  async notify(notice: WorkflowNotice): Promise<void> {
+    await this.outbox.add(notice.message, notice, { jobId: jobId(notice.key) });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.intake.close(), this.requests.close(), this.outbox.close()]);
+  }
+}

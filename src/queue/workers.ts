@@ -1,0 +1,143 @@
+import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RequestWorkflow, WorkflowNotice } from '../engine/workflow.ts';
+import { UserError } from '../engine/errors.ts';
+import type { Logger } from '../engine/logger.ts';
+import type { Metrics } from '../engine/metrics.ts';
+import type { IntakeJobData, QueueNames } from './queues.ts';
+
+/** Turns a verified delivery into workflow calls (implemented by each surface adapter). */
+export interface IntakeHandler {
+  handle(delivery: IntakeJobData, log: Logger): Promise<void>;
+}
+
+/** Writes one notice back to the request's surface (implemented over the surface adapters). */
+export interface OutboxWriter {
+  deliver(notice: WorkflowNotice, log: Logger): Promise<void>;
+}
+
+/** Options of {@link WorkflowWorkers}. */
+export interface WorkflowWorkersOptions {
+  connection: ConnectionOptions;
+  /** A plain connection for the outbox's per-request locks and sent-notice set. */
+  redis: Redis;
+  names: QueueNames;
+  prefix?: string;
+  /** Key prefix for the outbox's own keys (default `ts:`). */
+  keyPrefix?: string;
+  workflow: RequestWorkflow;
+  intake: Record<string, IntakeHandler>;
+  outbox: OutboxWriter;
+  logger: Logger;
+  metrics?: Metrics;
+  concurrency?: { intake?: number; requests?: number; outbox?: number };
+}
+
+function retryAfterMs(err: unknown): number | undefined {
+  const v = (err as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  return typeof v === 'number' && v >= 0 ? v : undefined;
+}
+
+/**
+ * The workers of the three queues. User failures are answered (by the workflow, in the ticket)
+ * and never retried; system failures are logged and retried with backoff. The outbox honours
+ * 429 `Retry-After` by delaying the job (not counting an attempt), writes one request's
+ * notices one at a time, and records each sent notice so a retried job never posts twice.
+ */
+export class WorkflowWorkers {
+  private readonly workers: Worker[] = [];
+
+  constructor(private readonly opts: WorkflowWorkersOptions) {}
+
+  /** Starts the workers. */
+  start(): void {
+    const { connection, names, prefix } = this.opts;
+    const base = { connection, ...(prefix ? { prefix } : {}) };
+    const c = this.opts.concurrency ?? {};
+    this.workers.push(
+      new Worker<IntakeJobData>(names.intake, (job) => this.runIntake(job), { ...base, concurrency: c.intake ?? 8 }),
+      new Worker<{ requestId: string }>(names.requests, (job) => this.runRequest(job), { ...base, concurrency: c.requests ?? 4 }),
+      new Worker<WorkflowNotice>(names.outbox, (job, token) => this.runOutbox(job, token), { ...base, concurrency: c.outbox ?? 8 }),
+    );
+    for (const w of this.workers) {
+      w.on('failed', (job, err) => {
+        this.opts.logger.error({ queue: w.name, job: job?.id, attempts: job?.attemptsMade, err: { name: err.name, code: (err as { code?: string }).code } }, 'job failed');
+      });
+      w.on('error', (err) => this.opts.logger.error({ queue: w.name, err: { name: err.name } }, 'worker error'));
+    }
+  }
+
+  private async runIntake(job: Job<IntakeJobData>): Promise<void> {
+    const log = this.opts.logger.child({ delivery: job.data.deliveryId, surface: job.data.surface });
+    const handler = this.opts.intake[job.data.surface];
+    if (!handler) {
+      log.warn('no intake handler for surface');
+      return;
+    }
+    try {
+      await handler.handle(job.data, log);
+      this.opts.metrics?.inc('ts_deliveries_processed_total', 'Webhook deliveries processed', { surface: job.data.surface });
+    } catch (err) {
+      if (err instanceof UserError) {
+        log.warn({ code: err.code, problem: err.message }, 'delivery refused');
+        return;
+      }
+      throw err;
+    }
+  }
+
+  private async runRequest(job: Job<{ requestId: string }>): Promise<void> {
+    const log = this.opts.logger.child({ request: job.data.requestId, step: job.name });
+    try {
+      if (job.name === 'evaluate') await this.opts.workflow.evaluate(job.data.requestId);
+      else if (job.name === 'apply') await this.opts.workflow.apply(job.data.requestId);
+      else log.warn('unknown request job');
+    } catch (err) {
+      if (err instanceof UserError) {
+        log.warn({ code: err.code, problem: err.message }, 'request step refused');
+        return;
+      }
+      log.error({ err }, 'request step failed; will retry');
+      throw err;
+    }
+  }
+
+  private async runOutbox(job: Job<WorkflowNotice>, token?: string): Promise<void> {
+    const notice = job.data;
+    const log = this.opts.logger.child({ request: notice.requestId, notice: notice.message });
+    const k = this.opts.keyPrefix ?? 'ts:';
+    const sentKey = `${k}outbox:sent`;
+    if (notice.message !== 'status' && (await this.opts.redis.sismember(sentKey, notice.key))) return;
+    // One writer per request at a time, so the status comment is created once and then edited.
+    const lockKey = `${k}outbox:lock:${notice.requestId}`;
+    const got = await this.opts.redis.set(lockKey, job.id ?? '1', 'PX', 30_000, 'NX');
+    if (!got) {
+      await job.moveToDelayed(Date.now() + 50 + Math.floor(Math.random() * 100), token);
+      throw new DelayedError();
+    }
+    try {
+      await this.opts.outbox.deliver(notice, log);
+      if (notice.message !== 'status') await this.opts.redis.sadd(sentKey, notice.key);
+      this.opts.metrics?.inc('ts_outbox_delivered_total', 'Notices written back to tickets', { message: notice.message });
+    } catch (err) {
+      const wait = retryAfterMs(err);
+      if (wait !== undefined) {
+        log.warn({ retryAfterMs: wait }, 'rate limited; delaying');
+        await job.moveToDelayed(Date.now() + wait, token);
+        throw new DelayedError();
+      }
+      if (err instanceof UserError) {
+        log.error({ code: err.code, problem: err.message }, 'notice refused by the surface');
+        return;
+      }
+      throw err;
+    } finally {
+      await this.opts.redis.del(lockKey);
+    }
+  }
+
+  /** Waits for running jobs and stops. */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+  }
+}

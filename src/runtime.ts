@@ -1,0 +1,238 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import type { Config } from './config.ts';
+import { openEngine, REPO_ROOT, type OpenedEngine } from './engine/bootstrap.ts';
+import { ConfigError } from './engine/errors.ts';
+import type { Logger } from './engine/logger.ts';
+import { Metrics } from './engine/metrics.ts';
+import { systemClock, type Clock, type SurfaceName } from './engine/model.ts';
+import { DeploymentRunner, InventoryDeploymentStore } from './engine/deployments.ts';
+import { PackageLock } from './engine/package-lock.ts';
+import { SurfaceIdStore } from './engine/surface-ids.ts';
+import { RequestWorkflow } from './engine/workflow.ts';
+import { FormCatalog } from './forms/catalog.ts';
+import { ChangeWindowService, loadPolicy, StaticDirectory, type Directory, type Policy, type WindowSource } from './policy/index.ts';
+import { createProvisioners } from './provisioners/index.ts';
+import { queueNames, WorkflowQueues, type QueueNames } from './queue/queues.ts';
+import { WorkflowWorkers, type IntakeHandler } from './queue/workers.ts';
+import { createHttpApp } from './surfaces/http/app.ts';
+import { webhookRouter } from './surfaces/http/webhooks.ts';
+import { JiraSurface } from './surfaces/jira/adapter.ts';
+import { JiraClient } from './surfaces/jira/client.ts';
+import { jiraSurfaceConfigSchema, type JiraSurfaceConfig } from './surfaces/jira/config.ts';
+import { ViewBuilder } from './surfaces/shared/view-builder.ts';
+import type { SurfaceAdapter } from './surfaces/surface.ts';
+
+/** Paths in configuration are relative to the working directory, or to the repository for the shipped defaults. */
+function configPath(p: string): string {
+  if (isAbsolute(p)) return p;
+  const fromCwd = resolve(p);
+  return fromCwd;
+}
+
+async function readYaml(path: string, variable: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    // Shipped defaults resolve against the repository when run from elsewhere.
+    try {
+      text = await readFile(join(REPO_ROOT, path), 'utf8');
+    } catch {
+      throw new ConfigError(variable, `cannot read ${path}`);
+    }
+  }
+  return parseYaml(text);
+}
+
+const directorySchema = z.object({
+  users: z.array(z.object({ id: z.string().min(1), displayName: z.string().optional(), active: z.boolean().default(true), groups: z.array(z.string()).default([]) })),
+});
+
+/** Loads the API/CLI directory file. */
+export async function loadDirectory(path: string): Promise<Directory> {
+  const parsed = directorySchema.safeParse(await readYaml(configPath(path), 'DIRECTORY_FILE'));
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new ConfigError('DIRECTORY_FILE', `${path}: /${i.path.join('/')} ${i.message}`);
+  }
+  return new StaticDirectory(parsed.data.users.map((u) => ({ id: u.id, displayName: u.displayName ?? u.id, active: u.active, groups: u.groups })));
+}
+
+/** Loads and validates the Jira project/status mapping. */
+export async function loadJiraConfig(path: string): Promise<JiraSurfaceConfig> {
+  const parsed = jiraSurfaceConfigSchema.safeParse(await readYaml(configPath(path), 'JIRA_CONFIG_FILE'));
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new ConfigError('JIRA_CONFIG_FILE', `${path}: /${i.path.join('/')} ${i.message}`);
+  }
+  return parsed.data;
+}
+
+/** Options of {@link startRuntime}. */
+export interface RuntimeOptions {
+  config: Config;
+  logger: Logger;
+  clock?: Clock;
+  /** Queue names (tests give each run its own). */
+  queues?: QueueNames;
+  http?: boolean;
+  workers?: boolean;
+  /** Extra window sources (a ServiceNow blackout schedule). */
+  windowSources?: WindowSource[];
+  /** Worker concurrency. */
+  concurrency?: { intake?: number; requests?: number; outbox?: number };
+}
+
+/** Everything one process runs: engine, workflow, queues, surfaces, HTTP and workers. */
+export interface Runtime {
+  config: Config;
+  opened: OpenedEngine;
+  policy: Policy;
+  forms: FormCatalog;
+  runner: DeploymentRunner;
+  workflow: RequestWorkflow;
+  queues: WorkflowQueues;
+  adapters: Partial<Record<'jira' | 'servicenow', SurfaceAdapter>>;
+  jira?: JiraSurface;
+  ids: SurfaceIdStore;
+  metrics: Metrics;
+  url?: string;
+  close(): Promise<void>;
+}
+
+/** Builds and starts the service. */
+export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  const { config, logger } = opts;
+  const clock = opts.clock ?? systemClock;
+  const opened = await openEngine(config, { clock });
+  for (const issue of opened.bundleIssues) logger.warn({ file: issue.file, pointer: issue.pointer, problem: issue.message }, 'bundle skipped');
+  const { engine } = opened;
+  const redis = opened.redis.redis;
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    const policyPath = configPath(config.POLICY_FILE);
+    const policy = await loadPolicy({ path: policyPath }).catch(async (err: unknown) => {
+      if ((err as { code?: string }).code === 'ENOENT') return loadPolicy({ path: join(REPO_ROOT, config.POLICY_FILE) });
+      throw err;
+    });
+    const windows = new ChangeWindowService(policy, opts.windowSources ?? []);
+    const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
+    const forms = new FormCatalog(engine.registry, formsDir);
+    const dataDir = resolve(config.DATA_DIR);
+    const runner = new DeploymentRunner({
+      store: new InventoryDeploymentStore(engine.inventory),
+      getBundle: (name, version) => engine.registry.get(name, version),
+      provisioners: createProvisioners({ tofuBin: config.TOFU_BIN, terraformBin: config.TERRAFORM_BIN }),
+      lock: new PackageLock(redis, { prefix: config.REDIS_PREFIX }),
+      validateArtifact: (definition, data) => engine.registry.validateArtifact(definition, data),
+      sensitivePointers: (definition) => engine.registry.artifactDefinition(definition).sensitivePointers,
+      workRoot: join(dataDir, 'work'),
+      stateRoot: join(dataDir, 'state'),
+      clock,
+      logger,
+    });
+    const queues = new WorkflowQueues({ connection: redis, names: opts.queues ?? queueNames(config.REDIS_PREFIX.replace(/[^a-z0-9]/gi, '') || 'ts') });
+    closers.push(() => queues.close());
+    const ids = new SurfaceIdStore(redis, config.REDIS_PREFIX);
+    const views = new ViewBuilder(engine, windows, clock);
+    const directories: Partial<Record<SurfaceName, Directory>> = {};
+    const apiDirectory = await loadDirectory(config.DIRECTORY_FILE);
+    directories.cli = apiDirectory;
+    directories.http = apiDirectory;
+    const adapters: Runtime['adapters'] = {};
+    // The workflow and the Jira adapter need each other; the adapter gets the workflow once built.
+    let workflowRef: RequestWorkflow | undefined;
+    let jira: JiraSurface | undefined;
+    if (config.JIRA_BASE_URL) {
+      const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
+      const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger });
+      jira = new JiraSurface({
+        config: jiraConfig,
+        client,
+        webhookSecret: config.JIRA_WEBHOOK_SECRET!,
+        engine,
+        get workflow() {
+          return workflowRef!;
+        },
+        forms,
+        ids,
+        views,
+        baseUrl: config.JIRA_BASE_URL.replace(/\/$/, ''),
+      });
+      adapters.jira = jira;
+      directories.jira = jira.directory;
+    }
+    const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories, ports: queues, clock, logger });
+    workflowRef = workflow;
+    const metrics = new Metrics();
+
+    if (opts.workers ?? config.RUN_WORKERS) {
+      await runner.recoverStale();
+      const intake: Record<string, IntakeHandler> = {};
+      for (const [name, a] of Object.entries(adapters)) if (a) intake[name] = a;
+      const workers = new WorkflowWorkers({
+        connection: redis,
+        redis,
+        names: opts.queues ?? queueNames(config.REDIS_PREFIX.replace(/[^a-z0-9]/gi, '') || 'ts'),
+        keyPrefix: config.REDIS_PREFIX,
+        workflow,
+        intake,
+        outbox: {
+          deliver: async (notice, log) => {
+            const r = await engine.requests.get(notice.requestId);
+            const adapter = adapters[r.origin.surface as 'jira' | 'servicenow'];
+            if (adapter) await adapter.publish(notice, log);
+          },
+        },
+        logger,
+        metrics,
+        ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+      });
+      workers.start();
+      closers.unshift(() => workers.close());
+    }
+
+    let url: string | undefined;
+    if (opts.http ?? true) {
+      const app = createHttpApp({
+        engine,
+        redis,
+        logger,
+        metrics,
+        mount: (a) => a.use(webhookRouter({ adapters, queues, redis, keyPrefix: config.REDIS_PREFIX, logger, metrics })),
+      });
+      const server: Server = await new Promise((res) => {
+        const s = app.listen(config.PORT, config.HOST, () => res(s));
+      });
+      url = `http://${config.HOST}:${(server.address() as AddressInfo).port}`;
+      closers.unshift(() => new Promise<void>((res) => server.close(() => res())));
+    }
+    return {
+      config,
+      opened,
+      policy,
+      forms,
+      runner,
+      workflow,
+      queues,
+      adapters,
+      ...(jira ? { jira } : {}),
+      ids,
+      metrics,
+      ...(url ? { url } : {}),
+      close: async () => {
+        for (const c of closers) await c();
+        await opened.close();
+      },
+    };
+  } catch (err) {
+    for (const c of closers) await c().catch(() => undefined);
+    await opened.close();
+    throw err;
+  }
+}

@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Config } from '../../config.ts';
+import { UserError, ValidationError } from '../../engine/errors.ts';
+import { loadJiraConfig } from '../../runtime.ts';
+import { normalizeJiraDelivery, verifyJiraSignature } from '../jira/webhook.ts';
+import type { CliIo } from './main.ts';
+
+/**
+ * `ticket-surface webhook inspect --surface jira <payload.json> [--headers headers.json]`:
+ * what a delivery becomes, or why it is refused, for people setting up their webhook. The
+ * signature is checked when JIRA_WEBHOOK_SECRET is set (as the service would).
+ */
+export async function inspectWebhook(args: { surface: string; payload?: string; headers?: string }, io: CliIo, config: Config): Promise<number> {
+  if (args.surface !== 'jira') {
+    io.err(`webhook inspect: --surface ${args.surface} is not supported (jira)`);
+    return 2;
+  }
+  if (!args.payload) {
+    io.err('usage: ticket-surface webhook inspect --surface jira <payload.json> [--headers headers.json]');
+    return 2;
+  }
+  let raw: Buffer;
+  let headers: Record<string, string> = {};
+  try {
+    raw = readFileSync(resolve(io.cwd, args.payload));
+    if (args.headers) {
+      const h = JSON.parse(readFileSync(resolve(io.cwd, args.headers), 'utf8')) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(h)) headers[k.toLowerCase()] = Array.isArray(v) ? String(v[0]) : String(v);
+    }
+  } catch (e) {
+    io.err(`refused: cannot read input: ${(e as Error).message}`);
+    return 1;
+  }
+  if (!headers['x-atlassian-webhook-identifier']) headers['x-atlassian-webhook-identifier'] = 'inspect-local';
+  try {
+    if (config.JIRA_WEBHOOK_SECRET) verifyJiraSignature(raw, headers['x-hub-signature'], config.JIRA_WEBHOOK_SECRET);
+    let payload: unknown;
+    try {
+      payload = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new ValidationError('the body is not JSON', [{ pointer: '', message: 'is not valid JSON' }]);
+    }
+    const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
+    const projects: Record<string, { issueTypes: string[] }> = {};
+    for (const [key, p] of Object.entries(jiraConfig.projects)) projects[key] = { issueTypes: Object.keys(p.issueTypes) };
+    const event = normalizeJiraDelivery(headers, payload, { projects, ...(config.JIRA_BASE_URL ? { baseUrl: config.JIRA_BASE_URL } : {}) });
+    io.out(JSON.stringify(event, null, 2));
+    return 0;
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    io.out(`refused: ${err.message}`);
+    if (err instanceof ValidationError) for (const i of err.issues) io.out(`  ${i.pointer || '(root)'}: ${i.message}`);
+    return 1;
+  }
+}

@@ -1,0 +1,317 @@
+import type { Engine } from '../../engine/engine.ts';
+import { UserError, type FieldIssue } from '../../engine/errors.ts';
+import type { Logger } from '../../engine/logger.ts';
+import type { Actor, Request, RequestState } from '../../engine/model.ts';
+import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
+import { RequestCommandError, type RequestWorkflow, type WorkflowNotice } from '../../engine/workflow.ts';
+import type { FormCatalog } from '../../forms/catalog.ts';
+import type { Answers } from '../../forms/index.ts';
+import type { Directory, DirectoryUser } from '../../policy/index.ts';
+import type { IntakeJobData } from '../../queue/queues.ts';
+import { MessageRenderer, type MessageName } from '../shared/messages.ts';
+import type { SurfaceEvent } from '../shared/surface-event.ts';
+import type { ViewBuilder } from '../shared/view-builder.ts';
+import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
+import { renderJiraComment } from './adf.ts';
+import type { JiraClient } from './client.ts';
+import type { JiraSurfaceConfig } from './config.ts';
+import { jiraAnswers } from './form-values.ts';
+import { normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
+
+/** Dependencies of {@link JiraSurface}. */
+export interface JiraSurfaceDeps {
+  config: JiraSurfaceConfig;
+  client: JiraClient;
+  /** Shared secret of the admin webhook. */
+  webhookSecret: string;
+  engine: Engine;
+  workflow: RequestWorkflow;
+  forms: FormCatalog;
+  ids: SurfaceIdStore;
+  views: ViewBuilder;
+  /** Browse links: `<baseUrl>/browse/KEY`. */
+  baseUrl: string;
+  /** The service's own account id (deliveries it caused are ignored); looked up when omitted. */
+  selfAccountId?: string;
+  renderer?: MessageRenderer;
+}
+
+const COMMANDS = ['/plan — plan again with the current answers', '/apply — retry a failed request', '/cancel — cancel the request'];
+
+/**
+ * The Jira surface adapter: signed admin webhooks in, ADF comments, transitions and issue
+ * properties out, users and groups from the Jira API for approvals.
+ */
+export class JiraSurface implements SurfaceAdapter {
+  readonly name = 'jira' as const;
+  readonly directory: Directory;
+  private readonly renderer: MessageRenderer;
+  private selfAccountId?: string;
+
+  constructor(private readonly deps: JiraSurfaceDeps) {
+    this.renderer = deps.renderer ?? new MessageRenderer();
+    this.selfAccountId = deps.selfAccountId;
+    this.directory = {
+      getUser: async (id: string): Promise<DirectoryUser | null> => {
+        const user = await deps.client.getUser(id);
+        if (!user) return null;
+        const groups = await deps.client.getUserGroups(id);
+        return { id: user.accountId, displayName: user.displayName ?? id, active: user.active, groups };
+      },
+    };
+  }
+
+  /** {@inheritDoc SurfaceAdapter.verify} */
+  verify(headers: InboundHeaders, rawBody: Buffer): { deliveryId: string } {
+    const sig = headers['x-hub-signature'];
+    verifyJiraSignature(rawBody, Array.isArray(sig) ? sig[0] : sig, this.deps.webhookSecret);
+    const id = headers['x-atlassian-webhook-identifier'];
+    const deliveryId = (Array.isArray(id) ? id[0] : id)?.trim();
+    if (!deliveryId) throw new WebhookHeaderError('X-Atlassian-Webhook-Identifier', 'is missing; it is the dedupe key of every delivery');
+    return { deliveryId };
+  }
+
+  private async self(): Promise<string> {
+    this.selfAccountId ??= (await this.deps.client.myself()).accountId;
+    return this.selfAccountId;
+  }
+
+  /** Normalizes a delivery into a neutral event (what `webhook inspect` prints). */
+  async normalize(headers: InboundHeaders, body: string): Promise<SurfaceEvent> {
+    const projects: Record<string, { issueTypes: string[] }> = {};
+    for (const [key, p] of Object.entries(this.deps.config.projects)) projects[key] = { issueTypes: Object.keys(p.issueTypes) };
+    return normalizeJiraDelivery(headers, JSON.parse(body) as unknown, { projects, baseUrl: this.deps.baseUrl, selfAccountId: await this.self() });
+  }
+
+  /** {@inheritDoc SurfaceAdapter.handle} */
+  async handle(delivery: IntakeJobData, log: Logger): Promise<void> {
+    const event = await this.normalize(delivery.headers, delivery.body);
+    const elog = log.child({ issue: event.ref, event: event.kind });
+    if (event.kind === 'ignored') {
+      elog.info({ reason: event.ignoreReason }, 'delivery ignored');
+      return;
+    }
+    const project = this.deps.config.projects[event.project ?? ''];
+    if (!project) return;
+    const latest = await this.latestRequest(event.ref);
+    switch (event.kind) {
+      case 'request.created':
+        if (latest) return; // a retried delivery of the same creation
+        await this.submit(event, project);
+        return;
+      case 'request.updated': {
+        if (!latest) {
+          await this.submit(event, project);
+          return;
+        }
+        const mapped = await this.mappedFieldIds(event.changed);
+        if (mapped.length === 0) return;
+        const input = await this.intakeInput(event, project);
+        if (!input) return;
+        await this.deps.workflow.revise(latest.id, input);
+        return;
+      }
+      case 'request.status_changed':
+        if (latest) await this.onStatus(event, project, latest, elog);
+        return;
+      case 'command':
+        await this.onCommand(event, latest, elog);
+        return;
+    }
+  }
+
+  private async latestRequest(ref: string): Promise<Request | undefined> {
+    const all = await this.deps.engine.requests.forOrigin('jira', ref);
+    return all.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.contentRevision - b.contentRevision).pop();
+  }
+
+  private async mappedFieldIds(fieldIds: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const id of fieldIds) if (await this.deps.ids.keyOf('jira', id)) out.push(id);
+    return out;
+  }
+
+  /** The bundle and answers of a ticket, decoded through the field ids the forms sync created. */
+  private async intakeInput(event: SurfaceEvent, project: JiraSurfaceConfig['projects'][string]) {
+    const type = project.issueTypes[event.issueType ?? ''] ?? {};
+    const byKey: Record<string, unknown> = {};
+    for (const [fieldId, value] of Object.entries(event.fields)) {
+      const key = await this.deps.ids.keyOf('jira', fieldId);
+      if (key) byKey[key] = value;
+    }
+    let bundle = type.bundle;
+    if (!bundle) {
+      const raw = byKey['request/bundle'] as { value?: string } | string | undefined;
+      bundle = typeof raw === 'string' ? raw : raw?.value;
+    }
+    if (!bundle) return undefined;
+    const form = await this.deps.forms.form(bundle);
+    const fields: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(byKey)) {
+      if (key.startsWith(`${bundle}/`)) fields[key.slice(bundle.length + 1)] = value;
+      else if (key.startsWith('request/') && key !== 'request/bundle') fields[`request_${key.slice('request/'.length)}`] = value;
+    }
+    const answers: Answers = jiraAnswers(form, fields);
+    if (answers.request_environment === undefined && this.deps.config.defaultEnvironment) answers.request_environment = this.deps.config.defaultEnvironment;
+    return {
+      kind: 'provision' as const,
+      actor: event.actor,
+      origin: { surface: 'jira' as const, ref: event.ref, ...(event.url ? { url: event.url } : {}) },
+      project: project.project,
+      bundle,
+      answers,
+    };
+  }
+
+  private async submit(event: SurfaceEvent, project: JiraSurfaceConfig['projects'][string]): Promise<void> {
+    const input = await this.intakeInput(event, project);
+    if (!input) {
+      await this.deps.client.addComment(event.ref, this.adf('refused-plain', [{ pointer: '/bundle', field: 'Bundle', message: 'required: choose the bundle to request' }]));
+      return;
+    }
+    const existing = await this.deps.engine.listPackages({ project: project.project, bundle: input.bundle });
+    const kind = input.answers.request_version !== undefined && existing.length ? 'promote' : 'provision';
+    const request = await this.deps.workflow.submit({ ...input, kind });
+    await this.deps.client.setIssueProperty(event.ref, 'ticket-surface.request', { requestId: request.id, revision: request.contentRevision });
+  }
+
+  private async onStatus(event: SurfaceEvent, project: JiraSurfaceConfig['projects'][string], latest: Request, log: Logger): Promise<void> {
+    const to = (event.toStatus ?? '').toLowerCase();
+    const s = project.statuses;
+    if (to === s.approved.toLowerCase() && (project.approval ?? 'status') === 'status') {
+      const outcome = await this.deps.workflow.approve({ requestId: latest.id, approver: event.actor, surface: 'jira' });
+      log.info({ counted: outcome.counted }, 'approval handled');
+      if (!outcome.counted && latest.state === 'awaiting_approval') await this.tryTransition(event.ref, s.awaitingApproval, log);
+      return;
+    }
+    if (to === s.rejected.toLowerCase()) {
+      await this.closeSafely(latest, 'rejected', event.actor, event.ref, log);
+      return;
+    }
+    if (to === s.cancelled.toLowerCase()) {
+      await this.closeSafely(latest, 'cancelled', event.actor, event.ref, log);
+    }
+  }
+
+  private async closeSafely(r: Request, to: 'rejected' | 'cancelled', actor: Actor, ref: string, log: Logger): Promise<void> {
+    try {
+      await this.deps.workflow.close(r.id, to, actor, 'jira');
+    } catch (err) {
+      if (!(err instanceof RequestCommandError)) throw err;
+      log.info({ problem: err.message }, 'close refused');
+      await this.deps.client.addComment(ref, this.plain(`✘ ${err.message}`));
+    }
+  }
+
+  private async onCommand(event: SurfaceEvent, latest: Request | undefined, log: Logger): Promise<void> {
+    const cmd = event.command!;
+    if (!latest) return;
+    try {
+      switch (cmd.name) {
+        case 'plan':
+        case 'apply':
+          await this.deps.workflow.replan(latest.id, event.actor, 'jira');
+          return;
+        case 'cancel':
+          await this.deps.workflow.close(latest.id, 'cancelled', event.actor, 'jira');
+          return;
+        default:
+          await this.deps.client.addComment(event.ref, this.plain(`✘ Unknown command /${cmd.name}. Commands: ${COMMANDS.join(' · ')}`));
+      }
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log.info({ code: err.code, problem: err.message }, 'command refused');
+      await this.deps.client.addComment(event.ref, this.plain(`✘ /${cmd.name} not done: ${err.message}`));
+    }
+  }
+
+  private plain(text: string) {
+    return renderJiraComment([{ type: 'paragraph', content: [{ type: 'text', text }] }]).doc;
+  }
+
+  private adf(_kind: 'refused-plain', issues: FieldIssue[]) {
+    return this.plain(`✘ This request cannot be planned: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`);
+  }
+
+  private hints(project: JiraSurfaceConfig['projects'][string] | undefined) {
+    return {
+      approve: project ? `To approve: move this issue to "${project.statuses.approved}".` : undefined,
+      retry: 'Retry with /apply, or edit the fields.',
+      edit: 'Edit the fields on this issue; the plan is recomputed automatically.',
+      reveal: 'ticket-surface package show {package} --reveal (audited)',
+    };
+  }
+
+  private statusFor(state: RequestState, s: JiraSurfaceConfig['projects'][string]['statuses']): string[] {
+    switch (state) {
+      case 'invalid':
+        return [s.needsInfo];
+      case 'planned':
+        return [s.planned];
+      case 'awaiting_approval':
+        return [s.planned, s.awaitingApproval];
+      case 'approved':
+      case 'scheduled':
+        return [s.approved];
+      case 'applied':
+        return [s.done];
+      case 'rejected':
+        return [s.rejected];
+      case 'cancelled':
+        return [s.cancelled];
+      default:
+        return [];
+    }
+  }
+
+  private async tryTransition(ref: string, status: string, log: Logger): Promise<void> {
+    try {
+      await this.deps.client.transitionTo(ref, status);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log.info({ status, problem: err.message }, 'transition not available');
+    }
+  }
+
+  /** {@inheritDoc SurfaceAdapter.publish} */
+  async publish(notice: WorkflowNotice, log: Logger): Promise<void> {
+    const request = await this.deps.engine.requests.get(notice.requestId);
+    const ref = request.origin.ref;
+    const projectKey = ref.split('-')[0]!;
+    const project = this.deps.config.projects[projectKey];
+    const view = await this.deps.views.build(request, this.hints(project));
+    const all = await this.deps.engine.requests.forOrigin('jira', ref);
+    const thread = all.sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0]?.id ?? request.id;
+    // A superseded revision's notices are not news: its successor's comment is the one to read.
+    const latest = all.sort((a, b) => a.createdAt.localeCompare(b.createdAt)).pop();
+    if (notice.message === 'status') {
+      if (latest && latest.id !== request.id) return;
+      const blocks = this.renderer.render('status', { view, ...(notice.detail?.text ? { event: { reason: notice.detail.text } } : {}) });
+      await this.deps.client.upsertStatusComment(ref, thread, renderJiraComment(blocks).doc);
+      if (project) for (const st of this.statusFor(request.state, project.statuses)) await this.tryTransition(ref, st, log);
+      await this.deps.client.setIssueProperty(ref, 'ticket-surface.request', {
+        requestId: request.id,
+        revision: request.contentRevision,
+        state: request.state,
+        ...(request.plan ? { planHash: request.plan.hash } : {}),
+      });
+      return;
+    }
+    const name = notice.message as MessageName;
+    const blocks = this.renderer.render(name, {
+      view,
+      event: {
+        ...(notice.detail?.actor ? { actor: notice.detail.actor } : {}),
+        ...(notice.detail?.reason ? { reason: notice.detail.reason } : notice.detail?.text ? { reason: notice.detail.text } : {}),
+      },
+    });
+    await this.deps.client.addComment(ref, renderJiraComment(blocks).doc);
+  }
+}
+
+/** A required webhook header is missing or malformed. */
+export class WebhookHeaderError extends UserError {
+  constructor(header: string, problem: string) {
+    super('unauthorized', `${header} ${problem}`);
+  }
+}

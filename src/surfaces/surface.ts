@@ -1,0 +1,28 @@
+import type { WorkflowNotice } from '../engine/workflow.ts';
+import type { Logger } from '../engine/logger.ts';
+import type { SurfaceName } from '../engine/model.ts';
+import type { Directory } from '../policy/index.ts';
+import type { IntakeJobData } from '../queue/queues.ts';
+
+/** Headers of an inbound call, lower-case keys as Node gives them. */
+export type InboundHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * One ticket surface (Jira, ServiceNow) behind one small interface. The engine never sees a
+ * surface's words: an adapter verifies and normalizes what comes in, turns it into workflow
+ * calls, writes the engine's notices back, and answers directory questions for policy.
+ */
+export interface SurfaceAdapter {
+  readonly name: Extract<SurfaceName, 'jira' | 'servicenow'>;
+  /**
+   * Checks an inbound call on its raw body before anything parses it. Returns the delivery id
+   * (the dedupe key); throws a `UserError` with code `unauthorized` naming the header at fault.
+   */
+  verify(headers: InboundHeaders, rawBody: Buffer): { deliveryId: string };
+  /** Turns a verified, durably queued delivery into workflow calls. */
+  handle(delivery: IntakeJobData, log: Logger): Promise<void>;
+  /** Writes one notice back to the ticket the request came from. */
+  publish(notice: WorkflowNotice, log: Logger): Promise<void>;
+  /** Who is who on this surface: active flag and groups, for approvals. */
+  readonly directory: Directory;
+}

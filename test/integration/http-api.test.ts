@@ -1,4 +1,4 @@
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import axios, { type AxiosInstance } from 'axios';
 import { useRedis, uniqueName } from '../helpers/redis.ts';
@@ -14,10 +14,8 @@ before(async () => {
   await redis.ready();
   const config = loadConfig({ REDIS_URL: redis.url, PORT: '0', REDIS_PREFIX: `${uniqueName('http')}:`, LOG_LEVEL: 'silent' });
   service = await startService(config, createLogger('silent'));
+  redis.cleanup(() => service.close());
   api = axios.create({ baseURL: service.url, validateStatus: () => true, headers: { 'x-actor': 'alice' } });
-});
-after(async () => {
-  await service?.close();
 });
 
 const goodParams = {

@@ -2,7 +2,8 @@
  * Delivers the ServiceNow sandbox's webhooks the way the shipped Script Action does: `POST <url>`
  * with the JSON body, `Content-Type: application/json`, `X-ServiceNow-Event-Id`, and
  * `X-ServiceNow-Signature: sha256=<hex HMAC-SHA256 of the raw body>` when a secret is set (Basic
- * auth instead when only a user and password are set). Retries on 5xx and connection failures,
+ * auth instead when only a user and password are set; nothing at all when neither is set, as
+ * the script drops such a webhook). Retries on 5xx and connection failures,
  * up to {@link MAX_WEBHOOK_ATTEMPTS} attempts in all; the waits are configurable so tests run in
  * milliseconds.
  */
@@ -87,6 +88,11 @@ export class ServiceNowWebhookSender {
       outcome: 'pending',
     };
     this.deliveries.push(delivery);
+    // The script drops a webhook it can neither sign nor authenticate.
+    if (!target.secret && !target.basic) {
+      delivery.outcome = 'failed';
+      return delivery;
+    }
     if (this.stopped) return delivery;
     const p = this.chain.then(() => this.deliver(target.url, headers, delivery));
     this.chain = p;

@@ -1,0 +1,46 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * Remembers, per surface, the ids a surface gave to what we created there (Jira custom field
+ * ids, option ids, ServiceNow sys_ids), keyed by our own stable keys (`<bundle>/<field>`).
+ * Two hashes, key→id and id→key, written together, so a webhook's field ids map back.
+ */
+export class SurfaceIdStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = 'ts:',
+  ) {}
+
+  private fwd(surface: string): string {
+    return `${this.prefix}surface-ids:${surface}:by-key`;
+  }
+
+  private rev(surface: string): string {
+    return `${this.prefix}surface-ids:${surface}:by-id`;
+  }
+
+  /** The surface's id for our `key`. */
+  async get(surface: string, key: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.fwd(surface), key)) ?? undefined;
+  }
+
+  /** Records that our `key` is `id` on the surface (replacing an earlier id). */
+  async set(surface: string, key: string, id: string): Promise<void> {
+    const old = await this.get(surface, key);
+    const m = this.redis.multi();
+    if (old && old !== id) m.hdel(this.rev(surface), old);
+    m.hset(this.fwd(surface), key, id);
+    m.hset(this.rev(surface), id, key);
+    await m.exec();
+  }
+
+  /** Our key for the surface's `id`. */
+  async keyOf(surface: string, id: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.rev(surface), id)) ?? undefined;
+  }
+
+  /** Every key → id of a surface. */
+  async all(surface: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.fwd(surface));
+  }
+}

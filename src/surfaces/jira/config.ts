@@ -1,0 +1,40 @@
+import { z } from 'zod';
+
+/** Status names of the request workflow in one Jira project. */
+export const jiraStatusesSchema = z.object({
+  needsInfo: z.string().min(1).default('Needs info'),
+  planned: z.string().min(1).default('Planned'),
+  awaitingApproval: z.string().min(1).default('Awaiting approval'),
+  approved: z.string().min(1).default('Approved'),
+  done: z.string().min(1).default('Done'),
+  rejected: z.string().min(1).default('Rejected'),
+  cancelled: z.string().min(1).default('Cancelled'),
+});
+
+/** One Jira project that carries requests. */
+export const jiraProjectSchema = z.object({
+  /** The ticket-surface project requests of this Jira project belong to. */
+  project: z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be a ticket-surface project id (lowercase, hyphens)'),
+  /** Issue type name → what it carries: a fixed bundle, or (no bundle) the Bundle field decides. */
+  issueTypes: z.record(z.string(), z.object({ bundle: z.string().optional(), kind: z.enum(['request', 'question']).default('request') })),
+  /** Screen the sync places the fields on (default: every screen of the project's issue types). */
+  screen: z.string().optional(),
+  statuses: jiraStatusesSchema.default({} as never),
+  /** Approvals by moving the issue to the approved status, or through JSM approvals. */
+  approval: z.enum(['status', 'jsm']).default('status'),
+});
+
+/**
+ * The Jira surface's mapping (JIRA_CONFIG_FILE): which projects and issue types are requests,
+ * and which status names the request states move the issue to.
+ */
+export const jiraSurfaceConfigSchema = z.object({
+  projects: z.record(z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'must be a Jira project key'), jiraProjectSchema),
+  /** Environment used when a ticket's form has no environment question. */
+  defaultEnvironment: z.string().optional(),
+});
+
+/** Validated Jira surface configuration. */
+export type JiraSurfaceConfig = z.infer<typeof jiraSurfaceConfigSchema>;
+/** One project of {@link JiraSurfaceConfig}. */
+export type JiraProjectConfig = z.infer<typeof jiraProjectSchema>;

@@ -302,6 +302,21 @@ export class JiraClient {
     return { transitioned: true };
   }
 
+  /**
+   * A REST call jira.js does not cover well (fields, contexts, options, screens), with the same
+   * 429 handling and typed errors as every other call; the answer is zod-parsed.
+   */
+  async api<S extends z.ZodType>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    schema: S,
+    opts: { params?: Record<string, unknown>; data?: unknown } = {},
+  ): Promise<z.infer<S>> {
+    const op = `${method} ${path.replace(/\/(customfield_\d+|\d+)(?=\/|$)/g, '/{id}')}`;
+    const res = await this.call(op, async () => (await this.http.request({ method, url: path, params: opts.params, data: opts.data })).data as unknown);
+    return this.parse(op, schema, res ?? {});
+  }
+
   /** The account the service acts as, so deliveries it caused itself can be ignored. */
   async myself(): Promise<{ accountId: string; displayName?: string }> {
     const op = 'GET /rest/api/3/myself';

@@ -55,7 +55,7 @@ export function exampleSeed(): SandboxSeed {
         transitions: [
           { name: 'Plan', from: [STATUSES.open, STATUSES.needsInfo], to: STATUSES.planned },
           { name: 'Needs info', from: [STATUSES.open, STATUSES.planned, STATUSES.awaitingApproval], to: STATUSES.needsInfo },
-          { name: 'Request approval', from: [STATUSES.planned], to: STATUSES.awaitingApproval },
+          { name: 'Request approval', from: [STATUSES.planned, STATUSES.approved], to: STATUSES.awaitingApproval },
           { name: 'Approve', from: [STATUSES.awaitingApproval], to: STATUSES.approved },
           { name: 'Reject', from: [STATUSES.awaitingApproval], to: STATUSES.rejected },
           { name: 'Done', from: [STATUSES.approved], to: STATUSES.done },

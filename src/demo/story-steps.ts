@@ -1,0 +1,84 @@
+import { createLogger } from '../engine/logger.ts';
+import { EngineOptionSources } from '../forms/engine-option-sources.ts';
+import { JiraClient } from '../surfaces/jira/client.ts';
+import { JiraFormsSync, type JiraSyncReport } from '../surfaces/jira/forms-sync.ts';
+import { loadJiraConfig } from '../runtime.ts';
+import { adfToText, type JiraSandbox } from '../../test/sandbox/jira/index.ts';
+import type { StoryWorld } from './story.ts';
+
+/** Runs `forms sync --surface jira` against the world's sandbox. */
+export async function syncStoryForms(world: StoryWorld): Promise<JiraSyncReport> {
+  const { runtime, sandbox } = world;
+  const sync = new JiraFormsSync({
+    client: new JiraClient({ baseUrl: sandbox.url, email: sandbox.credentials.email, apiToken: sandbox.credentials.apiToken, logger: createLogger('silent') }),
+    ids: runtime.ids,
+    forms: runtime.forms,
+    config: await loadJiraConfig('examples/jira-config.yaml'),
+    options: new EngineOptionSources(runtime.opened.engine),
+    logger: createLogger('silent'),
+  });
+  return sync.sync();
+}
+
+/** One comment as a person reads it. */
+export interface ConversationLine {
+  id: string;
+  author: string;
+  text: string;
+  /** The request's status comment (edited in place). */
+  status: boolean;
+  updated: Date;
+}
+
+/** The comments of an issue, oldest first, as plain text. */
+export function conversation(sb: JiraSandbox, key: string): ConversationLine[] {
+  const issue = sb.state.issue(key);
+  return issue.comments.map((c) => {
+    const text = adfToText(c.body);
+    return { id: c.id, author: c.authorId, text, status: /ts:status:/.test(text), updated: c.updated };
+  });
+}
+
+/** Polls `probe` until it returns something (or throws after `timeoutMs`). */
+export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== null && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** What a developer types into the database request form. `null` leaves a question empty. */
+export interface DatabaseAnswers {
+  package: string;
+  database: string;
+  username: string;
+  size: number;
+  environment?: string;
+  critical?: boolean;
+  ownerTeam?: string | null;
+}
+
+/** Files a database request in INFRA as `accountId`, through the sandbox's UI path; returns the issue key. */
+export async function fileDatabaseRequest(world: StoryWorld, accountId: string, a: DatabaseAnswers): Promise<string> {
+  const ids = await world.runtime.ids.all('jira');
+  const f = (key: string): string => {
+    const id = ids[key];
+    if (!id) throw new Error(`field ${key} was not synced`);
+    return id;
+  };
+  const fields: Record<string, unknown> = {
+    [f('request/bundle')]: { value: 'postgres-database' },
+    [f('request/environment')]: { value: a.environment ?? 'staging' },
+    [f('request/package')]: a.package,
+    [f('postgres-database/database_name')]: a.database,
+    [f('postgres-database/username')]: a.username,
+    [f('postgres-database/expected_size_gib')]: a.size,
+    [f('postgres-database/production_critical')]: { value: a.critical ? 'Yes' : 'No' },
+  };
+  if (a.ownerTeam !== null) fields[f('postgres-database/owner_team')] = a.ownerTeam ?? 'checkout';
+  const issue = world.sandbox.as(accountId).createIssue({ project: 'INFRA', issueType: 'Infrastructure request', summary: `Database ${a.package}`, fields });
+  return issue.key;
+}

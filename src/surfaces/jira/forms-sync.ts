@@ -1,0 +1,201 @@
+import { z } from 'zod';
+import type { Logger } from '../../engine/logger.ts';
+import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
+import type { FormCatalog } from '../../forms/catalog.ts';
+import { resolveDynamicOptions, type Form, type OptionSources } from '../../forms/index.ts';
+import type { JiraClient } from './client.ts';
+import type { JiraSurfaceConfig } from './config.ts';
+import { renderJiraForm, JIRA_FIELD_TYPES, type JiraFieldSpec, type JiraOptionSpec } from './form-renderer.ts';
+
+/** What one sync did. */
+export interface JiraSyncReport {
+  created: string[];
+  updated: string[];
+  disabled: string[];
+  /** Write calls made (POST/PUT); 0 on an unchanged catalog. */
+  writes: number;
+}
+
+/** Dependencies of {@link JiraFormsSync}. */
+export interface JiraFormsSyncDeps {
+  client: JiraClient;
+  ids: SurfaceIdStore;
+  forms: FormCatalog;
+  config: JiraSurfaceConfig;
+  options: OptionSources;
+  logger: Logger;
+}
+
+const fieldList = z.array(z.object({ id: z.string(), name: z.string(), custom: z.boolean().optional() }).passthrough());
+const page = <T extends z.ZodType>(item: T) => z.object({ values: z.array(item) }).passthrough();
+const contextItem = z.object({ id: z.string(), name: z.string() }).passthrough();
+const optionItem = z.object({ id: z.string(), value: z.string(), disabled: z.boolean().optional() }).passthrough();
+const projectBean = z.object({ id: z.string(), key: z.string(), issueTypes: z.array(z.object({ id: z.string(), name: z.string() }).passthrough()).default([]) }).passthrough();
+const screenItem = z.object({ id: z.union([z.number(), z.string()]).transform(String), name: z.string() }).passthrough();
+const tabItem = z.object({ id: z.union([z.number(), z.string()]).transform(String), name: z.string() }).passthrough();
+const screenField = z.object({ id: z.string() }).passthrough();
+
+/** Where a sync key puts a field: shared request fields once, bundle questions per bundle. */
+function syncKey(bundle: string, formField: string): string {
+  if (formField === 'request_environment') return 'request/environment';
+  if (formField === 'request_package') return 'request/package';
+  return `${bundle}/${formField}`;
+}
+
+/**
+ * `forms sync --surface jira`: makes Jira's custom fields, contexts, options and screen
+ * placement match the form catalog, creating or changing only what is missing or different
+ * (read back from Jira, not trusted from memory). Options no longer offered are disabled, never
+ * deleted; fields are never deleted. A second run on an unchanged catalog writes nothing.
+ */
+export class JiraFormsSync {
+  private writes = 0;
+
+  constructor(private readonly deps: JiraFormsSyncDeps) {}
+
+  /** Syncs every bundle's form into every configured project. */
+  async sync(): Promise<JiraSyncReport> {
+    this.writes = 0;
+    const report: JiraSyncReport = { created: [], updated: [], disabled: [], writes: 0 };
+    const { client } = this.deps;
+    const scope = { projectIds: [] as string[], issueTypeIds: [] as string[] };
+    for (const [key, p] of Object.entries(this.deps.config.projects)) {
+      const project = await client.api('GET', `/rest/api/3/project/${key}`, projectBean);
+      scope.projectIds.push(project.id);
+      for (const t of project.issueTypes) if (p.issueTypes[t.name]?.kind !== 'question' && p.issueTypes[t.name]) scope.issueTypeIds.push(t.id);
+    }
+    scope.issueTypeIds = [...new Set(scope.issueTypeIds)];
+    const existing = new Map((await client.api('GET', '/rest/api/3/field', fieldList)).map((f) => [f.id, f]));
+    const specs = new Map<string, JiraFieldSpec>();
+    const forms: Form[] = [];
+    for (const form of await this.deps.forms.all()) forms.push(await resolveDynamicOptions(form, this.deps.options, {}));
+    // The Bundle question: which bundle a ticket asks for.
+    specs.set('request/bundle', bundleFieldSpec(forms));
+    for (const form of forms) {
+      for (const f of renderJiraForm(form, {}).fields) {
+        const key = syncKey(form.bundle, f.formField);
+        const prior = specs.get(key);
+        if (prior?.options && f.options) {
+          const have = new Set(prior.options.map((o) => o.value));
+          prior.options.push(...f.options.filter((o) => !have.has(o.value)));
+        } else if (!prior) specs.set(key, f);
+      }
+    }
+    for (const [key, spec] of specs) {
+      let id = await this.deps.ids.get('jira', key);
+      if (!id || !existing.has(id)) {
+        const created = await this.write(() => client.api('POST', '/rest/api/3/field', z.object({ id: z.string() }).passthrough(), { data: spec.create }));
+        id = created.id;
+        await this.deps.ids.set('jira', key, id);
+        report.created.push(`field ${spec.create.name} (${key}) = ${id}`);
+      }
+      const contextId = await this.ensureContext(id, key, spec, scope, report);
+      if (spec.options) await this.syncOptions(id, contextId, key, spec.options, report);
+    }
+    await this.placeOnScreen([...specs.keys()], report);
+    report.writes = this.writes;
+    this.deps.logger.info({ created: report.created.length, updated: report.updated.length, disabled: report.disabled.length, writes: report.writes }, 'jira forms synced');
+    return report;
+  }
+
+  /** Re-syncs only the options of fields with a dynamic source (after an attestation, a new environment). */
+  async resyncDynamicOptions(): Promise<JiraSyncReport> {
+    this.writes = 0;
+    const report: JiraSyncReport = { created: [], updated: [], disabled: [], writes: 0 };
+    for (const form of await this.deps.forms.all()) {
+      const resolved = await resolveDynamicOptions(form, this.deps.options, {});
+      for (const f of renderJiraForm(resolved, {}).fields) {
+        if (!f.dynamic || !f.options) continue;
+        const key = syncKey(form.bundle, f.formField);
+        const id = await this.deps.ids.get('jira', key);
+        const ctx = id ? await this.deps.ids.get('jira', `context/${id}`) : undefined;
+        if (id && ctx) await this.syncOptions(id, ctx, key, f.options, report);
+      }
+    }
+    report.writes = this.writes;
+    return report;
+  }
+
+  private async write<T>(fn: () => Promise<T>): Promise<T> {
+    this.writes++;
+    return fn();
+  }
+
+  private async ensureContext(fieldId: string, key: string, spec: JiraFieldSpec, scope: { projectIds: string[]; issueTypeIds: string[] }, report: JiraSyncReport): Promise<string> {
+    const { client } = this.deps;
+    const known = await this.deps.ids.get('jira', `context/${fieldId}`);
+    const contexts = (await client.api('GET', `/rest/api/3/field/${fieldId}/context`, page(contextItem))).values;
+    const name = `ticket-surface ${key}`;
+    const found = contexts.find((c) => c.id === known) ?? contexts.find((c) => c.name === name);
+    if (found) {
+      if (found.id !== known) await this.deps.ids.set('jira', `context/${fieldId}`, found.id);
+      return found.id;
+    }
+    const created = await this.write(() =>
+      client.api('POST', `/rest/api/3/field/${fieldId}/context`, z.object({ id: z.string() }).passthrough(), {
+        data: { name, description: spec.context.description, projectIds: scope.projectIds, issueTypeIds: scope.issueTypeIds },
+      }),
+    );
+    await this.deps.ids.set('jira', `context/${fieldId}`, created.id);
+    report.created.push(`context of ${key} for projects ${scope.projectIds.join(',')}`);
+    return created.id;
+  }
+
+  private async syncOptions(fieldId: string, contextId: string, key: string, desired: JiraOptionSpec[], report: JiraSyncReport): Promise<void> {
+    const { client } = this.deps;
+    const path = `/rest/api/3/field/${fieldId}/context/${contextId}/option`;
+    const current = (await client.api('GET', path, page(optionItem), { params: { maxResults: 1000 } })).values;
+    const byValue = new Map(current.map((o) => [o.value, o]));
+    const want = new Set(desired.map((o) => o.value));
+    const add = desired.filter((o) => !byValue.has(o.value)).map((o) => ({ value: o.value, disabled: false }));
+    const changes = [
+      ...current.filter((o) => !want.has(o.value) && !o.disabled).map((o) => ({ id: o.id, value: o.value, disabled: true })),
+      ...current.filter((o) => want.has(o.value) && o.disabled).map((o) => ({ id: o.id, value: o.value, disabled: false })),
+    ];
+    if (add.length) {
+      const res = await this.write(() => client.api('POST', path, z.object({ options: z.array(optionItem) }).passthrough(), { data: { options: add } }));
+      for (const o of res.options) await this.deps.ids.set('jira', `option/${fieldId}/${o.value}`, o.id);
+      report.created.push(...add.map((o) => `option "${o.value}" of ${key}`));
+    }
+    if (changes.length) {
+      await this.write(() => client.api('PUT', path, z.unknown(), { data: { options: changes } }));
+      for (const c of changes) (c.disabled ? report.disabled : report.updated).push(`option "${c.value}" of ${key}${c.disabled ? '' : ' re-enabled'}`);
+    }
+  }
+
+  private async placeOnScreen(keys: string[], report: JiraSyncReport): Promise<void> {
+    const { client } = this.deps;
+    const screens = (await client.api('GET', '/rest/api/3/screens', page(screenItem), { params: { maxResults: 100 } })).values;
+    const wanted = Object.values(this.deps.config.projects).map((p) => p.screen).filter((s): s is string => !!s);
+    const targets = wanted.length ? screens.filter((s) => wanted.includes(s.name)) : screens;
+    for (const screen of targets) {
+      const tabs = z.array(tabItem).parse(await client.api('GET', `/rest/api/3/screens/${screen.id}/tabs`, z.unknown()));
+      const tab = tabs[0];
+      if (!tab) continue;
+      const onTab = new Set(z.array(screenField).parse(await client.api('GET', `/rest/api/3/screens/${screen.id}/tabs/${tab.id}/fields`, z.unknown())).map((f) => f.id));
+      for (const key of keys) {
+        const id = await this.deps.ids.get('jira', key);
+        if (!id || onTab.has(id)) continue;
+        await this.write(() => client.api('POST', `/rest/api/3/screens/${screen.id}/tabs/${tab.id}/fields`, z.unknown(), { data: { fieldId: id } }));
+        onTab.add(id);
+        report.created.push(`${key} on screen "${screen.name}"`);
+      }
+    }
+  }
+}
+
+/** The shared "Bundle" select: one option per bundle, labelled by its form title. */
+function bundleFieldSpec(forms: Form[]): JiraFieldSpec {
+  const kind = 'select' as const;
+  return {
+    key: 'request.bundle',
+    formField: 'request_bundle',
+    kind,
+    create: { name: 'Bundle', description: 'What you are asking for. The questions of the chosen bundle apply.', ...JIRA_FIELD_TYPES[kind] },
+    context: { name: 'ticket-surface request/bundle', description: 'ticket-surface bundles', projectIds: [], issueTypeIds: [] },
+    options: forms.map((f) => ({ value: f.bundle, paramValue: f.bundle, disabled: false })),
+    required: true,
+    tab: 'Request',
+    jsm: { fieldId: 'request.bundle', name: 'Bundle', description: '', required: true, visible: true, validValues: [], defaultValues: [], jiraSchema: { type: 'option', custom: JIRA_FIELD_TYPES[kind].type } },
+  };
+}

@@ -1,0 +1,136 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createHmac } from 'node:crypto';
+import axios from 'axios';
+import { createLogger } from '../../src/engine/logger.ts';
+import { startStoryWorld, shiftedClock, type StoryWorld } from '../../src/demo/story.ts';
+import { syncStoryForms, conversation, waitFor, fileDatabaseRequest } from '../../src/demo/story-steps.ts';
+import { PEOPLE, STATUSES } from '../sandbox/jira/index.ts';
+import type { Request } from '../../src/engine/model.ts';
+
+const run = promisify(execFile);
+let world: StoryWorld;
+const ctx = { actor: 'platform-admin', surface: 'cli' as const };
+
+before(async () => {
+  // Tuesday 10:00 in Berlin: the staging window (Mon-Fri 07:00-20:00) is open.
+  world = await startStoryWorld({ logger: createLogger('silent'), clock: shiftedClock(new Date('2026-11-24T09:00:00Z')), webhookRetryDelaysMs: [50, 100] });
+  const { engine } = world.runtime.opened;
+  await engine.createProject({ id: 'checkout', name: 'Checkout' }, ctx);
+  await engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ctx);
+  await engine.attest('postgres-database', '1.4.0', 'qa-signed', 'quinn', ctx);
+  await syncStoryForms(world);
+});
+after(async () => {
+  await world?.close();
+});
+
+async function latestRequest(key: string): Promise<Request> {
+  const all = await world.runtime.opened.engine.requests.forOrigin('jira', key);
+  return all.sort((a, b) => a.createdAt.localeCompare(b.createdAt)).pop()!;
+}
+
+async function psql(sql: string): Promise<string> {
+  const env = { ...process.env, ...world.pg.superuserEnv() };
+  const { stdout } = await run('psql', ['-X', '-A', '-t', '-c', sql], { env });
+  return stdout.trim();
+}
+
+test('a developer requests a database; the approver signs off; it is created for real', { timeout: 120_000 }, async () => {
+  const sb = world.sandbox;
+  const key = await fileDatabaseRequest(world, PEOPLE.developer, { package: 'orders-db', database: 'checkout_orders', username: 'checkout_app', size: 50 });
+
+  const planned = await waitFor(() => conversation(sb, key).find((c) => c.status && /AWAITING APPROVAL/.test(c.text)), 'the plan comment');
+  assert.match(planned.text, /3 to add · 0 to change · 0 to destroy/);
+  assert.match(planned.text, /postgresql_database\.main/);
+  assert.match(planned.text, /platform-approvers/);
+  assert.match(planned.text, /qa-signed/);
+  assert.match(planned.text, /open now/i);
+  assert.equal(sb.state.issue(key).statusId && (await world.runtime.jira!['deps'].client.getStatus(key)), STATUSES.awaitingApproval);
+
+  // Bad approvals first: each is refused with a comment saying why, nothing applied.
+  sb.as(PEOPLE.developer).transition(key, STATUSES.approved);
+  await waitFor(() => conversation(sb, key).find((c) => /requester cannot approve/.test(c.text)), 'self-approval refusal');
+  await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.awaitingApproval ? true : undefined), 'moved back');
+  sb.as(PEOPLE.inactiveApprover).transition(key, STATUSES.approved);
+  await waitFor(() => conversation(sb, key).find((c) => /not counted/.test(c.text) && /not an active user/.test(c.text)), 'inactive refusal');
+  await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.awaitingApproval ? true : undefined), 'moved back');
+  sb.as(PEOPLE.outsider).transition(key, STATUSES.approved);
+  await waitFor(() => conversation(sb, key).find((c) => /not counted/.test(c.text) && /platform-approvers/.test(c.text) && /not in/i.test(c.text)), 'outsider refusal');
+  await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.awaitingApproval ? true : undefined), 'moved back');
+  assert.equal(await psql("select count(*) from pg_database where datname = 'checkout_orders'"), '0');
+
+  sb.as(PEOPLE.approver).transition(key, STATUSES.approved);
+  const applied = await waitFor(() => conversation(sb, key).find((c) => c.status && /APPLIED/.test(c.text)), 'the result', 60_000);
+  assert.match(applied.text, /checkout_orders/);
+  assert.match(applied.text, /password/i);
+  assert.equal(await psql("select count(*) from pg_database where datname = 'checkout_orders'"), '1');
+  assert.equal(await psql("select count(*) from pg_roles where rolname = 'checkout_app'"), '1');
+  await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.done ? true : undefined), 'issue done');
+
+  // The password exists (the artifact) and is in no comment.
+  const pkg = await world.runtime.opened.engine.getPackage('checkout-staging-orders-db', { reveal: true });
+  const password = JSON.stringify(pkg.artifacts).match(/"password":"([^"]+)"/)?.[1];
+  assert.ok(password && password.length >= 12);
+  for (const c of conversation(sb, key)) assert.ok(!c.text.includes(password), 'password leaked into a comment');
+
+  // Exactly one status comment, edited in place.
+  assert.equal(conversation(sb, key).filter((c) => c.status).length, 1);
+  const r = await latestRequest(key);
+  assert.equal(r.state, 'applied');
+  assert.deepEqual(sb.violations(), []);
+});
+
+test('fields that fail validation: labelled errors, Needs info, nothing provisioned', { timeout: 60_000 }, async () => {
+  const sb = world.sandbox;
+  const key = await fileDatabaseRequest(world, PEOPLE.developer, { package: 'tiny-db', database: 'tiny', username: 'tiny_app', size: 2, ownerTeam: null });
+  const c = await waitFor(() => conversation(sb, key).find((x) => /cannot be planned/.test(x.text)), 'the validation comment');
+  assert.match(c.text, /Expected data size \(GiB\)/);
+  assert.match(c.text, /at least 10/);
+  assert.match(c.text, /Owner team/);
+  await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.needsInfo ? true : undefined), 'needs info');
+  assert.equal(await world.runtime.opened.engine.inventory.find('package', 'checkout-staging-tiny-db'), undefined);
+  assert.equal(await psql("select count(*) from pg_database where datname = 'tiny'"), '0');
+
+  // Editing the fields re-plans automatically.
+  const ids = await world.runtime.ids.all('jira');
+  sb.as(PEOPLE.developer).edit(key, { [ids['postgres-database/expected_size_gib']!]: 20, [ids['postgres-database/owner_team']!]: 'checkout' });
+  await waitFor(() => conversation(sb, key).find((x) => x.status && /AWAITING APPROVAL/.test(x.text)), 'a plan after the edit');
+});
+
+test('an approval of a superseded plan is refused in the ticket', { timeout: 60_000 }, async () => {
+  const sb = world.sandbox;
+  const key = await fileDatabaseRequest(world, PEOPLE.developer, { package: 'edit-db', database: 'edit_db', username: 'edit_app', size: 30 });
+  await waitFor(() => conversation(sb, key).find((c) => c.status && /AWAITING APPROVAL/.test(c.text)), 'first plan');
+  const first = await latestRequest(key);
+  const ids = await world.runtime.ids.all('jira');
+  sb.as(PEOPLE.developer).edit(key, { [ids['postgres-database/expected_size_gib']!]: 40 });
+  await waitFor(async () => ((await latestRequest(key)).id !== first.id ? true : undefined), 'a new revision');
+  const out = await world.runtime.workflow.approve({ requestId: first.id, approver: { id: PEOPLE.approver }, surface: 'jira' });
+  assert.equal(out.counted, false);
+  await waitFor(() => conversation(sb, key).find((c) => /plan changed/.test(c.text)), 'superseded refusal');
+  assert.equal((await world.runtime.opened.engine.requests.get(first.id)).state, 'superseded');
+});
+
+test('webhook intake: bad or missing signature is 401 and queues nothing; a retried delivery is dropped', async () => {
+  const url = `${world.runtime.url}/webhooks/jira`;
+  const body = JSON.stringify({ webhookEvent: 'jira:issue_created', timestamp: Date.now() });
+  const before = await world.runtime.queues.intake.count();
+  const bad = await axios.post(url, body, { headers: { 'content-type': 'application/json', 'x-hub-signature': 'sha256=' + '0'.repeat(64), 'x-atlassian-webhook-identifier': 'bad-1' }, validateStatus: () => true });
+  assert.equal(bad.status, 401);
+  assert.match(JSON.stringify(bad.data), /X-Hub-Signature/);
+  const missing = await axios.post(url, body, { headers: { 'content-type': 'application/json', 'x-atlassian-webhook-identifier': 'bad-2' }, validateStatus: () => true });
+  assert.equal(missing.status, 401);
+  assert.equal(await world.runtime.queues.intake.count(), before);
+
+  const sig = 'sha256=' + createHmac('sha256', world.webhookSecret).update(body).digest('hex');
+  const headers = { 'content-type': 'application/json', 'x-hub-signature': sig, 'x-atlassian-webhook-identifier': 'dup-delivery-1' };
+  const first = await axios.post(url, body, { headers, validateStatus: () => true });
+  assert.equal(first.status, 202);
+  assert.equal(first.data.status, 'queued');
+  const again = await axios.post(url, body, { headers: { ...headers, 'x-atlassian-webhook-retry': '1' }, validateStatus: () => true });
+  assert.equal(again.status, 202);
+  assert.equal(again.data.status, 'duplicate');
+});

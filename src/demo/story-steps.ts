@@ -30,11 +30,49 @@ export interface ConversationLine {
   updated: Date;
 }
 
+type Node = { type?: string; text?: string; content?: Node[]; attrs?: Record<string, unknown> };
+
+function inline(n: Node): string {
+  if (n.type === 'text') return n.text ?? '';
+  if (n.type === 'status') return String(n.attrs?.text ?? '');
+  if (n.type === 'hardBreak') return '\n';
+  return (n.content ?? []).map(inline).join('');
+}
+
+/** ADF as a person reads it in a terminal: paragraphs, bullet lists, tables as aligned columns. */
+export function adfPlain(doc: unknown): string {
+  const out: string[] = [];
+  const walk = (n: Node, prefix = ''): void => {
+    switch (n.type) {
+      case 'table': {
+        const rows = (n.content ?? []).map((r) => (r.content ?? []).map((cell) => inline(cell).trim()));
+        const widths = rows.reduce<number[]>((w, r) => r.map((c, i) => Math.max(w[i] ?? 0, c.length)), []);
+        for (const r of rows) out.push(`${prefix}| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`);
+        return;
+      }
+      case 'bulletList':
+        for (const item of n.content ?? []) out.push(`${prefix}• ${inline(item).trim()}`);
+        return;
+      case 'panel':
+        for (const c of n.content ?? []) walk(c, prefix);
+        return;
+      case 'paragraph':
+      case 'heading':
+        out.push(prefix + inline(n));
+        return;
+      default:
+        for (const c of n.content ?? []) walk(c, prefix);
+    }
+  };
+  walk(doc as Node);
+  return out.join('\n');
+}
+
 /** The comments of an issue, oldest first, as plain text. */
 export function conversation(sb: JiraSandbox, key: string): ConversationLine[] {
   const issue = sb.state.issue(key);
   return issue.comments.map((c) => {
-    const text = adfToText(c.body);
+    const text = adfPlain(c.body) || adfToText(c.body);
     return { id: c.id, author: c.authorId, text, status: /ts:status:/.test(text), updated: c.updated };
   });
 }

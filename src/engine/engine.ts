@@ -44,6 +44,8 @@ export interface CreatePackageInput {
   version?: string;
   params: Record<string, unknown>;
   connections?: Record<string, ConnectionBinding>;
+  /** Not running yet (a request's package before its first apply): no cost until applied. */
+  pending?: boolean;
 }
 
 /**
@@ -133,7 +135,7 @@ export class Engine {
     const issues = this.registry.validateParams(bundle, params).map((i) => ({ ...i, pointer: `/params${i.pointer}` }));
     issues.push(...(await this.connectionIssues(bundle, input.connections ?? {})));
     if (issues.length) throw new ValidationError(`params of ${bundle.name}@${bundle.version} are invalid`, issues);
-    const cost = this.estimateCost?.(bundle, params);
+    const cost = input.pending ? undefined : this.estimateCost?.(bundle, params);
     return this.inventory.createPackage(
       {
         environment: env.id,
@@ -201,6 +203,13 @@ export class Engine {
   async getPackage(id: string, opts: { reveal?: boolean } = {}): Promise<Package> {
     const pkg = await this.inventory.get('package', id);
     return opts.reveal ? pkg : this.maskPackage(pkg);
+  }
+
+  /** A package with its secrets, for someone who must read them; the reading is audited. */
+  async revealPackage(id: string, ctx: AuditContext): Promise<Package> {
+    const pkg = await this.inventory.get('package', id);
+    await this.inventory.audit.append({ actor: ctx.actor, surface: ctx.surface, action: 'package.reveal', subject: { type: 'package', id }, after: { artifacts: Object.keys(pkg.artifacts) } });
+    return pkg;
   }
 
   /** Packages, masked. */

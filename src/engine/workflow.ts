@@ -221,7 +221,7 @@ export class RequestWorkflow {
     if (!existing) {
       try {
         await this.deps.engine.createPackage(
-          { project: r.project, environment: env!.id, name: pkgName, bundle: r.bundle, version: bundleVersion, params: mapped.params },
+          { project: r.project, environment: env!.id, name: pkgName, bundle: r.bundle, version: bundleVersion, params: mapped.params, pending: true },
           { actor: r.actor.id, surface: r.origin.surface, request: r.id },
         );
       } catch (err) {

@@ -33,7 +33,7 @@ Usage:
   ticket-surface env list [--project P] [--json]
   ticket-surface package create --project P --env E --name N --bundle B [--version V]
                                 [--params file.json] [--set key=value ...]
-  ticket-surface package show <id> [--json]
+  ticket-surface package show <id> [--json] [--reveal]   (--reveal shows secrets; audited)
   ticket-surface package list [--project P] [--env E] [--json]
   ticket-surface attest <bundle>@<version> <kind> --by <user> [--note text]
   ticket-surface audit list [--limit N] [--json]
@@ -106,6 +106,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     strict: false,
     options: {
       json: { type: 'boolean' },
+      reveal: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       as: { type: 'string' },
       by: { type: 'string' },
@@ -238,7 +239,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
           io.err('usage: ticket-surface package show <id>');
           return 2;
         }
-        const pkg = await (await engine()).getPackage(id);
+        const pkg = values.reveal === true ? await (await engine()).revealPackage(id, ctx) : await (await engine()).getPackage(id);
         print(io, json, pkg, () =>
           [
             `${pkg.id}  ${pkg.bundle}@${pkg.version}  ${pkg.status}  revision ${pkg.revision}`,

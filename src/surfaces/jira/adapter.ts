@@ -238,7 +238,7 @@ export class JiraSurface implements SurfaceAdapter {
       approve: project ? `To approve: move this issue to "${project.statuses.approved}".` : undefined,
       retry: 'Retry with /apply, or edit the fields.',
       edit: 'Edit the fields on this issue; the plan is recomputed automatically.',
-      reveal: 'ticket-surface package show {package} --reveal (audited)',
+      reveal: 'ticket-surface package show {package} --reveal',
     };
   }
 

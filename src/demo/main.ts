@@ -1,0 +1,104 @@
+import { execFileSync } from 'node:child_process';
+import { createLogger } from '../engine/logger.ts';
+import { PEOPLE, STATUSES } from '../../test/sandbox/jira/index.ts';
+import { startStoryWorld, shiftedClock, type StoryWorld } from './story.ts';
+import { conversation, fileDatabaseRequest, syncStoryForms, waitFor } from './story-steps.ts';
+
+// `npm run demo`: the developer-requests-a-database story, end to end, on embedded defaults.
+// Everything runs privately on this machine: redis-server, PostgreSQL, the Jira sandbox, the
+// service and its workers. The clock starts on a Tuesday at 10:00 in Berlin so the staging
+// change window (Mon-Fri 07:00-20:00) is open whatever the real time is.
+
+const NAMES: Record<string, string> = {
+  [PEOPLE.developer]: 'Dana (developer)',
+  [PEOPLE.approver]: 'Ari (approver)',
+};
+
+function say(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !/^ts:status:/.test(l.trim()))
+    .map((l) => `    ${l}`)
+    .join('\n');
+}
+
+/** Prints comments of the issue as they appear or change. */
+function watchConversation(world: StoryWorld, key: string): () => void {
+  const seen = new Map<string, string>();
+  const timer = setInterval(() => {
+    for (const c of conversation(world.sandbox, key)) {
+      if (seen.get(c.id) === c.text) continue;
+      const edited = seen.has(c.id);
+      seen.set(c.id, c.text);
+      const who = NAMES[c.author] ?? 'ticket-surface';
+      say(`  ${edited ? '✎ edited' : '💬 new'} comment by ${who}${c.status ? ' (status comment)' : ''}:`);
+      say(indent(c.text));
+      say();
+    }
+  }, 50);
+  return () => clearInterval(timer);
+}
+
+async function main(): Promise<number> {
+  say('ticket-surface demo: a developer asks for a PostgreSQL database in Jira');
+  say('Starting a private redis-server and PostgreSQL, the Jira sandbox, the service and its workers…');
+  const world = await startStoryWorld({ logger: createLogger(process.env.LOG_LEVEL ?? 'silent'), clock: shiftedClock(new Date('2026-11-24T09:00:00Z')) });
+  let stopWatching = () => {};
+  try {
+    const { engine } = world.runtime.opened;
+    const ops = { actor: 'platform-admin', surface: 'cli' as const };
+    await engine.createProject({ id: 'checkout', name: 'Checkout' }, ops);
+    await engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ops);
+    await engine.attest('postgres-database', '1.4.0', 'qa-signed', 'quinn', ops);
+    say(`  service:      ${world.runtime.url}`);
+    say(`  Jira sandbox: ${world.sandbox.url}`);
+    say('  ops created project "checkout", environment "staging" (production: false), and QA signed postgres-database 1.4.0');
+
+    const report = await syncStoryForms(world);
+    say(`\n1. forms sync --surface jira: ${report.created.filter((c) => c.startsWith('field')).length} fields created, ${report.writes} write calls`);
+    const again = await syncStoryForms(world);
+    say(`   a second sync changes nothing: ${again.writes} write calls`);
+
+    say('\n2. Dana files "Infrastructure request" INFRA: postgres-database, staging, orders-db, 50 GiB, not production-critical, team checkout');
+    const key = await fileDatabaseRequest(world, PEOPLE.developer, { package: 'orders-db', database: 'checkout_orders', username: 'checkout_app', size: 50 });
+    say(`   issue ${key} created; Jira sends a signed webhook to the service\n`);
+    stopWatching = watchConversation(world, key);
+
+    await waitFor(() => conversation(world.sandbox, key).find((c) => c.status && /AWAITING APPROVAL/.test(c.text)), 'the plan', 60_000);
+    await new Promise((r) => setTimeout(r, 300));
+    say(`3. Ari (platform-approvers) moves ${key} to "${STATUSES.approved}" inside the change window\n`);
+    world.sandbox.as(PEOPLE.approver).transition(key, STATUSES.approved);
+
+    await waitFor(() => conversation(world.sandbox, key).find((c) => c.status && /APPLIED/.test(c.text)), 'the result', 120_000);
+    await new Promise((r) => setTimeout(r, 300));
+    stopWatching();
+
+    const env = { ...process.env, ...world.pg.superuserEnv() };
+    const db = execFileSync('psql', ['-X', '-A', '-t', '-c', "select datname || ' owned by ' || pg_get_userbyid(datdba) from pg_database where datname = 'checkout_orders'"], { env }).toString().trim();
+    say(`4. Real effect, read back from PostgreSQL: database ${db || '(missing!)'}`);
+    const status = (await world.sandbox.state.issue(key)).statusId;
+    void status;
+    const violations = world.sandbox.violations();
+    say(`   Jira API calls checked against Atlassian's OpenAPI documents: ${violations.length} contract violations`);
+    const audit = await engine.verifyAudit();
+    say(`   audit log: ${audit.ok ? `${audit.count} events, hash chain intact` : `BROKEN at #${audit.seq}`}`);
+    if (!db || violations.length || !audit.ok) return 1;
+    say('\nDone.');
+    return 0;
+  } finally {
+    stopWatching();
+    await world.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

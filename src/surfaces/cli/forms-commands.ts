@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Config } from '../../config.ts';
+import { openEngine } from '../../engine/bootstrap.ts';
+import { createLogger } from '../../engine/logger.ts';
+import { BundleRegistry } from '../../engine/registry/index.ts';
+import { UserError, ValidationError } from '../../engine/errors.ts';
+import { buildForm, loadOverlay, findOverlayFile, describeIssue } from '../../forms/index.ts';
+import { FormCatalog } from '../../forms/catalog.ts';
+import { EngineOptionSources } from '../../forms/engine-option-sources.ts';
+import { loadJiraConfig } from '../../runtime.ts';
+import { JiraClient } from '../jira/client.ts';
+import { JiraFormsSync } from '../jira/forms-sync.ts';
+import { renderJiraForm, renderJiraText } from '../jira/form-renderer.ts';
+import { jiraValuesToParams } from '../jira/form-values.ts';
+import { renderServiceNowForm, renderServiceNowText } from '../servicenow/form-renderer.ts';
+import { serviceNowValuesToParams } from '../servicenow/form-values.ts';
+import { REPO_ROOT } from '../../engine/bootstrap.ts';
+import { join, isAbsolute } from 'node:path';
+import type { CliIo } from './main.ts';
+
+function surfaceOf(v: unknown, io: CliIo): 'jira' | 'servicenow' | undefined {
+  if (v === 'jira' || v === 'servicenow') return v;
+  io.err('--surface must be jira or servicenow');
+  return undefined;
+}
+
+/** `ticket-surface forms sync --surface jira|servicenow`. */
+export async function formsCommand(args: string[], io: CliIo, config: Config): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: false, options: { surface: { type: 'string' }, json: { type: 'boolean' } } });
+  if (positionals[0] !== 'sync') {
+    io.err('usage: ticket-surface forms sync --surface jira|servicenow');
+    return 2;
+  }
+  const surface = surfaceOf(values.surface, io);
+  if (!surface) return 2;
+  if (surface === 'servicenow') {
+    io.err('forms sync --surface servicenow is not available yet (the ServiceNow surface is in progress)');
+    return 2;
+  }
+  if (!config.JIRA_BASE_URL) {
+    io.err('configuration error: JIRA_BASE_URL: required for forms sync --surface jira');
+    return 2;
+  }
+  const logger = createLogger(io.env.LOG_LEVEL ?? 'warn');
+  const opened = await openEngine(config);
+  try {
+    const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
+    const { SurfaceIdStore } = await import('../../engine/surface-ids.ts');
+    const sync = new JiraFormsSync({
+      client: new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger }),
+      ids: new SurfaceIdStore(opened.redis.redis, config.REDIS_PREFIX),
+      forms: new FormCatalog(opened.engine.registry, formsDir),
+      config: await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml'),
+      options: new EngineOptionSources(opened.engine),
+      logger,
+    });
+    const report = await sync.sync();
+    if (values.json) io.out(JSON.stringify(report, null, 2));
+    else {
+      for (const c of report.created) io.out(`created  ${c}`);
+      for (const u of report.updated) io.out(`updated  ${u}`);
+      for (const d of report.disabled) io.out(`disabled ${d}`);
+      io.out(`${report.writes} write call${report.writes === 1 ? '' : 's'}${report.writes === 0 ? ': Jira already matches the catalog' : ''}`);
+    }
+    return 0;
+  } finally {
+    await opened.close();
+  }
+}
+
+async function formOf(dir: string | undefined, overlay: string | undefined, io: CliIo, config: Config) {
+  if (!dir) return undefined;
+  const registry = new BundleRegistry({
+    bundlePaths: [],
+    artifactDefinitionPaths: config.ARTIFACT_DEFINITIONS_PATH.map((p) => resolve(io.cwd, p)),
+    ...(config.SCHEMA_MIRROR ? { schemaMirror: resolve(io.cwd, config.SCHEMA_MIRROR) } : {}),
+    allowNetwork: config.SCHEMA_ALLOW_NETWORK,
+  });
+  const { bundle, issues } = await registry.loadBundle(resolve(io.cwd, dir));
+  if (!bundle) throw new ValidationError(`bundle ${dir} does not load`, issues);
+  const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : resolve(io.cwd, config.FORMS_DIR);
+  const file = overlay ? resolve(io.cwd, overlay) : await findOverlayFile(formsDir, bundle.name);
+  return buildForm(bundle, file ? await loadOverlay(file) : undefined);
+}
+
+/** `ticket-surface form render|values <bundle-dir> ...`. */
+export async function formCommand(args: string[], io: CliIo, config: Config): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: false,
+    options: { surface: { type: 'string' }, overlay: { type: 'string' }, format: { type: 'string' }, values: { type: 'string' } },
+  });
+  const [sub, dir] = positionals;
+  const surface = surfaceOf(values.surface, io);
+  if (!surface || (sub !== 'render' && sub !== 'values') || !dir) {
+    io.err('usage: ticket-surface form render <bundle-dir> [--overlay file] --surface jira|servicenow [--format json|text]\n       ticket-surface form values <bundle-dir> --surface jira|servicenow --values file.json');
+    return 2;
+  }
+  try {
+    const form = (await formOf(dir, typeof values.overlay === 'string' ? values.overlay : undefined, io, config))!;
+    if (sub === 'render') {
+      const text = values.format === 'text';
+      if (surface === 'jira') {
+        const spec = renderJiraForm(form);
+        io.out(text ? renderJiraText(spec) : JSON.stringify(spec, null, 2));
+      } else {
+        const spec = renderServiceNowForm(form);
+        io.out(text ? renderServiceNowText(spec) : JSON.stringify(spec, null, 2));
+      }
+      return 0;
+    }
+    if (typeof values.values !== 'string') {
+      io.err('--values file.json is required');
+      return 2;
+    }
+    let submitted: Record<string, unknown>;
+    try {
+      submitted = JSON.parse(readFileSync(resolve(io.cwd, values.values), 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      io.err(`--values ${values.values}: ${(e as Error).message}`);
+      return 2;
+    }
+    const result = surface === 'jira' ? jiraValuesToParams(form, submitted) : serviceNowValuesToParams(form, submitted as Record<string, string>);
+    if (result.ok) {
+      io.out(JSON.stringify(result.params, null, 2));
+      return 0;
+    }
+    for (const i of result.issues) io.out(`✘ ${describeIssue(i)}`);
+    return 1;
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    io.err(`error: ${err.message}`);
+    if (err instanceof ValidationError) for (const i of err.issues) io.err(`  ${i.file ?? ''}${i.line ? `:${i.line}` : ''}#${i.pointer} ${i.message}`);
+    return 1;
+  }
+}

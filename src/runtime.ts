@@ -23,6 +23,8 @@ import { createHttpApp } from './surfaces/http/app.ts';
 import { webhookRouter } from './surfaces/http/webhooks.ts';
 import { JiraSurface } from './surfaces/jira/adapter.ts';
 import { JiraClient } from './surfaces/jira/client.ts';
+import { JiraFormsSync } from './surfaces/jira/forms-sync.ts';
+import { EngineOptionSources } from './forms/engine-option-sources.ts';
 import { jiraSurfaceConfigSchema, type JiraSurfaceConfig } from './surfaces/jira/config.ts';
 import { ViewBuilder } from './surfaces/shared/view-builder.ts';
 import type { SurfaceAdapter } from './surfaces/surface.ts';
@@ -86,6 +88,37 @@ export interface RuntimeOptions {
   windowSources?: WindowSource[];
   /** Worker concurrency. */
   concurrency?: { intake?: number; requests?: number; outbox?: number };
+  /** How often workers look for attestation or environment changes to re-sync dropdowns (ms, default 2000). */
+  dynamicOptionsPollMs?: number;
+}
+
+/**
+ * Re-syncs dynamic form options (qa-signed versions, environments) on the ticket surfaces
+ * when the audit log shows an attestation, a revocation or a new environment: whichever
+ * process or surface made the change, the dropdown follows within one poll.
+ */
+function watchDynamicSources(engine: OpenedEngine['engine'], resync: () => Promise<unknown>, pollMs: number, logger: Logger): () => Promise<void> {
+  let last = -1;
+  let running: Promise<unknown> = Promise.resolve();
+  const tick = async () => {
+    const head = await engine.inventory.audit.head();
+    if (last < 0) {
+      last = head.seq;
+      return;
+    }
+    if (head.seq === last) return;
+    const events = await engine.inventory.audit.list({ after: last, limit: 1000 });
+    last = head.seq;
+    if (events.some((e) => e.action === 'bundle.attest' || e.action === 'bundle.revoke' || e.action === 'environment.create')) await resync();
+  };
+  const timer = setInterval(() => {
+    running = running.then(tick).catch((err: unknown) => logger.warn({ err }, 'dynamic option resync failed'));
+  }, pollMs);
+  void tick().catch(() => undefined);
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
 
 /** Everything one process runs: engine, workflow, queues, surfaces, HTTP and workers. */
@@ -148,6 +181,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     // The workflow and the Jira adapter need each other; the adapter gets the workflow once built.
     let workflowRef: RequestWorkflow | undefined;
     let jira: JiraSurface | undefined;
+    let jiraSync: JiraFormsSync | undefined;
     if (config.JIRA_BASE_URL) {
       const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
       const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger });
@@ -166,6 +200,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       });
       adapters.jira = jira;
       directories.jira = jira.directory;
+      jiraSync = new JiraFormsSync({ client, ids, forms, config: jiraConfig, options: new EngineOptionSources(engine), logger });
     }
     const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories, ports: queues, clock, logger });
     workflowRef = workflow;
@@ -195,6 +230,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       });
       workers.start();
       closers.unshift(() => workers.close());
+      if (jira && jiraSync) {
+        const sync = jiraSync;
+        closers.unshift(watchDynamicSources(engine, () => sync.resyncDynamicOptions(), opts.dynamicOptionsPollMs ?? 2000, logger));
+      }
     }
 
     let url: string | undefined;

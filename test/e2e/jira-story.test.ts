@@ -134,3 +134,17 @@ test('webhook intake: bad or missing signature is 401 and queues nothing; a retr
   assert.equal(again.status, 202);
   assert.equal(again.data.status, 'duplicate');
 });
+
+test('Jira answering 429 and 503: the outbox waits, retries, and still posts each comment once', { timeout: 90_000 }, async () => {
+  const sb = world.sandbox;
+  // The next comment writes are refused: first rate-limited (Retry-After 1 s), then unavailable.
+  sb.rateLimit(2, 1, { methods: ['POST'] });
+  sb.fail(2, 503, { methods: ['POST', 'PUT'] });
+  const key = await fileDatabaseRequest(world, PEOPLE.developer, { package: 'busy-db', database: 'busy_db', username: 'busy_app', size: 20 });
+  await waitFor(() => conversation(sb, key).find((c) => c.status && /AWAITING APPROVAL/.test(c.text)), 'the plan comment despite 429 and 503', 60_000);
+  await new Promise((r) => setTimeout(r, 1500));
+  const lines = conversation(sb, key);
+  assert.equal(lines.filter((c) => c.status).length, 1, 'one status comment');
+  assert.equal(lines.filter((c) => /^Approval needed/.test(c.text)).length, 1, 'one approval-needed comment');
+  assert.ok(sb.calls.some((c) => c.status === 429), 'the sandbox did answer 429');
+});

@@ -273,6 +273,22 @@ export class JiraSurface implements SurfaceAdapter {
     }
   }
 
+  /** The whole plan as a text attachment, once per plan hash, when the comment had to be shortened. */
+  private async attachPlan(ref: string, request: Request): Promise<void> {
+    const plan = request.plan!;
+    const marker = (await this.deps.client.getIssueProperty(ref, 'ticket-surface.plan-attachment')) as { hash?: string } | null;
+    if (marker?.hash === plan.hash) return;
+    const s = plan.summary;
+    const lines = [
+      `ticket-surface plan ${plan.hash} for request ${request.id} (revision ${request.contentRevision})`,
+      `${s.add} to add, ${s.change} to change, ${s.destroy} to destroy, ${s.replace} to replace`,
+      '',
+      ...s.resources.map((r) => `${r.action.padEnd(8)} ${r.address}${r.destructive ? '   (destructive)' : ''}`),
+    ];
+    await this.deps.client.addAttachment(ref, `plan-${plan.hash.slice(0, 12)}.txt`, `${lines.join('\n')}\n`);
+    await this.deps.client.setIssueProperty(ref, 'ticket-surface.plan-attachment', { hash: plan.hash });
+  }
+
   /** {@inheritDoc SurfaceAdapter.publish} */
   async publish(notice: WorkflowNotice, log: Logger): Promise<void> {
     const request = await this.deps.engine.requests.get(notice.requestId);
@@ -287,7 +303,9 @@ export class JiraSurface implements SurfaceAdapter {
     if (notice.message === 'status') {
       if (latest && latest.id !== request.id) return;
       const blocks = this.renderer.render('status', { view, ...(notice.detail?.text ? { event: { reason: notice.detail.text } } : {}) });
-      await this.deps.client.upsertStatusComment(ref, thread, renderJiraComment(blocks).doc);
+      const rendered = renderJiraComment(blocks);
+      if (rendered.shrunk && request.plan) await this.attachPlan(ref, request);
+      await this.deps.client.upsertStatusComment(ref, thread, rendered.doc);
       if (project) for (const st of this.statusFor(request.state, project.statuses)) await this.tryTransition(ref, st, log);
       await this.deps.client.setIssueProperty(ref, 'ticket-surface.request', {
         requestId: request.id,

@@ -97,6 +97,8 @@ export interface DatabaseAnswers {
   environment?: string;
   critical?: boolean;
   ownerTeam?: string | null;
+  /** Jira project (default INFRA; OPS is the JSM service desk). */
+  project?: string;
 }
 
 /** Files a database request in INFRA as `accountId`, through the sandbox's UI path; returns the issue key. */
@@ -117,6 +119,6 @@ export async function fileDatabaseRequest(world: StoryWorld, accountId: string, 
     [f('postgres-database/production_critical')]: { value: a.critical ? 'Yes' : 'No' },
   };
   if (a.ownerTeam !== null) fields[f('postgres-database/owner_team')] = a.ownerTeam ?? 'checkout';
-  const issue = world.sandbox.as(accountId).createIssue({ project: 'INFRA', issueType: 'Infrastructure request', summary: `Database ${a.package}`, fields });
+  const issue = world.sandbox.as(accountId).createIssue({ project: a.project ?? 'INFRA', issueType: 'Infrastructure request', summary: `Database ${a.package}`, fields });
   return issue.key;
 }

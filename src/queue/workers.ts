@@ -61,7 +61,7 @@ export class WorkflowWorkers {
     );
     for (const w of this.workers) {
       w.on('failed', (job, err) => {
-        this.opts.logger.error({ queue: w.name, job: job?.id, attempts: job?.attemptsMade, err: { name: err.name, code: (err as { code?: string }).code } }, 'job failed');
+        this.opts.logger.error({ queue: w.name, job: job?.id, attempts: job?.attemptsMade, err }, 'job failed');
       });
       w.on('error', (err) => this.opts.logger.error({ queue: w.name, err: { name: err.name } }, 'worker error'));
     }

@@ -48,7 +48,7 @@ test('a developer requests a database; the approver signs off; it is created for
   assert.match(planned.text, /platform-approvers/);
   assert.match(planned.text, /qa-signed/);
   assert.match(planned.text, /open now/i);
-  assert.equal(sb.state.issue(key).statusId && (await world.runtime.jira!['deps'].client.getStatus(key)), STATUSES.awaitingApproval);
+  await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.awaitingApproval ? true : undefined), 'awaiting approval status');
 
   // Bad approvals first: each is refused with a comment saying why, nothing applied.
   sb.as(PEOPLE.developer).transition(key, STATUSES.approved);
@@ -147,4 +147,18 @@ test('Jira answering 429 and 503: the outbox waits, retries, and still posts eac
   assert.equal(lines.filter((c) => c.status).length, 1, 'one status comment');
   assert.equal(lines.filter((c) => /^Approval needed/.test(c.text)).length, 1, 'one approval-needed comment');
   assert.ok(sb.calls.some((c) => c.status === 429), 'the sandbox did answer 429');
+});
+
+test('JSM approvals: the approver answers the JSM approval and the request applies', { timeout: 90_000 }, async () => {
+  const sb = world.sandbox;
+  const key = await fileDatabaseRequest(world, PEOPLE.developer, { project: 'OPS', package: 'jsm-db', database: 'jsm_db', username: 'jsm_app', size: 20 });
+  await waitFor(() => conversation(sb, key).find((c) => c.status && /AWAITING APPROVAL/.test(c.text)), 'the plan in the service desk');
+  await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.awaitingApproval ? true : undefined), 'awaiting approval status');
+  sb.as(PEOPLE.approver).approve(key);
+  await waitFor(() => conversation(sb, key).find((c) => c.status && /APPLIED/.test(c.text)), 'applied after the JSM approval', 60_000);
+  assert.equal(await psql("select count(*) from pg_database where datname = 'jsm_db'"), '1');
+  const approvals = (await latestRequest(key)).approvals;
+  assert.equal(approvals.length, 1);
+  assert.equal(approvals[0]!.by.id, PEOPLE.approver);
+  assert.equal(approvals[0]!.surface, 'jira');
 });

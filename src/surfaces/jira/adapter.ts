@@ -178,7 +178,9 @@ export class JiraSurface implements SurfaceAdapter {
   private async onStatus(event: SurfaceEvent, project: JiraSurfaceConfig['projects'][string], latest: Request, log: Logger): Promise<void> {
     const to = (event.toStatus ?? '').toLowerCase();
     const s = project.statuses;
-    if (to === s.approved.toLowerCase() && (project.approval ?? 'status') === 'status') {
+    // Both approval modes end in the approved status: moved by the approver, or by JSM when the
+    // approver answers the JSM approval. Either way the approver is checked against policy.
+    if (to === s.approved.toLowerCase()) {
       const outcome = await this.deps.workflow.approve({ requestId: latest.id, approver: event.actor, surface: 'jira' });
       log.info({ counted: outcome.counted }, 'approval handled');
       if (!outcome.counted && latest.state === 'awaiting_approval') await this.tryTransition(event.ref, s.awaitingApproval, log);

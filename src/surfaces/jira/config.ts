@@ -19,7 +19,7 @@ export const jiraProjectSchema = z.object({
   issueTypes: z.record(z.string(), z.object({ bundle: z.string().optional(), kind: z.enum(['request', 'question']).default('request') })),
   /** Screen the sync places the fields on (default: every screen of the project's issue types). */
   screen: z.string().optional(),
-  statuses: jiraStatusesSchema.default({} as never),
+  statuses: jiraStatusesSchema.prefault({}),
   /** Approvals by moving the issue to the approved status, or through JSM approvals. */
   approval: z.enum(['status', 'jsm']).default('status'),
 });

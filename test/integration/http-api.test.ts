@@ -123,3 +123,33 @@ test('attestations are added to a known version only, and audited', async () => 
   assert.equal(verify.data.ok, true);
   assert.ok(verify.data.count >= 4);
 });
+
+test('a connection accepts only an artifact of its declared type', async () => {
+  const cache = await api.post('/v1/packages', { project: 'checkout', environment: 'staging', name: 'cache', bundle: 'redis-cache', params: { key_prefix: 'checkout', access_level: 'read-write' } });
+  assert.equal(cache.status, 201, JSON.stringify(cache.data));
+  const wrong = await api.post('/v1/packages', {
+    project: 'checkout',
+    environment: 'staging',
+    name: 'api',
+    bundle: 'checkout-api',
+    version: '2.13.2',
+    params: { replicas: 2, log_level: 'info' },
+    connections: { database: { package: 'checkout-staging-cache', artifact: 'authentication' } },
+  });
+  assert.equal(wrong.status, 400, JSON.stringify(wrong.data));
+  const issue = wrong.data.error.issues.find((i: { pointer: string }) => i.pointer === '/connections/database');
+  assert.ok(issue, JSON.stringify(wrong.data));
+  assert.match(issue.message, /postgresql-authentication/);
+  assert.equal((await api.get('/v1/packages/checkout-staging-api')).status, 404);
+  const right = await api.post('/v1/packages', {
+    project: 'checkout',
+    environment: 'staging',
+    name: 'api',
+    bundle: 'checkout-api',
+    version: '2.13.2',
+    params: { replicas: 2, log_level: 'info' },
+    connections: { database: { package: 'checkout-staging-orders-db', artifact: 'authentication' }, cache: { package: 'checkout-staging-cache', artifact: 'authentication' } },
+  });
+  assert.equal(right.status, 201, JSON.stringify(right.data));
+  assert.deepEqual(right.data.connections.database, { package: 'checkout-staging-orders-db', artifact: 'authentication' });
+});

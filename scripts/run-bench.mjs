@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// Runs every bench/*.bench.ts, one per process (`node --import tsx`), each bounded in time.
+// Benchmarks print their figures; nothing is asserted, so a missed goal is not a failure here.
+// Arguments filter by substring: `npm run bench -- ingest forms`.
+// BENCH_TIMEOUT_SECONDS bounds each benchmark (default 600); BENCH_SECONDS is passed through.
+import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+
+const filter = process.argv.slice(2);
+let files = readdirSync('bench')
+  .filter((f) => f.endsWith('.bench.ts'))
+  .sort()
+  .map((f) => `bench/${f}`);
+if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
+if (files.length === 0) {
+  console.error('no benchmark matched');
+  process.exit(1);
+}
+const timeoutMs = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 600) * 1000;
+
+/** Runs one benchmark in its own process group so a timeout can stop it and its children. */
+function runOne(file) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      stdio: 'inherit',
+      detached: true,
+      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' },
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      console.error(`\n${file}: still running after ${timeoutMs / 1000} s, stopping it`);
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {}
+      setTimeout(() => {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {}
+      }, 5000).unref();
+    }, timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ file, code: timedOut ? 'timeout' : (code ?? signal), seconds: (Date.now() - started) / 1000 });
+    });
+  });
+}
+
+const results = [];
+for (const file of files) {
+  console.log(`\n=== ${file}`);
+  results.push(await runOne(file));
+}
+console.log('\n=== summary');
+for (const r of results) console.log(`${r.code === 0 ? 'ok  ' : 'FAIL'} ${r.file} (${r.seconds.toFixed(1)} s${r.code === 0 ? '' : `, exit ${r.code}`})`);
+process.exit(results.every((r) => r.code === 0) ? 0 : 1);

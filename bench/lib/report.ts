@@ -24,9 +24,9 @@ export function fmt(v: number, decimals = 1): string {
   return Number.isFinite(v) ? v.toFixed(decimals) : 'n/a';
 }
 
-/** Bytes as MiB. */
-export function mib(bytes: number): string {
-  return `${fmt(bytes / 1024 / 1024, 1)} MiB`;
+/** Bytes as MB (10^6 bytes, the unit the goals are written in). */
+export function mb(bytes: number): string {
+  return `${fmt(bytes / 1e6, 1)} MB`;
 }
 
 /** `met` / `MISSED` against a goal, for the printed table. */

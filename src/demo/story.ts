@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../config.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { Clock } from '../engine/model.ts';
+import type { WindowSource } from '../policy/index.ts';
 import { startRedisServer, type EmbeddedRedis } from '../engine/redis-server.ts';
 import { startPostgresServer, type EmbeddedPostgres } from '../dev/postgres-server.ts';
 import { startRuntime, type Runtime } from '../runtime.ts';
@@ -25,6 +26,10 @@ export interface StoryWorldOptions {
   clock?: Clock;
   /** Quick webhook retries for tests. */
   webhookRetryDelaysMs?: number[];
+  /** Extra change-window sources (blackouts a test adds while requests wait). */
+  windowSources?: WindowSource[];
+  /** How often the workers re-sync dynamic dropdowns (ms); a test that re-syncs by hand sets it high. */
+  dynamicOptionsPollMs?: number;
 }
 
 /**
@@ -60,7 +65,15 @@ export async function startStoryWorld(opts: StoryWorldOptions): Promise<StoryWor
     JIRA_WEBHOOK_SECRET: webhookSecret,
     JIRA_CONFIG_FILE: 'examples/jira-config.yaml',
   });
-  const runtime = await startRuntime({ config, logger: opts.logger, http: true, workers: true, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const runtime = await startRuntime({
+    config,
+    logger: opts.logger,
+    http: true,
+    workers: true,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.windowSources ? { windowSources: opts.windowSources } : {}),
+    ...(opts.dynamicOptionsPollMs ? { dynamicOptionsPollMs: opts.dynamicOptionsPollMs } : {}),
+  });
   sandbox.registerWebhook({ url: `${runtime.url}/webhooks/jira`, secret: webhookSecret, events: ['jira:issue_created', 'jira:issue_updated', 'comment_created'] });
   return {
     redis,

@@ -13,6 +13,7 @@ import { NotFoundError, SystemError, ValidationError } from './errors.ts';
 import { systemClock, type Attestation, type Clock } from './model.ts';
 import { AuditLog, type AuditContext } from './audit.ts';
 import { assertAuditContext, assertSlug } from './inventory.ts';
+import { compareSemver } from './registry/semver.ts';
 
 /** An attestation together with the version it is on. */
 export interface VersionAttestation extends Attestation {
@@ -34,34 +35,8 @@ export interface AttestationStoreOptions {
   exists?: (bundle: string, version: string) => boolean | Promise<boolean>;
 }
 
-/** Orders versions like semver (prereleases before their release); other strings numerically-aware. */
-export function compareVersions(a: string, b: string): number {
-  const re = /^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
-  const ma = re.exec(a);
-  const mb = re.exec(b);
-  if (!ma || !mb) return a.localeCompare(b, 'en', { numeric: true });
-  for (let i = 1; i <= 3; i++) {
-    const d = Number(ma[i]) - Number(mb[i]);
-    if (d !== 0) return d;
-  }
-  const pa = ma[4];
-  const pb = mb[4];
-  if (pa === undefined || pb === undefined) return pa === pb ? 0 : pa === undefined ? 1 : -1;
-  const xa = pa.split('.');
-  const xb = pb.split('.');
-  for (let i = 0; i < Math.max(xa.length, xb.length); i++) {
-    const sa = xa[i];
-    const sb = xb[i];
-    if (sa === undefined) return -1;
-    if (sb === undefined) return 1;
-    const na = /^\d+$/.test(sa);
-    const nb = /^\d+$/.test(sb);
-    if (na && nb && Number(sa) !== Number(sb)) return Number(sa) - Number(sb);
-    if (na !== nb) return na ? -1 : 1;
-    if (sa !== sb) return sa < sb ? -1 : 1;
-  }
-  return 0;
-}
+/** Orders versions like semver (pre-releases before their release); the registry's ordering, so both agree. */
+export const compareVersions = compareSemver;
 
 function requireVersion(version: unknown): asserts version is string {
   if (typeof version !== 'string' || version.length === 0 || version.includes('|')) {

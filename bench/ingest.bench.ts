@@ -1,0 +1,368 @@
+/**
+ * Webhook ingest: throughput, acknowledgement latency and resident memory of
+ * `POST /webhooks/jira` (the real service, workers off, so only intake is measured) against a
+ * bare `node:http` server doing one Redis LPUSH per request, under the same load in the same run.
+ *
+ * Three kinds of process, so the load generator's work distorts neither target's latency nor
+ * its RSS: this orchestrator (starts a throwaway redis-server, forks the rest, prints), one
+ * target at a time (`target` role: the service or the baseline), and the load generator (`load`
+ * role). Load: open loop at BENCH_RATE deliveries/s (default 1,000) for BENCH_SECONDS (default
+ * 30), after a short warm-up; then a short closed loop (32 connections) to show capacity. Every
+ * delivery is the real Jira issue_created payload, HMAC-SHA256 signed with the configured secret,
+ * with its own X-Atlassian-Webhook-Identifier.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, Agent, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
+import { benchSeconds, fmt, mb, printTable, summary, verdict, watchdog } from './lib/report.ts';
+
+const SECRET = 'bench-webhook-secret-0123456789';
+const SELF = fileURLToPath(import.meta.url);
+
+// ---------------------------------------------------------------------------------------------
+// Messages between the processes
+
+type TargetKind = 'service' | 'baseline';
+type ToTarget = { type: 'reset' } | { type: 'memory' } | { type: 'stop' };
+type FromTarget = { type: 'ready'; url: string } | { type: 'memory'; peakRss: number; rss: number; heapUsed: number; idleRss: number } | { type: 'error'; message: string };
+
+/** One load phase: open loop at `rate`/s, or closed loop with `connections` callers. */
+interface LoadPlan {
+  type: 'run';
+  url: string;
+  mode: 'open' | 'closed';
+  seconds: number;
+  rate: number;
+  connections: number;
+}
+
+/** What the load generator measured in one phase. */
+interface LoadResult {
+  type: 'result';
+  sent: number;
+  ok: number;
+  refused: number;
+  errors: number;
+  /** Deliveries the generator skipped because too many were already waiting (open loop only). */
+  skipped: number;
+  /** Acknowledgement latency (ms) of each 2xx, from the delivery's scheduled send time. */
+  latencies: number[];
+  /** How late the generator itself sent (ms), p99: large values mean the generator, not the target, lagged. */
+  sendLagP99: number;
+  elapsedMs: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Target role: the service or the baseline, reporting its own memory
+
+async function startService(redisUrl: string): Promise<{ url: string; close(): Promise<void> }> {
+  const { loadConfig } = await import('../src/config.ts');
+  const { startRuntime } = await import('../src/runtime.ts');
+  const { createLogger } = await import('../src/engine/logger.ts');
+  const dataDir = mkdtempSync(join(tmpdir(), 'ts-bench-ingest-'));
+  const config = loadConfig({
+    REDIS_URL: redisUrl,
+    DATA_DIR: dataDir,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    RUN_WORKERS: 'false',
+    // Intake never calls Jira; a closed loopback port makes any stray call fail loudly.
+    JIRA_BASE_URL: 'http://127.0.0.1:9/',
+    JIRA_EMAIL: 'bench@example.invalid',
+    JIRA_API_TOKEN: 'bench-token',
+    JIRA_WEBHOOK_SECRET: SECRET,
+    JIRA_CONFIG_FILE: 'examples/jira-config.yaml',
+  });
+  const runtime = await startRuntime({ config, logger: createLogger('silent'), http: true, workers: false });
+  return {
+    url: runtime.url!,
+    close: async () => {
+      await runtime.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startBaseline(redisUrl: string): Promise<{ url: string; close(): Promise<void> }> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      redis.lpush('bench:baseline', Buffer.concat(chunks)).then(
+        () => {
+          res.writeHead(202, { 'content-type': 'application/json' });
+          res.end('{"status":"queued"}');
+        },
+        () => {
+          res.writeHead(503);
+          res.end();
+        },
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await redis.quit();
+    },
+  };
+}
+
+async function targetRole(): Promise<void> {
+  const kind = process.env.BENCH_TARGET as TargetKind;
+  const redisUrl = process.env.BENCH_REDIS_URL!;
+  const send = (m: FromTarget) => process.send!(m);
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100);
+  try {
+    const t = kind === 'service' ? await startService(redisUrl) : await startBaseline(redisUrl);
+    const idleRss = process.memoryUsage.rss();
+    process.on('message', (m: ToTarget) => {
+      if (m.type === 'reset') peak = process.memoryUsage.rss();
+      else if (m.type === 'memory') {
+        const mu = process.memoryUsage();
+        send({ type: 'memory', peakRss: Math.max(peak, mu.rss), rss: mu.rss, heapUsed: mu.heapUsed, idleRss });
+      } else if (m.type === 'stop') {
+        clearInterval(sampler);
+        void t.close().finally(() => process.exit(0));
+      }
+    });
+    process.on('disconnect', () => process.exit(0));
+    send({ type: 'ready', url: t.url });
+  } catch (err) {
+    send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    process.exit(1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load role
+
+/** The real Jira delivery from the fixtures, compacted, with a placeholder for its timestamp. */
+function bodyTemplate(): { head: string; tail: string } {
+  const fixture = JSON.parse(readFileSync(new URL('../test/fixtures/jira/webhook-jira-issue_created.cloud-2024.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+  const text = JSON.stringify({ ...fixture, timestamp: 0 });
+  const at = text.indexOf('"timestamp":0') + '"timestamp":'.length;
+  return { head: text.slice(0, at), tail: text.slice(at + 1) };
+}
+
+async function runLoad(plan: LoadPlan): Promise<LoadResult> {
+  const { head, tail } = bodyTemplate();
+  const target = new URL('/webhooks/jira', plan.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const result: LoadResult = { type: 'result', sent: 0, ok: 0, refused: 0, errors: 0, skipped: 0, latencies: [], sendLagP99: 0, elapsedMs: 0 };
+  const lags: number[] = [];
+  let inFlight = 0;
+  const started = performance.now();
+  let lastDone = started;
+
+  /** Sends one signed delivery; resolves when answered (never rejects). */
+  const deliver = (scheduledAt: number): Promise<void> => {
+    const body = head + String(Date.now()) + tail;
+    const headers = {
+      'content-type': 'application/json; charset=UTF-8',
+      'content-length': String(Buffer.byteLength(body)),
+      'user-agent': 'Atlassian Webhook HTTP Client',
+      'x-atlassian-webhook-identifier': randomUUID(),
+      'x-atlassian-webhook-flow': 'Primary',
+      'x-hub-signature': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`,
+    };
+    result.sent++;
+    inFlight++;
+    lags.push(performance.now() - scheduledAt);
+    return new Promise<void>((resolve) => {
+      const finish = (status: number | undefined) => {
+        inFlight--;
+        const now = performance.now();
+        lastDone = now;
+        if (status !== undefined && status >= 200 && status < 300) {
+          result.ok++;
+          result.latencies.push(now - scheduledAt);
+        } else if (status !== undefined) result.refused++;
+        else result.errors++;
+        resolve();
+      };
+      const req = request(target, { method: 'POST', agent, headers, timeout: 10_000 }, (res) => {
+        res.resume();
+        res.on('end', () => finish(res.statusCode));
+        res.on('error', () => finish(undefined));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => finish(undefined));
+      req.end(body);
+    });
+  };
+
+  if (plan.mode === 'open') {
+    const total = Math.round(plan.rate * plan.seconds);
+    const interval = 1000 / plan.rate;
+    // Bounded: a target that stops answering makes the generator skip, not pile up sockets.
+    const maxInFlight = 2000;
+    const pending = new Set<Promise<void>>();
+    let i = 0;
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const now = performance.now();
+        while (i < total && started + i * interval <= now) {
+          const scheduled = started + i * interval;
+          i++;
+          if (inFlight >= maxInFlight) {
+            result.skipped++;
+            continue;
+          }
+          const p = deliver(scheduled);
+          pending.add(p);
+          void p.then(() => pending.delete(p));
+        }
+        if (i < total) setTimeout(tick, 1);
+        else resolve();
+      };
+      tick();
+    });
+    // Drain, bounded by the request timeout.
+    await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 12_000))]);
+  } else {
+    const deadline = started + plan.seconds * 1000;
+    const caller = async () => {
+      while (performance.now() < deadline) await deliver(performance.now());
+    };
+    await Promise.all(Array.from({ length: plan.connections }, caller));
+  }
+  agent.destroy();
+  result.elapsedMs = lastDone - started;
+  result.sendLagP99 = summary(lags).p99;
+  return result;
+}
+
+function loadRole(): void {
+  process.on('message', (m: LoadPlan | { type: 'stop' }) => {
+    if (m.type === 'stop') process.exit(0);
+    else void runLoad(m).then((r) => process.send!(r));
+  });
+  // The orchestrator gone (crashed, killed by its bound): nothing left to serve.
+  process.on('disconnect', () => process.exit(0));
+  process.send!({ type: 'ready' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orchestrator
+
+/** Sends `msg` to `child` and resolves with its next message of type `type`. */
+function ask<T extends { type: string }>(child: ChildProcess, msg: unknown, type: string, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off('message', onMessage);
+      reject(new Error(`no "${type}" message within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMessage = (m: { type: string; message?: string }) => {
+      if (m.type === 'error') {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        reject(new Error(m.message));
+      } else if (m.type === type) {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolve(m as unknown as T);
+      }
+    };
+    child.on('message', onMessage);
+    if (msg !== undefined) child.send(msg as never);
+  });
+}
+
+function forkRole(role: string, env: Record<string, string> = {}): ChildProcess {
+  return fork(SELF, [role], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+}
+
+interface TargetFigures {
+  kind: TargetKind;
+  open: LoadResult;
+  closed: LoadResult;
+  memory: { peakRss: number; rss: number; heapUsed: number; idleRss: number };
+}
+
+async function orchestrate(): Promise<void> {
+  const seconds = benchSeconds(30);
+  const rate = Number(process.env.BENCH_RATE ?? 1000);
+  const warmSeconds = Math.min(3, Math.max(1, seconds / 10));
+  const capacitySeconds = Math.min(10, seconds);
+  const children = new Set<ChildProcess>();
+  // Two targets, each: warm-up, measured load, capacity, start-up and drain margins.
+  watchdog(2 * (warmSeconds + seconds + capacitySeconds + 60) * 1000, 'ingest bench', () => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+  const { startRedisServer } = await import('../src/engine/redis-server.ts');
+  const redisServer = await startRedisServer();
+  const admin = new Redis(redisServer.url);
+  const load = forkRole('load');
+  children.add(load);
+  await ask(load, undefined, 'ready', 30_000);
+  console.log(`ingest: ${rate} deliveries/s open loop for ${seconds} s (after ${warmSeconds} s warm-up), then ${capacitySeconds} s closed loop with 32 connections; ${availableParallelism()} cores`);
+
+  const figures: TargetFigures[] = [];
+  try {
+    for (const kind of ['baseline', 'service'] as const) {
+      await admin.flushall();
+      const target = forkRole('target', { BENCH_TARGET: kind, BENCH_REDIS_URL: redisServer.url });
+      children.add(target);
+      const { url } = await ask<{ url: string }>(target, undefined, 'ready', 60_000);
+      const phase = (mode: 'open' | 'closed', s: number) =>
+        ask<LoadResult>(load, { type: 'run', url, mode, seconds: s, rate, connections: 32 } satisfies LoadPlan, 'result', (s + 30) * 1000);
+      await phase('open', warmSeconds);
+      target.send({ type: 'reset' } satisfies ToTarget);
+      const open = await phase('open', seconds);
+      const memory = await ask<TargetFigures['memory']>(target, { type: 'memory' } satisfies ToTarget, 'memory', 10_000);
+      const closed = await phase('closed', capacitySeconds);
+      figures.push({ kind, open, closed, memory });
+      target.send({ type: 'stop' } satisfies ToTarget);
+      await new Promise((r) => (target.exitCode !== null ? r(undefined) : target.once('exit', r)));
+      children.delete(target);
+    }
+  } finally {
+    load.send({ type: 'stop' });
+    await admin.quit();
+    await redisServer.stop();
+  }
+
+  const [base, svc] = figures as [TargetFigures, TargetFigures];
+  const tput = (r: LoadResult) => (r.ok / r.elapsedMs) * 1000;
+  const rows: string[][] = [['', 'baseline (node:http + LPUSH)', 'service (POST /webhooks/jira)', 'goal', '']];
+  const lat = (f: TargetFigures) => summary(f.open.latencies);
+  const ratio = tput(svc.open) / tput(base.open);
+  const capRatio = tput(svc.closed) / tput(base.closed);
+  rows.push(['throughput at offered load (acks/s)', fmt(tput(base.open), 0), fmt(tput(svc.open), 0), '>= 50 % of baseline', `${fmt(ratio * 100, 0)} % ${verdict(ratio >= 0.5)}`]);
+  rows.push(['ack latency p50 (ms)', fmt(lat(base).p50, 2), fmt(lat(svc).p50, 2), '', '']);
+  rows.push(['ack latency p99 (ms)', fmt(lat(base).p99, 2), fmt(lat(svc).p99, 2), '<= 10 ms', verdict(lat(svc).p99 <= 10)]);
+  rows.push(['ack latency max (ms)', fmt(lat(base).max, 1), fmt(lat(svc).max, 1), '', '']);
+  rows.push(['RSS peak under load', mb(base.memory.peakRss), mb(svc.memory.peakRss), '<= 200 MB', verdict(svc.memory.peakRss <= 200 * 1000 * 1000)]);
+  rows.push(['RSS idle, before any load', mb(base.memory.idleRss), mb(svc.memory.idleRss), '', '']);
+  rows.push(['JS heap used after load', mb(base.memory.heapUsed), mb(svc.memory.heapUsed), '', '']);
+  rows.push(['sent / 2xx / non-2xx / errors / skipped', `${base.open.sent}/${base.open.ok}/${base.open.refused}/${base.open.errors}/${base.open.skipped}`, `${svc.open.sent}/${svc.open.ok}/${svc.open.refused}/${svc.open.errors}/${svc.open.skipped}`, '', '']);
+  rows.push(['generator send lag p99 (ms)', fmt(base.open.sendLagP99, 2), fmt(svc.open.sendLagP99, 2), '', '']);
+  rows.push(['capacity, 32 connections (acks/s)', fmt(tput(base.closed), 0), fmt(tput(svc.closed), 0), '', `${fmt(capRatio * 100, 0)} % of baseline`]);
+  rows.push(['capacity latency p99 (ms)', fmt(summary(base.closed.latencies).p99, 1), fmt(summary(svc.closed.latencies).p99, 1), '', '']);
+  console.log('');
+  printTable(rows);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const role = process.argv[2];
+if (role === 'target') await targetRole();
+else if (role === 'load') loadRole();
+else {
+  await orchestrate();
+  process.exit(0);
+}

@@ -162,3 +162,15 @@ test('JSM approvals: the approver answers the JSM approval and the request appli
   assert.equal(approvals[0]!.by.id, PEOPLE.approver);
   assert.equal(approvals[0]!.surface, 'jira');
 });
+
+test('comment commands: an unknown one is answered with the list, /cancel cancels a pending request', { timeout: 60_000 }, async () => {
+  const sb = world.sandbox;
+  const key = await fileDatabaseRequest(world, PEOPLE.developer, { package: 'cancel-db', database: 'cancel_db', username: 'cancel_app', size: 20 });
+  await waitFor(() => conversation(sb, key).find((c) => c.status && /AWAITING APPROVAL/.test(c.text)), 'the plan');
+  sb.as(PEOPLE.developer).comment(key, '/frobnicate now');
+  await waitFor(() => conversation(sb, key).find((c) => /Unknown command \/frobnicate/.test(c.text) && /\/cancel/.test(c.text)), 'the list of commands');
+  sb.as(PEOPLE.developer).comment(key, '/cancel');
+  await waitFor(async () => ((await latestRequest(key)).state === 'cancelled' ? true : undefined), 'cancelled');
+  await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.cancelled ? true : undefined), 'issue cancelled');
+  assert.equal(await psql("select count(*) from pg_database where datname = 'cancel_db'"), '0');
+});

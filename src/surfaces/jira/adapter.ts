@@ -5,7 +5,8 @@ import type { Actor, Request, RequestState } from '../../engine/model.ts';
 import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
 import { RequestCommandError, type RequestWorkflow, type WorkflowNotice } from '../../engine/workflow.ts';
 import type { FormCatalog } from '../../forms/catalog.ts';
-import type { Answers } from '../../forms/index.ts';
+import { resolveDynamicOptions, type Answers } from '../../forms/index.ts';
+import { EngineOptionSources } from '../../forms/engine-option-sources.ts';
 import type { Directory, DirectoryUser } from '../../policy/index.ts';
 import type { IntakeJobData } from '../../queue/queues.ts';
 import { MessageRenderer, type MessageName } from '../shared/messages.ts';
@@ -145,13 +146,21 @@ export class JiraSurface implements SurfaceAdapter {
       bundle = typeof raw === 'string' ? raw : raw?.value;
     }
     if (!bundle) return undefined;
-    const form = await this.deps.forms.form(bundle);
+    // Dynamic dropdowns hold labels ("2.14.0 (qa-signed by quinn, 2026-11-23)"), not values: the
+    // form must carry the sources' current options for a label to decode to its value.
+    const form = await resolveDynamicOptions(await this.deps.forms.form(bundle), new EngineOptionSources(this.deps.engine));
     const fields: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(byKey)) {
       if (key.startsWith(`${bundle}/`)) fields[key.slice(bundle.length + 1)] = value;
       else if (key.startsWith('request/') && key !== 'request/bundle') fields[`request_${key.slice('request/'.length)}`] = value;
     }
     const answers: Answers = jiraAnswers(form, fields);
+    // A version the source no longer offers (attestation revoked, Jira not re-synced yet) keeps
+    // its label; the label starts with the version, which the engine then checks again (and refuses).
+    for (const f of form.fields) {
+      const a = answers[f.name];
+      if (f.source?.source === 'versions' && typeof a === 'string') answers[f.name] = a.replace(/ \(.*\)$/, '');
+    }
     if (answers.request_environment === undefined && this.deps.config.defaultEnvironment) answers.request_environment = this.deps.config.defaultEnvironment;
     return {
       kind: 'provision' as const,

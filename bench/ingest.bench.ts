@@ -19,7 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { benchSeconds, fmt, mb, printTable, summary, verdict, watchdog } from './lib/report.ts';
 
@@ -31,7 +31,7 @@ const SELF = fileURLToPath(import.meta.url);
 
 type TargetKind = 'service' | 'baseline';
 type ToTarget = { type: 'reset' } | { type: 'memory' } | { type: 'stop' };
-type FromTarget = { type: 'ready'; url: string } | { type: 'memory'; peakRss: number; rss: number; heapUsed: number; idleRss: number } | { type: 'error'; message: string };
+type FromTarget = { type: 'ready'; url: string } | { type: 'memory'; peakRss: number; rss: number; heapUsed: number; idleRss: number; loopDelayMaxMs: number; gcMaxMs: number; gcTotalMs: number } | { type: 'error'; message: string };
 
 /** One load phase: open loop at `rate`/s, or closed loop with `connections` callers. */
 interface LoadPlan {
@@ -125,15 +125,31 @@ async function targetRole(): Promise<void> {
   const redisUrl = process.env.BENCH_REDIS_URL!;
   const send = (m: FromTarget) => process.send!(m);
   let peak = 0;
+  // Stalls of the event loop and GC pauses explain tail latency that steady per-request cost cannot.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  let gcMax = 0;
+  let gcTotal = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcMax = Math.max(gcMax, e.duration);
+      gcTotal += e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100);
   try {
     const t = kind === 'service' ? await startService(redisUrl) : await startBaseline(redisUrl);
     const idleRss = process.memoryUsage.rss();
     process.on('message', (m: ToTarget) => {
-      if (m.type === 'reset') peak = process.memoryUsage.rss();
+      if (m.type === 'reset') {
+        peak = process.memoryUsage.rss();
+        loopDelay.reset();
+        gcMax = 0;
+        gcTotal = 0;
+      }
       else if (m.type === 'memory') {
         const mu = process.memoryUsage();
-        send({ type: 'memory', peakRss: Math.max(peak, mu.rss), rss: mu.rss, heapUsed: mu.heapUsed, idleRss });
+        send({ type: 'memory', peakRss: Math.max(peak, mu.rss), rss: mu.rss, heapUsed: mu.heapUsed, idleRss, loopDelayMaxMs: loopDelay.max / 1e6, gcMaxMs: gcMax, gcTotalMs: gcTotal });
       } else if (m.type === 'stop') {
         clearInterval(sampler);
         void t.close().finally(() => process.exit(0));
@@ -260,7 +276,7 @@ function loadRole(): void {
 // Orchestrator
 
 /** Sends `msg` to `child` and resolves with its next message of type `type`. */
-function ask<T extends { type: string }>(child: ChildProcess, msg: unknown, type: string, timeoutMs: number): Promise<T> {
+function ask<T>(child: ChildProcess, msg: unknown, type: string, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.off('message', onMessage);
@@ -290,7 +306,7 @@ interface TargetFigures {
   kind: TargetKind;
   open: LoadResult;
   closed: LoadResult;
-  memory: { peakRss: number; rss: number; heapUsed: number; idleRss: number };
+  memory: { peakRss: number; rss: number; heapUsed: number; idleRss: number; loopDelayMaxMs: number; gcMaxMs: number; gcTotalMs: number };
 }
 
 async function orchestrate(): Promise<void> {
@@ -349,6 +365,8 @@ async function orchestrate(): Promise<void> {
   rows.push(['RSS peak under load', mb(base.memory.peakRss), mb(svc.memory.peakRss), '<= 200 MB', verdict(svc.memory.peakRss <= 200 * 1000 * 1000)]);
   rows.push(['RSS idle, before any load', mb(base.memory.idleRss), mb(svc.memory.idleRss), '', '']);
   rows.push(['JS heap used after load', mb(base.memory.heapUsed), mb(svc.memory.heapUsed), '', '']);
+  rows.push(['event-loop stall max under load (ms)', fmt(base.memory.loopDelayMaxMs, 1), fmt(svc.memory.loopDelayMaxMs, 1), '', '']);
+  rows.push(['GC pause max / total under load (ms)', `${fmt(base.memory.gcMaxMs, 1)} / ${fmt(base.memory.gcTotalMs, 0)}`, `${fmt(svc.memory.gcMaxMs, 1)} / ${fmt(svc.memory.gcTotalMs, 0)}`, '', '']);
   rows.push(['sent / 2xx / non-2xx / errors / skipped', `${base.open.sent}/${base.open.ok}/${base.open.refused}/${base.open.errors}/${base.open.skipped}`, `${svc.open.sent}/${svc.open.ok}/${svc.open.refused}/${svc.open.errors}/${svc.open.skipped}`, '', '']);
   rows.push(['generator send lag p99 (ms)', fmt(base.open.sendLagP99, 2), fmt(svc.open.sendLagP99, 2), '', '']);
   rows.push(['capacity, 32 connections (acks/s)', fmt(tput(base.closed), 0), fmt(tput(svc.closed), 0), '', `${fmt(capRatio * 100, 0)} % of baseline`]);

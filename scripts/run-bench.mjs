@@ -5,6 +5,7 @@
 // BENCH_TIMEOUT_SECONDS bounds each benchmark (default 600); BENCH_SECONDS is passed through.
 import { readdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 
 const filter = process.argv.slice(2);
 let files = readdirSync('bench')
@@ -49,7 +50,10 @@ function runOne(file) {
 
 const results = [];
 for (const file of files) {
-  console.log(`\n=== ${file}`);
+  // Other work on the machine shows up as latency: say how busy it was before each benchmark.
+  const [one] = loadavg();
+  const cores = availableParallelism();
+  console.log(`\n=== ${file} (load average ${one.toFixed(2)} on ${cores} cores${one > cores / 2 ? ': the machine is busy, latencies will be noisy' : ''})`);
   results.push(await runOne(file));
 }
 console.log('\n=== summary');

@@ -46,17 +46,18 @@ export function benchSeconds(fallback: number): number {
 }
 
 /**
- * Exits the process (code 2) if it is still running after `ms`; `onExpire` gets a chance to
- * stop child processes first. The timer is unref'd so it never keeps a finished benchmark alive.
+ * Exits the process (code 2) if it is still running after `ms`; `onExpire` gets up to 15 s to
+ * stop servers and child processes first. The timer is unref'd so it never keeps a finished
+ * benchmark alive.
  */
-export function watchdog(ms: number, what: string, onExpire: () => void = () => undefined): void {
+export function watchdog(ms: number, what: string, onExpire: () => unknown = () => undefined): void {
   setTimeout(() => {
     process.stderr.write(`${what}: still running after ${Math.round(ms / 1000)} s, giving up\n`);
-    try {
-      onExpire();
-    } finally {
-      process.exit(2);
-    }
+    const exit = () => process.exit(2);
+    setTimeout(exit, 15_000).unref();
+    Promise.resolve()
+      .then(onExpire)
+      .then(exit, exit);
   }, ms).unref();
 }
 

@@ -322,7 +322,11 @@ export class QueryCatalog {
           rows: shown.map((r) => [`${r.project} / ${r.environment}`, r.name, r.version, latestSigned ?? '—', behindText(r)]),
           footer:
             moreFooter(shown.length, rows.length, 'package', 'where-runs', [args.bundle]) ??
-            (rows.length ? `${plural(rows.length, 'package', 'packages')}, ${outdated} behind the latest qa-signed version.` : `No package runs ${args.bundle}.`),
+            (!rows.length
+              ? `No package runs ${args.bundle}.`
+              : latestSigned
+                ? `${plural(rows.length, 'package', 'packages')}, ${outdated} behind the latest qa-signed version.`
+                : `${plural(rows.length, 'package', 'packages')}; no version of ${args.bundle} is qa-signed yet.`),
           data: { bundle: args.bundle, latestQaSigned: latestSigned ?? null, packages: shown, totalPackages: rows.length },
         };
       },
@@ -476,7 +480,7 @@ export class QueryCatalog {
         const when = last?.finishedAt ?? last?.startedAt;
         return {
           title: `Package ${pkg.id}`,
-          columns: ['', ''],
+          columns: ['field', 'value'],
           rows: [
             ['project / environment', `${facts.project} / ${facts.environment}`],
             ['bundle', `${pkg.bundle} ${pkg.version}`],
@@ -603,4 +607,16 @@ function tokenize(s: string): string[] {
   const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
   for (let m = re.exec(s); m; m = re.exec(s)) out.push(m[1] ?? m[2] ?? m[3]!);
   return out;
+}
+
+/**
+ * An answer as a plain-text table (the CLI's output): title and time, aligned columns, footer.
+ * Cells are single-line already; nothing here is surface-specific.
+ */
+export function answerAsText(answer: Pick<QueryAnswer, 'title' | 'asOf' | 'columns' | 'rows' | 'footer'>): string {
+  const table = [answer.columns, ...answer.rows];
+  const widths = answer.columns.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => `  ${r.map((c, i) => c.padEnd(widths[i]!)).join('  ')}`.trimEnd();
+  const rows = answer.rows.length ? answer.rows.map(line) : ['  (nothing)'];
+  return [`${answer.title} (${utcText(answer.asOf)})`, line(answer.columns), ...rows, ...(answer.footer ? [answer.footer] : [])].join('\n');
 }

@@ -40,6 +40,8 @@ Usage:
   ticket-surface audit verify
   ticket-surface request list [--state S] [--json]
   ticket-surface request show <id> [--json]
+  ticket-surface query [<name> [args]] [--json]    read-only questions, for example: query most-expensive --top 5,
+                                                 query where-runs redis-cache; without a name lists every query
   ticket-surface approve <request> --as <user>     approve the request's current plan (checked against policy)
   ticket-surface reject <request> --as <user> [--note why]
   ticket-surface webhook inspect --surface jira <payload.json> [--headers headers.json]
@@ -90,6 +92,24 @@ function parseLabels(labels: string[]): Labels {
     if (eq < 1) throw new ValidationError(`--label ${l}: expected key=value`, [{ pointer: '/labels', field: '--label', message: 'expected key=value' }]);
     const v = l.slice(eq + 1);
     out[l.slice(0, eq)] = v === 'true' ? true : v === 'false' ? false : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+  }
+  return out;
+}
+
+/**
+ * The words after `query`, without the CLI's own options: parseArgs would read `--top 5` as a
+ * boolean flag and a stray positional, so query arguments are taken from argv as typed.
+ */
+function queryTokens(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = argv.indexOf('query') + 1; i < argv.length; i++) {
+    const t = argv[i]!;
+    if (t === '--json' || t.startsWith('--as=')) continue;
+    if (t === '--as') {
+      i++;
+      continue;
+    }
+    out.push(t);
   }
   return out;
 }
@@ -326,6 +346,18 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
           } finally {
             await runtime.close();
           }
+        }
+        if (cmd === 'query') {
+          const { QueryCatalog, parseQueryText, answerAsText } = await import('../../engine/queries.ts');
+          const catalog = new QueryCatalog(await engine());
+          const invocation = parseQueryText(queryTokens(argv));
+          if (!invocation.name) {
+            print(io, json, catalog.list(), () => `Queries:\n${catalog.usage().map((u) => `  ${u}`).join('\n')}`);
+            return 0;
+          }
+          const answer = await catalog.ask(invocation, ctx);
+          print(io, json, answer, () => answerAsText(answer));
+          return 0;
         }
         if (`${cmd} ${sub}` === 'webhook inspect') {
           const { inspectWebhook } = await import('./webhook-inspect.ts');

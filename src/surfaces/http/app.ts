@@ -5,6 +5,7 @@ import type { AuditContext } from '../../engine/audit.ts';
 import { TicketSurfaceError, UserError, ValidationError, BundleError, type FieldIssue } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Metrics } from '../../engine/metrics.ts';
+import { QueryCatalog } from '../../engine/queries.ts';
 import type { components } from './openapi-types.ts';
 
 type ErrorBody = components['schemas']['Error'];
@@ -216,6 +217,22 @@ function apiRouter(engine: Engine): Router {
   r.get('/audit/verify', async (_req, res) => {
     const v = await engine.verifyAudit();
     res.status(v.ok ? 200 : 409).json(v);
+  });
+
+  // Read-only queries: the same catalog the CLI and the ticket surfaces answer from.
+  const queries = new QueryCatalog(engine);
+  r.get('/queries', (_req, res) => {
+    res.json({ queries: queries.list() });
+  });
+  r.get('/queries/:name', async (req, res) => {
+    const args: Record<string, string> = {};
+    for (const [key, value] of Object.entries(req.query)) {
+      if (typeof value !== 'string') {
+        throw new ValidationError(`query parameter ${key.slice(0, 60)} must be given once`, [{ pointer: `/${key.slice(0, 60)}`, field: key.slice(0, 60), message: 'must be given once' }]);
+      }
+      args[key] = value;
+    }
+    res.json(await queries.ask({ name: req.params.name, args }, ctxOf(req)));
   });
   return r;
 }

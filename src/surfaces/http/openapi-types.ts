@@ -231,6 +231,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/queries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The read-only query catalog, with each query's arguments. */
+        get: operations["listQueries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queries/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Answers one query; writes nothing but a query.ask audit event naming the X-Actor.
+         * @description Arguments are query parameters named as in the catalog, for example
+         *     `/v1/queries/most-expensive?top=3` or `/v1/queries/where-runs?bundle=redis-cache`.
+         *     An unknown query or argument is 400; its message lists every query and its arguments.
+         */
+        get: operations["askQuery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -363,6 +402,33 @@ export interface components {
             count?: number;
             seq?: number;
             reason?: string;
+        };
+        QueryArg: {
+            name: string;
+            description: string;
+            positional: boolean;
+            required: boolean;
+            default?: string;
+        };
+        QueryDescription: {
+            name: string;
+            summary: string;
+            args: components["schemas"]["QueryArg"][];
+            usage: string;
+        };
+        QueryAnswer: {
+            query: {
+                name: string;
+                args: Record<string, never>;
+            };
+            title: string;
+            /** Format: date-time */
+            asOf: string;
+            columns: string[];
+            rows: string[][];
+            footer?: string;
+            /** @description the same facts as structured data; its shape depends on the query */
+            data: unknown;
         };
     };
     responses: {
@@ -887,6 +953,60 @@ export interface operations {
                     "application/json": components["schemas"]["AuditVerification"];
                 };
             };
+        };
+    };
+    listQueries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the catalog */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        queries: components["schemas"]["QueryDescription"][];
+                    };
+                };
+            };
+        };
+    };
+    askQuery: {
+        parameters: {
+            query?: {
+                /** @description the query's arguments (top, bundle, project, env, package, id) */
+                args?: {
+                    [key: string]: string;
+                };
+            };
+            header?: {
+                /** @description who asks (recorded in the audit log) */
+                "X-Actor"?: string;
+            };
+            path: {
+                /** @example most-expensive */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueryAnswer"];
+                };
+            };
+            400: components["responses"]["Error"];
         };
     };
 }

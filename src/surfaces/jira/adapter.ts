@@ -2,6 +2,7 @@ import type { Engine } from '../../engine/engine.ts';
 import { UserError, type FieldIssue } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Actor, Request, RequestState } from '../../engine/model.ts';
+import { QueryCatalog, QueryError, parseQueryText, type QueryAnswer, type QueryInvocation } from '../../engine/queries.ts';
 import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
 import { RequestCommandError, type RequestWorkflow, type WorkflowNotice } from '../../engine/workflow.ts';
 import type { FormCatalog } from '../../forms/catalog.ts';
@@ -12,8 +13,10 @@ import type { IntakeJobData } from '../../queue/queues.ts';
 import { MessageRenderer, type MessageName } from '../shared/messages.ts';
 import type { SurfaceEvent } from '../shared/surface-event.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';
+import type { RequestView } from '../shared/request-view.ts';
+import type { Block } from '../shared/blocks.ts';
 import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
-import { renderJiraComment } from './adf.ts';
+import { adfText, renderJiraComment, type AdfDoc } from './adf.ts';
 import type { JiraClient } from './client.ts';
 import type { JiraSurfaceConfig } from './config.ts';
 import { jiraAnswers } from './form-values.ts';
@@ -35,9 +38,19 @@ export interface JiraSurfaceDeps {
   /** The service's own account id (deliveries it caused are ignored); looked up when omitted. */
   selfAccountId?: string;
   renderer?: MessageRenderer;
+  /** Read-only queries answered for `/ask` and question issues; default: a catalog over `engine`. */
+  queries?: QueryCatalog;
 }
 
-const COMMANDS = ['/plan — plan again with the current answers', '/apply — retry a failed request', '/cancel — cancel the request'];
+/** Issue property marking a question issue as answered (a retried delivery does not answer twice). */
+const ANSWER_PROPERTY = 'ticket-surface.answer';
+
+const COMMANDS = [
+  '/plan — plan again with the current answers',
+  '/apply — retry a failed request',
+  '/cancel — cancel the request',
+  '/ask <query> [args] — answer a question, for example /ask most-expensive --top 3',
+];
 
 /**
  * The Jira surface adapter: signed admin webhooks in, ADF comments, transitions and issue
@@ -47,10 +60,12 @@ export class JiraSurface implements SurfaceAdapter {
   readonly name = 'jira' as const;
   readonly directory: Directory;
   private readonly renderer: MessageRenderer;
+  private readonly queries: QueryCatalog;
   private selfAccountId?: string;
 
   constructor(private readonly deps: JiraSurfaceDeps) {
     this.renderer = deps.renderer ?? new MessageRenderer();
+    this.queries = deps.queries ?? new QueryCatalog(deps.engine);
     this.selfAccountId = deps.selfAccountId;
     this.directory = {
       getUser: async (id: string): Promise<DirectoryUser | null> => {
@@ -94,6 +109,17 @@ export class JiraSurface implements SurfaceAdapter {
     }
     const project = this.deps.config.projects[event.project ?? ''];
     if (!project) return;
+    // Questions never become requests: `/ask` works on any ticket, question issues answer and resolve.
+    if (event.kind === 'command' && event.command?.name === 'ask') {
+      const cmd = event.command;
+      await this.answer(event.ref, { name: cmd.args[0] ?? '', positional: cmd.args.slice(1), args: cmd.flags }, event.actor, elog);
+      return;
+    }
+    if (this.isQuestion(project, event.issueType)) {
+      const edited = event.kind === 'request.updated' && event.changed.some((f) => f === 'summary' || f === 'description');
+      if (event.kind === 'request.created' || edited) await this.onQuestion(event, project, elog);
+      return;
+    }
     const latest = await this.latestRequest(event.ref);
     switch (event.kind) {
       case 'request.created':
@@ -234,6 +260,83 @@ export class JiraSurface implements SurfaceAdapter {
       log.info({ code: err.code, problem: err.message }, 'command refused');
       await this.deps.client.addComment(event.ref, this.plain(`✘ /${cmd.name} not done: ${err.message}`));
     }
+  }
+
+  private isQuestion(project: JiraSurfaceConfig['projects'][string], issueType: string | undefined): boolean {
+    const want = (issueType ?? '').toLowerCase();
+    return Object.entries(project.issueTypes).some(([name, t]) => name.toLowerCase() === want && t.kind === 'question');
+  }
+
+  /**
+   * A question issue: the query is the summary (`most-expensive --top 3`), or, when the summary
+   * is a sentence, the first line of the description that names a query. Answered in a comment,
+   * then resolved; a question that cannot be answered goes to Needs info with the list of queries.
+   */
+  private async onQuestion(event: SurfaceEvent, project: JiraSurfaceConfig['projects'][string], log: Logger): Promise<void> {
+    if (await this.deps.client.getIssueProperty(event.ref, ANSWER_PROPERTY)) return;
+    const answered = await this.answer(event.ref, this.questionOf(event), event.actor, log);
+    if (answered) {
+      await this.deps.client.setIssueProperty(event.ref, ANSWER_PROPERTY, { query: answered.query, asOf: answered.asOf });
+      await this.tryTransition(event.ref, project.statuses.done, log);
+    } else {
+      await this.tryTransition(event.ref, project.statuses.needsInfo, log);
+    }
+  }
+
+  private questionOf(event: SurfaceEvent): QueryInvocation {
+    const summary = typeof event.fields.summary === 'string' ? event.fields.summary : '';
+    const d = event.fields.description;
+    const description = typeof d === 'string' ? d : d && typeof d === 'object' ? adfText(d as AdfDoc) : '';
+    const known = new Set(this.queries.list().map((q) => q.name));
+    for (const text of [summary, ...description.split(/\r?\n/)]) {
+      const inv = parseQueryText(text.trim());
+      if (known.has(inv.name.toLowerCase())) return inv;
+    }
+    return parseQueryText(summary);
+  }
+
+  /** Answers a query in a comment (an ADF table); a bad query is answered with the list of queries. */
+  private async answer(ref: string, inv: QueryInvocation, actor: Actor, log: Logger): Promise<QueryAnswer | undefined> {
+    try {
+      const answer = await this.queries.ask(inv, { actor: actor.id, surface: 'jira' });
+      const blocks = this.renderer.render('answer', { view: this.answerView(answer, actor, ref) });
+      await this.deps.client.addComment(ref, renderJiraComment(blocks).doc);
+      log.info({ query: answer.query.name, rows: answer.rows.length }, 'question answered');
+      return answer;
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log.info({ code: err.code, problem: err.message }, 'question refused');
+      const problem = err instanceof QueryError ? err.problem : err.message;
+      const blocks: Block[] = [
+        { type: 'paragraph', content: [{ type: 'text', text: `✘ ${problem}` }] },
+        { type: 'paragraph', content: [{ type: 'text', text: 'Queries you can ask (comment /ask <query>, or put the query in the summary of an Infrastructure question):' }] },
+        { type: 'bulletList', items: this.queries.usage().map((u) => [{ type: 'text', text: u }]) },
+      ];
+      await this.deps.client.addComment(ref, renderJiraComment(blocks).doc);
+      return undefined;
+    }
+  }
+
+  /** The answer template renders from a request view; a question has no request, so this is a bare one. */
+  private answerView(answer: QueryAnswer, actor: Actor, ref: string): RequestView {
+    return {
+      id: `query-${answer.query.name}`,
+      revision: 1,
+      state: 'applied',
+      kind: 'query',
+      actor,
+      origin: { surface: 'jira', ref, url: `${this.deps.baseUrl.replace(/\/+$/, '')}/browse/${encodeURIComponent(ref)}` },
+      project: '',
+      environment: '',
+      bundle: '',
+      decisions: [],
+      approvals: [],
+      hints: {},
+      artifacts: [],
+      issues: [],
+      answer: { title: answer.title, asOf: answer.asOf, columns: answer.columns, rows: answer.rows, ...(answer.footer ? { footer: answer.footer } : {}) },
+      links: {},
+    };
   }
 
   private plain(text: string) {

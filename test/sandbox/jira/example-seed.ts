@@ -59,6 +59,8 @@ export function exampleSeed(): SandboxSeed {
           { name: 'Approve', from: [STATUSES.awaitingApproval], to: STATUSES.approved },
           { name: 'Reject', from: [STATUSES.awaitingApproval], to: STATUSES.rejected },
           { name: 'Done', from: [STATUSES.approved], to: STATUSES.done },
+          // Questions (the "Infrastructure question" type) are answered and resolved straight away.
+          { name: 'Answer', from: [STATUSES.open, STATUSES.needsInfo], to: STATUSES.done },
           { name: 'Reopen', from: [STATUSES.done, STATUSES.rejected, STATUSES.cancelled], to: STATUSES.open },
           { name: 'Cancel', to: STATUSES.cancelled },
         ],

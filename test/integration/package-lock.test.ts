@@ -90,7 +90,8 @@ test('a waiter that crashes loses its place; a timed-out waiter leaves the queue
 });
 
 test('recoverStale marks a running deployment whose lock expired as failed and gives the package its last good status', async () => {
-  const kit = await makeKit(redis.client(), { lockTtlMs: 200 });
+  // A TTL with room for a loaded CI machine between taking the lock and the first check.
+  const kit = await makeKit(redis.client(), { lockTtlMs: 1500 });
   const bundle = await makeBundle(kit.root, { name: 'x', steps: [{ path: 'src' }] });
   kit.addBundle(bundle);
   const pkg = await kit.pkg(bundle, await kit.environment(), { status: 'provisioning', lastAppliedParams: { a: 1 } });
@@ -107,7 +108,7 @@ test('recoverStale marks a running deployment whose lock expired as failed and g
   const running = await kit.store.createDeployment({ package: other.id, action: 'apply', status: 'running', fencingToken: live.token, steps: [] });
 
   assert.deepEqual(await kit.runner.recoverStale(), [], 'nothing is stale while the lock lives');
-  await sleep(350);
+  await sleep(1800);
   const recovered = await kit.runner.recoverStale();
   assert.deepEqual(recovered.map((d) => d.id), [stale.id]);
   const d = await kit.store.getDeployment(stale.id);

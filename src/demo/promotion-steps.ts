@@ -177,7 +177,7 @@ export async function filePromotionRequest(world: StoryWorld, accountId: string,
     if (!id) throw new Error(`field ${key} was not synced`);
     return id;
   };
-  const option = (await jiraFieldOptions(world, 'checkout-api/request_version')).find((o) => o.value === answers.version || o.value.startsWith(`${answers.version} `));
+  const option = (await jiraFieldOptions(world, 'checkout-api/request_version')).find((o) => !o.disabled && (o.value === answers.version || o.value.startsWith(`${answers.version} `)));
   if (!option) throw new Error(`the Version dropdown offers no ${answers.version}`);
   const issue = world.sandbox.as(accountId).createIssue({
     project: answers.project ?? 'INFRA',

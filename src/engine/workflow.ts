@@ -276,7 +276,8 @@ export class RequestWorkflow {
     if (overall === 'deny') {
       const reasons = decisions.filter((d) => d.outcome === 'deny').map((d) => d.reason);
       r = await this.move(r, 'rejected', reasons.join('; '));
-      await this.notify(r.id, 'refused', { reason: reasons.join('; ') });
+      // Named, so the ticket reads "refused by policy" rather than "refused by someone".
+      await this.notify(r.id, 'refused', { actor: { id: 'policy', displayName: 'policy' }, reason: reasons.join('; ') });
       await this.notify(r.id, 'status');
       return r;
     }
@@ -428,6 +429,7 @@ export class RequestWorkflow {
       const env = (await this.environmentOf(r))!;
       const recheck = await this.deps.windows.recheck(this.envRef(env), this.deps.clock.now(), new Date(r.scheduledFor!));
       if (recheck.action === 'moved') {
+        const unchanged = recheck.at.getTime() === new Date(r.scheduledFor!).getTime();
         r = await this.move(r, 'scheduled', recheck.reason, { scheduledFor: recheck.at.toISOString() });
         await this.deps.ports.enqueue({
           name: 'apply',
@@ -435,7 +437,12 @@ export class RequestWorkflow {
           key: `${r.id}:apply:${r.revision}`,
           delayMs: Math.max(0, recheck.at.getTime() - this.deps.clock.now().getTime()),
         });
-        await this.notify(r.id, 'moved', { text: recheck.reason });
+        // A job that ran early (clock skew) keeps its time: nothing moved, nothing to tell.
+        if (unchanged) return r;
+        // The moved message writes "Moved:" and the new time itself; it wants only the cause
+        // ("a blackout (Datacenter move) now covers Tue"), not the whole recheck sentence.
+        const cause = recheck.reason.replace(/^Moved: /, '').replace(/; rescheduled to [^;]*$/, '');
+        await this.notify(r.id, 'moved', { text: cause });
         await this.notify(r.id, 'status');
         return r;
       }

@@ -1,0 +1,105 @@
+/**
+ * Steps of the ServiceNow stories, shared by the end-to-end tests and the demo: the forms sync
+ * against the world's sandbox, the work notes of a requested item as a person reads them, and
+ * ordering the database item as a developer does in the catalog.
+ */
+import { createLogger } from '../engine/logger.ts';
+import { EngineOptionSources } from '../forms/engine-option-sources.ts';
+import { ServiceNowClient } from '../surfaces/servicenow/client.ts';
+import { ServiceNowFormsSync, type ServiceNowSyncReport } from '../surfaces/servicenow/forms-sync.ts';
+import type { ServiceNowSandbox } from '../../test/sandbox/servicenow/servicenow-sandbox.ts';
+import type { ServiceNowWorld } from './servicenow-world.ts';
+
+/** A client logged in as the integration account of the world's sandbox. */
+export function serviceNowClient(world: ServiceNowWorld): ServiceNowClient {
+  return new ServiceNowClient({ instanceUrl: world.sandbox.url, user: world.sandbox.credentials.username, password: world.sandbox.credentials.password, logger: createLogger('silent') });
+}
+
+/** Runs `forms sync --surface servicenow` against the world's sandbox. */
+export async function syncServiceNowForms(world: ServiceNowWorld): Promise<ServiceNowSyncReport> {
+  const { runtime } = world;
+  return new ServiceNowFormsSync({
+    client: serviceNowClient(world),
+    ids: runtime.ids,
+    forms: runtime.forms,
+    options: new EngineOptionSources(runtime.opened.engine),
+    logger: createLogger('silent'),
+  }).sync();
+}
+
+/** One work note as a person reads it. */
+export interface WorkNoteLine {
+  id: string;
+  /** user_name of the writer. */
+  author: string;
+  text: string;
+  /** A status note (the request's state, plan and next step). */
+  status: boolean;
+  /** The notice key the service closed the note with, when it wrote it. */
+  key?: string;
+  created: string;
+}
+
+/** The work notes of a task (sys_id or number), oldest first. */
+export function workNotes(sb: ServiceNowSandbox, task: string): WorkNoteLine[] {
+  const row = sb.state.get('task', task) ?? sb.state.all('task').find((t) => t.number === task);
+  if (!row) throw new Error(`no task ${task}`);
+  return sb.state
+    .journal(row, 'work_notes')
+    .reverse()
+    .map((j) => {
+      const text = j.value ?? '';
+      const key = /ts:note:(\S+)\s*$/.exec(text)?.[1];
+      return { id: j.sys_id!, author: j.sys_created_by ?? '', text, status: /^[^:\s]+:status:/.test(key ?? ''), ...(key ? { key } : {}), created: j.sys_created_on ?? '' };
+    });
+}
+
+/** The requested item's state label (Open, Work in Progress, Pending, Closed Complete...). */
+export function ritmState(sb: ServiceNowSandbox, ritm: string): string {
+  const row = sb.state.mustGet('sc_req_item', ritm);
+  return sb.state.displayValue(row, 'state');
+}
+
+/** Polls `probe` until it returns something (or throws after `timeoutMs`). */
+export async function waitFor<T>(probe: () => T | undefined | false | null | Promise<T | undefined | false | null>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== null && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** What a developer enters in the database catalog item. `null` leaves a question empty. */
+export interface ServiceNowDatabaseAnswers {
+  package: string;
+  database: string;
+  username: string;
+  size: number | string;
+  environment?: string;
+  critical?: boolean;
+  ownerTeam?: string | null;
+}
+
+/** The synced catalog item of a bundle. */
+export async function catalogItem(world: ServiceNowWorld, bundle: string): Promise<string> {
+  const id = await world.runtime.ids.get('servicenow', `item/${bundle}`);
+  if (!id) throw new Error(`the catalog item of ${bundle} was not synced`);
+  return id;
+}
+
+/** Orders the PostgreSQL database item as `userName` through the catalog; returns the requested item. */
+export async function orderDatabase(world: ServiceNowWorld, userName: string, a: ServiceNowDatabaseAnswers): Promise<{ sysId: string; number: string }> {
+  const variables: Record<string, unknown> = {
+    request_environment: a.environment ?? 'staging',
+    request_package: a.package,
+    database_name: a.database,
+    username: a.username,
+    expected_size_gib: String(a.size),
+    production_critical: a.critical ? 'true' : 'false',
+  };
+  if (a.ownerTeam !== null) variables.owner_team = a.ownerTeam ?? 'checkout';
+  const { ritm } = world.sandbox.as(userName).order(await catalogItem(world, 'postgres-database'), { variables });
+  return { sysId: ritm.sys_id!, number: ritm.number! };
+}

@@ -141,11 +141,14 @@ export function messageData(input: MessageInput): TemplateData {
   const plan = view.plan;
   const pkg = view.packageName ?? view.bundle;
   const versionText = view.version ? ` ${view.version}` : '';
+  // People say "production", not the environment's id "checkout-production".
+  const envName = view.environment.startsWith(`${view.project}-`) ? view.environment.slice(view.project.length + 1) : view.environment;
   let headline: string;
   if (view.kind === 'promote' && view.previousVersion && view.version) {
-    headline = `Promote ${pkg} ${view.previousVersion} → ${view.version} in ${view.environment}`;
+    const app = pkg.startsWith(`${view.environment}-`) ? pkg.slice(view.environment.length + 1) : pkg;
+    headline = `Promote ${app} ${view.previousVersion} → ${view.version} in ${envName}`;
   } else if (view.kind === 'decommission') {
-    headline = `Decommission ${pkg} (${view.bundle}${versionText}) in ${view.environment}`;
+    headline = `Decommission ${pkg} (${view.bundle}${versionText}) in ${envName}`;
   } else if (view.kind === 'query') {
     headline = view.answer?.title ?? 'Question';
   } else {

@@ -58,6 +58,11 @@ export const configSchema = z.object({
   SERVICENOW_USER: z.string().min(1).optional(),
   SERVICENOW_PASSWORD: z.string().min(1).optional(),
   SERVICENOW_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** ServiceNow surface mapping file (YAML): project, catalog placement, changes, blackouts. */
+  SERVICENOW_CONFIG_FILE: z.string().min(1).optional(),
+  /** Basic-auth fallback the Business Rule may send instead of a signature (both or neither). */
+  SERVICENOW_WEBHOOK_USER: z.string().min(1).optional(),
+  SERVICENOW_WEBHOOK_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 /** Validated configuration. */

@@ -27,6 +27,11 @@ import { JiraFormsSync } from './surfaces/jira/forms-sync.ts';
 import { EngineOptionSources } from './forms/engine-option-sources.ts';
 import { jiraSurfaceConfigSchema, type JiraSurfaceConfig } from './surfaces/jira/config.ts';
 import { ViewBuilder } from './surfaces/shared/view-builder.ts';
+import { ServiceNowSurface } from './surfaces/servicenow/adapter.ts';
+import { ServiceNowBlackoutSource } from './surfaces/servicenow/blackouts.ts';
+import { ServiceNowClient } from './surfaces/servicenow/client.ts';
+import { serviceNowSurfaceConfigSchema, type ServiceNowSurfaceConfig } from './surfaces/servicenow/config.ts';
+import { ServiceNowFormsSync } from './surfaces/servicenow/forms-sync.ts';
 import type { SurfaceAdapter } from './surfaces/surface.ts';
 
 /** Paths in configuration are relative to the working directory, or to the repository for the shipped defaults. */
@@ -71,6 +76,16 @@ export async function loadJiraConfig(path: string): Promise<JiraSurfaceConfig> {
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
     throw new ConfigError('JIRA_CONFIG_FILE', `${path}: /${i.path.join('/')} ${i.message}`);
+  }
+  return parsed.data;
+}
+
+/** Loads and validates the ServiceNow surface mapping. */
+export async function loadServiceNowConfig(path: string): Promise<ServiceNowSurfaceConfig> {
+  const parsed = serviceNowSurfaceConfigSchema.safeParse(await readYaml(configPath(path), 'SERVICENOW_CONFIG_FILE'));
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new ConfigError('SERVICENOW_CONFIG_FILE', `${path}: /${i.path.join('/')} ${i.message}`);
   }
   return parsed.data;
 }
@@ -132,6 +147,7 @@ export interface Runtime {
   queues: WorkflowQueues;
   adapters: Partial<Record<'jira' | 'servicenow', SurfaceAdapter>>;
   jira?: JiraSurface;
+  servicenow?: ServiceNowSurface;
   ids: SurfaceIdStore;
   metrics: Metrics;
   url?: string;
@@ -153,7 +169,13 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       if ((err as { code?: string }).code === 'ENOENT') return loadPolicy({ path: join(REPO_ROOT, config.POLICY_FILE) });
       throw err;
     });
-    const windows = new ChangeWindowService(policy, opts.windowSources ?? []);
+    // ServiceNow's blackout schedules are a window source, so its client exists before the windows.
+    const snConfig = config.SERVICENOW_INSTANCE_URL ? await loadServiceNowConfig(config.SERVICENOW_CONFIG_FILE ?? 'examples/servicenow-config.yaml') : undefined;
+    const snClient = config.SERVICENOW_INSTANCE_URL
+      ? new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL, user: config.SERVICENOW_USER!, password: config.SERVICENOW_PASSWORD!, logger })
+      : undefined;
+    const snWindowSources = snClient && snConfig?.blackouts.enabled ? [new ServiceNowBlackoutSource({ client: snClient, config: snConfig.blackouts, logger })] : [];
+    const windows = new ChangeWindowService(policy, [...(opts.windowSources ?? []), ...snWindowSources]);
     const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
     const forms = new FormCatalog(engine.registry, formsDir);
     const dataDir = resolve(config.DATA_DIR);
@@ -202,6 +224,32 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       directories.jira = jira.directory;
       jiraSync = new JiraFormsSync({ client, ids, forms, config: jiraConfig, options: new EngineOptionSources(engine), logger });
     }
+    let servicenow: ServiceNowSurface | undefined;
+    let snSync: ServiceNowFormsSync | undefined;
+    if (snClient && snConfig) {
+      servicenow = new ServiceNowSurface({
+        config: snConfig,
+        client: snClient,
+        webhook: {
+          secret: config.SERVICENOW_WEBHOOK_SECRET!,
+          ...(config.SERVICENOW_WEBHOOK_USER && config.SERVICENOW_WEBHOOK_PASSWORD ? { basic: { username: config.SERVICENOW_WEBHOOK_USER, password: config.SERVICENOW_WEBHOOK_PASSWORD } } : {}),
+        },
+        engine,
+        get workflow() {
+          return workflowRef!;
+        },
+        forms,
+        ids,
+        views,
+        clock,
+        logger,
+        instanceUrl: config.SERVICENOW_INSTANCE_URL!,
+        integrationUser: config.SERVICENOW_USER!,
+      });
+      adapters.servicenow = servicenow;
+      directories.servicenow = servicenow.directory;
+      snSync = new ServiceNowFormsSync({ client: snClient, ids, forms, options: new EngineOptionSources(engine), logger, publish: snConfig.catalog });
+    }
     const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories, ports: queues, clock, logger });
     workflowRef = workflow;
     const metrics = new Metrics();
@@ -234,6 +282,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
         const sync = jiraSync;
         closers.unshift(watchDynamicSources(engine, () => sync.resyncDynamicOptions(), opts.dynamicOptionsPollMs ?? 2000, logger));
       }
+      if (snSync) {
+        const sync = snSync;
+        closers.unshift(watchDynamicSources(engine, () => sync.resyncDynamicOptions(), opts.dynamicOptionsPollMs ?? 2000, logger));
+      }
     }
 
     let url: string | undefined;
@@ -261,6 +313,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       queues,
       adapters,
       ...(jira ? { jira } : {}),
+      ...(servicenow ? { servicenow } : {}),
       ids,
       metrics,
       ...(url ? { url } : {}),

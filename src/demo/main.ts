@@ -44,6 +44,11 @@ function watchConversation(world: StoryWorld, key: string): () => void {
 }
 
 async function main(): Promise<number> {
+  // `npm run demo -- --surface servicenow` tells the same story in ServiceNow.
+  const at = process.argv.indexOf('--surface');
+  const surface = at >= 0 ? process.argv[at + 1] : undefined;
+  if (surface === 'servicenow') return (await import('./servicenow-demo.ts')).runServiceNowDemo();
+  if (surface !== undefined && surface !== 'jira') throw new Error(`--surface must be jira or servicenow, not ${surface}`);
   say('ticket-surface demo: a developer asks for a PostgreSQL database in Jira');
   say('Starting a private redis-server and PostgreSQL, the Jira sandbox, the service and its workers…');
   const world = await startStoryWorld({ logger: createLogger(process.env.LOG_LEVEL ?? 'silent'), clock: shiftedClock(new Date('2026-11-24T09:00:00Z')) });

@@ -6,16 +6,20 @@ import { openEngine } from '../../engine/bootstrap.ts';
 import { createLogger } from '../../engine/logger.ts';
 import { BundleRegistry } from '../../engine/registry/index.ts';
 import { UserError, ValidationError } from '../../engine/errors.ts';
+import { SurfaceIdStore } from '../../engine/surface-ids.ts';
+import { QueryCatalog } from '../../engine/queries.ts';
 import { buildForm, loadOverlay, findOverlayFile, describeIssue } from '../../forms/index.ts';
 import { FormCatalog } from '../../forms/catalog.ts';
 import { EngineOptionSources } from '../../forms/engine-option-sources.ts';
-import { loadJiraConfig } from '../../runtime.ts';
+import { loadJiraConfig, loadServiceNowConfig } from '../../runtime.ts';
 import { JiraClient } from '../jira/client.ts';
 import { JiraFormsSync } from '../jira/forms-sync.ts';
 import { renderJiraForm, renderJiraText } from '../jira/form-renderer.ts';
 import { jiraValuesToParams } from '../jira/form-values.ts';
 import { renderServiceNowForm, renderServiceNowText } from '../servicenow/form-renderer.ts';
 import { serviceNowValuesToParams } from '../servicenow/form-values.ts';
+import { ServiceNowClient } from '../servicenow/client.ts';
+import { ServiceNowFormsSync, questionItem } from '../servicenow/forms-sync.ts';
 import { REPO_ROOT } from '../../engine/bootstrap.ts';
 import { join, isAbsolute } from 'node:path';
 import type { CliIo } from './main.ts';
@@ -26,47 +30,81 @@ function surfaceOf(v: unknown, io: CliIo): 'jira' | 'servicenow' | undefined {
   return undefined;
 }
 
-/** `ticket-surface forms sync --surface jira|servicenow`. */
+/** What a sync reports, whichever the surface. */
+interface SyncOutcome {
+  created: string[];
+  updated: string[];
+  disabled: string[];
+  writes: number;
+}
+
+/**
+ * `ticket-surface forms sync --surface jira|servicenow [--json]`: creates or updates the
+ * surface's fields (Jira) or catalog items (ServiceNow) that are missing or different, prints
+ * what it did and the number of write calls (0 when the surface already matches).
+ */
 export async function formsCommand(args: string[], io: CliIo, config: Config): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: false, options: { surface: { type: 'string' }, json: { type: 'boolean' } } });
   if (positionals[0] !== 'sync') {
-    io.err('usage: ticket-surface forms sync --surface jira|servicenow');
+    io.err('usage: ticket-surface forms sync --surface jira|servicenow [--json]');
     return 2;
   }
   const surface = surfaceOf(values.surface, io);
   if (!surface) return 2;
-  if (surface === 'servicenow') {
-    io.err('forms sync --surface servicenow is not available yet (the ServiceNow surface is in progress)');
-    return 2;
-  }
-  if (!config.JIRA_BASE_URL) {
-    io.err('configuration error: JIRA_BASE_URL: required for forms sync --surface jira');
+  const missing =
+    surface === 'jira'
+      ? (['JIRA_BASE_URL', 'JIRA_EMAIL', 'JIRA_API_TOKEN'] as const).filter((k) => !config[k])
+      : (['SERVICENOW_INSTANCE_URL', 'SERVICENOW_USER', 'SERVICENOW_PASSWORD'] as const).filter((k) => !config[k]);
+  if (missing.length) {
+    io.err(`configuration error: ${missing.join(', ')}: required for forms sync --surface ${surface}`);
     return 2;
   }
   const logger = createLogger(io.env.LOG_LEVEL ?? 'warn');
-  const opened = await openEngine(config);
+  let opened: Awaited<ReturnType<typeof openEngine>> | undefined;
   try {
+    opened = await openEngine(config);
     const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
-    const { SurfaceIdStore } = await import('../../engine/surface-ids.ts');
-    const sync = new JiraFormsSync({
-      client: new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger }),
-      ids: new SurfaceIdStore(opened.redis.redis, config.REDIS_PREFIX),
-      forms: new FormCatalog(opened.engine.registry, formsDir),
-      config: await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml'),
-      options: new EngineOptionSources(opened.engine),
-      logger,
-    });
-    const report = await sync.sync();
+    const ids = new SurfaceIdStore(opened.redis.redis, config.REDIS_PREFIX);
+    const forms = new FormCatalog(opened.engine.registry, formsDir);
+    const options = new EngineOptionSources(opened.engine);
+    let report: SyncOutcome;
+    if (surface === 'jira') {
+      report = await new JiraFormsSync({
+        client: new JiraClient({ baseUrl: config.JIRA_BASE_URL!, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger }),
+        ids,
+        forms,
+        config: await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml'),
+        options,
+        logger,
+      }).sync();
+    } else {
+      const engine = opened.engine;
+      const snConfig = await loadServiceNowConfig(config.SERVICENOW_CONFIG_FILE ?? join(REPO_ROOT, 'examples', 'servicenow-config.yaml'));
+      report = await new ServiceNowFormsSync({
+        client: new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL!, user: config.SERVICENOW_USER!, password: config.SERVICENOW_PASSWORD!, logger }),
+        ids,
+        forms,
+        options,
+        logger,
+        publish: snConfig.catalog,
+        extraItems: () => [questionItem(new QueryCatalog(engine).list())],
+      }).sync();
+    }
+    const name = surface === 'jira' ? 'Jira' : 'ServiceNow';
     if (values.json) io.out(JSON.stringify(report, null, 2));
     else {
       for (const c of report.created) io.out(`created  ${c}`);
       for (const u of report.updated) io.out(`updated  ${u}`);
       for (const d of report.disabled) io.out(`disabled ${d}`);
-      io.out(`${report.writes} write call${report.writes === 1 ? '' : 's'}${report.writes === 0 ? ': Jira already matches the catalog' : ''}`);
+      io.out(`${report.writes} write call${report.writes === 1 ? '' : 's'}${report.writes === 0 ? `: ${name} already matches the catalog` : ''}`);
     }
     return 0;
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    io.err(`error: ${err.message}`);
+    return 1;
   } finally {
-    await opened.close();
+    await opened?.close();
   }
 }
 

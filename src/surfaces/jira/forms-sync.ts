@@ -84,7 +84,8 @@ export class JiraFormsSync {
     for (const [key, spec] of specs) {
       let id = await this.deps.ids.get('jira', key);
       if (!id || !existing.has(id)) {
-        const created = await this.write(() => client.api('POST', '/rest/api/3/field', z.object({ id: z.string() }).passthrough(), { data: spec.create }));
+        const data = { ...spec.create, description: withOwner(spec.create.description, key) };
+        const created = await this.write(() => client.api('POST', '/rest/api/3/field', z.object({ id: z.string() }).passthrough(), { data }));
         id = created.id;
         await this.deps.ids.set('jira', key, id);
         report.created.push(`field ${spec.create.name} (${key}) = ${id}`);
@@ -182,6 +183,15 @@ export class JiraFormsSync {
       }
     }
   }
+}
+
+/**
+ * A field's description ends by saying whose question it is: fields share names across bundles
+ * (every bundle may ask "Version"), so the description tells them apart in Jira's field list.
+ */
+function withOwner(description: string, key: string): string {
+  const owner = key.startsWith('request/') ? ' (ticket-surface: shared by every bundle)' : ` (ticket-surface: bundle ${key.slice(0, key.indexOf('/'))})`;
+  return `${description.slice(0, 1000 - owner.length).trimEnd()}${owner}`.trim();
 }
 
 /** The shared "Bundle" select: one option per bundle, labelled by its form title. */

@@ -1,0 +1,488 @@
+import type { Engine } from '../../engine/engine.ts';
+import { UserError } from '../../engine/errors.ts';
+import type { Logger } from '../../engine/logger.ts';
+import type { Actor, Clock, Request, RequestState } from '../../engine/model.ts';
+import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
+import { RequestCommandError, type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../engine/workflow.ts';
+import type { FormCatalog } from '../../forms/catalog.ts';
+import type { Directory, DirectoryUser } from '../../policy/index.ts';
+import type { IntakeJobData } from '../../queue/queues.ts';
+import type { Block } from '../shared/blocks.ts';
+import { MessageRenderer, statusMarker, type MessageName } from '../shared/messages.ts';
+import { parseCommand } from '../shared/surface-event.ts';
+import type { ViewBuilder } from '../shared/view-builder.ts';
+import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
+import { ServiceNowChanges } from './change-requests.ts';
+import type { ServiceNowClient, ServiceNowRow } from './client.ts';
+import type { ServiceNowSurfaceConfig } from './config.ts';
+import { serviceNowAnswers } from './form-values.ts';
+import { renderWorkNote } from './text-renderer.ts';
+import { serviceNowWebhookSchema, verifyServiceNowDelivery, type ServiceNowWebhookAuth } from './webhook.ts';
+
+/** Dependencies of {@link ServiceNowSurface}. */
+export interface ServiceNowSurfaceDeps {
+  config: ServiceNowSurfaceConfig;
+  client: ServiceNowClient;
+  /** Shared secret (and optional Basic fallback) of the shipped Business Rule. */
+  webhook: ServiceNowWebhookAuth;
+  engine: Engine;
+  workflow: RequestWorkflow;
+  forms: FormCatalog;
+  ids: SurfaceIdStore;
+  views: ViewBuilder;
+  clock: Clock;
+  logger: Logger;
+  /** Instance URL, for links people open. */
+  instanceUrl: string;
+  /** user_name the client logs in as: its own journal entries are never commands. */
+  integrationUser: string;
+  renderer?: MessageRenderer;
+}
+
+const SURFACE = 'servicenow';
+
+/** sc_req_item.state codes. */
+export const RITM_STATE = { pending: '-5', open: '1', workInProgress: '2', closedComplete: '3', closedIncomplete: '4', closedSkipped: '7' } as const;
+
+/** The requested item's state and approval for a request state (undefined: leave as it is). */
+export function ritmStateFor(state: RequestState): { state: string; approval?: string } | undefined {
+  switch (state) {
+    case 'received':
+    case 'validated':
+    case 'planned':
+    case 'applying':
+    case 'failed':
+      return { state: RITM_STATE.workInProgress };
+    case 'invalid':
+      return { state: RITM_STATE.pending };
+    case 'awaiting_approval':
+      return { state: RITM_STATE.pending, approval: 'requested' };
+    case 'approved':
+    case 'scheduled':
+      return { state: RITM_STATE.pending, approval: 'approved' };
+    case 'applied':
+      return { state: RITM_STATE.closedComplete, approval: 'approved' };
+    case 'rejected':
+      return { state: RITM_STATE.closedIncomplete, approval: 'rejected' };
+    case 'cancelled':
+      return { state: RITM_STATE.closedIncomplete };
+    default:
+      return undefined;
+  }
+}
+
+/** The marker closing every work note the service writes: the notice key, for idempotency. */
+export function noteMarker(noticeKey: string): string {
+  return `ts:note:${noticeKey}`;
+}
+
+const COMMANDS = ['/plan — plan again with the current answers', '/apply — retry a failed request', '/cancel — cancel the request'];
+const CLOSED_BY_PERSON = new Set<string>([RITM_STATE.closedIncomplete, RITM_STATE.closedSkipped]);
+const FINISHED = new Set<RequestState>(['applied', 'rejected', 'cancelled', 'superseded']);
+
+/**
+ * The ServiceNow surface adapter. In: the shipped Business Rule's signed webhooks, which only
+ * say which record changed; the truth (requested item, its variables, the requester, approval
+ * records) is read back through the Table API. Out: work notes rendered from the same templates
+ * as every surface, the requested item's state and approval, `sysapproval_approver` records for
+ * the approver groups, and for production a normal `change_request` walked through its states.
+ */
+export class ServiceNowSurface implements SurfaceAdapter {
+  readonly name = 'servicenow' as const;
+  readonly directory: Directory;
+  /** Production change requests. */
+  readonly changes: ServiceNowChanges;
+  private readonly renderer: MessageRenderer;
+  /** The write in progress per requested item (see {@link publish}). */
+  private readonly writing = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: ServiceNowSurfaceDeps) {
+    this.renderer = deps.renderer ?? new MessageRenderer();
+    this.changes = new ServiceNowChanges({ client: deps.client, ids: deps.ids, config: deps.config, clock: deps.clock, logger: deps.logger });
+    this.directory = { getUser: (id) => this.user(id) };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // In
+
+  /** {@inheritDoc SurfaceAdapter.verify} */
+  verify(headers: InboundHeaders, rawBody: Buffer): { deliveryId: string } {
+    return { deliveryId: verifyServiceNowDelivery(headers, rawBody, this.deps.webhook).event_id };
+  }
+
+  /** {@inheritDoc SurfaceAdapter.handle} */
+  async handle(delivery: IntakeJobData, log: Logger): Promise<void> {
+    const payload = serviceNowWebhookSchema.parse(JSON.parse(delivery.body));
+    const elog = log.child({ event: payload.event, table: payload.table, sysId: payload.sys_id });
+    switch (payload.event) {
+      case 'ritm.inserted':
+      case 'ritm.updated':
+        await this.onRequestedItem(payload.sys_id, payload.event, elog);
+        return;
+      case 'approval.updated':
+        await this.onApproval(payload.sys_id, elog);
+        return;
+      case 'work_note.added':
+        await this.onWorkNote(payload.sys_id, payload.sys_updated_on, elog);
+        return;
+    }
+  }
+
+  private async latestRequest(ritmSysId: string): Promise<Request | undefined> {
+    const all = await this.deps.engine.requests.forOrigin(SURFACE, ritmSysId);
+    return all.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.contentRevision - b.contentRevision).pop();
+  }
+
+  private async onRequestedItem(sysId: string, event: 'ritm.inserted' | 'ritm.updated', log: Logger): Promise<void> {
+    const ritm = await this.deps.client.get('sc_req_item', sysId, ['sys_id', 'number', 'cat_item', 'opened_by', 'requested_for', 'state', 'active', 'sys_updated_by']);
+    if (!ritm) {
+      log.info('requested item is gone; delivery ignored');
+      return;
+    }
+    const itemKey = ritm.cat_item ? await this.deps.ids.keyOf(SURFACE, ritm.cat_item) : undefined;
+    if (!itemKey?.startsWith('item/')) {
+      log.info({ item: ritm.cat_item }, 'not a ticket-surface catalog item; delivery ignored');
+      return;
+    }
+    const bundle = itemKey.slice('item/'.length);
+    const latest = await this.latestRequest(sysId);
+    if (event === 'ritm.inserted' && latest) return; // a retried delivery of the same order
+    if (latest && CLOSED_BY_PERSON.has(ritm.state ?? '') && !FINISHED.has(latest.state)) {
+      const by = (await this.userByName(ritm.sys_updated_by ?? '')) ?? { id: ritm.sys_updated_by ?? 'unknown' };
+      await this.closeSafely(latest, 'cancelled', by, sysId, log);
+      return;
+    }
+    const read = await this.intakeInput(ritm, bundle);
+    if (!latest) {
+      const actor = await this.actorOf(ritm.opened_by || ritm.requested_for || '');
+      const existing = await this.deps.engine.listPackages({ project: this.deps.config.project, bundle });
+      const kind = read.answers.request_version !== undefined && existing.length ? 'promote' : 'provision';
+      const request = await this.deps.workflow.submit({ ...read.input, actor, kind });
+      log.info({ request: request.id, ritm: ritm.number }, 'requested item submitted');
+      const planning = ritmStateFor('received')!;
+      if (ritm.state !== planning.state) await this.deps.client.update('sc_req_item', sysId, { state: planning.state });
+      return;
+    }
+    // Only edited answers make a new revision (approval and state changes by others do not).
+    if (sameAnswers(read.answers, latest.submitted ?? {})) return;
+    if (FINISHED.has(latest.state) || latest.state === 'applying') {
+      log.info({ state: latest.state }, 'variables edited after the request finished; ignored');
+      return;
+    }
+    const actor = (await this.userByName(read.editedBy ?? '')) ?? latest.actor;
+    const kind = latest.kind;
+    await this.deps.workflow.revise(latest.id, { ...read.input, actor, kind });
+  }
+
+  /** The bundle and answers of a requested item, read from its variables (not from the webhook). */
+  private async intakeInput(ritm: ServiceNowRow, bundle: string): Promise<{ input: Omit<IntakeInput, 'actor' | 'kind'>; answers: Record<string, unknown>; editedBy?: string }> {
+    const { client, ids } = this.deps;
+    const links = await client.list('sc_item_option_mtom', {
+      query: `request_item=${ritm.sys_id}`,
+      fields: ['sc_item_option.item_option_new', 'sc_item_option.value', 'sc_item_option.sys_updated_by', 'sc_item_option.sys_updated_on'],
+    });
+    const variables: Record<string, string> = {};
+    let editedAt = '';
+    let editedBy: string | undefined;
+    const prefix = `variable/${bundle}/`;
+    for (const l of links) {
+      const key = await ids.keyOf(SURFACE, l['sc_item_option.item_option_new'] ?? '');
+      if (!key?.startsWith(prefix)) continue;
+      variables[key.slice(prefix.length)] = l['sc_item_option.value'] ?? '';
+      const at = l['sc_item_option.sys_updated_on'] ?? '';
+      if (at > editedAt) {
+        editedAt = at;
+        editedBy = l['sc_item_option.sys_updated_by'];
+      }
+    }
+    const choiceIds: Record<string, string> = {};
+    const choicePrefix = `choice/${bundle}/`;
+    for (const [key, id] of Object.entries(await ids.all(SURFACE))) {
+      if (key.startsWith(choicePrefix)) choiceIds[id] = key.slice(choicePrefix.length).split('/').slice(1).join('/');
+    }
+    const form = await this.deps.forms.form(bundle);
+    const answers = serviceNowAnswers(form, variables, choiceIds);
+    // An empty variable is an unanswered question, as in the catalog form.
+    for (const [k, v] of Object.entries(answers)) if (v === '') delete answers[k];
+    if (answers.request_environment === undefined && this.deps.config.defaultEnvironment) answers.request_environment = this.deps.config.defaultEnvironment;
+    return {
+      input: {
+        origin: { surface: SURFACE, ref: ritm.sys_id!, url: recordUrl(this.deps.instanceUrl, 'sc_req_item', ritm.sys_id!) },
+        project: this.deps.config.project,
+        bundle,
+        answers,
+      },
+      answers,
+      ...(editedBy ? { editedBy } : {}),
+    };
+  }
+
+  private async onApproval(sysId: string, log: Logger): Promise<void> {
+    const { client, ids, workflow } = this.deps;
+    const a = await client.get('sysapproval_approver', sysId, ['sys_id', 'state', 'approver', 'sysapproval']);
+    if (!a || (a.state !== 'approved' && a.state !== 'rejected')) return;
+    const latest = await this.latestRequest(a.sysapproval ?? '');
+    if (!latest) {
+      log.info({ task: a.sysapproval }, 'approval of a task without a request; ignored');
+      return;
+    }
+    // Records the service created are bound to the request (and so the plan) they were made for.
+    const key = await ids.keyOf(SURFACE, sysId);
+    const requestId = key?.startsWith('approval/') ? key.split('/')[1]! : latest.id;
+    const approver = await this.actorOf(a.approver ?? '');
+    if (a.state === 'rejected') {
+      await this.closeSafely(await this.deps.engine.requests.get(requestId), 'rejected', approver, a.sysapproval!, log);
+      return;
+    }
+    const outcome = await workflow.approve({ requestId, approver, surface: SURFACE });
+    log.info({ counted: outcome.counted, request: requestId }, 'approval handled');
+    if (!outcome.counted) {
+      // An approval that does not count must not look like one in ServiceNow either.
+      await client.update('sysapproval_approver', sysId, { state: 'cancelled', comments: `Not counted by ticket-surface: ${outcome.message}` });
+    }
+  }
+
+  /**
+   * `/plan`, `/apply`, `/cancel` written as a work note or comment. Every entry a person wrote
+   * since the change the webhook reports is read (several may share a second), and each is
+   * acted on once: handled entries are remembered in the id store.
+   */
+  private async onWorkNote(ritmSysId: string, since: string | undefined, log: Logger): Promise<void> {
+    const latest = await this.latestRequest(ritmSysId);
+    if (!latest) return;
+    const { client, ids } = this.deps;
+    const entries = await client.list('sys_journal_field', {
+      query: `element_id=${ritmSysId}^elementINwork_notes,comments^sys_created_by!=${q(this.deps.integrationUser)}${since ? `^sys_created_on>=${q(since)}` : ''}^ORDERBYsys_created_on`,
+      fields: ['sys_id', 'value', 'sys_created_by'],
+      max: 50,
+    });
+    for (const entry of entries) {
+      const key = `command/${entry.sys_id}`;
+      if (await ids.get(SURFACE, key)) continue;
+      const cmd = parseCommand(entry.value ?? '');
+      if (cmd) {
+        const actor = (await this.userByName(entry.sys_created_by ?? '')) ?? { id: entry.sys_created_by ?? 'unknown' };
+        await this.runCommand(ritmSysId, cmd.name, actor, log);
+      }
+      await ids.set(SURFACE, key, entry.sys_id!);
+    }
+  }
+
+  private async runCommand(ritmSysId: string, name: string, actor: Actor, log: Logger): Promise<void> {
+    const latest = await this.latestRequest(ritmSysId);
+    if (!latest) return;
+    try {
+      switch (name) {
+        case 'plan':
+        case 'apply':
+          await this.deps.workflow.replan(latest.id, actor, SURFACE);
+          return;
+        case 'cancel':
+          await this.deps.workflow.close(latest.id, 'cancelled', actor, SURFACE);
+          return;
+        default:
+          await this.note(ritmSysId, `✘ Unknown command /${name}. Commands: ${COMMANDS.join(' · ')}`);
+      }
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log.info({ code: err.code, problem: err.message }, 'command refused');
+      await this.note(ritmSysId, `✘ /${name} not done: ${err.message}`);
+    }
+  }
+
+  private async closeSafely(r: Request, to: 'rejected' | 'cancelled', actor: Actor, ritmSysId: string, log: Logger): Promise<void> {
+    try {
+      await this.deps.workflow.close(r.id, to, actor, SURFACE);
+    } catch (err) {
+      if (!(err instanceof RequestCommandError)) throw err;
+      log.info({ problem: err.message }, 'close refused');
+      await this.note(ritmSysId, `✘ ${err.message}`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Directory
+
+  private async user(id: string): Promise<DirectoryUser | null> {
+    if (!id) return null;
+    const [u] = await this.deps.client.list('sys_user', { query: `sys_id=${q(id)}^ORuser_name=${q(id)}`, fields: ['sys_id', 'user_name', 'name', 'active'], max: 1 });
+    if (!u) return null;
+    const groups = await this.deps.client.list('sys_user_grmember', { query: `user=${q(u.sys_id!)}^group.active=true`, fields: ['group.name'] });
+    return { id: u.sys_id!, displayName: u.name || u.user_name || u.sys_id!, active: u.active === 'true', groups: [...new Set(groups.map((g) => g['group.name'] ?? '').filter(Boolean))] };
+  }
+
+  private async actorOf(sysId: string): Promise<Actor> {
+    const [u] = sysId ? await this.deps.client.list('sys_user', { query: `sys_id=${q(sysId)}`, fields: ['sys_id', 'name', 'email'], max: 1 }) : [];
+    return u ? { id: u.sys_id!, ...(u.name ? { displayName: u.name } : {}), ...(u.email ? { email: u.email } : {}) } : { id: sysId || 'unknown' };
+  }
+
+  private async userByName(userName: string): Promise<Actor | undefined> {
+    if (!userName) return undefined;
+    const [u] = await this.deps.client.list('sys_user', { query: `user_name=${q(userName)}`, fields: ['sys_id', 'name', 'email'], max: 1 });
+    return u ? { id: u.sys_id!, ...(u.name ? { displayName: u.name } : {}), ...(u.email ? { email: u.email } : {}) } : undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Out
+
+  private hints() {
+    return {
+      approve: 'To approve: an approver of the group approves this requested item (Approvers related list).',
+      retry: 'Retry with a work note /apply, or edit the variables.',
+      edit: 'Edit the variables of this requested item; the plan is recomputed automatically.',
+      reveal: 'ticket-surface package show {package} --reveal',
+    };
+  }
+
+  /**
+   * {@inheritDoc SurfaceAdapter.publish}
+   * Notices of one requested item are written one at a time in this process (the outbox already
+   * keeps one writer per request across processes), so "is this note there yet?" and the write
+   * that follows cannot interleave with another delivery of the same notice.
+   */
+  async publish(notice: WorkflowNotice, log: Logger): Promise<void> {
+    const request = await this.deps.engine.requests.get(notice.requestId);
+    const ref = request.origin.ref;
+    const prior = this.writing.get(ref) ?? Promise.resolve();
+    const mine = prior.catch(() => undefined).then(() => this.publishNow(notice, log));
+    this.writing.set(ref, mine);
+    try {
+      await mine;
+    } finally {
+      if (this.writing.get(ref) === mine) this.writing.delete(ref);
+    }
+  }
+
+  private async publishNow(notice: WorkflowNotice, log: Logger): Promise<void> {
+    const { engine, views } = this.deps;
+    const request = await engine.requests.get(notice.requestId);
+    const ritmSysId = request.origin.ref;
+    const latest = await this.latestRequest(ritmSysId);
+    const view = await views.build(request, this.hints());
+    if (notice.message === 'status') {
+      // A superseded revision's status is not news: its successor's notes are the ones to read.
+      if (latest && latest.id !== request.id) return;
+      const ritm = await this.deps.client.get('sc_req_item', ritmSysId, ['sys_id', 'number', 'state', 'approval', 'opened_by']);
+      if (!ritm) {
+        log.warn({ ritm: ritmSysId }, 'requested item is gone; status not written');
+        return;
+      }
+      // Approval records and state first: whoever reads the note finds them in place.
+      await this.syncApprovals(request, ritm);
+      const want = ritmStateFor(request.state);
+      if (want) {
+        const diff: Record<string, string> = {};
+        if (ritm.state !== want.state) diff.state = want.state;
+        if (want.approval && ritm.approval !== want.approval) diff.approval = want.approval;
+        if (Object.keys(diff).length) await this.deps.client.update('sc_req_item', ritmSysId, diff);
+      }
+      const blocks = this.renderer.render('status', { view, ...(notice.detail?.text ? { event: { reason: notice.detail.text } } : {}) });
+      await this.writeNote(ritmSysId, request.id, blocks, notice.key, true);
+      if (this.deps.config.changes.enabled && (await this.isProduction(request))) await this.changes.follow(request, ritm, view);
+      return;
+    }
+    const blocks = this.renderer.render(notice.message as MessageName, {
+      view,
+      event: {
+        ...(notice.detail?.actor ? { actor: notice.detail.actor } : {}),
+        ...(notice.detail?.reason ? { reason: notice.detail.reason } : notice.detail?.text ? { reason: notice.detail.text } : {}),
+      },
+    });
+    await this.writeNote(ritmSysId, request.id, blocks, notice.key, false);
+  }
+
+  private async isProduction(request: Request): Promise<boolean> {
+    const env = await this.deps.engine.inventory.find('environment', request.environment);
+    return env?.labels?.production === true;
+  }
+
+  /**
+   * Appends one work note per notice key. Work notes cannot be edited, so the note ends with the
+   * key ({@link noteMarker}) and is not written again when a note with that key exists; a status
+   * note whose text equals the request's latest status note is not repeated either.
+   */
+  private async writeNote(ritmSysId: string, requestId: string, blocks: Block[], key: string, status: boolean): Promise<void> {
+    const { client, config } = this.deps;
+    const marker = noteMarker(key);
+    const body = blocks.filter((b) => !(b.type === 'paragraph' && b.content.length === 1 && b.content[0]!.type === 'text' && b.content[0]!.text === statusMarker(requestId)));
+    const note = renderWorkNote(body, config.workNoteLimit - marker.length - 2);
+    const [same] = await client.list('sys_journal_field', { query: `element_id=${ritmSysId}^element=work_notes^valueENDSWITH${marker}`, fields: ['sys_id'], max: 1 });
+    if (same) return;
+    if (status) {
+      const [last] = await client.list('sys_journal_field', {
+        query: `element_id=${ritmSysId}^element=work_notes^valueLIKE${noteMarker(`${requestId}:status:`)}^ORDERBYDESCsys_created_on`,
+        fields: ['value'],
+        max: 1,
+      });
+      if (last && stripMarker(last.value ?? '') === note.text) return;
+    }
+    await client.update('sc_req_item', ritmSysId, { work_notes: `${note.text}\n\n${marker}` });
+  }
+
+  /** A one-line work note (command answers, refused closes). */
+  private async note(ritmSysId: string, text: string): Promise<void> {
+    await this.deps.client.update('sc_req_item', ritmSysId, { work_notes: text });
+  }
+
+  /**
+   * Approval records follow the request: while it awaits approval every active member of each
+   * approver group (but the requester) has a requested `sysapproval_approver` record bound to
+   * this request; once it no longer awaits approval (or a new revision replaced it) the records
+   * still requested become "No Longer Required".
+   */
+  private async syncApprovals(request: Request, ritm: ServiceNowRow): Promise<void> {
+    const { client, ids } = this.deps;
+    const records = await client.list('sysapproval_approver', { query: `sysapproval=${ritm.sys_id}^state=requested`, fields: ['sys_id', 'approver'] });
+    const boundTo = new Map<string, string | undefined>();
+    for (const r of records) {
+      const key = await ids.keyOf(SURFACE, r.sys_id!);
+      boundTo.set(r.sys_id!, key?.startsWith('approval/') ? key.split('/')[1] : undefined);
+    }
+    const awaiting = request.state === 'awaiting_approval';
+    for (const r of records) {
+      const bound = boundTo.get(r.sys_id!);
+      if (bound === undefined) continue; // made by a flow or by hand: not ours to close
+      if (bound !== request.id || !awaiting) await client.update('sysapproval_approver', r.sys_id!, { state: 'cancelled' });
+    }
+    if (!awaiting) return;
+    const groups = [...new Set(request.decisions.filter((d) => d.outcome === 'needs_approval').flatMap((d) => d.approvers?.groups ?? []))];
+    for (const group of groups) {
+      const members = await client.list('sys_user_grmember', { query: `group.name=${q(group)}^user.active=true`, fields: ['user'] });
+      for (const m of members) {
+        const user = m.user ?? '';
+        if (!user || user === request.actor.id) continue;
+        const key = `approval/${request.id}/${user}`;
+        if (await ids.get(SURFACE, key)) continue;
+        const adoptable = records.find((r) => r.approver === user && (boundTo.get(r.sys_id!) ?? request.id) === request.id);
+        const record = adoptable ?? (await client.create('sysapproval_approver', { approver: user, state: 'requested', sysapproval: ritm.sys_id, document_id: ritm.sys_id, source_table: 'sc_req_item', approval_source: group }));
+        await ids.set(SURFACE, key, record.sys_id!);
+      }
+    }
+  }
+}
+
+/** A link a person can open for a record. */
+export function recordUrl(instanceUrl: string, table: string, sysId: string): string {
+  return `${instanceUrl.replace(/\/+$/, '')}/nav_to.do?uri=${encodeURIComponent(`${table}.do?sys_id=${sysId}`)}`;
+}
+
+/** A literal value inside an encoded query: `^` is written `^^`. */
+function q(value: string): string {
+  return value.replace(/\^/g, '^^');
+}
+
+function stripMarker(text: string): string {
+  return text.replace(/\n*ts:note:\S+\s*$/, '');
+}
+
+/** Same answers, whatever the key order (values compared as the strings ServiceNow holds). */
+function sameAnswers(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const norm = (o: Record<string, unknown>) =>
+    JSON.stringify(
+      Object.keys(o)
+        .filter((k) => o[k] !== undefined && o[k] !== '')
+        .sort()
+        .map((k) => [k, typeof o[k] === 'string' ? o[k] : JSON.stringify(o[k])]),
+    );
+  return norm(a) === norm(b);
+}

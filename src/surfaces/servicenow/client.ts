@@ -1,0 +1,341 @@
+/**
+ * The service's ServiceNow client: a small axios edge over the Table API (and any other REST
+ * path through {@link ServiceNowClient.api}). Basic auth; every answer's `{"result": ...}`
+ * envelope is zod-parsed here, so callers only see validated shapes; every failure becomes one of
+ * the typed errors below, built from the platform's `{"error": {"message", "detail"}}` body
+ * (sanitized: the platform may echo input, and we never echo credentials). Rate limits (429) are
+ * waited out in-process for short `Retry-After`s and surfaced as a retryable
+ * {@link ServiceNowRateLimitedError} for long ones, the same policy as the Jira client.
+ */
+import axios, { AxiosError, type AxiosInstance } from 'axios';
+import { z } from 'zod';
+import { SystemError, UserError, type ErrorCode } from '../../engine/errors.ts';
+import type { Logger } from '../../engine/logger.ts';
+import { sanitize } from '../shared/sanitize.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** ServiceNow refused a call for a reason of the request itself (400, 403, 404 ...). Not retried. */
+export class ServiceNowApiError extends UserError {
+  readonly status: number;
+  readonly operation: string;
+  /** The platform's `error.message` and `error.detail` (sanitized). */
+  readonly serviceNowMessages: string[];
+  constructor(code: ErrorCode, status: number, operation: string, messages: string[]) {
+    super(code, `ServiceNow ${operation} answered ${status}${messages.length ? `: ${messages.join('; ')}` : ''}`);
+    this.status = status;
+    this.operation = operation;
+    this.serviceNowMessages = messages;
+  }
+}
+
+/** ServiceNow rejected our credentials (401). A configuration problem: not retryable until fixed. */
+export class ServiceNowAuthError extends SystemError {
+  readonly retryable = false;
+  readonly operation: string;
+  constructor(operation: string) {
+    super(`ServiceNow ${operation} answered 401: check SERVICENOW_USER and SERVICENOW_PASSWORD`);
+    this.operation = operation;
+  }
+}
+
+/** ServiceNow is down, slow or unreachable (5xx, 408, network). Retry later. */
+export class ServiceNowUnavailableError extends SystemError {
+  readonly retryable = true;
+  readonly status?: number;
+  readonly operation: string;
+  constructor(operation: string, status: number | undefined, detail: string, options?: { cause?: unknown }) {
+    super(`ServiceNow ${operation} failed${status ? ` with ${status}` : ''}: ${detail}`, options);
+    this.status = status;
+    this.operation = operation;
+  }
+}
+
+/** ServiceNow kept answering 429 beyond what the client waits for itself. Retry after `retryAfterMs`. */
+export class ServiceNowRateLimitedError extends SystemError {
+  readonly retryable = true;
+  readonly operation: string;
+  readonly retryAfterMs: number;
+  constructor(operation: string, retryAfterMs: number) {
+    super(`ServiceNow ${operation} is rate limited; retry in ${Math.ceil(retryAfterMs / 1000)} s`);
+    this.operation = operation;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** ServiceNow answered 2xx with a body that does not have the documented shape. */
+export class ServiceNowResponseError extends SystemError {
+  readonly retryable = false;
+  constructor(operation: string, detail: string) {
+    super(`ServiceNow ${operation} returned an unexpected body: ${detail}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shapes
+
+/** A reference column as the Table API renders it without `sysparm_exclude_reference_link`. */
+const referenceSchema = z.looseObject({ value: z.string() });
+/** A display-value pair (`sysparm_display_value=all`). */
+const displayPairSchema = z.looseObject({ display_value: z.string(), value: z.string().optional() });
+/** One column value: a string, a reference or a display pair (everything is a string underneath). */
+const columnSchema = z.union([z.string(), referenceSchema, displayPairSchema]);
+/** One record as read: columns to values. */
+export const recordSchema = z.record(z.string(), columnSchema);
+
+/** A record as returned by the Table API (values are strings, references `{link, value}` unless excluded). */
+export type ServiceNowRecord = z.infer<typeof recordSchema>;
+
+/** A flattened record: every column its internal value as a string (references: the sys_id). */
+export type ServiceNowRow = Record<string, string>;
+
+/** Options of a Table API read. */
+export interface TableQuery {
+  /** Encoded query (`cat_item=abc^active=true`). */
+  query?: string;
+  /** Columns to return (default: all). */
+  fields?: string[];
+  /** Page size (default 500); every page is read. */
+  pageSize?: number;
+  /** Stop after this many rows. */
+  max?: number;
+  /** `true`: every column its display value (references by their display column, choices by label). */
+  displayValue?: boolean;
+}
+
+/** Settings of {@link ServiceNowClient}. */
+export interface ServiceNowClientOptions {
+  /** Instance URL, for example https://example.service-now.com (or the sandbox's URL). */
+  instanceUrl: string;
+  user: string;
+  password: string;
+  logger: Logger;
+  /** Attempts per call when ServiceNow answers 429 (default 4). */
+  maxAttempts?: number;
+  /** Longest `Retry-After` waited in-process (default 10 s); longer ones throw {@link ServiceNowRateLimitedError}. */
+  maxInlineWaitMs?: number;
+  /** Backoff base when 429 has no Retry-After (default 500 ms, doubling). */
+  baseDelayMs?: number;
+  /** Per-request timeout (default 15 s). */
+  timeoutMs?: number;
+  /** Injected for tests that want to observe waits; defaults to setTimeout. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** The internal value of one column as read (a reference's sys_id, a display pair's value). */
+export function columnValue(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object') {
+    const o = v as { value?: unknown; display_value?: unknown };
+    if (typeof o.value === 'string') return o.value;
+    if (typeof o.display_value === 'string') return o.display_value;
+  }
+  return String(v);
+}
+
+/** Flattens a record read from the Table API to internal string values. */
+export function flattenRecord(r: ServiceNowRecord): ServiceNowRow {
+  const out: ServiceNowRow = {};
+  for (const [k, v] of Object.entries(r)) out[k] = columnValue(v);
+  return out;
+}
+
+/** Turns values to write into the strings the platform stores (booleans `true`/`false`, numbers as text). */
+export function toWriteValues(values: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(values)) {
+    if (v === undefined) continue;
+    out[k] = v === null ? '' : typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+  return out;
+}
+
+const tablePath = (table: string, sysId?: string) => {
+  if (!/^[a-z0-9_]+$/i.test(table)) throw new ServiceNowApiError('validation', 400, `table ${table.slice(0, 40)}`, ['not a table name']);
+  if (sysId !== undefined && !/^[0-9a-f]{32}$/i.test(sysId)) throw new ServiceNowApiError('validation', 400, `${table} record`, ['not a sys_id']);
+  return `/api/now/table/${table}${sysId ? `/${sysId}` : ''}`;
+};
+
+/**
+ * A ServiceNow Table API client. Reads come back flattened ({@link ServiceNowRow}: references as
+ * sys_ids, because reads ask `sysparm_exclude_reference_link=true`); writes send every value as a
+ * string, as the platform stores them.
+ */
+export class ServiceNowClient {
+  private readonly http: AxiosInstance;
+  private readonly logger: Logger;
+  private readonly maxAttempts: number;
+  private readonly maxInlineWaitMs: number;
+  private readonly baseDelayMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(options: ServiceNowClientOptions) {
+    this.http = axios.create({
+      baseURL: options.instanceUrl.replace(/\/+$/, ''),
+      timeout: options.timeoutMs ?? 15_000,
+      auth: { username: options.user, password: options.password },
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+    });
+    this.logger = options.logger.child({ component: 'servicenow-client' });
+    this.maxAttempts = options.maxAttempts ?? 4;
+    this.maxInlineWaitMs = options.maxInlineWaitMs ?? 10_000;
+    this.baseDelayMs = options.baseDelayMs ?? 500;
+    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  /** Every record of `table` matching the query (all pages), flattened. */
+  async list(table: string, q: TableQuery = {}): Promise<ServiceNowRow[]> {
+    const pageSize = Math.max(1, Math.min(q.pageSize ?? 500, 10_000));
+    const out: ServiceNowRow[] = [];
+    for (let offset = 0; ; offset += pageSize) {
+      const params: Record<string, string> = {
+        sysparm_exclude_reference_link: 'true',
+        sysparm_limit: String(pageSize),
+        sysparm_offset: String(offset),
+        sysparm_no_count: 'true',
+      };
+      if (q.query) params.sysparm_query = q.query;
+      if (q.fields?.length) params.sysparm_fields = q.fields.join(',');
+      if (q.displayValue) params.sysparm_display_value = 'true';
+      const page = await this.api('GET', tablePath(table), z.array(recordSchema), { params });
+      out.push(...page.map(flattenRecord));
+      if (page.length < pageSize || (q.max !== undefined && out.length >= q.max)) break;
+    }
+    return q.max !== undefined ? out.slice(0, q.max) : out;
+  }
+
+  /** One record, or undefined when it does not exist (404). */
+  async get(table: string, sysId: string, fields?: string[]): Promise<ServiceNowRow | undefined> {
+    const params: Record<string, string> = { sysparm_exclude_reference_link: 'true' };
+    if (fields?.length) params.sysparm_fields = fields.join(',');
+    try {
+      return flattenRecord(await this.api('GET', tablePath(table, sysId), recordSchema, { params }));
+    } catch (err) {
+      if (err instanceof ServiceNowApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Inserts a record; returns it flattened (with its new `sys_id`). */
+  async create(table: string, values: Record<string, unknown>): Promise<ServiceNowRow & { sys_id: string }> {
+    const row = flattenRecord(
+      await this.api('POST', tablePath(table), recordSchema, { params: { sysparm_exclude_reference_link: 'true' }, data: toWriteValues(values) }),
+    );
+    if (!row.sys_id) throw new ServiceNowResponseError(`POST ${tablePath(table)}`, 'the created record has no sys_id');
+    return row as ServiceNowRow & { sys_id: string };
+  }
+
+  /** Updates only the given columns of a record (PATCH); returns it flattened. */
+  async update(table: string, sysId: string, values: Record<string, unknown>): Promise<ServiceNowRow> {
+    return flattenRecord(
+      await this.api('PATCH', tablePath(table, sysId), recordSchema, { params: { sysparm_exclude_reference_link: 'true' }, data: toWriteValues(values) }),
+    );
+  }
+
+  /**
+   * Any REST call of the instance, with the same 429 handling and typed errors; the `result` of
+   * the answer's envelope is parsed with `schema` (an empty 204 parses `undefined`).
+   */
+  async api<S extends z.ZodType>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    schema: S,
+    opts: { params?: Record<string, string>; data?: unknown } = {},
+  ): Promise<z.infer<S>> {
+    const op = `${method} ${path.replace(/\/[0-9a-f]{32}(?=\/|$)/gi, '/{sys_id}')}`;
+    const res = await this.call(op, async () => {
+      const r = await this.http.request({ method, url: path, params: opts.params, data: opts.data });
+      return { status: r.status, data: r.data as unknown };
+    });
+    if (res.status === 204) return this.parse(op, schema, undefined);
+    const envelope = z.looseObject({ result: z.unknown() }).safeParse(res.data);
+    if (!envelope.success) throw new ServiceNowResponseError(op, 'no {"result": ...} envelope');
+    return this.parse(op, schema, envelope.data.result);
+  }
+
+  private parse<S extends z.ZodType>(op: string, schema: S, value: unknown): z.infer<S> {
+    const r = schema.safeParse(value);
+    if (r.success) return r.data;
+    const first = r.error.issues[0]!;
+    throw new ServiceNowResponseError(op, `/result/${first.path.map(String).join('/')} ${first.message}`);
+  }
+
+  /** Runs one call; waits out short 429s, maps every failure to a typed error. */
+  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const failure = describeFailure(err);
+        if (failure.status === 429) {
+          const wait = failure.retryAfterMs ?? this.baseDelayMs * 2 ** (attempt - 1);
+          if (attempt >= this.maxAttempts || wait > this.maxInlineWaitMs) {
+            this.logger.warn({ op, attempt, retryAfterMs: wait }, 'servicenow rate limit: giving up for now');
+            throw new ServiceNowRateLimitedError(op, wait);
+          }
+          this.logger.warn({ op, attempt, retryAfterMs: wait }, 'servicenow rate limit: waiting');
+          await this.sleep(wait);
+          continue;
+        }
+        throw this.toError(op, failure, err);
+      }
+    }
+  }
+
+  private toError(op: string, f: Failure, cause: unknown): Error {
+    if (f.status === undefined) {
+      this.logger.warn({ op, detail: f.detail }, 'servicenow unreachable');
+      return new ServiceNowUnavailableError(op, undefined, f.detail, { cause: stripCause(cause) });
+    }
+    if (f.status >= 500 || f.status === 408) {
+      this.logger.warn({ op, status: f.status }, 'servicenow unavailable');
+      return new ServiceNowUnavailableError(op, f.status, f.messages.join('; ') || 'server error');
+    }
+    if (f.status === 401) {
+      this.logger.error({ op, status: f.status }, 'servicenow rejected the credentials');
+      return new ServiceNowAuthError(op);
+    }
+    const code: ErrorCode = f.status === 403 ? 'forbidden' : f.status === 404 ? 'not_found' : f.status === 409 ? 'conflict' : 'validation';
+    return new ServiceNowApiError(code, f.status, op, f.messages);
+  }
+}
+
+interface Failure {
+  status?: number;
+  retryAfterMs?: number;
+  messages: string[];
+  detail: string;
+}
+
+function describeFailure(err: unknown): Failure {
+  const response = err instanceof AxiosError ? err.response : undefined;
+  if (!response) return { messages: [], detail: err instanceof AxiosError ? (err.code ?? 'network error') : err instanceof Error ? err.name : 'unknown error' };
+  const headers = response.headers as Record<string, unknown>;
+  return { status: response.status, retryAfterMs: parseRetryAfter(headers['retry-after']), messages: serviceNowMessages(response.data), detail: `HTTP ${response.status}` };
+}
+
+/** Retry-After in seconds or as an HTTP date → milliseconds from now. */
+export function parseRetryAfter(value: unknown, now = Date.now()): number | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const s = String(value).trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  const at = Date.parse(s);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** The platform's `{"error": {"message", "detail"}, "status": "failure"}` as plain messages. */
+function serviceNowMessages(data: unknown): string[] {
+  if (!data || typeof data !== 'object') return [];
+  const e = (data as { error?: unknown }).error;
+  if (!e || typeof e !== 'object') return [];
+  const { message, detail } = e as { message?: unknown; detail?: unknown };
+  return [message, detail].filter((m): m is string => typeof m === 'string' && m.trim() !== '').map((m) => sanitize(m).slice(0, 500));
+}
+
+/** Axios errors carry the request config (with the Authorization header); keep only a summary. */
+function stripCause(err: unknown): unknown {
+  if (err instanceof AxiosError) return new Error(`${err.code ?? 'network error'}: ${err.message}`);
+  return err instanceof Error ? new Error(err.message) : undefined;
+}

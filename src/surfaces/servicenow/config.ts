@@ -1,0 +1,39 @@
+import { z } from 'zod';
+
+/**
+ * The ServiceNow surface's mapping (SERVICENOW_CONFIG_FILE): which ticket-surface project
+ * requested items belong to, where catalog items are published, when production changes open a
+ * `change_request`, and which blackout schedules count as change blackouts.
+ */
+export const serviceNowSurfaceConfigSchema = z.object({
+  /** The ticket-surface project requested items belong to. */
+  project: z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be a ticket-surface project id (lowercase, hyphens)'),
+  /** Environment used when a catalog item has no environment question. */
+  defaultEnvironment: z.string().optional(),
+  /** Where the forms sync publishes catalog items (sc_catalog and sc_category, by title or sys_id). */
+  catalog: z.object({ catalog: z.string().optional(), category: z.string().optional() }).prefault({}),
+  /** Longest work note written (characters); longer ones are shortened by dropping detail. */
+  workNoteLimit: z.number().int().min(500).default(32_000),
+  /** Normal change requests for requests into environments labelled `production: true`. */
+  changes: z
+    .object({
+      enabled: z.boolean().default(true),
+      /** Assignment group of the change (name or sys_id). */
+      assignmentGroup: z.string().optional(),
+      category: z.string().default('Software'),
+    })
+    .prefault({}),
+  /** cmn_schedule_blackout spans as extra change blackouts. */
+  blackouts: z
+    .object({
+      enabled: z.boolean().default(true),
+      /** Which environments they apply to: production ones (labelled `production: true`), or all. */
+      environments: z.enum(['production', 'all']).default('production'),
+      /** How long schedules read from the instance are reused (ms). */
+      cacheMs: z.number().int().min(0).default(30_000),
+    })
+    .prefault({}),
+});
+
+/** Validated ServiceNow surface configuration. */
+export type ServiceNowSurfaceConfig = z.infer<typeof serviceNowSurfaceConfigSchema>;

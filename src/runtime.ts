@@ -103,6 +103,8 @@ export interface RuntimeOptions {
   windowSources?: WindowSource[];
   /** Worker concurrency. */
   concurrency?: { intake?: number; requests?: number; outbox?: number };
+  /** How often workers look for deployments and requests left behind by a crashed worker (ms, default 15000). */
+  staleSweepMs?: number;
   /** How often workers look for attestation or environment changes to re-sync dropdowns (ms, default 2000). */
   dynamicOptionsPollMs?: number;
 }
@@ -256,6 +258,14 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
 
     if (opts.workers ?? config.RUN_WORKERS) {
       await runner.recoverStale();
+      // A crashed worker's deployment is found once its lock expires; its request is failed then.
+      const sweep = setInterval(() => {
+        void runner
+          .recoverStale()
+          .then(() => workflow.reconcileApplying())
+          .catch((err: unknown) => logger.warn({ err }, 'stale deployment sweep failed'));
+      }, opts.staleSweepMs ?? 15_000);
+      closers.unshift(async () => clearInterval(sweep));
       const intake: Record<string, IntakeHandler> = {};
       for (const [name, a] of Object.entries(adapters)) if (a) intake[name] = a;
       const workers = new WorkflowWorkers({

@@ -487,6 +487,29 @@ export class RequestWorkflow {
     return r;
   }
 
+  /**
+   * Requests left `applying` by a worker that died: once their deployment is no longer running
+   * (the lock expired and `recoverStale` marked it failed), they are failed with that reason,
+   * so nothing stays "applying" forever. Returns the requests it failed.
+   */
+  async reconcileApplying(): Promise<Request[]> {
+    const failed: Request[] = [];
+    for (const r of await this.requests.list({ state: 'applying' })) {
+      const deployments = await this.inventory.list('deployment', { request: r.id }, { order: 'desc' });
+      const last = deployments.find((d) => d.action === 'apply');
+      if (!last || last.status === 'running' || last.status === 'queued') continue;
+      if (last.status === 'succeeded') continue; // the apply finished; its job will record it
+      const next = await this.move(r, 'failed', 'the worker applying this request stopped', {
+        deployment: last.id,
+        error: { ...(last.error ?? { message: 'the worker applying this request stopped' }) },
+      });
+      await this.notify(next.id, 'failed');
+      await this.notify(next.id, 'status');
+      failed.push(next);
+    }
+    return failed;
+  }
+
   /** Cancels (requester) or rejects (approver) a request that has not started applying. */
   async close(requestId: string, to: 'cancelled' | 'rejected', by: Actor, surface: SurfaceName, reason?: string): Promise<Request> {
     const r = await this.requests.get(requestId);

@@ -14,6 +14,7 @@ import { DeploymentRunner, InventoryDeploymentStore } from './engine/deployments
 import { PackageLock } from './engine/package-lock.ts';
 import { SurfaceIdStore } from './engine/surface-ids.ts';
 import { RequestWorkflow } from './engine/workflow.ts';
+import { QueryCatalog } from './engine/queries.ts';
 import { FormCatalog } from './forms/catalog.ts';
 import { ChangeWindowService, loadPolicy, StaticDirectory, type Directory, type Policy, type WindowSource } from './policy/index.ts';
 import { createProvisioners } from './provisioners/index.ts';
@@ -31,7 +32,7 @@ import { ServiceNowSurface } from './surfaces/servicenow/adapter.ts';
 import { ServiceNowBlackoutSource } from './surfaces/servicenow/blackouts.ts';
 import { ServiceNowClient } from './surfaces/servicenow/client.ts';
 import { serviceNowSurfaceConfigSchema, type ServiceNowSurfaceConfig } from './surfaces/servicenow/config.ts';
-import { ServiceNowFormsSync } from './surfaces/servicenow/forms-sync.ts';
+import { questionItem, ServiceNowFormsSync } from './surfaces/servicenow/forms-sync.ts';
 import type { SurfaceAdapter } from './surfaces/surface.ts';
 
 /** Paths in configuration are relative to the working directory, or to the repository for the shipped defaults. */
@@ -150,6 +151,8 @@ export interface Runtime {
   adapters: Partial<Record<'jira' | 'servicenow', SurfaceAdapter>>;
   jira?: JiraSurface;
   servicenow?: ServiceNowSurface;
+  /** `forms sync --surface servicenow` as this service runs it: one item per bundle plus the question item. */
+  servicenowSync?: ServiceNowFormsSync;
   ids: SurfaceIdStore;
   metrics: Metrics;
   url?: string;
@@ -229,7 +232,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     let servicenow: ServiceNowSurface | undefined;
     let snSync: ServiceNowFormsSync | undefined;
     if (snClient && snConfig) {
+      // One catalog answers the question item and `/ask`, and lists its queries as the item's choices.
+      const queries = new QueryCatalog(engine);
       servicenow = new ServiceNowSurface({
+        queries,
         config: snConfig,
         client: snClient,
         webhook: {
@@ -250,7 +256,15 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       });
       adapters.servicenow = servicenow;
       directories.servicenow = servicenow.directory;
-      snSync = new ServiceNowFormsSync({ client: snClient, ids, forms, options: new EngineOptionSources(engine), logger, publish: snConfig.catalog });
+      snSync = new ServiceNowFormsSync({
+        client: snClient,
+        ids,
+        forms,
+        options: new EngineOptionSources(engine),
+        logger,
+        publish: snConfig.catalog,
+        extraItems: () => [questionItem(queries.list())],
+      });
     }
     const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories, ports: queues, clock, logger });
     workflowRef = workflow;
@@ -302,6 +316,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     if (opts.http ?? true) {
       const app = createHttpApp({
         engine,
+        workflow,
         redis,
         logger,
         metrics,
@@ -324,6 +339,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       adapters,
       ...(jira ? { jira } : {}),
       ...(servicenow ? { servicenow } : {}),
+      ...(snSync ? { servicenowSync: snSync } : {}),
       ids,
       metrics,
       ...(url ? { url } : {}),

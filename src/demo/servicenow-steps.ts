@@ -4,9 +4,8 @@
  * ordering the database item as a developer does in the catalog.
  */
 import { createLogger } from '../engine/logger.ts';
-import { EngineOptionSources } from '../forms/engine-option-sources.ts';
 import { ServiceNowClient } from '../surfaces/servicenow/client.ts';
-import { ServiceNowFormsSync, type ServiceNowSyncReport } from '../surfaces/servicenow/forms-sync.ts';
+import { QUESTION_ITEM_KEY, type ServiceNowSyncReport } from '../surfaces/servicenow/forms-sync.ts';
 import type { ServiceNowSandbox } from '../../test/sandbox/servicenow/servicenow-sandbox.ts';
 import type { ServiceNowWorld } from './servicenow-world.ts';
 
@@ -15,16 +14,14 @@ export function serviceNowClient(world: ServiceNowWorld): ServiceNowClient {
   return new ServiceNowClient({ instanceUrl: world.sandbox.url, user: world.sandbox.credentials.username, password: world.sandbox.credentials.password, logger: createLogger('silent') });
 }
 
-/** Runs `forms sync --surface servicenow` against the world's sandbox. */
+/**
+ * Runs `forms sync --surface servicenow` against the world's sandbox, as the service keeps it:
+ * one catalog item per bundle plus the "Infrastructure question" item.
+ */
 export async function syncServiceNowForms(world: ServiceNowWorld): Promise<ServiceNowSyncReport> {
-  const { runtime } = world;
-  return new ServiceNowFormsSync({
-    client: serviceNowClient(world),
-    ids: runtime.ids,
-    forms: runtime.forms,
-    options: new EngineOptionSources(runtime.opened.engine),
-    logger: createLogger('silent'),
-  }).sync();
+  const sync = world.runtime.servicenowSync;
+  if (!sync) throw new Error('the world runs without the ServiceNow surface');
+  return sync.sync();
 }
 
 /** One work note as a person reads it. */
@@ -101,5 +98,24 @@ export async function orderDatabase(world: ServiceNowWorld, userName: string, a:
   };
   if (a.ownerTeam !== null) variables.owner_team = a.ownerTeam ?? 'checkout';
   const { ritm } = world.sandbox.as(userName).order(await catalogItem(world, 'postgres-database'), { variables });
+  return { sysId: ritm.sys_id!, number: ritm.number! };
+}
+
+/** What a person enters in the "Infrastructure question" item. */
+export interface ServiceNowQuestion {
+  /** The query (a choice of the Question variable), for example `most-expensive`. */
+  query: string;
+  /** The Top variable; empty leaves the query's default. */
+  top?: number | string;
+  /** The Arguments variable, for example `redis-cache` or `checkout production`. */
+  arguments?: string;
+}
+
+/** Orders the question item as `userName`; returns the requested item. */
+export async function askQuestion(world: ServiceNowWorld, userName: string, q: ServiceNowQuestion): Promise<{ sysId: string; number: string }> {
+  const variables: Record<string, unknown> = { query: q.query };
+  if (q.top !== undefined) variables.top = String(q.top);
+  if (q.arguments !== undefined) variables.arguments = q.arguments;
+  const { ritm } = world.sandbox.as(userName).order(await catalogItem(world, QUESTION_ITEM_KEY), { variables });
   return { sysId: ritm.sys_id!, number: ritm.number! };
 }

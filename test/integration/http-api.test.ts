@@ -12,6 +12,8 @@ let api: AxiosInstance;
 
 before(async () => {
   await redis.ready();
+  // The example redis-cache bundle acts on this server (ops point bundles at servers with TS_TARGET_*).
+  process.env.TS_TARGET_REDIS_URL = redis.url;
   const config = loadConfig({ REDIS_URL: redis.url, PORT: '0', REDIS_PREFIX: `${uniqueName('http')}:`, LOG_LEVEL: 'silent' });
   service = await startService(config, createLogger('silent'));
   redis.cleanup(() => service.close());
@@ -152,4 +154,35 @@ test('a connection accepts only an artifact of its declared type', async () => {
   });
   assert.equal(right.status, 201, JSON.stringify(right.data));
   assert.deepEqual(right.data.connections.database, { package: 'checkout-staging-orders-db', artifact: 'authentication' });
+});
+
+test('a request filed through the API runs the same workflow as a ticket, and approvals go through policy', { timeout: 60_000 }, async () => {
+  assert.equal((await api.post('/v1/environments', { project: 'checkout', name: 'dev' })).status, 201);
+  const bad = await api.post('/v1/requests', { project: 'checkout', environment: 'dev', bundle: 'redis-cache' });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.data.error.issues[0].pointer, '/package');
+  // dana is in examples/directory.yaml, the API's directory; an unknown requester is refused.
+  const filed = await api.post('/v1/requests', { project: 'checkout', environment: 'dev', bundle: 'redis-cache', package: 'sessions', params: { key_prefix: 'sessions', access_level: 'read-only' } }, { headers: { 'x-actor': 'dana' } });
+  assert.equal(filed.status, 202, JSON.stringify(filed.data));
+  assert.equal(filed.data.origin.surface, 'http');
+  const id = filed.data.id as string;
+  // dev needs no approval and has no window: the plan applies for real.
+  let state = '';
+  for (let i = 0; i < 200 && !['applied', 'failed', 'rejected', 'invalid'].includes(state); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    state = (await api.get(`/v1/requests/${id}`)).data.state;
+  }
+  const done = (await api.get(`/v1/requests/${id}`)).data;
+  assert.equal(state, 'applied', JSON.stringify({ decisions: done.decisions, error: done.error, issues: done.issues }));
+  // The ACL user exists on the real server now.
+  const users = (await redis.client().call('ACL', 'USERS')) as string[];
+  assert.ok(users.some((u) => u.includes('sessions')), users.join(','));
+  const pkg = (await api.get('/v1/packages/checkout-dev-sessions')).data;
+  assert.equal(pkg.status, 'ready');
+  assert.equal(JSON.stringify(pkg.artifacts).includes('"password":"[sensitive]"') || !/"password":"[^[]/.test(JSON.stringify(pkg.artifacts)), true, 'no password through the API');
+  const approve = await api.post(`/v1/requests/${id}/approve`, {}, { headers: { 'x-actor': 'ari' } });
+  assert.equal(approve.status, 403);
+  assert.match(approve.data.message, /not awaiting approval/);
+  const audit = await api.get('/v1/audit', { params: { request: id } });
+  assert.ok(audit.data.events.some((e: { action: string; surface: string }) => e.action === 'request.approval_refused' && e.surface === 'http'));
 });

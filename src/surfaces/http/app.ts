@@ -7,6 +7,7 @@ import type { Logger } from '../../engine/logger.ts';
 import type { Metrics } from '../../engine/metrics.ts';
 import { QueryCatalog } from '../../engine/queries.ts';
 import type { components } from './openapi-types.ts';
+import type { RequestWorkflow } from '../../engine/workflow.ts';
 
 type ErrorBody = components['schemas']['Error'];
 
@@ -18,6 +19,8 @@ export interface HttpAppDeps {
   metrics: Metrics;
   /** Extra routers mounted before the API (the ticket surfaces' webhook endpoints). */
   mount?: (app: express.Express) => void;
+  /** The request workflow, for filing and approving requests through the API. */
+  workflow?: RequestWorkflow;
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -82,7 +85,7 @@ function check(issues: FieldIssue[]): void {
   if (issues.length) throw new ValidationError(`request body is invalid: ${issues.map((i) => `${i.pointer} ${i.message}`).join('; ')}`, issues);
 }
 
-function apiRouter(engine: Engine): Router {
+function apiRouter(engine: Engine, workflow?: RequestWorkflow): Router {
   const r = express.Router();
   r.use(express.json({ limit: '1mb' }));
 
@@ -224,6 +227,47 @@ function apiRouter(engine: Engine): Router {
   r.get('/queries', (_req, res) => {
     res.json({ queries: queries.list() });
   });
+  // Requests through the API: the same workflow as a ticket (plan, policy, approval, window).
+  r.post('/requests', async (req, res) => {
+    if (!workflow) throw new ValidationError('requests cannot be filed through this process', [{ pointer: '', message: 'no workflow here' }]);
+    const b = body(req);
+    const issues: FieldIssue[] = [];
+    const project = requireString(b, 'project', issues);
+    const environment = requireString(b, 'environment', issues);
+    const bundle = requireString(b, 'bundle', issues);
+    const pkg = requireString(b, 'package', issues);
+    const kind = typeof b.kind === 'string' ? b.kind : 'provision';
+    if (!['provision', 'update', 'promote'].includes(kind)) issues.push({ pointer: '/kind', field: 'kind', message: 'must be provision, update or promote' });
+    if (b.params !== undefined && (typeof b.params !== 'object' || b.params === null || Array.isArray(b.params))) {
+      issues.push({ pointer: '/params', field: 'params', message: 'must be an object of answers keyed by param name' });
+    }
+    check(issues);
+    const ctx = ctxOf(req);
+    const request = await workflow.submit({
+      kind: kind as 'provision',
+      actor: { id: ctx.actor },
+      origin: { surface: 'http', ref: `api-${Date.now().toString(36)}` },
+      project,
+      bundle,
+      environment,
+      packageName: pkg,
+      ...(typeof b.version === 'string' ? { version: b.version } : {}),
+      answers: { ...((b.params as Record<string, never>) ?? {}), request_environment: environment, request_package: pkg, ...(typeof b.version === 'string' ? { request_version: b.version } : {}) },
+    });
+    res.status(202).location(`/v1/requests/${request.id}`).json(request);
+  });
+  r.post('/requests/:id/approve', async (req, res) => {
+    if (!workflow) throw new ValidationError('approvals cannot be made through this process', [{ pointer: '', message: 'no workflow here' }]);
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const ctx = ctxOf(req);
+    const out = await workflow.approve({
+      requestId: req.params.id,
+      approver: { id: ctx.actor },
+      surface: 'http',
+      ...(typeof b.planHash === 'string' ? { planHash: b.planHash } : {}),
+    });
+    res.status(out.counted ? 200 : 403).json({ counted: out.counted, message: out.message, satisfied: out.satisfied, request: out.request });
+  });
   r.get('/queries/:name', async (req, res) => {
     const args: Record<string, string> = {};
     for (const [key, value] of Object.entries(req.query)) {
@@ -273,7 +317,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     res.type('text/plain; version=0.0.4').send(deps.metrics.render());
   });
   deps.mount?.(app);
-  app.use('/v1', apiRouter(deps.engine));
+  app.use('/v1', apiRouter(deps.engine, deps.workflow));
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });
   });

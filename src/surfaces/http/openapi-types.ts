@@ -176,7 +176,25 @@ export interface paths {
         };
         get: operations["listRequests"];
         put?: never;
-        post?: never;
+        /** File a request through the API; it goes through the same workflow as a ticket. */
+        post: operations["fileRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/requests/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve the request's current plan as the acting user (X-Actor), checked against policy. */
+        post: operations["approveRequest"];
         delete?: never;
         options?: never;
         head?: never;
@@ -396,6 +414,13 @@ export interface components {
             after?: unknown;
             prevHash: string;
             hash: string;
+        };
+        ApprovalOutcome: {
+            counted: boolean;
+            message: string;
+            /** @description every required approval is in */
+            satisfied: boolean;
+            request: components["schemas"]["Request"];
         };
         AuditVerification: {
             ok: boolean;
@@ -874,6 +899,85 @@ export interface operations {
                     };
                 };
             };
+        };
+    };
+    fileRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @default provision
+                     * @enum {string}
+                     */
+                    kind?: "provision" | "update" | "promote";
+                    project: string;
+                    /** @description environment name inside the project */
+                    environment: string;
+                    bundle: string;
+                    version?: string;
+                    /** @description package name inside the environment */
+                    package: string;
+                    /** @description answers keyed by param name */
+                    params?: Record<string, never>;
+                };
+            };
+        };
+        responses: {
+            /** @description accepted; evaluation (validation, plan, policy) runs in the background */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Request"];
+                };
+            };
+            400: components["responses"]["Error"];
+        };
+    };
+    approveRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description the plan the approver saw (default the current one) */
+                    planHash?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description the approval counted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalOutcome"];
+                };
+            };
+            /** @description the approval was not counted; `message` says why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalOutcome"];
+                };
+            };
+            404: components["responses"]["Error"];
         };
     };
     getRequest: {

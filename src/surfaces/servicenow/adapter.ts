@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Engine } from '../../engine/engine.ts';
 import { UserError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
@@ -6,16 +7,20 @@ import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
 import { RequestCommandError, type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../engine/workflow.ts';
 import type { FormCatalog } from '../../forms/catalog.ts';
 import type { Directory, DirectoryUser } from '../../policy/index.ts';
+import { QueryCatalog, QueryError, parseQueryText, type QueryAnswer, type QueryInvocation } from '../../engine/queries.ts';
 import type { IntakeJobData } from '../../queue/queues.ts';
 import type { Block } from '../shared/blocks.ts';
 import { MessageRenderer, statusMarker, type MessageName } from '../shared/messages.ts';
-import { parseCommand } from '../shared/surface-event.ts';
+import type { RequestView } from '../shared/request-view.ts';
+import { sanitize } from '../shared/sanitize.ts';
+import { parseCommand, type SurfaceCommand } from '../shared/surface-event.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';
 import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
 import { ServiceNowChanges } from './change-requests.ts';
 import type { ServiceNowClient, ServiceNowRow } from './client.ts';
 import type { ServiceNowSurfaceConfig } from './config.ts';
 import { serviceNowAnswers } from './form-values.ts';
+import { QUESTION_ITEM_KEY } from './forms-sync.ts';
 import { renderWorkNote } from './text-renderer.ts';
 import { serviceNowWebhookSchema, verifyServiceNowDelivery, type ServiceNowWebhookAuth } from './webhook.ts';
 
@@ -37,6 +42,8 @@ export interface ServiceNowSurfaceDeps {
   /** user_name the client logs in as: its own journal entries are never commands. */
   integrationUser: string;
   renderer?: MessageRenderer;
+  /** Read-only queries answered for `/ask` and the question item; default: a catalog over `engine`. */
+  queries?: QueryCatalog;
 }
 
 const SURFACE = 'servicenow';
@@ -76,9 +83,16 @@ export function noteMarker(noticeKey: string): string {
   return `ts:note:${noticeKey}`;
 }
 
-const COMMANDS = ['/plan — plan again with the current answers', '/apply — retry a failed request', '/cancel — cancel the request'];
+const COMMANDS = [
+  '/plan — plan again with the current answers',
+  '/apply — retry a failed request',
+  '/cancel — cancel the request',
+  '/ask <query> [args] — answer a question, for example /ask most-expensive --top 3',
+];
 const CLOSED_BY_PERSON = new Set<string>([RITM_STATE.closedIncomplete, RITM_STATE.closedSkipped]);
 const FINISHED = new Set<RequestState>(['applied', 'rejected', 'cancelled', 'superseded']);
+/** States of a question item not answered yet (or waiting for its asker to fix the question). */
+const WAITING_QUESTION = new Set<string>([RITM_STATE.open, RITM_STATE.workInProgress, RITM_STATE.pending]);
 
 /**
  * The ServiceNow surface adapter. In: the shipped Business Rule's signed webhooks, which only
@@ -93,11 +107,13 @@ export class ServiceNowSurface implements SurfaceAdapter {
   /** Production change requests. */
   readonly changes: ServiceNowChanges;
   private readonly renderer: MessageRenderer;
+  private readonly queries: QueryCatalog;
   /** The write in progress per requested item (see {@link publish}). */
   private readonly writing = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: ServiceNowSurfaceDeps) {
     this.renderer = deps.renderer ?? new MessageRenderer();
+    this.queries = deps.queries ?? new QueryCatalog(deps.engine);
     this.changes = new ServiceNowChanges({ client: deps.client, ids: deps.ids, config: deps.config, clock: deps.clock, logger: deps.logger });
     this.directory = { getUser: (id) => this.user(id) };
   }
@@ -142,6 +158,11 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const itemKey = ritm.cat_item ? await this.deps.ids.keyOf(SURFACE, ritm.cat_item) : undefined;
     if (!itemKey?.startsWith('item/')) {
       log.info({ item: ritm.cat_item }, 'not a ticket-surface catalog item; delivery ignored');
+      return;
+    }
+    // Questions never become requests: the question item is answered in a work note and closed.
+    if (itemKey === `item/${QUESTION_ITEM_KEY}`) {
+      await this.oneAtATime(sysId, () => this.onQuestionItem(ritm, log));
       return;
     }
     const bundle = itemKey.slice('item/'.length);
@@ -248,8 +269,6 @@ export class ServiceNowSurface implements SurfaceAdapter {
    * acted on once: handled entries are remembered in the id store.
    */
   private async onWorkNote(ritmSysId: string, since: string | undefined, log: Logger): Promise<void> {
-    const latest = await this.latestRequest(ritmSysId);
-    if (!latest) return;
     const { client, ids } = this.deps;
     const entries = await client.list('sys_journal_field', {
       query: `element_id=${ritmSysId}^elementINwork_notes,comments^sys_created_by!=${q(this.deps.integrationUser)}${since ? `^sys_created_on>=${q(since)}` : ''}^ORDERBYsys_created_on`,
@@ -262,7 +281,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
       const cmd = parseCommand(entry.value ?? '');
       if (cmd) {
         const actor = (await this.userByName(entry.sys_created_by ?? '')) ?? { id: entry.sys_created_by ?? 'unknown' };
-        await this.runCommand(ritmSysId, cmd.name, actor, log);
+        // `/ask` works on any requested item, with or without a request behind it.
+        if (cmd.name === 'ask') await this.oneAtATime(ritmSysId, () => this.onAsk(ritmSysId, entry.sys_id!, cmd, actor, log));
+        else await this.runCommand(ritmSysId, cmd.name, actor, log);
       }
       await ids.set(SURFACE, key, entry.sys_id!);
     }
@@ -298,6 +319,149 @@ export class ServiceNowSurface implements SurfaceAdapter {
       log.info({ problem: err.message }, 'close refused');
       await this.note(ritmSysId, `✘ ${err.message}`);
     }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Questions
+
+  /**
+   * A requested item of the question item: its variables (query, top, arguments) are read back
+   * through the Table API and answered in a work note; the item is then Closed Complete. A
+   * question that cannot be answered gets the list of queries and stays Pending, like an item
+   * whose variables fail validation: editing the variables (or writing `/ask ...`) answers it.
+   * The note's marker names the variables' fingerprint, so a retried delivery or a change of
+   * state by someone answers nothing twice, while edited variables are a new question.
+   */
+  private async onQuestionItem(ritm: ServiceNowRow, log: Logger): Promise<void> {
+    const sysId = ritm.sys_id!;
+    const { invocation, fingerprint } = await this.questionOf(sysId);
+    const key = `question:${sysId}:${fingerprint}`;
+    const earlier = await this.noteWith(sysId, key);
+    if (earlier !== undefined) {
+      // Answered before; only an answer interrupted before its state was set is finished here,
+      // so a state a person chose since is left alone.
+      if (ritm.state === RITM_STATE.open) await this.deps.client.update('sc_req_item', sysId, { state: isRefusal(earlier) ? RITM_STATE.pending : RITM_STATE.closedComplete });
+      return;
+    }
+    if (CLOSED_BY_PERSON.has(ritm.state ?? '')) {
+      log.info('question item closed by a person; not answered');
+      return;
+    }
+    const actor = await this.actorOf(ritm.opened_by || ritm.requested_for || '');
+    const answered = await this.answer(sysId, invocation, actor, key, 'edit the Question and Arguments variables of this item, or write a work note /ask <query>', log);
+    // An item answered before stays closed when its edited question cannot be answered.
+    const want = answered ? RITM_STATE.closedComplete : ritm.state === RITM_STATE.closedComplete ? undefined : RITM_STATE.pending;
+    if (want && ritm.state !== want) await this.deps.client.update('sc_req_item', sysId, { state: want });
+  }
+
+  /** The question item's variables as a query invocation, and a fingerprint of what was asked. */
+  private async questionOf(ritmSysId: string): Promise<{ invocation: QueryInvocation; fingerprint: string }> {
+    const { client, ids } = this.deps;
+    const links = await client.list('sc_item_option_mtom', {
+      query: `request_item=${ritmSysId}`,
+      fields: ['sc_item_option.item_option_new', 'sc_item_option.value'],
+    });
+    const prefix = `variable/${QUESTION_ITEM_KEY}/`;
+    const variables: Record<string, string> = {};
+    for (const l of links) {
+      const key = await ids.keyOf(SURFACE, l['sc_item_option.item_option_new'] ?? '');
+      if (key?.startsWith(prefix)) variables[key.slice(prefix.length)] = (l['sc_item_option.value'] ?? '').trim();
+    }
+    let query = variables.query ?? '';
+    // A select box holds the choice value; should an instance hand the choice's sys_id, map it back.
+    const choiceKey = query ? await ids.keyOf(SURFACE, query) : undefined;
+    const choicePrefix = `choice/${QUESTION_ITEM_KEY}/query/`;
+    if (choiceKey?.startsWith(choicePrefix)) query = choiceKey.slice(choicePrefix.length);
+    const top = variables.top ?? '';
+    const rest = variables.arguments ?? '';
+    // The arguments are typed like the tail of `/ask` (`redis-cache`, `checkout production --top 3`).
+    const parsed = parseQueryText(`- ${rest}`);
+    const positional = parsed.positional ?? [];
+    // Someone who repeats the query in the arguments (`where-runs redis-cache`) means the same.
+    if (query && positional[0]?.toLowerCase() === query.toLowerCase()) positional.shift();
+    const invocation: QueryInvocation = {
+      name: query,
+      positional,
+      // The Top variable, when filled in, is what the person chose for the rows shown.
+      args: { ...(parsed.args ?? {}), ...(top ? { top } : {}) },
+    };
+    const fingerprint = createHash('sha256').update(JSON.stringify([query, top, rest])).digest('hex').slice(0, 16);
+    return { invocation, fingerprint };
+  }
+
+  /**
+   * `/ask <query> [args]` in a work note or comment: answered in a reply work note. On a question
+   * item still waiting for a fix, an answer closes it, as answering its variables would.
+   */
+  private async onAsk(ritmSysId: string, entryId: string, cmd: SurfaceCommand, actor: Actor, log: Logger): Promise<void> {
+    const key = `ask:${entryId}`;
+    if ((await this.noteWith(ritmSysId, key)) !== undefined) return;
+    const answered = await this.answer(ritmSysId, { name: cmd.args[0] ?? '', positional: cmd.args.slice(1), args: cmd.flags }, actor, key, 'write a work note /ask <query> [args]', log);
+    if (!answered) return;
+    const ritm = await this.deps.client.get('sc_req_item', ritmSysId, ['sys_id', 'cat_item', 'state']);
+    if (!ritm?.cat_item || !WAITING_QUESTION.has(ritm.state ?? '')) return;
+    if ((await this.deps.ids.keyOf(SURFACE, ritm.cat_item)) === `item/${QUESTION_ITEM_KEY}`) {
+      await this.deps.client.update('sc_req_item', ritmSysId, { state: RITM_STATE.closedComplete });
+    }
+  }
+
+  /**
+   * Asks the query as `actor` and writes the answer (the `answer` template: a table as aligned
+   * columns, within the work-note limit) under `key`; a bad query or argument is answered with
+   * the list of queries and `how` to ask again. Returns the answer, or undefined when refused.
+   */
+  private async answer(ritmSysId: string, inv: QueryInvocation, actor: Actor, key: string, how: string, log: Logger): Promise<QueryAnswer | undefined> {
+    try {
+      const answer = await this.queries.ask(inv, { actor: actor.id, surface: SURFACE });
+      const blocks = this.renderer.render('answer', { view: this.answerView(answer, actor, ritmSysId) });
+      await this.writeNote(ritmSysId, '', blocks, key, false);
+      log.info({ query: answer.query.name, rows: answer.rows.length }, 'question answered');
+      return answer;
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log.info({ code: err.code, problem: err.message }, 'question refused');
+      const problem = err instanceof QueryError ? err.problem : err.message;
+      const text = (t: string): Block => ({ type: 'paragraph', content: [{ type: 'text', text: t }] });
+      const blocks: Block[] = [
+        text(`✘ ${sanitize(problem)}`),
+        text(`Queries you can ask (${how}):`),
+        { type: 'bulletList', items: this.queries.usage().map((u) => [{ type: 'text', text: u }]) },
+      ];
+      await this.writeNote(ritmSysId, '', blocks, key, false);
+      return undefined;
+    }
+  }
+
+  /** The answer template renders from a request view; a question has no request, so this is a bare one. */
+  private answerView(answer: QueryAnswer, actor: Actor, ritmSysId: string): RequestView {
+    return {
+      id: `query-${answer.query.name}`,
+      revision: 1,
+      state: 'applied',
+      kind: 'query',
+      actor,
+      origin: { surface: SURFACE, ref: ritmSysId, url: recordUrl(this.deps.instanceUrl, 'sc_req_item', ritmSysId) },
+      project: '',
+      environment: '',
+      bundle: '',
+      decisions: [],
+      approvals: [],
+      hints: {},
+      artifacts: [],
+      issues: [],
+      answer: { title: answer.title, asOf: answer.asOf, columns: answer.columns, rows: answer.rows, ...(answer.footer ? { footer: answer.footer } : {}) },
+      links: {},
+    };
+  }
+
+  /** The text of the work note the service closed with `key`, if it wrote one. */
+  private async noteWith(ritmSysId: string, key: string): Promise<string | undefined> {
+    const [note] = await this.deps.client.list('sys_journal_field', {
+      query: `element_id=${ritmSysId}^element=work_notes^valueENDSWITH${noteMarker(key)}`,
+      fields: ['sys_id', 'value'],
+      max: 1,
+    });
+    return note ? (note.value ?? '') : undefined;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -342,9 +506,13 @@ export class ServiceNowSurface implements SurfaceAdapter {
    */
   async publish(notice: WorkflowNotice, log: Logger): Promise<void> {
     const request = await this.deps.engine.requests.get(notice.requestId);
-    const ref = request.origin.ref;
+    await this.oneAtATime(request.origin.ref, () => this.publishNow(notice, log));
+  }
+
+  /** Runs `work` after the writes already queued for the requested item `ref` (in this process). */
+  private async oneAtATime(ref: string, work: () => Promise<void>): Promise<void> {
     const prior = this.writing.get(ref) ?? Promise.resolve();
-    const mine = prior.catch(() => undefined).then(() => this.publishNow(notice, log));
+    const mine = prior.catch(() => undefined).then(work);
     this.writing.set(ref, mine);
     try {
       await mine;
@@ -469,6 +637,11 @@ export function recordUrl(instanceUrl: string, table: string, sysId: string): st
 /** A literal value inside an encoded query: `^` is written `^^`. */
 function q(value: string): string {
   return value.replace(/\^/g, '^^');
+}
+
+/** A refusal note starts with ✘ (the answer template never does). */
+function isRefusal(note: string): boolean {
+  return note.trimStart().startsWith('✘');
 }
 
 function stripMarker(text: string): string {

@@ -83,6 +83,34 @@ test('a developer requests a database; the approver signs off; it is created for
   assert.deepEqual(sb.violations(), []);
 });
 
+test('day 2 on the same ticket: an edit after apply plans an update; an immutable field is refused by its label', { timeout: 120_000 }, async () => {
+  const sb = world.sandbox;
+  const key = (await world.runtime.opened.engine.requests.list({ package: 'checkout-staging-orders-db' })).find((r) => r.state === 'applied')!.origin.ref;
+  const ids = await world.runtime.ids.all('jira');
+  const first = await latestRequest(key);
+  sb.as(PEOPLE.developer).edit(key, { [ids['postgres-database/expected_size_gib']!]: 80 });
+  await waitFor(async () => {
+    const r = await latestRequest(key);
+    return r.id !== first.id && r.state === 'awaiting_approval' ? r : undefined;
+  }, 'a day-2 plan');
+  const update = await latestRequest(key);
+  assert.equal(update.kind, 'update');
+  assert.equal(update.plan!.summary.add, 0);
+  assert.ok(update.plan!.summary.change >= 1);
+  await waitFor(() => conversation(sb, key).find((c) => c.status && /AWAITING APPROVAL/.test(c.text) && /0 to add/.test(c.text)), 'the update plan in the status comment');
+  assert.equal(conversation(sb, key).filter((c) => c.status).length, 1, 'still one status comment on the ticket');
+  await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.awaitingApproval ? true : undefined), 'reopened for approval');
+  sb.as(PEOPLE.approver).transition(key, STATUSES.approved);
+  await waitFor(async () => ((await latestRequest(key)).state === 'applied' ? true : undefined), 'the update applied', 60_000);
+  assert.equal((await world.runtime.opened.engine.getPackage('checkout-staging-orders-db')).lastAppliedParams?.expected_size_gib, 80);
+
+  // The database name cannot change after creation: refused, naming the field.
+  sb.as(PEOPLE.developer).edit(key, { [ids['postgres-database/database_name']!]: 'renamed_orders' });
+  await waitFor(() => conversation(sb, key).find((c) => /cannot be planned/.test(c.text) && /Database name/.test(c.text)), 'the immutable refusal');
+  assert.equal(await psql("select count(*) from pg_database where datname = 'renamed_orders'"), '0');
+  assert.equal(await psql("select count(*) from pg_database where datname = 'checkout_orders'"), '1');
+});
+
 test('fields that fail validation: labelled errors, Needs info, nothing provisioned', { timeout: 60_000 }, async () => {
   const sb = world.sandbox;
   const key = await fileDatabaseRequest(world, PEOPLE.developer, { package: 'tiny-db', database: 'tiny', username: 'tiny_app', size: 2, ownerTeam: null });

@@ -133,6 +133,15 @@ export class JiraSurface implements SurfaceAdapter {
         }
         const mapped = await this.mappedFieldIds(event.changed);
         if (mapped.length === 0) return;
+        // Edits after the request finished are a day-2 change: a new request on the same ticket.
+        if (['applied', 'cancelled', 'rejected'].includes(latest.state)) {
+          await this.submit(event, project);
+          return;
+        }
+        if (latest.state === 'applying') {
+          await this.deps.client.addComment(event.ref, this.plain('✘ The fields changed while the apply is running. When it has finished, edit them again to plan the change.'));
+          return;
+        }
         const input = await this.intakeInput(event, project);
         if (!input) return;
         await this.deps.workflow.revise(latest.id, input);
@@ -204,8 +213,12 @@ export class JiraSurface implements SurfaceAdapter {
       await this.deps.client.addComment(event.ref, this.adf('refused-plain', [{ pointer: '/bundle', field: 'Bundle', message: 'required: choose the bundle to request' }]));
       return;
     }
-    const existing = await this.deps.engine.listPackages({ project: project.project, bundle: input.bundle });
-    const kind = input.answers.request_version !== undefined && existing.length ? 'promote' : 'provision';
+    // An existing package makes it a day-2 change: a promotion when a version is asked, else an update.
+    const env = String(input.answers.request_environment ?? this.deps.config.defaultEnvironment ?? '');
+    const name = String(input.answers.request_package ?? input.bundle);
+    const pkg = await this.deps.engine.inventory.find('package', `${project.project}-${env}-${name}`);
+    const live = pkg && pkg.status !== 'decommissioned' && pkg.status !== 'new';
+    const kind = !live ? 'provision' : input.answers.request_version !== undefined ? 'promote' : 'update';
     const request = await this.deps.workflow.submit({ ...input, kind });
     await this.deps.client.setIssueProperty(event.ref, 'ticket-surface.request', { requestId: request.id, revision: request.contentRevision });
   }
@@ -361,9 +374,10 @@ export class JiraSurface implements SurfaceAdapter {
       case 'invalid':
         return [s.needsInfo];
       case 'planned':
-        return [s.planned];
+        return [s.open, s.planned];
       case 'awaiting_approval':
-        return [s.planned, s.awaitingApproval];
+        // A day-2 change on a finished ticket reopens it first.
+        return [s.open, s.planned, s.awaitingApproval];
       case 'approved':
       case 'scheduled':
         return [s.approved];

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 /** Status names of the request workflow in one Jira project. */
 export const jiraStatusesSchema = z.object({
+  open: z.string().min(1).default('Open'),
   needsInfo: z.string().min(1).default('Needs info'),
   planned: z.string().min(1).default('Planned'),
   awaitingApproval: z.string().min(1).default('Awaiting approval'),

@@ -162,7 +162,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
     }
     // Questions never become requests: the question item is answered in a work note and closed.
     if (itemKey === `item/${QUESTION_ITEM_KEY}`) {
-      await this.oneAtATime(sysId, () => this.onQuestionItem(ritm, log));
+      await this.oneAtATime(sysId, () => this.onQuestionItem(sysId, log));
       return;
     }
     const bundle = itemKey.slice('item/'.length);
@@ -332,8 +332,10 @@ export class ServiceNowSurface implements SurfaceAdapter {
    * The note's marker names the variables' fingerprint, so a retried delivery or a change of
    * state by someone answers nothing twice, while edited variables are a new question.
    */
-  private async onQuestionItem(ritm: ServiceNowRow, log: Logger): Promise<void> {
-    const sysId = ritm.sys_id!;
+  private async onQuestionItem(sysId: string, log: Logger): Promise<void> {
+    // Read again once it is this delivery's turn: the one before may have answered and closed it.
+    const ritm = await this.deps.client.get('sc_req_item', sysId, ['sys_id', 'state', 'opened_by', 'requested_for']);
+    if (!ritm) return;
     const { invocation, fingerprint } = await this.questionOf(sysId);
     const key = `question:${sysId}:${fingerprint}`;
     const earlier = await this.noteWith(sysId, key);

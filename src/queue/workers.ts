@@ -9,6 +9,11 @@ import type { IntakeJobData, QueueNames } from './queues.ts';
 /** Turns a verified delivery into workflow calls (implemented by each surface adapter). */
 export interface IntakeHandler {
   handle(delivery: IntakeJobData, log: Logger): Promise<void>;
+  /**
+   * The ticket a delivery is about, so deliveries of one ticket are handled one at a time (an
+   * issue created and edited within a second must not become two requests). Undefined: no order.
+   */
+  serialKey?(delivery: IntakeJobData): string | undefined;
 }
 
 /** Writes one notice back to the request's surface (implemented over the surface adapters). */
@@ -55,7 +60,7 @@ export class WorkflowWorkers {
     const base = { connection, ...(prefix ? { prefix } : {}) };
     const c = this.opts.concurrency ?? {};
     this.workers.push(
-      new Worker<IntakeJobData>(names.intake, (job) => this.runIntake(job), { ...base, concurrency: c.intake ?? 8 }),
+      new Worker<IntakeJobData>(names.intake, (job, token) => this.runIntake(job, token), { ...base, concurrency: c.intake ?? 8 }),
       new Worker<{ requestId: string }>(names.requests, (job) => this.runRequest(job), { ...base, concurrency: c.requests ?? 4 }),
       new Worker<WorkflowNotice>(names.outbox, (job, token) => this.runOutbox(job, token), { ...base, concurrency: c.outbox ?? 8 }),
     );
@@ -67,12 +72,18 @@ export class WorkflowWorkers {
     }
   }
 
-  private async runIntake(job: Job<IntakeJobData>): Promise<void> {
+  private async runIntake(job: Job<IntakeJobData>, token?: string): Promise<void> {
     const log = this.opts.logger.child({ delivery: job.data.deliveryId, surface: job.data.surface });
     const handler = this.opts.intake[job.data.surface];
     if (!handler) {
       log.warn('no intake handler for surface');
       return;
+    }
+    const serial = handler.serialKey?.(job.data);
+    const lockKey = serial ? `${this.opts.keyPrefix ?? 'ts:'}intake:lock:${job.data.surface}:${serial}` : undefined;
+    if (lockKey && !(await this.opts.redis.set(lockKey, job.id ?? '1', 'PX', 60_000, 'NX'))) {
+      await job.moveToDelayed(Date.now() + 50 + Math.floor(Math.random() * 100), token);
+      throw new DelayedError();
     }
     try {
       await handler.handle(job.data, log);
@@ -83,6 +94,8 @@ export class WorkflowWorkers {
         return;
       }
       throw err;
+    } finally {
+      if (lockKey) await this.opts.redis.del(lockKey);
     }
   }
 

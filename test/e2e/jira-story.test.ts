@@ -202,3 +202,19 @@ test('comment commands: an unknown one is answered with the list, /cancel cancel
   await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.cancelled ? true : undefined), 'issue cancelled');
   assert.equal(await psql("select count(*) from pg_database where datname = 'cancel_db'"), '0');
 });
+
+test('an issue created and edited within the same moment becomes one request, not two', { timeout: 60_000 }, async () => {
+  const sb = world.sandbox;
+  const key = await fileDatabaseRequest(world, PEOPLE.developer, { package: 'race-db', database: 'race_db', username: 'race_app', size: 20 });
+  const ids = await world.runtime.ids.all('jira');
+  sb.as(PEOPLE.developer).edit(key, { [ids['postgres-database/expected_size_gib']!]: 25 });
+  sb.as(PEOPLE.developer).edit(key, { [ids['postgres-database/expected_size_gib']!]: 30 });
+  await waitFor(async () => {
+    const r = await latestRequest(key);
+    return r && r.state === 'awaiting_approval' && r.params?.expected_size_gib === 30 ? r : undefined;
+  }, 'the last edit planned', 30_000);
+  const all = await world.runtime.opened.engine.requests.forOrigin('jira', key);
+  const live = all.filter((r) => r.state !== 'superseded');
+  assert.equal(live.length, 1, `one live request, got ${all.map((r) => `${r.id}:${r.state}:${r.contentRevision}`).join(', ')}`);
+  assert.equal(all.filter((r) => r.contentRevision === 1).length, 1, 'one first revision');
+});

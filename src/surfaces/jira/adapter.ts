@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Engine } from '../../engine/engine.ts';
 import { UserError, type FieldIssue } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
@@ -99,6 +100,16 @@ export class JiraSurface implements SurfaceAdapter {
     return normalizeJiraDelivery(headers, JSON.parse(body) as unknown, { projects, baseUrl: this.deps.baseUrl, selfAccountId: await this.self() });
   }
 
+  /** The issue a delivery is about (deliveries of one issue are handled one at a time). */
+  serialKey(delivery: IntakeJobData): string | undefined {
+    try {
+      const p = JSON.parse(delivery.body) as { issue?: { key?: unknown } };
+      return typeof p.issue?.key === 'string' ? p.issue.key : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** {@inheritDoc SurfaceAdapter.handle} */
   async handle(delivery: IntakeJobData, log: Logger): Promise<void> {
     const event = await this.normalize(delivery.headers, delivery.body);
@@ -144,6 +155,8 @@ export class JiraSurface implements SurfaceAdapter {
         }
         const input = await this.intakeInput(event, project);
         if (!input) return;
+        // The same answers again (a late or repeated delivery) are not a new revision.
+        if (JSON.stringify(sortKeys(input.answers)) === JSON.stringify(sortKeys(latest.submitted ?? {}))) return;
         await this.deps.workflow.revise(latest.id, input);
         return;
       }
@@ -170,8 +183,12 @@ export class JiraSurface implements SurfaceAdapter {
   /** The bundle and answers of a ticket, decoded through the field ids the forms sync created. */
   private async intakeInput(event: SurfaceEvent, project: JiraSurfaceConfig['projects'][string]) {
     const type = project.issueTypes[event.issueType ?? ''] ?? {};
+    // Deliveries can arrive out of order (retries, parallel handling): the issue as it is now,
+    // read back from Jira, is the truth; the payload's copy may be older.
+    const current = await this.deps.client.api('GET', `/rest/api/3/issue/${encodeURIComponent(event.ref)}`, z.object({ fields: z.record(z.string(), z.unknown()) }).passthrough());
+    const issueFields = { ...event.fields, ...current.fields };
     const byKey: Record<string, unknown> = {};
-    for (const [fieldId, value] of Object.entries(event.fields)) {
+    for (const [fieldId, value] of Object.entries(issueFields)) {
       const key = await this.deps.ids.keyOf('jira', fieldId);
       if (key) byKey[key] = value;
     }
@@ -453,6 +470,10 @@ export class JiraSurface implements SurfaceAdapter {
     });
     await this.deps.client.addComment(ref, renderJiraComment(blocks).doc);
   }
+}
+
+function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
 }
 
 /** A required webhook header is missing or malformed. */

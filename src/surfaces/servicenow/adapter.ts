@@ -126,6 +126,16 @@ export class ServiceNowSurface implements SurfaceAdapter {
     return { deliveryId: verifyServiceNowDelivery(headers, rawBody, this.deps.webhook).event_id };
   }
 
+  /** The requested item a delivery is about (its events are handled one at a time). */
+  serialKey(delivery: IntakeJobData): string | undefined {
+    try {
+      const p = JSON.parse(delivery.body) as { table?: unknown; sys_id?: unknown };
+      return p.table === 'sc_req_item' && typeof p.sys_id === 'string' ? p.sys_id : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** {@inheritDoc SurfaceAdapter.handle} */
   async handle(delivery: IntakeJobData, log: Logger): Promise<void> {
     const payload = serviceNowWebhookSchema.parse(JSON.parse(delivery.body));

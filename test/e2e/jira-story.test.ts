@@ -218,3 +218,42 @@ test('an issue created and edited within the same moment becomes one request, no
   assert.equal(live.length, 1, `one live request, got ${all.map((r) => `${r.id}:${r.state}:${r.contentRevision}`).join(', ')}`);
   assert.equal(all.filter((r) => r.contentRevision === 1).length, 1, 'one first revision');
 });
+
+test('a plan too large for one Jira comment is shortened under 32,767 characters and attached in full, once', { timeout: 60_000 }, async () => {
+  const sb = world.sandbox;
+  const { engine } = world.runtime.opened;
+  const issue = sb.as(PEOPLE.developer).createIssue({ project: 'INFRA', issueType: 'Infrastructure question', summary: 'big plan holder' });
+  const resources = Array.from({ length: 3000 }, (_, i) => ({
+    address: `module.fleet.aws_instance.node[${i}]`,
+    type: 'aws_instance',
+    name: 'node',
+    actions: ['create'],
+    action: 'add' as const,
+    destructive: false,
+  }));
+  let r = await engine.requests.createRequest({
+    kind: 'provision',
+    actor: { id: PEOPLE.developer },
+    origin: { surface: 'jira', ref: issue.key },
+    project: 'checkout',
+    environment: 'staging',
+    bundle: 'postgres-database',
+  });
+  r = await engine.requests.transition(r.id, r.revision, 'validated', { by: 'engine' });
+  r = await engine.requests.transition(r.id, r.revision, 'planned', {
+    by: 'engine',
+    patch: { plan: { deploymentId: 'dep_test', hash: 'f'.repeat(64), summary: { add: 3000, change: 0, destroy: 0, replace: 0, resources, destructive: false } } },
+  });
+  const notice = { requestId: r.id, message: 'status' as const, key: `${r.id}:status:${r.revision}` };
+  await world.runtime.jira!.publish(notice, createLogger('silent'));
+  await world.runtime.jira!.publish(notice, createLogger('silent'));
+  const status = conversation(sb, issue.key).filter((c) => c.status);
+  assert.equal(status.length, 1);
+  assert.match(status[0]!.text, /more resources/);
+  const stored = sb.state.issue(issue.key).comments.find((c) => c.id === status[0]!.id)!;
+  assert.ok(JSON.stringify(stored.body).length <= 32_767);
+  const attachments = sb.state.issue(issue.key).attachments.filter((a) => a.filename.startsWith('plan-'));
+  assert.equal(attachments.length, 1, 'attached once');
+  const text = attachments[0]!.content.toString('utf8');
+  assert.equal(text.split('\n').filter((l) => l.startsWith('add ')).length, 3000);
+});

@@ -5,10 +5,22 @@
  * the status comment.
  *
  * World: `startStoryWorld` (private redis-server and PostgreSQL, the contract-checked Jira
- * sandbox, the service with its workers and the webhook registered) and the story's
- * `postgres-database` request filed with `fileDatabaseRequest`. Its plan is a real one (the
- * bundle's exec step: a `node` process that reads the PostgreSQL catalog), the lightest plan the
- * example catalog has that needs no extra set-up.
+ * sandbox, the service with its workers and the webhook registered). Two scenarios, each in its
+ * own world:
+ *
+ * - `postgres`: the story's `postgres-database` request filed with `fileDatabaseRequest`. Its
+ *   plan is a real one (the bundle's exec step: a `node` process that reads the PostgreSQL
+ *   catalog, ~230 ms of CPU), so this figure is mostly plan run time and queueing.
+ * - `noop`: the bench-only `noop` bundle (bench/fixtures/bundles/noop: plan and apply are one
+ *   `/bin/sh -c printf`), its overlay (bench/fixtures/forms) and policy
+ *   (bench/fixtures/policy-noop.yaml: staging, one approval, no window), filed with
+ *   `fileNoopRequest`. This is the goal's "no-op plan": what is left is the service's own
+ *   overhead. Run once per requests-worker concurrency in BENCH_CONCURRENCY (default "4,16").
+ *
+ * For every ticket the time is also split into phases from the request's history and its plan
+ * deployment: webhook + intake (created -> request received), queue + evaluate (received -> plan
+ * started), plan run, decide (plan finished -> awaiting approval), publish (awaiting approval ->
+ * status comment written).
  *
  * Times come from the sandbox's own call log (`sb.calls[].at`: when the service's comment write
  * was answered) and the request's history, not from polling, so they are not rounded to a poll.
@@ -18,15 +30,22 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism, loadavg } from 'node:os';
 import { createLogger } from '../src/engine/logger.ts';
 import { shiftedClock, startStoryWorld, type StoryWorld } from '../src/demo/story.ts';
 import { adfPlain, fileDatabaseRequest, syncStoryForms, waitFor } from '../src/demo/story-steps.ts';
 import { exampleSeed, PEOPLE, STATUSES, startJiraSandbox, type JiraSandbox } from '../test/sandbox/jira/index.ts';
 import { fmt, printTable, summary, verdict, watchdog } from './lib/report.ts';
+import { fileNoopRequest, noopWorldOptions } from './lib/noop-request.ts';
 
 const TICKETS = Math.min(500, Math.max(1, Number(process.env.BENCH_TICKETS ?? 100)));
 const APPLIES = Math.min(TICKETS, Math.max(0, Number(process.env.BENCH_APPLIES ?? 20)));
 const WAIT_MS = 300_000;
+const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '4,16')
+  .split(',')
+  .map((v) => Math.min(64, Math.max(1, Math.round(Number(v)))))
+  .filter((v) => Number.isFinite(v));
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'postgres,noop').split(',').map((v) => v.trim()));
 
 /** Sandbox webhook round trip to a no-op endpoint: created -> delivery received, in ms per issue. */
 async function baselineRoundTrip(count: number): Promise<number[]> {
@@ -64,130 +83,275 @@ async function baselineRoundTrip(count: number): Promise<number[]> {
   }
 }
 
-/** When the service's comment writes on each issue were answered, with their text. */
-function commentWrites(sb: JiraSandbox): { key: string; at: number; text: string }[] {
-  const keyById = new Map<string, string>();
-  const out: { key: string; at: number; text: string }[] = [];
-  for (const c of sb.calls) {
-    if ((c.method !== 'POST' && c.method !== 'PUT') || c.status < 200 || c.status >= 300) continue;
-    const m = /^\/rest\/api\/3\/issue\/([^/]+)\/comment(?:\/[^/]+)?$/.exec(c.path);
-    if (!m) continue;
-    const idOrKey = m[1]!;
-    let key = keyById.get(idOrKey);
-    if (key === undefined) {
-      key = sb.state.issue(idOrKey).key;
-      keyById.set(idOrKey, key);
+/**
+ * The service's answered comment writes, read from the sandbox's call log (append-only)
+ * incrementally: the bench polls it every 50 ms in the same process as the service, so it must
+ * not re-read and re-render every comment on each poll.
+ */
+class CommentLog {
+  private seen = 0;
+  private readonly keyById = new Map<string, string>();
+  private readonly writes = new Map<string, { at: number; text: string }[]>();
+
+  constructor(private readonly sb: JiraSandbox) {}
+
+  /** When the first comment write on `key` whose text matches `re` was answered, in epoch ms. */
+  first(key: string, re: RegExp): number | undefined {
+    this.update();
+    return this.writes.get(key)?.find((w) => re.test(w.text))?.at;
+  }
+
+  private update(): void {
+    const calls = this.sb.calls;
+    for (; this.seen < calls.length; this.seen++) {
+      const c = calls[this.seen]!;
+      if ((c.method !== 'POST' && c.method !== 'PUT') || c.status < 200 || c.status >= 300) continue;
+      const m = /^\/rest\/api\/3\/issue\/([^/]+)\/comment(?:\/[^/]+)?$/.exec(c.path);
+      if (!m) continue;
+      const idOrKey = m[1]!;
+      let key = this.keyById.get(idOrKey);
+      if (key === undefined) {
+        key = this.sb.state.issue(idOrKey).key;
+        this.keyById.set(idOrKey, key);
+      }
+      const body = (c.body as { body?: unknown } | undefined)?.body;
+      const list = this.writes.get(key) ?? [];
+      list.push({ at: c.at.getTime(), text: body ? adfPlain(body) : '' });
+      this.writes.set(key, list);
     }
-    const body = (c.body as { body?: unknown } | undefined)?.body;
-    out.push({ key, at: c.at.getTime(), text: body ? adfPlain(body) : '' });
+  }
+}
+
+const PLAN = /AWAITING APPROVAL/;
+/** The approval-needed event comment, which carries the plan's summary line (not the plan table). */
+const APPROVAL_NEEDED = /Approval needed/;
+const RESULT = /APPLIED/;
+
+/** The 1-minute load average, printed before each part: a busy machine makes latencies noisy. */
+function load(): string {
+  return `load average ${fmt(loadavg()[0]!, 2)} on ${availableParallelism()} cores`;
+}
+
+/** Per-ticket phases of created -> plan comment, in ms (see the module comment). */
+interface Phases {
+  intake: number[];
+  queued: number[];
+  plan: number[];
+  decide: number[];
+  publish: number[];
+}
+
+/** Created -> plan comment, the plan command's run time and the phases, for a set of tickets. */
+interface PlanTimes {
+  toPlan: number[];
+  /** Created -> the approval-needed event comment (plan summary line only). */
+  toEvent: number[];
+  /** Exec step run time of each plan (the bundle's own command). */
+  planStep: number[];
+  phases: Phases;
+}
+
+/** What one load of tickets measured. */
+interface PlanLoad {
+  scenario: string;
+  concurrency: number;
+  lone: PlanTimes;
+  load: PlanTimes;
+  filedMs: number;
+  allPlannedMs: number;
+  /** CPU time of this process (service, workers and sandbox share it) per ticket while the load ran. */
+  cpuMsPerTicket: number;
+  /** Event loop utilisation of this process while the load ran (1 = never idle). */
+  elu: number;
+  keys: string[];
+}
+
+/** Reads the times of tickets `created` (key -> epoch ms) from the call log and the engine. */
+async function planTimes(world: StoryWorld, log: CommentLog, created: Map<string, number>, clockOffset: number): Promise<PlanTimes> {
+  const { engine } = world.runtime.opened;
+  const out: PlanTimes = { toPlan: [], toEvent: [], planStep: [], phases: { intake: [], queued: [], plan: [], decide: [], publish: [] } };
+  const at = (iso: string | undefined) => (iso ? Date.parse(iso) - clockOffset : Number.NaN);
+  const push = (list: number[], v: number) => {
+    if (Number.isFinite(v)) list.push(v);
+  };
+  for (const [key, createdAt] of created) {
+    const commentAt = log.first(key, PLAN);
+    if (commentAt !== undefined) out.toPlan.push(commentAt - createdAt);
+    const eventAt = log.first(key, APPROVAL_NEEDED);
+    if (eventAt !== undefined) out.toEvent.push(eventAt - createdAt);
+    for (const req of await engine.requests.forOrigin('jira', key)) {
+      if (!req.plan) continue;
+      const d = await engine.inventory.get('deployment', req.plan.deploymentId);
+      out.planStep.push(d.steps.reduce((sum, st) => sum + (st.startedAt && st.finishedAt ? Date.parse(st.finishedAt) - Date.parse(st.startedAt) : 0), 0));
+      const received = at(req.createdAt);
+      const started = at(d.startedAt ?? d.createdAt);
+      const finished = at(d.finishedAt);
+      const awaiting = at(req.history.find((h) => h.to === 'awaiting_approval')?.at);
+      push(out.phases.intake, received - createdAt);
+      push(out.phases.queued, started - received);
+      push(out.phases.plan, finished - started);
+      push(out.phases.decide, awaiting - finished);
+      if (commentAt !== undefined) push(out.phases.publish, commentAt - awaiting);
+    }
   }
   return out;
 }
 
-/** First answered comment write on `key` whose text matches `re`, in epoch ms. */
-function firstWrite(writes: ReturnType<typeof commentWrites>, key: string, re: RegExp): number | undefined {
-  return writes.find((w) => w.key === key && re.test(w.text))?.at;
+/**
+ * Files one ticket alone (warms every path, gives the unloaded figure), then TICKETS at once, and
+ * measures created -> plan comment for each from the sandbox's call log.
+ */
+async function planLoad(world: StoryWorld, log: CommentLog, scenario: string, concurrency: number, clockOffset: number, file: (tag: string) => Promise<string>): Promise<PlanLoad> {
+  const lone = await file('warm');
+  const loneCreated = Date.now();
+  await waitFor(() => log.first(lone, PLAN), 'the lone plan comment', 60_000);
+  const loneTimes = await planTimes(world, log, new Map([[lone, loneCreated]]), clockOffset);
+
+  const created = new Map<string, number>();
+  const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
+  const t0 = Date.now();
+  for (let i = 0; i < TICKETS; i++) {
+    const key = await file(String(i));
+    created.set(key, Date.now());
+  }
+  const filedMs = Date.now() - t0;
+  await waitFor(() => ([...created.keys()].every((k) => log.first(k, PLAN) !== undefined) ? true : undefined), `${TICKETS} plan comments (${scenario})`, WAIT_MS).catch((err: Error) =>
+    console.error(err.message),
+  );
+  const cpu = process.cpuUsage(cpu0);
+  const elu = performance.eventLoopUtilization(elu0).utilization;
+  const allPlannedMs = Math.max(...[...created.keys()].map((k) => log.first(k, PLAN) ?? Number.NaN)) - t0;
+  return {
+    scenario,
+    concurrency,
+    lone: loneTimes,
+    load: await planTimes(world, log, created, clockOffset),
+    filedMs,
+    allPlannedMs,
+    cpuMsPerTicket: (cpu.user + cpu.system) / 1000 / TICKETS,
+    elu,
+    keys: [...created.keys()],
+  };
 }
 
-const PLAN = /AWAITING APPROVAL/;
-const RESULT = /APPLIED/;
+/** Approves the first APPLIES tickets at once; apply finished -> result comment, in ms. */
+async function applyLoad(world: StoryWorld, log: CommentLog, keys: string[], clockOffset: number): Promise<number[]> {
+  const sb = world.sandbox;
+  const { engine } = world.runtime.opened;
+  const approved = keys.slice(0, APPLIES);
+  for (const key of approved) sb.as(PEOPLE.approver).transition(key, STATUSES.approved);
+  await waitFor(() => (approved.every((k) => log.first(k, RESULT) !== undefined) ? true : undefined), `${APPLIES} result comments`, WAIT_MS).catch((err: Error) =>
+    console.error(err.message),
+  );
+  const toResult: number[] = [];
+  for (const key of approved) {
+    const requests = await engine.requests.forOrigin('jira', key);
+    const appliedAt = requests.flatMap((r) => r.history.filter((h) => h.to === 'applied').map((h) => Date.parse(h.at) - clockOffset))[0];
+    const resultAt = log.first(key, RESULT);
+    if (appliedAt !== undefined && resultAt !== undefined) toResult.push(resultAt - appliedAt);
+  }
+  return toResult;
+}
+
+/** A world for one scenario, with the checkout project and its staging environment. */
+async function openWorld(opts: Omit<Parameters<typeof startStoryWorld>[0], 'logger' | 'clock'>): Promise<{ world: StoryWorld; clockOffset: number }> {
+  // Tuesday 10:00 in Berlin: the example staging window is open, so approved requests apply at once.
+  const clock = shiftedClock(new Date('2026-11-24T09:00:00Z'));
+  const clockOffset = clock.now().getTime() - Date.now();
+  const world = await startStoryWorld({ logger: createLogger('silent'), clock, ...opts });
+  const { engine } = world.runtime.opened;
+  const ctx = { actor: 'platform-admin', surface: 'cli' as const };
+  await engine.createProject({ id: 'checkout', name: 'Checkout' }, ctx);
+  await engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ctx);
+  return { world, clockOffset };
+}
 
 async function main(): Promise<void> {
   let world: StoryWorld | undefined;
-  watchdog(900_000, 'ticket-to-plan bench', () => world?.close());
+  watchdog(1_500_000, 'ticket-to-plan bench', () => world?.close());
 
+  console.log(`ticket-to-plan: ${load()} at start; ${TICKETS} tickets per load; scenarios ${[...SCENARIOS].join(', ')}; noop requests-worker concurrency ${CONCURRENCIES.join(', ')}`);
   const baseline = await baselineRoundTrip(TICKETS);
+  const loads: PlanLoad[] = [];
+  let toResult: number[] = [];
 
-  // Tuesday 10:00 in Berlin: the staging window is open, so approved requests apply at once.
-  const clock = shiftedClock(new Date('2026-11-24T09:00:00Z'));
-  const clockOffset = clock.now().getTime() - Date.now();
-  world = await startStoryWorld({ logger: createLogger('silent'), clock });
-  try {
-    const { engine } = world.runtime.opened;
-    const ctx = { actor: 'platform-admin', surface: 'cli' as const };
-    await engine.createProject({ id: 'checkout', name: 'Checkout' }, ctx);
-    await engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ctx);
-    await engine.attest('postgres-database', '1.4.0', 'qa-signed', 'quinn', ctx);
-    await syncStoryForms(world);
-    const sb = world.sandbox;
-
-    // One ticket alone first: warms every path and gives the unloaded figure.
-    const lone = await fileDatabaseRequest(world, PEOPLE.developer, { package: 'warm-db', database: 'warm_db', username: 'warm_app', size: 20 });
-    const loneCreated = Date.now();
-    const lonePlanned = await waitFor(() => firstWrite(commentWrites(sb), lone, PLAN), 'the lone plan comment', 60_000);
-
-    // The load: every ticket filed at once.
-    const created = new Map<string, number>();
-    const t0 = Date.now();
-    for (let i = 0; i < TICKETS; i++) {
-      const key = await fileDatabaseRequest(world, PEOPLE.developer, { package: `bench-db-${i}`, database: `bench_db_${i}`, username: `bench_app_${i}`, size: 20 });
-      created.set(key, Date.now());
+  if (SCENARIOS.has('postgres')) {
+    console.log(`postgres scenario: ${load()}`);
+    const opened = await openWorld({});
+    world = opened.world;
+    try {
+      await world.runtime.opened.engine.attest('postgres-database', '1.4.0', 'qa-signed', 'quinn', { actor: 'platform-admin', surface: 'cli' });
+      await syncStoryForms(world);
+      const w = world;
+      const log = new CommentLog(w.sandbox);
+      const l = await planLoad(w, log, 'postgres-database', 4, opened.clockOffset, (tag) =>
+        fileDatabaseRequest(w, PEOPLE.developer, { package: `bench-db-${tag}`, database: `bench_db_${tag}`, username: `bench_app_${tag}`, size: 20 }),
+      );
+      loads.push(l);
+      toResult = await applyLoad(w, log, l.keys, opened.clockOffset);
+      const violations = w.sandbox.violations();
+      if (violations.length) console.log(`contract violations (postgres): ${violations.length}`);
+    } finally {
+      await world.close();
+      world = undefined;
     }
-    const filedMs = Date.now() - t0;
-    const planAt = (key: string, writes: ReturnType<typeof commentWrites>) => firstWrite(writes, key, PLAN);
-    await waitFor(
-      () => {
-        const w = commentWrites(sb);
-        return [...created.keys()].every((k) => planAt(k, w) !== undefined) ? true : undefined;
-      },
-      `${TICKETS} plan comments`,
-      WAIT_MS,
-    ).catch((err: Error) => console.error(err.message));
-    let writes = commentWrites(sb);
-    const toPlan = [...created].flatMap(([k, at]) => {
-      const p = planAt(k, writes);
-      return p === undefined ? [] : [p - at];
-    });
-    // How long the bundle's own plan command ran, to tell the service's time from the plan's.
-    const planStepMs: number[] = [];
-    for (const key of created.keys()) {
-      for (const req of await engine.requests.forOrigin('jira', key)) {
-        if (!req.plan) continue;
-        const d = await engine.inventory.get('deployment', req.plan.deploymentId);
-        const ms = d.steps.reduce((sum, st) => sum + (st.startedAt && st.finishedAt ? Date.parse(st.finishedAt) - Date.parse(st.startedAt) : 0), 0);
-        planStepMs.push(ms);
+  }
+
+  if (SCENARIOS.has('noop')) {
+    for (const c of CONCURRENCIES) {
+      console.log(`noop scenario, requests concurrency ${c}: ${load()}`);
+      const opened = await openWorld({ ...noopWorldOptions(), concurrency: { requests: c } });
+      world = opened.world;
+      try {
+        await syncStoryForms(world);
+        const w = world;
+        loads.push(await planLoad(w, new CommentLog(w.sandbox), 'noop', c, opened.clockOffset, (tag) => fileNoopRequest(w, PEOPLE.developer, { package: `bench-noop-${tag}`, label: `bench-${tag}` })));
+        const violations = w.sandbox.violations();
+        if (violations.length) console.log(`contract violations (noop, ${c}): ${violations.length}`);
+      } finally {
+        await world.close();
+        world = undefined;
       }
     }
-    const allPlannedMs = Math.max(...[...created.keys()].map((k) => planAt(k, writes) ?? Number.NaN)) - t0;
-
-    // Approvals, all at once, of the first APPLIES tickets.
-    const approved = [...created.keys()].slice(0, APPLIES);
-    for (const key of approved) sb.as(PEOPLE.approver).transition(key, STATUSES.approved);
-    await waitFor(
-      () => {
-        const w = commentWrites(sb);
-        return approved.every((k) => firstWrite(w, k, RESULT) !== undefined) ? true : undefined;
-      },
-      `${APPLIES} result comments`,
-      WAIT_MS,
-    ).catch((err: Error) => console.error(err.message));
-    writes = commentWrites(sb);
-    const toResult: number[] = [];
-    for (const key of approved) {
-      const requests = await engine.requests.forOrigin('jira', key);
-      const appliedAt = requests.flatMap((r) => r.history.filter((h) => h.to === 'applied').map((h) => Date.parse(h.at) - clockOffset))[0];
-      const resultAt = firstWrite(writes, key, RESULT);
-      if (appliedAt !== undefined && resultAt !== undefined) toResult.push(resultAt - appliedAt);
-    }
-
-    const b = summary(baseline);
-    const p = summary(toPlan);
-    const r = summary(toResult);
-    const st = summary(planStepMs);
-    console.log(`ticket-to-plan: story world (redis-server, PostgreSQL, contract-checked Jira sandbox, service + workers), postgres-database requests; ${TICKETS} tickets filed in ${filedMs} ms, all planned after ${fmt(allPlannedMs / 1000, 1)} s; ${APPLIES} approved at once`);
-    printTable([
-      ['measure', 'n', 'p50 (ms)', 'p99 (ms)', 'max (ms)', 'goal', ''],
-      [`baseline: sandbox webhook round trip, no-op endpoint, ${TICKETS} at once`, String(b.n), fmt(b.p50, 0), fmt(b.p99, 0), fmt(b.max, 0), '', ''],
-      ['one ticket alone: created -> plan comment', '1', fmt(lonePlanned - loneCreated, 0), '', '', '', ''],
-      [`created -> plan comment, ${TICKETS} in flight`, `${p.n}/${TICKETS}`, fmt(p.p50, 0), fmt(p.p99, 0), fmt(p.max, 0), '<= 150 / <= 500 ms', `p50 ${verdict(p.p50 <= 150)}, p99 ${verdict(p.p99 <= 500)}`],
-      [`  of which the plan command itself (exec step run time)`, String(st.n), fmt(st.p50, 0), fmt(st.p99, 0), fmt(st.max, 0), '', ''],
-      [`apply finished -> result comment, ${APPLIES} at once`, `${r.n}/${APPLIES}`, fmt(r.p50, 0), fmt(r.p99, 0), fmt(r.max, 0), '<= 1000 ms', verdict(r.n === APPLIES && r.max <= 1000)],
-    ]);
-    const violations = sb.violations();
-    if (violations.length) console.log(`contract violations: ${violations.length}`);
-  } finally {
-    await world.close();
   }
+
+  const b = summary(baseline);
+  console.log(`ticket-to-plan: story world (redis-server, PostgreSQL, contract-checked Jira sandbox, service + workers); ${load()} at the end`);
+  for (const l of loads) console.log(`  ${l.scenario}, requests concurrency ${l.concurrency}: ${TICKETS} tickets filed in ${l.filedMs} ms, all planned after ${fmt(l.allPlannedMs / 1000, 1)} s`);
+  const rows: string[][] = [
+    ['measure', 'n', 'p50 (ms)', 'p99 (ms)', 'max (ms)', 'goal', ''],
+    [`baseline: sandbox webhook round trip, no-op endpoint, ${TICKETS} at once`, String(b.n), fmt(b.p50, 0), fmt(b.p99, 0), fmt(b.max, 0), '', ''],
+  ];
+  for (const l of loads) {
+    const p = summary(l.load.toPlan);
+    const st = summary(l.load.planStep);
+    const name = `${l.scenario}, concurrency ${l.concurrency}`;
+    rows.push([`${name}: one ticket alone, created -> plan comment`, '1', fmt(l.lone.toPlan[0] ?? Number.NaN, 0), '', '', '', '']);
+    rows.push([`${name}: created -> plan comment, ${TICKETS} in flight`, `${p.n}/${TICKETS}`, fmt(p.p50, 0), fmt(p.p99, 0), fmt(p.max, 0), '<= 150 / <= 500 ms', `p50 ${verdict(p.p50 <= 150)}, p99 ${verdict(p.p99 <= 500)}`]);
+    rows.push([`  of which the plan command itself (exec step run time)`, String(st.n), fmt(st.p50, 0), fmt(st.p99, 0), fmt(st.max, 0), '', '']);
+    const ev = summary(l.load.toEvent);
+    rows.push([`  created -> "Approval needed" comment (plan summary line)`, `${ev.n}/${TICKETS}`, fmt(ev.p50, 0), fmt(ev.p99, 0), fmt(ev.max, 0), '', '']);
+  }
+  if (SCENARIOS.has('postgres')) {
+    const r = summary(toResult);
+    rows.push([`postgres-database: apply finished -> result comment, ${APPLIES} at once`, `${r.n}/${APPLIES}`, fmt(r.p50, 0), fmt(r.p99, 0), fmt(r.max, 0), '<= 1000 ms', verdict(r.n === APPLIES && r.max <= 1000)]);
+  }
+  printTable(rows);
+
+  console.log('\nphases of created -> plan comment, p50 / p99 (ms); cpu = CPU of the one node process running service, workers and sandbox');
+  const phaseRows: string[][] = [['scenario', 'webhook + intake', 'queue + evaluate', 'plan run', 'decide', 'publish', 'cpu / ticket', 'event loop busy']];
+  const cell = (v: number[]) => {
+    const s = summary(v);
+    return s.n === 1 ? fmt(s.p50, 0) : `${fmt(s.p50, 0)} / ${fmt(s.p99, 0)}`;
+  };
+  for (const l of loads) {
+    const name = `${l.scenario}, concurrency ${l.concurrency}`;
+    const ph = (t: PlanTimes) => [cell(t.phases.intake), cell(t.phases.queued), cell(t.phases.plan), cell(t.phases.decide), cell(t.phases.publish)];
+    phaseRows.push([`${name}, one alone`, ...ph(l.lone), '', '']);
+    phaseRows.push([`${name}, ${TICKETS} in flight`, ...ph(l.load), `${fmt(l.cpuMsPerTicket, 1)} ms`, `${fmt(l.elu * 100, 0)} %`]);
+  }
+  printTable(phaseRows);
 }
 
 await main();

@@ -7,7 +7,7 @@ import type { Clock } from '../engine/model.ts';
 import type { WindowSource } from '../policy/index.ts';
 import { startRedisServer, type EmbeddedRedis } from '../engine/redis-server.ts';
 import { startPostgresServer, type EmbeddedPostgres } from '../dev/postgres-server.ts';
-import { startRuntime, type Runtime } from '../runtime.ts';
+import { startRuntime, type Runtime, type RuntimeOptions } from '../runtime.ts';
 import { startJiraSandbox, exampleSeed, type JiraSandbox } from '../../test/sandbox/jira/index.ts';
 
 /** Everything the Jira story runs on: private Redis and PostgreSQL, the Jira sandbox, the service. */
@@ -30,6 +30,14 @@ export interface StoryWorldOptions {
   windowSources?: WindowSource[];
   /** How often the workers re-sync dynamic dropdowns (ms); a test that re-syncs by hand sets it high. */
   dynamicOptionsPollMs?: number;
+  /** Extra bundle directories besides examples/bundles (BUNDLE_PATH), e.g. a benchmark's fixtures. */
+  bundlePaths?: string[];
+  /** Policy file instead of examples/policy.yaml (POLICY_FILE). */
+  policyFile?: string;
+  /** Form overlays directory instead of forms/ (FORMS_DIR); bundles without an overlay there get the default form. */
+  formsDir?: string;
+  /** Worker concurrency per queue (default: the workers' own). */
+  concurrency?: RuntimeOptions['concurrency'];
 }
 
 /**
@@ -64,6 +72,9 @@ export async function startStoryWorld(opts: StoryWorldOptions): Promise<StoryWor
     JIRA_API_TOKEN: sandbox.credentials.apiToken,
     JIRA_WEBHOOK_SECRET: webhookSecret,
     JIRA_CONFIG_FILE: 'examples/jira-config.yaml',
+    ...(opts.bundlePaths?.length ? { BUNDLE_PATH: opts.bundlePaths.join(':') } : {}),
+    ...(opts.policyFile ? { POLICY_FILE: opts.policyFile } : {}),
+    ...(opts.formsDir ? { FORMS_DIR: opts.formsDir } : {}),
   });
   const runtime = await startRuntime({
     config,
@@ -73,6 +84,7 @@ export async function startStoryWorld(opts: StoryWorldOptions): Promise<StoryWor
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.windowSources ? { windowSources: opts.windowSources } : {}),
     ...(opts.dynamicOptionsPollMs ? { dynamicOptionsPollMs: opts.dynamicOptionsPollMs } : {}),
+    ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
   });
   sandbox.registerWebhook({ url: `${runtime.url}/webhooks/jira`, secret: webhookSecret, events: ['jira:issue_created', 'jira:issue_updated', 'comment_created'] });
   return {

@@ -125,7 +125,9 @@ export class WorkflowWorkers {
     const lockKey = `${k}outbox:lock:${notice.requestId}`;
     const got = await this.opts.redis.set(lockKey, job.id ?? '1', 'PX', 30_000, 'NX');
     if (!got) {
-      await job.moveToDelayed(Date.now() + 50 + Math.floor(Math.random() * 100), token);
+      // A sibling notice of the same request is being written; a short jittered wait keeps
+      // their order loose but the ticket's latency low (most writes take a few milliseconds).
+      await job.moveToDelayed(Date.now() + 10 + Math.floor(Math.random() * 20), token);
       throw new DelayedError();
     }
     try {

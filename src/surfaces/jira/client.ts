@@ -14,63 +14,47 @@ import type { Logger } from '../../engine/logger.ts';
 import { statusMarker } from '../shared/messages.ts';
 import { sanitize } from '../shared/sanitize.ts';
 import { adfText, type AdfDoc, type AdfNode } from './adf.ts';
+import { RemoteApiError, RemoteAuthError, RemoteRateLimitedError, RemoteResponseError, RemoteUnavailableError } from '../shared/remote-errors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-/** Jira refused a call for a reason of the request itself (400, 403, 404, 409 ...). Not retried. */
-export class JiraApiError extends UserError {
-  readonly status: number;
-  readonly operation: string;
-  /** Jira's `errorMessages` and `errors` values (Jira never echoes credentials in them). */
-  readonly jiraMessages: string[];
-  constructor(code: ErrorCode, status: number, operation: string, jiraMessages: string[]) {
-    super(code, `Jira ${operation} answered ${status}${jiraMessages.length ? `: ${jiraMessages.join('; ')}` : ''}`);
-    this.status = status;
-    this.operation = operation;
-    this.jiraMessages = jiraMessages;
+/** Jira refused a call for a reason of the request itself (400, 403, 404 ...). Not retried. */
+export class JiraApiError extends RemoteApiError {
+  /** Jira's own error texts. */
+  get jiraMessages(): string[] {
+    return this.remoteMessages;
+  }
+  constructor(code: ErrorCode, status: number, operation: string, messages: string[]) {
+    super('Jira', code, status, operation, messages);
   }
 }
 
 /** Jira rejected our credentials (401). A configuration problem: not retryable until fixed. */
-export class JiraAuthError extends SystemError {
-  readonly retryable = false;
-  readonly operation: string;
+export class JiraAuthError extends RemoteAuthError {
   constructor(operation: string) {
-    super(`Jira ${operation} answered 401: check JIRA_EMAIL and JIRA_API_TOKEN`);
-    this.operation = operation;
+    super('Jira', operation, 'JIRA_EMAIL and JIRA_API_TOKEN');
   }
 }
 
-/** Jira is down, slow or unreachable (5xx, 408, 425, network). Retry later. */
-export class JiraUnavailableError extends SystemError {
-  readonly retryable = true;
-  readonly status?: number;
-  readonly operation: string;
+/** Jira is down, slow or unreachable (5xx, 408, network). Retry later. */
+export class JiraUnavailableError extends RemoteUnavailableError {
   constructor(operation: string, status: number | undefined, detail: string, options?: { cause?: unknown }) {
-    super(`Jira ${operation} failed${status ? ` with ${status}` : ''}: ${detail}`, options);
-    this.status = status;
-    this.operation = operation;
+    super('Jira', operation, status, detail, options);
   }
 }
 
 /** Jira kept answering 429 beyond what the client waits for itself. Retry after `retryAfterMs`. */
-export class JiraRateLimitedError extends SystemError {
-  readonly retryable = true;
-  readonly operation: string;
-  readonly retryAfterMs: number;
+export class JiraRateLimitedError extends RemoteRateLimitedError {
   constructor(operation: string, retryAfterMs: number) {
-    super(`Jira ${operation} is rate limited; retry in ${Math.ceil(retryAfterMs / 1000)} s`);
-    this.operation = operation;
-    this.retryAfterMs = retryAfterMs;
+    super('Jira', operation, retryAfterMs);
   }
 }
 
 /** Jira answered 2xx with a body that does not have the documented shape. */
-export class JiraResponseError extends SystemError {
-  readonly retryable = false;
+export class JiraResponseError extends RemoteResponseError {
   constructor(operation: string, detail: string) {
-    super(`Jira ${operation} returned an unexpected body: ${detail}`);
+    super('Jira', operation, detail);
   }
 }
 

@@ -12,63 +12,47 @@ import { z } from 'zod';
 import { SystemError, UserError, type ErrorCode } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import { sanitize } from '../shared/sanitize.ts';
+import { RemoteApiError, RemoteAuthError, RemoteRateLimitedError, RemoteResponseError, RemoteUnavailableError } from '../shared/remote-errors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Errors
 
 /** ServiceNow refused a call for a reason of the request itself (400, 403, 404 ...). Not retried. */
-export class ServiceNowApiError extends UserError {
-  readonly status: number;
-  readonly operation: string;
-  /** The platform's `error.message` and `error.detail` (sanitized). */
-  readonly serviceNowMessages: string[];
+export class ServiceNowApiError extends RemoteApiError {
+  /** ServiceNow's own error texts. */
+  get serviceNowMessages(): string[] {
+    return this.remoteMessages;
+  }
   constructor(code: ErrorCode, status: number, operation: string, messages: string[]) {
-    super(code, `ServiceNow ${operation} answered ${status}${messages.length ? `: ${messages.join('; ')}` : ''}`);
-    this.status = status;
-    this.operation = operation;
-    this.serviceNowMessages = messages;
+    super('ServiceNow', code, status, operation, messages);
   }
 }
 
 /** ServiceNow rejected our credentials (401). A configuration problem: not retryable until fixed. */
-export class ServiceNowAuthError extends SystemError {
-  readonly retryable = false;
-  readonly operation: string;
+export class ServiceNowAuthError extends RemoteAuthError {
   constructor(operation: string) {
-    super(`ServiceNow ${operation} answered 401: check SERVICENOW_USER and SERVICENOW_PASSWORD`);
-    this.operation = operation;
+    super('ServiceNow', operation, 'SERVICENOW_USER and SERVICENOW_PASSWORD');
   }
 }
 
 /** ServiceNow is down, slow or unreachable (5xx, 408, network). Retry later. */
-export class ServiceNowUnavailableError extends SystemError {
-  readonly retryable = true;
-  readonly status?: number;
-  readonly operation: string;
+export class ServiceNowUnavailableError extends RemoteUnavailableError {
   constructor(operation: string, status: number | undefined, detail: string, options?: { cause?: unknown }) {
-    super(`ServiceNow ${operation} failed${status ? ` with ${status}` : ''}: ${detail}`, options);
-    this.status = status;
-    this.operation = operation;
+    super('ServiceNow', operation, status, detail, options);
   }
 }
 
 /** ServiceNow kept answering 429 beyond what the client waits for itself. Retry after `retryAfterMs`. */
-export class ServiceNowRateLimitedError extends SystemError {
-  readonly retryable = true;
-  readonly operation: string;
-  readonly retryAfterMs: number;
+export class ServiceNowRateLimitedError extends RemoteRateLimitedError {
   constructor(operation: string, retryAfterMs: number) {
-    super(`ServiceNow ${operation} is rate limited; retry in ${Math.ceil(retryAfterMs / 1000)} s`);
-    this.operation = operation;
-    this.retryAfterMs = retryAfterMs;
+    super('ServiceNow', operation, retryAfterMs);
   }
 }
 
 /** ServiceNow answered 2xx with a body that does not have the documented shape. */
-export class ServiceNowResponseError extends SystemError {
-  readonly retryable = false;
+export class ServiceNowResponseError extends RemoteResponseError {
   constructor(operation: string, detail: string) {
-    super(`ServiceNow ${operation} returned an unexpected body: ${detail}`);
+    super('ServiceNow', operation, detail);
   }
 }
 

@@ -77,16 +77,7 @@ export function conversation(sb: JiraSandbox, key: string): ConversationLine[] {
   });
 }
 
-/** Polls `probe` until it returns something (or throws after `timeoutMs`). */
-export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { waitFor } from './wait.ts';
 
 /** What a developer types into the database request form. `null` leaves a question empty. */
 export interface DatabaseAnswers {

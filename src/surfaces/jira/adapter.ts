@@ -14,7 +14,7 @@ import type { IntakeJobData } from '../../queue/queues.ts';
 import { MessageRenderer, type MessageName } from '../shared/messages.ts';
 import type { SurfaceEvent } from '../shared/surface-event.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';
-import type { RequestView } from '../shared/request-view.ts';
+import { buildAnswerView, type RequestView } from '../shared/request-view.ts';
 import type { Block } from '../shared/blocks.ts';
 import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
 import { adfText, renderJiraComment, type AdfDoc } from './adf.ts';
@@ -347,26 +347,9 @@ export class JiraSurface implements SurfaceAdapter {
     }
   }
 
-  /** The answer template renders from a request view; a question has no request, so this is a bare one. */
+  /** The view the answer template renders, for a question asked on `ref`. */
   private answerView(answer: QueryAnswer, actor: Actor, ref: string): RequestView {
-    return {
-      id: `query-${answer.query.name}`,
-      revision: 1,
-      state: 'applied',
-      kind: 'query',
-      actor,
-      origin: { surface: 'jira', ref, url: `${this.deps.baseUrl.replace(/\/+$/, '')}/browse/${encodeURIComponent(ref)}` },
-      project: '',
-      environment: '',
-      bundle: '',
-      decisions: [],
-      approvals: [],
-      hints: {},
-      artifacts: [],
-      issues: [],
-      answer: { title: answer.title, asOf: answer.asOf, columns: answer.columns, rows: answer.rows, ...(answer.footer ? { footer: answer.footer } : {}) },
-      links: {},
-    };
+    return buildAnswerView(answer, actor, { surface: 'jira', ref, url: `${this.deps.baseUrl.replace(/\/+$/, '')}/browse/${encodeURIComponent(ref)}` });
   }
 
   private plain(text: string) {

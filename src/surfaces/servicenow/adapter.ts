@@ -11,7 +11,7 @@ import { QueryCatalog, QueryError, parseQueryText, type QueryAnswer, type QueryI
 import type { IntakeJobData } from '../../queue/queues.ts';
 import type { Block } from '../shared/blocks.ts';
 import { MessageRenderer, statusMarker, type MessageName } from '../shared/messages.ts';
-import type { RequestView } from '../shared/request-view.ts';
+import { buildAnswerView, type RequestView } from '../shared/request-view.ts';
 import { sanitize } from '../shared/sanitize.ts';
 import { parseCommand, type SurfaceCommand } from '../shared/surface-event.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';
@@ -444,26 +444,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
     }
   }
 
-  /** The answer template renders from a request view; a question has no request, so this is a bare one. */
+  /** The view the answer template renders, for a question asked on requested item `ritmSysId`. */
   private answerView(answer: QueryAnswer, actor: Actor, ritmSysId: string): RequestView {
-    return {
-      id: `query-${answer.query.name}`,
-      revision: 1,
-      state: 'applied',
-      kind: 'query',
-      actor,
-      origin: { surface: SURFACE, ref: ritmSysId, url: recordUrl(this.deps.instanceUrl, 'sc_req_item', ritmSysId) },
-      project: '',
-      environment: '',
-      bundle: '',
-      decisions: [],
-      approvals: [],
-      hints: {},
-      artifacts: [],
-      issues: [],
-      answer: { title: answer.title, asOf: answer.asOf, columns: answer.columns, rows: answer.rows, ...(answer.footer ? { footer: answer.footer } : {}) },
-      links: {},
-    };
+    return buildAnswerView(answer, actor, { surface: SURFACE, ref: ritmSysId, url: recordUrl(this.deps.instanceUrl, 'sc_req_item', ritmSysId) });
   }
 
   /** The text of the work note the service closed with `key`, if it wrote one. */

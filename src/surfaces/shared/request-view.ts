@@ -316,3 +316,32 @@ export function formatDuration(ms: number): string {
   if (h > 0) return `${h} h ${mm} min`;
   return `${mm} min`;
 }
+
+/**
+ * The view of a query answer. The answer template renders from a request view; a question has
+ * no request behind it, so this is a bare one carrying only who asked, where, and the table.
+ */
+export function buildAnswerView(
+  answer: { query: { name: string }; title: string; asOf: string; columns: string[]; rows: string[][]; footer?: string },
+  actor: Actor,
+  origin: Origin,
+): RequestView {
+  return {
+    id: `query-${answer.query.name}`,
+    revision: 1,
+    state: 'applied',
+    kind: 'query',
+    actor,
+    origin,
+    project: '',
+    environment: '',
+    bundle: '',
+    decisions: [],
+    approvals: [],
+    hints: {},
+    artifacts: [],
+    issues: [],
+    answer: { title: answer.title, asOf: answer.asOf, columns: answer.columns, rows: answer.rows, ...(answer.footer ? { footer: answer.footer } : {}) },
+    links: {},
+  };
+}

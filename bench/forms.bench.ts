@@ -88,13 +88,14 @@ async function renderBench(seconds: number): Promise<void> {
 
 async function syncBench(): Promise<void> {
   const { loadConfig } = await import('../src/config.ts');
-  const { startRuntime, loadJiraConfig } = await import('../src/runtime.ts');
+  const { startRuntime } = await import('../src/runtime.ts');
+  const { loadJiraConfig } = await import('../src/surfaces/jira/config.ts');
   const { createLogger } = await import('../src/engine/logger.ts');
   const { startRedisServer } = await import('../src/engine/redis-server.ts');
   const { JiraClient } = await import('../src/surfaces/jira/client.ts');
   const { JiraFormsSync } = await import('../src/surfaces/jira/forms-sync.ts');
-  const { EngineOptionSources } = await import('../src/forms/engine-option-sources.ts');
-  const { startJiraSandbox, exampleSeed } = await import('../test/sandbox/jira/index.ts');
+  const { EngineOptionSources } = await import('../src/workflow/form-options.ts');
+  const { startJiraSandbox, exampleSeed } = await import('../sandbox/jira/index.ts');
 
   const dataDir = mkdtempSync(join(tmpdir(), 'ts-bench-forms-'));
   const redis = await startRedisServer();

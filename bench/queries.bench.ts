@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startRedisServer } from '../src/engine/redis-server.ts';
 import { loadConfig } from '../src/config.ts';
-import { openEngine } from '../src/engine/bootstrap.ts';
-import { QueryCatalog, rankStacks } from '../src/engine/queries.ts';
+import { openEngine } from '../src/workflow/bootstrap.ts';
+import { QueryCatalog, rankStacks } from '../src/workflow/queries.ts';
 
 const PACKAGES = Number(process.argv[2] ?? 10_000);
 const PROJECTS = 40;

@@ -34,7 +34,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { createLogger } from '../src/engine/logger.ts';
 import { shiftedClock, startStoryWorld, type StoryWorld } from '../src/demo/story.ts';
 import { adfPlain, fileDatabaseRequest, syncStoryForms, waitFor } from '../src/demo/story-steps.ts';
-import { exampleSeed, PEOPLE, STATUSES, startJiraSandbox, type JiraSandbox } from '../test/sandbox/jira/index.ts';
+import { exampleSeed, PEOPLE, STATUSES, startJiraSandbox, type JiraSandbox } from '../sandbox/jira/index.ts';
 import { fmt, printTable, summary, verdict, watchdog } from './lib/report.ts';
 import { fileNoopRequest, noopWorldOptions } from './lib/noop-request.ts';
 

@@ -1,11 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
 import type { Config } from './config.ts';
-import { openEngine, REPO_ROOT, type OpenedEngine } from './engine/bootstrap.ts';
+import { openEngine, REPO_ROOT, type OpenedEngine } from './workflow/bootstrap.ts';
 import { ConfigError } from './engine/errors.ts';
 import type { Logger } from './engine/logger.ts';
 import { Metrics } from './engine/metrics.ts';
@@ -13,11 +10,11 @@ import { systemClock, type Clock, type SurfaceName } from './engine/model.ts';
 import { DeploymentRunner, InventoryDeploymentStore } from './engine/deployments.ts';
 import { PackageLock } from './engine/package-lock.ts';
 import { SurfaceIdStore } from './engine/surface-ids.ts';
-import { RequestWorkflow } from './engine/workflow.ts';
-import { QueryCatalog } from './engine/queries.ts';
+import { RequestWorkflow } from './workflow/workflow.ts';
+import { QueryCatalog } from './workflow/queries.ts';
 import { FormCatalog } from './forms/catalog.ts';
-import { ChangeWindowService, loadPolicy, StaticDirectory, type Directory, type Policy, type WindowSource } from './policy/index.ts';
-import { createProvisioners } from './provisioners/index.ts';
+import { ChangeWindowService, loadPolicy, loadDirectory, type Directory, type Policy, type WindowSource } from './policy/index.ts';
+import { ProcessPlanScanner, createProvisioners } from './provisioners/index.ts';
 import { queueNames, WorkflowQueues, type QueueNames } from './queue/queues.ts';
 import { WorkflowWorkers, type IntakeHandler } from './queue/workers.ts';
 import { createHttpApp } from './surfaces/http/app.ts';
@@ -25,71 +22,15 @@ import { webhookRouter } from './surfaces/http/webhooks.ts';
 import { JiraSurface } from './surfaces/jira/adapter.ts';
 import { JiraClient } from './surfaces/jira/client.ts';
 import { JiraFormsSync } from './surfaces/jira/forms-sync.ts';
-import { EngineOptionSources } from './forms/engine-option-sources.ts';
-import { jiraSurfaceConfigSchema, type JiraSurfaceConfig } from './surfaces/jira/config.ts';
+import { EngineOptionSources } from './workflow/form-options.ts';
+import { loadJiraConfig } from './surfaces/jira/config.ts';
 import { ViewBuilder } from './surfaces/shared/view-builder.ts';
 import { ServiceNowSurface } from './surfaces/servicenow/adapter.ts';
 import { ServiceNowBlackoutSource } from './surfaces/servicenow/blackouts.ts';
 import { ServiceNowClient } from './surfaces/servicenow/client.ts';
-import { serviceNowSurfaceConfigSchema, type ServiceNowSurfaceConfig } from './surfaces/servicenow/config.ts';
+import { loadServiceNowConfig } from './surfaces/servicenow/config.ts';
 import { questionItem, ServiceNowFormsSync } from './surfaces/servicenow/forms-sync.ts';
 import type { SurfaceAdapter } from './surfaces/surface.ts';
-
-/** Paths in configuration are relative to the working directory, or to the repository for the shipped defaults. */
-function configPath(p: string): string {
-  if (isAbsolute(p)) return p;
-  const fromCwd = resolve(p);
-  return fromCwd;
-}
-
-async function readYaml(path: string, variable: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    // Shipped defaults resolve against the repository when run from elsewhere.
-    try {
-      text = await readFile(join(REPO_ROOT, path), 'utf8');
-    } catch {
-      throw new ConfigError(variable, `cannot read ${path}`);
-    }
-  }
-  return parseYaml(text);
-}
-
-const directorySchema = z.object({
-  users: z.array(z.object({ id: z.string().min(1), displayName: z.string().optional(), active: z.boolean().default(true), groups: z.array(z.string()).default([]) })),
-});
-
-/** Loads the API/CLI directory file. */
-export async function loadDirectory(path: string): Promise<Directory> {
-  const parsed = directorySchema.safeParse(await readYaml(configPath(path), 'DIRECTORY_FILE'));
-  if (!parsed.success) {
-    const i = parsed.error.issues[0]!;
-    throw new ConfigError('DIRECTORY_FILE', `${path}: /${i.path.join('/')} ${i.message}`);
-  }
-  return new StaticDirectory(parsed.data.users.map((u) => ({ id: u.id, displayName: u.displayName ?? u.id, active: u.active, groups: u.groups })));
-}
-
-/** Loads and validates the Jira project/status mapping. */
-export async function loadJiraConfig(path: string): Promise<JiraSurfaceConfig> {
-  const parsed = jiraSurfaceConfigSchema.safeParse(await readYaml(configPath(path), 'JIRA_CONFIG_FILE'));
-  if (!parsed.success) {
-    const i = parsed.error.issues[0]!;
-    throw new ConfigError('JIRA_CONFIG_FILE', `${path}: /${i.path.join('/')} ${i.message}`);
-  }
-  return parsed.data;
-}
-
-/** Loads and validates the ServiceNow surface mapping. */
-export async function loadServiceNowConfig(path: string): Promise<ServiceNowSurfaceConfig> {
-  const parsed = serviceNowSurfaceConfigSchema.safeParse(await readYaml(configPath(path), 'SERVICENOW_CONFIG_FILE'));
-  if (!parsed.success) {
-    const i = parsed.error.issues[0]!;
-    throw new ConfigError('SERVICENOW_CONFIG_FILE', `${path}: /${i.path.join('/')} ${i.message}`);
-  }
-  return parsed.data;
-}
 
 /** Options of {@link startRuntime}. */
 export interface RuntimeOptions {
@@ -169,7 +110,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const redis = opened.redis.redis;
   const closers: (() => Promise<void>)[] = [];
   try {
-    const policyPath = configPath(config.POLICY_FILE);
+    const policyPath = resolve(config.POLICY_FILE);
     const policy = await loadPolicy({ path: policyPath }).catch(async (err: unknown) => {
       if ((err as { code?: string }).code === 'ENOENT') return loadPolicy({ path: join(REPO_ROOT, config.POLICY_FILE) });
       throw err;
@@ -188,6 +129,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       store: new InventoryDeploymentStore(engine.inventory),
       getBundle: (name, version) => engine.registry.get(name, version),
       provisioners: createProvisioners({ tofuBin: config.TOFU_BIN, terraformBin: config.TERRAFORM_BIN }),
+      scanner: new ProcessPlanScanner(),
       lock: new PackageLock(redis, { prefix: config.REDIS_PREFIX }),
       validateArtifact: (definition, data) => engine.registry.validateArtifact(definition, data),
       sensitivePointers: (definition) => engine.registry.artifactDefinition(definition).sensitivePointers,

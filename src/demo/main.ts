@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createLogger } from '../engine/logger.ts';
-import { PEOPLE, STATUSES } from '../../test/sandbox/jira/index.ts';
+import { PEOPLE, STATUSES } from '../../sandbox/jira/index.ts';
 import { startStoryWorld, shiftedClock, type StoryWorld } from './story.ts';
 import { conversation, fileDatabaseRequest, syncStoryForms, waitFor } from './story-steps.ts';
 

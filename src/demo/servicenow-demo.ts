@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createLogger } from '../engine/logger.ts';
-import { PEOPLE } from '../../test/sandbox/servicenow/example-seed.ts';
+import { PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
 import { shiftedClock } from './story.ts';
 import { startServiceNowWorld, type ServiceNowWorld } from './servicenow-world.ts';
 import { orderDatabase, ritmState, syncServiceNowForms, waitFor, workNotes } from './servicenow-steps.ts';

@@ -6,7 +6,7 @@
 import { createLogger } from '../engine/logger.ts';
 import { ServiceNowClient } from '../surfaces/servicenow/client.ts';
 import { QUESTION_ITEM_KEY, type ServiceNowSyncReport } from '../surfaces/servicenow/forms-sync.ts';
-import type { ServiceNowSandbox } from '../../test/sandbox/servicenow/servicenow-sandbox.ts';
+import type { ServiceNowSandbox } from '../../sandbox/servicenow/servicenow-sandbox.ts';
 import type { ServiceNowWorld } from './servicenow-world.ts';
 
 /** A client logged in as the integration account of the world's sandbox. */

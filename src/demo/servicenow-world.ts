@@ -8,8 +8,8 @@ import type { WindowSource } from '../policy/index.ts';
 import { startRedisServer, type EmbeddedRedis } from '../engine/redis-server.ts';
 import { startPostgresServer, type EmbeddedPostgres } from '../dev/postgres-server.ts';
 import { startRuntime, type Runtime } from '../runtime.ts';
-import { startServiceNowSandbox, type ServiceNowSandbox } from '../../test/sandbox/servicenow/servicenow-sandbox.ts';
-import { exampleSeed } from '../../test/sandbox/servicenow/example-seed.ts';
+import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/servicenow-sandbox.ts';
+import { exampleSeed } from '../../sandbox/servicenow/example-seed.ts';
 
 /** Everything the ServiceNow story runs on: private Redis and PostgreSQL, the ServiceNow sandbox, the service. */
 export interface ServiceNowWorld {

@@ -1,9 +1,9 @@
 import { createLogger } from '../engine/logger.ts';
-import { EngineOptionSources } from '../forms/engine-option-sources.ts';
+import { EngineOptionSources } from '../workflow/form-options.ts';
 import { JiraClient } from '../surfaces/jira/client.ts';
 import { JiraFormsSync, type JiraSyncReport } from '../surfaces/jira/forms-sync.ts';
-import { loadJiraConfig } from '../runtime.ts';
-import { adfToText, type JiraSandbox } from '../../test/sandbox/jira/index.ts';
+import { loadJiraConfig } from '../surfaces/jira/config.ts';
+import { adfToText, type JiraSandbox } from '../../sandbox/jira/index.ts';
 import type { StoryWorld } from './story.ts';
 
 /** Runs `forms sync --surface jira` against the world's sandbox. */

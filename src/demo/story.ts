@@ -8,7 +8,7 @@ import type { WindowSource } from '../policy/index.ts';
 import { startRedisServer, type EmbeddedRedis } from '../engine/redis-server.ts';
 import { startPostgresServer, type EmbeddedPostgres } from '../dev/postgres-server.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from '../runtime.ts';
-import { startJiraSandbox, exampleSeed, type JiraSandbox } from '../../test/sandbox/jira/index.ts';
+import { startJiraSandbox, exampleSeed, type JiraSandbox } from '../../sandbox/jira/index.ts';
 
 /** Everything the Jira story runs on: private Redis and PostgreSQL, the Jira sandbox, the service. */
 export interface StoryWorld {

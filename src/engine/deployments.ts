@@ -34,12 +34,10 @@ import {
 import { combineStepPlans, parsePlanJson, planHash, summarizePlan, type StepPlan } from './plan.ts';
 import { Redactor, isSensitiveKey } from './redact.ts';
 import { costDelta, estimateMonthlyCost, type CostDelta } from './cost.ts';
-import { runScanners } from './scanners.ts';
 import { LockLostError, type Lease, type PackageLock, type QueuedInfo } from './package-lock.ts';
-import type { Provisioner, StepContext } from '../provisioners/types.ts';
+import { excerptOf, type PlanScanner, type Provisioner, type StepContext } from './provisioner-port.ts';
 import type { Inventory } from './inventory.ts';
 import type { AuditContext } from './audit.ts';
-import { excerptOf } from '../provisioners/run-process.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Ports
@@ -89,8 +87,8 @@ export interface DeploymentRunnerDeps {
   stateRoot: string;
   clock?: Clock;
   logger?: Logger;
-  /** The environment scanners inherit PATH/HOME/LANG/TS_TARGET_* from (default `process.env`). */
-  baseEnv?: NodeJS.ProcessEnv;
+  /** Runs the bundle's scanners over every plan (src/provisioners/scanners.ts implements it). */
+  scanner: PlanScanner;
   /** Keep working directories after a run (debugging; they hold connection secrets). */
   keepWorkDirs?: boolean;
 }
@@ -359,13 +357,12 @@ export class DeploymentRunner {
         : { summary: summarizePlan({ format_version: '1.0' }), hash: planHash({ format_version: '1.0' }) };
       await save({ plan: planSummary, planHash: hash });
 
-      decisions = await runScanners({
+      decisions = await this.deps.scanner.scan({
         bundle,
         labels: environment.labels,
         planFiles: active.map(({ step, index }) => ({ step: step.path, file: contexts.get(index)!.planFile })),
         redactor,
         clock: this.clock,
-        baseEnv: this.deps.baseEnv,
         signal,
       });
       const denied = decisions.find((d) => d.outcome === 'deny');

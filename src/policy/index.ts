@@ -43,5 +43,5 @@ export {
   type WindowOpening,
   type WindowOptions,
 } from './windows.ts';
-export { StaticDirectory } from './directory.ts';
+export { StaticDirectory, loadDirectory } from './directory.ts';
 export { formatDuration, parseDuration } from './duration.ts';

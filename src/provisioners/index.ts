@@ -7,6 +7,7 @@ import type { Provisioner } from './types.ts';
 
 export { ExecProvisioner, ExecConfigSchema, parseExecConfig, DEFAULT_EXEC_TIMEOUT_SECONDS, type ExecConfig } from './exec.ts';
 export { OpenTofuProvisioner, type OpenTofuProvisionerOptions } from './opentofu.ts';
+export { ProcessPlanScanner, parseScanners, runScanners, severityFor } from './scanners.ts';
 export { inheritedEnv, stepEnv, MD_ENV, type Provisioner, type StepContext, type PlanResult, type ApplyResult } from './types.ts';
 
 /** Options for {@link createProvisioners}. */

@@ -177,9 +177,4 @@ export function describeFailure(r: RunProcessResult, timeoutMs: number): string 
   return undefined;
 }
 
-/** Last lines of output, redacted, capped at `maxChars` (for error excerpts). */
-export function excerptOf(lines: readonly string[], maxChars = 2000, maxLines = 20): string {
-  let out = lines.slice(-maxLines).join('\n');
-  if (out.length > maxChars) out = '…' + out.slice(out.length - maxChars);
-  return out;
-}
+export { excerptOf } from '../engine/provisioner-port.ts';

@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import type { WorkflowJob, WorkflowNotice, WorkflowPorts } from '../engine/workflow.ts';
+import type { WorkflowJob, WorkflowNotice, WorkflowPorts } from '../workflow/workflow.ts';
 
 /** A webhook delivery as received: verified, not yet parsed further. */
 export interface IntakeJobData {

@@ -1,6 +1,6 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { RequestWorkflow, WorkflowNotice } from '../engine/workflow.ts';
+import type { RequestWorkflow, WorkflowNotice } from '../workflow/workflow.ts';
 import { UserError } from '../engine/errors.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { Metrics } from '../engine/metrics.ts';

@@ -1,4 +1,4 @@
-import type { WorkflowNotice } from '../engine/workflow.ts';
+import type { WorkflowNotice } from '../workflow/workflow.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { SurfaceName } from '../engine/model.ts';
 import type { Directory } from '../policy/index.ts';

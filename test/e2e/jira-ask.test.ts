@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createLogger } from '../../src/engine/logger.ts';
 import { startStoryWorld, type StoryWorld } from '../../src/demo/story.ts';
 import { conversation, waitFor } from '../../src/demo/story-steps.ts';
-import { PEOPLE, STATUSES } from '../sandbox/jira/index.ts';
+import { PEOPLE, STATUSES } from '../../sandbox/jira/index.ts';
 import type { AuditEvent } from '../../src/engine/model.ts';
 
 let world: StoryWorld;

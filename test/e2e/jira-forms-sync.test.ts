@@ -6,8 +6,8 @@ import { startStoryWorld, type StoryWorld } from '../../src/demo/story.ts';
 import { syncStoryForms, waitFor } from '../../src/demo/story-steps.ts';
 import { JiraClient } from '../../src/surfaces/jira/client.ts';
 import { JiraFormsSync } from '../../src/surfaces/jira/forms-sync.ts';
-import { EngineOptionSources } from '../../src/forms/engine-option-sources.ts';
-import { loadJiraConfig } from '../../src/runtime.ts';
+import { EngineOptionSources } from '../../src/workflow/form-options.ts';
+import { loadJiraConfig } from '../../src/surfaces/jira/config.ts';
 
 let world: StoryWorld;
 const ctx = { actor: 'platform-admin', surface: 'cli' as const };

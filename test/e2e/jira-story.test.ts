@@ -7,7 +7,7 @@ import axios from 'axios';
 import { createLogger } from '../../src/engine/logger.ts';
 import { startStoryWorld, shiftedClock, type StoryWorld } from '../../src/demo/story.ts';
 import { syncStoryForms, conversation, waitFor, fileDatabaseRequest } from '../../src/demo/story-steps.ts';
-import { PEOPLE, STATUSES } from '../sandbox/jira/index.ts';
+import { PEOPLE, STATUSES } from '../../sandbox/jira/index.ts';
 import type { Request } from '../../src/engine/model.ts';
 
 const run = promisify(execFile);

@@ -6,10 +6,10 @@ import { syncStoryForms, conversation, waitFor } from '../../src/demo/story-step
 import { MovableClock, setupCheckoutStack, jiraFieldOptions, filePromotionRequest, releaseRecord, type CheckoutStack } from '../../src/demo/promotion-steps.ts';
 import { JiraClient } from '../../src/surfaces/jira/client.ts';
 import { JiraFormsSync } from '../../src/surfaces/jira/forms-sync.ts';
-import { EngineOptionSources } from '../../src/forms/engine-option-sources.ts';
-import { loadJiraConfig } from '../../src/runtime.ts';
+import { EngineOptionSources } from '../../src/workflow/form-options.ts';
+import { loadJiraConfig } from '../../src/surfaces/jira/config.ts';
 import { jobId } from '../../src/queue/queues.ts';
-import { PEOPLE, STATUSES } from '../sandbox/jira/index.ts';
+import { PEOPLE, STATUSES } from '../../sandbox/jira/index.ts';
 import type { Request } from '../../src/engine/model.ts';
 
 // Monday 2026-11-23 12:00 in Berlin: the production window (Tue-Thu 10:00-16:00) is closed.

@@ -12,7 +12,7 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { createLogger } from '../../src/engine/logger.ts';
 import { startServiceNowWorld, type ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
 import { askQuestion, ritmState, syncServiceNowForms, waitFor, workNotes } from '../../src/demo/servicenow-steps.ts';
-import { PEOPLE } from '../sandbox/servicenow/example-seed.ts';
+import { PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
 
 const LIMIT = 900;
 const STACKS = 40;

@@ -14,8 +14,8 @@ import { shiftedClock } from '../../src/demo/story.ts';
 import { startServiceNowWorld, type ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
 import { askQuestion, orderDatabase, ritmState, syncServiceNowForms, waitFor, workNotes, type WorkNoteLine } from '../../src/demo/servicenow-steps.ts';
 import { QUESTION_ITEM_KEY } from '../../src/surfaces/servicenow/forms-sync.ts';
-import { signServiceNowBody } from '../sandbox/servicenow/webhook-sender.ts';
-import { PEOPLE } from '../sandbox/servicenow/example-seed.ts';
+import { signServiceNowBody } from '../../sandbox/servicenow/webhook-sender.ts';
+import { PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
 import type { AuditEvent, Request } from '../../src/engine/model.ts';
 
 let world: ServiceNowWorld;

@@ -12,7 +12,7 @@ import { shiftedClock, type StoryWorld } from '../../src/demo/story.ts';
 import { releaseRecord, setupCheckoutStack } from '../../src/demo/promotion-steps.ts';
 import { startServiceNowWorld, type ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
 import { catalogItem, ritmState, syncServiceNowForms, waitFor, workNotes } from '../../src/demo/servicenow-steps.ts';
-import { PEOPLE } from '../sandbox/servicenow/example-seed.ts';
+import { PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
 
 let world: ServiceNowWorld;
 const ctx = { actor: 'platform-admin', surface: 'cli' as const };

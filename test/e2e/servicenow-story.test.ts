@@ -14,10 +14,10 @@ import { createLogger } from '../../src/engine/logger.ts';
 import { shiftedClock } from '../../src/demo/story.ts';
 import { startServiceNowWorld, type ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
 import { orderDatabase, ritmState, serviceNowClient, syncServiceNowForms, waitFor, workNotes } from '../../src/demo/servicenow-steps.ts';
-import { signServiceNowBody } from '../sandbox/servicenow/webhook-sender.ts';
+import { signServiceNowBody } from '../../sandbox/servicenow/webhook-sender.ts';
 import { ServiceNowBlackoutSource } from '../../src/surfaces/servicenow/blackouts.ts';
 import { ChangeWindowService } from '../../src/policy/index.ts';
-import { PEOPLE } from '../sandbox/servicenow/example-seed.ts';
+import { PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
 import type { Request } from '../../src/engine/model.ts';
 
 const run = promisify(execFile);

@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError } from '../../src/engine/errors.ts';
 import { verifyServiceNowDelivery } from '../../src/surfaces/servicenow/webhook.ts';
-import { signServiceNowBody } from '../sandbox/servicenow/webhook-sender.ts';
-import { webhookBody } from '../sandbox/servicenow/business-rule.ts';
+import { signServiceNowBody } from '../../sandbox/servicenow/webhook-sender.ts';
+import { webhookBody } from '../../sandbox/servicenow/business-rule.ts';
 
 const secret = 'webhook-secret-0123456789abcdef';
 const basic = { username: 'servicenow-hook', password: 'basic-password-0123456789' };

@@ -15,9 +15,9 @@ import { startStoryWorld, shiftedClock, type StoryWorld } from '../../src/demo/s
 import { conversation, fileDatabaseRequest, syncStoryForms } from '../../src/demo/story-steps.ts';
 import { startServiceNowWorld, type ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
 import { orderDatabase, syncServiceNowForms, waitFor, workNotes } from '../../src/demo/servicenow-steps.ts';
-import { PEOPLE as JIRA_PEOPLE } from '../sandbox/jira/index.ts';
-import { PEOPLE as SN_PEOPLE } from '../sandbox/servicenow/example-seed.ts';
-import { signServiceNowBody } from '../sandbox/servicenow/webhook-sender.ts';
+import { PEOPLE as JIRA_PEOPLE } from '../../sandbox/jira/index.ts';
+import { PEOPLE as SN_PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
+import { signServiceNowBody } from '../../sandbox/servicenow/webhook-sender.ts';
 
 /** What the shared tests need to know about one surface. */
 interface SurfaceDriver {

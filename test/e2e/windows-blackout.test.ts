@@ -5,7 +5,7 @@ import { startStoryWorld, type StoryWorld } from '../../src/demo/story.ts';
 import { syncStoryForms, conversation, waitFor } from '../../src/demo/story-steps.ts';
 import { MovableClock, MutableWindowSource, setupCheckoutStack, filePromotionRequest, releaseRecord, type CheckoutStack } from '../../src/demo/promotion-steps.ts';
 import { jobId } from '../../src/queue/queues.ts';
-import { PEOPLE, STATUSES } from '../sandbox/jira/index.ts';
+import { PEOPLE, STATUSES } from '../../sandbox/jira/index.ts';
 import type { Request } from '../../src/engine/model.ts';
 
 // Monday 2026-11-23 12:00 in Berlin; production opens Tue-Thu 10:00-16:00 Europe/Berlin.

@@ -6,6 +6,7 @@ import { Inventory } from '../../src/engine/inventory.ts';
 import { DeploymentRunner, InventoryDeploymentStore } from '../../src/engine/deployments.ts';
 import { PackageLock } from '../../src/engine/package-lock.ts';
 import { ExecProvisioner } from '../../src/provisioners/exec.ts';
+import { ProcessPlanScanner } from '../../src/provisioners/scanners.ts';
 import { SchemaValidator } from '../../src/engine/registry/schema-validator.ts';
 import { sensitivePointers } from '../../src/engine/registry/sensitive.ts';
 import { makeBundle, makeKit, TEST_AUTH_DEFINITION } from './deploy-kit.ts';
@@ -29,6 +30,7 @@ test('the runner on the real Inventory: audited package and deployment writes, s
     store,
     getBundle: () => bundle,
     provisioners: { exec: new ExecProvisioner({ baseEnv: { PATH: process.env.PATH, TS_TARGET_OUT: kit.out } }) },
+    scanner: new ProcessPlanScanner(),
     lock: new PackageLock(client, { prefix }),
     validateArtifact: (_def, data) => validator.validate(TEST_AUTH_DEFINITION, data),
     sensitivePointers: () => sensitivePointers(TEST_AUTH_DEFINITION),

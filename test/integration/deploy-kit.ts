@@ -11,6 +11,7 @@ import type { Bundle, BundleStep, Environment, Labels, Package } from '../../src
 import { DeploymentRunner, RedisDeploymentStore, type Fields } from '../../src/engine/deployments.ts';
 import { PackageLock } from '../../src/engine/package-lock.ts';
 import { ExecProvisioner } from '../../src/provisioners/exec.ts';
+import { ProcessPlanScanner } from '../../src/provisioners/scanners.ts';
 import type { Provisioner } from '../../src/provisioners/types.ts';
 import { SchemaValidator } from '../../src/engine/registry/schema-validator.ts';
 import { sensitivePointers } from '../../src/engine/registry/sensitive.ts';
@@ -211,7 +212,7 @@ export async function makeKit(
     sensitivePointers: (def) => sensitivePointers(definitions[def]),
     workRoot: join(root, 'work'),
     stateRoot: join(root, 'state'),
-    baseEnv,
+    scanner: new ProcessPlanScanner({ baseEnv }),
   });
   let envCount = 0;
   return {

@@ -5,6 +5,7 @@ import { DeploymentRunner, RedisDeploymentStore } from '../../src/engine/deploym
 import { PackageLock } from '../../src/engine/package-lock.ts';
 import type { BundleRegistry } from '../../src/engine/registry/index.ts';
 import { ExecProvisioner } from '../../src/provisioners/exec.ts';
+import { ProcessPlanScanner } from '../../src/provisioners/scanners.ts';
 import { usePostgres } from '../helpers/postgres.ts';
 import { useRedis } from '../helpers/redis.ts';
 import { loadExampleRegistry, makeWorkRoot } from './example-bundles-driver.ts';
@@ -47,7 +48,7 @@ describe('example bundles deployed by the engine: database, cache, then checkout
       sensitivePointers: (def) => registry.artifactDefinition(def).sensitivePointers,
       workRoot: `${work.dir}/work`,
       stateRoot: `${work.dir}/state`,
-      baseEnv,
+      scanner: new ProcessPlanScanner({ baseEnv }),
     });
     envId = (await store.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } })).id;
   });

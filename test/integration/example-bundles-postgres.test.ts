@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { startPostgresServer } from '../../src/dev/postgres-server.ts';
 import { systemClock } from '../../src/engine/model.ts';
 import type { PlanJson } from '../../src/engine/plan.ts';
-import { runScanners } from '../../src/engine/scanners.ts';
+import { runScanners } from '../../src/provisioners/scanners.ts';
 import { usePostgres } from '../helpers/postgres.ts';
 import { actionsByAddress, allLogText, ExampleBundlePackage, loadExampleRegistry, makeWorkRoot } from './example-bundles-driver.ts';
 

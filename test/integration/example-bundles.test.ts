@@ -5,7 +5,7 @@ import { before, describe, it } from 'node:test';
 import { costDelta, estimateMonthlyCost } from '../../src/engine/cost.ts';
 import type { Bundle } from '../../src/engine/model.ts';
 import type { BundleRegistry } from '../../src/engine/registry/index.ts';
-import { parseScanners } from '../../src/engine/scanners.ts';
+import { parseScanners } from '../../src/provisioners/scanners.ts';
 import { parseExecConfig } from '../../src/provisioners/exec.ts';
 import { EXAMPLE_BUNDLES_DIR, loadExampleRegistry } from './example-bundles-driver.ts';
 

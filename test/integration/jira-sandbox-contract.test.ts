@@ -6,8 +6,8 @@
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import axios, { type AxiosInstance } from 'axios';
-import { startJiraSandbox, type JiraSandbox } from '../sandbox/jira/jira-sandbox.ts';
-import { exampleSeed, PEOPLE } from '../sandbox/jira/example-seed.ts';
+import { startJiraSandbox, type JiraSandbox } from '../../sandbox/jira/jira-sandbox.ts';
+import { exampleSeed, PEOPLE } from '../../sandbox/jira/example-seed.ts';
 
 let sb: JiraSandbox;
 let http: AxiosInstance;

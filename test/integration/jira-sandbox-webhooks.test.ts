@@ -11,9 +11,9 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import axios from 'axios';
-import { startJiraSandbox, type JiraSandbox } from '../sandbox/jira/jira-sandbox.ts';
-import { exampleSeed, PEOPLE } from '../sandbox/jira/example-seed.ts';
-import { signWebhookBody, MAX_WEBHOOK_RETRIES } from '../sandbox/jira/webhook-sender.ts';
+import { startJiraSandbox, type JiraSandbox } from '../../sandbox/jira/jira-sandbox.ts';
+import { exampleSeed, PEOPLE } from '../../sandbox/jira/example-seed.ts';
+import { signWebhookBody, MAX_WEBHOOK_RETRIES } from '../../sandbox/jira/webhook-sender.ts';
 
 const SECRET = "It's a Secret to Everybody";
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/jira/${name}`, import.meta.url), 'utf8'));

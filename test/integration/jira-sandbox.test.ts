@@ -8,11 +8,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import axios, { type AxiosInstance } from 'axios';
 import { Version3Client } from 'jira.js';
-import { ContractRecorder } from '../sandbox/contract/openapi-contract.ts';
-import { loadJiraContracts } from '../sandbox/jira/jira-contracts.ts';
-import { startJiraSandbox, type JiraSandbox } from '../sandbox/jira/jira-sandbox.ts';
-import { exampleSeed, PEOPLE } from '../sandbox/jira/example-seed.ts';
-import { JIRA_TEXT_LIMIT, TOO_LONG_MESSAGE, NOT_ADF_MESSAGE } from '../sandbox/jira/adf.ts';
+import { ContractRecorder } from '../../sandbox/contract/openapi-contract.ts';
+import { loadJiraContracts } from '../../sandbox/jira/jira-contracts.ts';
+import { startJiraSandbox, type JiraSandbox } from '../../sandbox/jira/jira-sandbox.ts';
+import { exampleSeed, PEOPLE } from '../../sandbox/jira/example-seed.ts';
+import { JIRA_TEXT_LIMIT, TOO_LONG_MESSAGE, NOT_ADF_MESSAGE } from '../../sandbox/jira/adf.ts';
 
 const SELECT = 'com.atlassian.jira.plugin.system.customfieldtypes:select';
 const SELECT_SEARCHER = 'com.atlassian.jira.plugin.system.customfieldtypes:multiselectsearcher';

@@ -5,12 +5,12 @@ import type { Redis } from 'ioredis';
 import { useRedis, uniqueName } from '../helpers/redis.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/engine/logger.ts';
-import { openEngine, type OpenedEngine } from '../../src/engine/bootstrap.ts';
+import { openEngine, type OpenedEngine } from '../../src/workflow/bootstrap.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import { main, type CliIo } from '../../src/surfaces/cli/main.ts';
-import { QueryCatalog, QueryError, parseQueryText, rankStacks } from '../../src/engine/queries.ts';
+import { QueryCatalog, QueryError, parseQueryText, rankStacks } from '../../src/workflow/queries.ts';
 import type { AuditContext } from '../../src/engine/audit.ts';
-import type { Engine } from '../../src/engine/engine.ts';
+import type { Engine } from '../../src/workflow/engine.ts';
 
 const redis = useRedis();
 let config: Config;

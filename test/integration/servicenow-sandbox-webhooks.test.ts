@@ -14,9 +14,9 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import vm from 'node:vm';
 import axios, { type AxiosInstance } from 'axios';
-import { startServiceNowSandbox, type ServiceNowSandbox } from '../sandbox/servicenow/servicenow-sandbox.ts';
-import { DATABASE_ITEM, exampleSeed, GROUPS, PEOPLE } from '../sandbox/servicenow/example-seed.ts';
-import type { Row, StateEvent } from '../sandbox/servicenow/state.ts';
+import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/servicenow-sandbox.ts';
+import { DATABASE_ITEM, exampleSeed, GROUPS, PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
+import type { Row, StateEvent } from '../../sandbox/servicenow/state.ts';
 
 const SECRET = 'webhook-secret-0123456789abcdef';
 

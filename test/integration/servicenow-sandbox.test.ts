@@ -9,10 +9,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import axios, { type AxiosInstance } from 'axios';
-import { startServiceNowSandbox, type ServiceNowSandbox } from '../sandbox/servicenow/servicenow-sandbox.ts';
-import { ServiceNowContract, ServiceNowContractRecorder } from '../sandbox/servicenow/servicenow-contracts.ts';
-import { DATABASE_ITEM, exampleSeed, GROUPS, PEOPLE, PEOPLE_PASSWORD } from '../sandbox/servicenow/example-seed.ts';
-import type { SeedResult } from '../sandbox/servicenow/state.ts';
+import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/servicenow-sandbox.ts';
+import { ServiceNowContract, ServiceNowContractRecorder } from '../../sandbox/servicenow/servicenow-contracts.ts';
+import { DATABASE_ITEM, exampleSeed, GROUPS, PEOPLE, PEOPLE_PASSWORD } from '../../sandbox/servicenow/example-seed.ts';
+import type { SeedResult } from '../../sandbox/servicenow/state.ts';
 
 let sb: ServiceNowSandbox;
 let http: AxiosInstance;

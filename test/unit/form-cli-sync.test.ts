@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../../src/config.ts';
 import type { CliIo } from '../../src/surfaces/cli/main.ts';
 import { formsCommand } from '../../src/surfaces/cli/forms-commands.ts';
-import { startJiraSandbox, exampleSeed as jiraSeed, type JiraSandbox } from '../sandbox/jira/index.ts';
-import { startServiceNowSandbox, type ServiceNowSandbox } from '../sandbox/servicenow/servicenow-sandbox.ts';
-import { exampleSeed as serviceNowSeed } from '../sandbox/servicenow/example-seed.ts';
+import { startJiraSandbox, exampleSeed as jiraSeed, type JiraSandbox } from '../../sandbox/jira/index.ts';
+import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/servicenow-sandbox.ts';
+import { exampleSeed as serviceNowSeed } from '../../sandbox/servicenow/example-seed.ts';
 import { useRedis } from '../helpers/redis.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

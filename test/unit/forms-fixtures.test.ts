@@ -21,7 +21,7 @@ import { renderServiceNowForm, type ServiceNowVariableSpec } from '../../src/sur
 import { serviceNowValuesToParams } from '../../src/surfaces/servicenow/form-values.ts';
 
 const root = fileURLToPath(new URL('../fixtures/massdriver/', import.meta.url));
-const jiraSpec = JSON.parse(readFileSync(new URL('../fixtures/specs/jira-platform-v3.json', import.meta.url), 'utf8'));
+const jiraSpec = JSON.parse(readFileSync(new URL('../../sandbox/specs/jira-platform-v3.json', import.meta.url), 'utf8'));
 
 /** Options a dynamic source offers in these tests: two per source, named after it. */
 const sources: OptionSources = {

@@ -17,8 +17,8 @@ import {
 import { renderJiraComment, adfText, JIRA_COMMENT_LIMIT, type AdfDoc } from '../../src/surfaces/jira/adf.ts';
 import { MessageRenderer } from '../../src/surfaces/shared/messages.ts';
 import { buildRequestView } from '../../src/surfaces/shared/request-view.ts';
-import { startJiraSandbox, type JiraSandbox } from '../sandbox/jira/jira-sandbox.ts';
-import { exampleSeed, PEOPLE, STATUSES } from '../sandbox/jira/example-seed.ts';
+import { startJiraSandbox, type JiraSandbox } from '../../sandbox/jira/jira-sandbox.ts';
+import { exampleSeed, PEOPLE, STATUSES } from '../../sandbox/jira/example-seed.ts';
 import { request, change } from '../fixtures/golden/views.ts';
 
 const API_TOKEN = 'sandbox-token-that-must-never-be-logged-123';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { BundleError } from '../../src/engine/errors.ts';
 import { systemClock } from '../../src/engine/model.ts';
 import { Redactor } from '../../src/engine/redact.ts';
-import { parseScanners, runScanners, severityFor } from '../../src/engine/scanners.ts';
+import { parseScanners, runScanners, severityFor } from '../../src/provisioners/scanners.ts';
 
 test('severity follows environment labels: the strictest applying label wins, else default, else warn', () => {
   const s = { severity: { production: 'fail' as const, pci: 'warn' as const, default: 'warn' as const } };

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { loadConfig, type Config } from '../../config.ts';
-import { openEngine, openRegistry, type OpenedEngine } from '../../engine/bootstrap.ts';
+import { openEngine, openRegistry, type OpenedEngine } from '../../workflow/bootstrap.ts';
 import { UserError, ValidationError, BundleError, ConfigError, type FieldIssue } from '../../engine/errors.ts';
 import type { AuditContext } from '../../engine/audit.ts';
 import { BundleRegistry } from '../../engine/registry/index.ts';
@@ -348,7 +348,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
           }
         }
         if (cmd === 'query') {
-          const { QueryCatalog, parseQueryText, answerAsText } = await import('../../engine/queries.ts');
+          const { QueryCatalog, parseQueryText, answerAsText } = await import('../../workflow/queries.ts');
           const catalog = new QueryCatalog(await engine());
           const invocation = parseQueryText(queryTokens(argv));
           if (!invocation.name) {

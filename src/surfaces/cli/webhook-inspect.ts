@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../../config.ts';
 import { UserError, ValidationError } from '../../engine/errors.ts';
-import { loadJiraConfig } from '../../runtime.ts';
+import { loadJiraConfig } from '../jira/config.ts';
 import { normalizeJiraDelivery, verifyJiraSignature } from '../jira/webhook.ts';
 import type { CliIo } from './main.ts';
 

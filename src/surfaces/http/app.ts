@@ -1,13 +1,13 @@
 import express, { type NextFunction, type Request as ExpressRequest, type Response, type Router } from 'express';
 import type { Redis } from 'ioredis';
-import type { Engine } from '../../engine/engine.ts';
+import type { Engine } from '../../workflow/engine.ts';
 import type { AuditContext } from '../../engine/audit.ts';
 import { TicketSurfaceError, UserError, ValidationError, BundleError, type FieldIssue } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Metrics } from '../../engine/metrics.ts';
-import { QueryCatalog } from '../../engine/queries.ts';
+import { QueryCatalog } from '../../workflow/queries.ts';
 import type { components } from './openapi-types.ts';
-import type { RequestWorkflow } from '../../engine/workflow.ts';
+import type { RequestWorkflow } from '../../workflow/workflow.ts';
 
 type ErrorBody = components['schemas']['Error'];
 

@@ -1,14 +1,14 @@
 import { z } from 'zod';
-import type { Engine } from '../../engine/engine.ts';
+import type { Engine } from '../../workflow/engine.ts';
 import { UserError, type FieldIssue } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Actor, Request, RequestState } from '../../engine/model.ts';
-import { QueryCatalog, QueryError, parseQueryText, type QueryAnswer, type QueryInvocation } from '../../engine/queries.ts';
+import { QueryCatalog, QueryError, parseQueryText, type QueryAnswer, type QueryInvocation } from '../../workflow/queries.ts';
 import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
-import { RequestCommandError, type RequestWorkflow, type WorkflowNotice } from '../../engine/workflow.ts';
+import { RequestCommandError, type RequestWorkflow, type WorkflowNotice } from '../../workflow/workflow.ts';
 import type { FormCatalog } from '../../forms/catalog.ts';
 import { resolveDynamicOptions, type Answers } from '../../forms/index.ts';
-import { EngineOptionSources } from '../../forms/engine-option-sources.ts';
+import { EngineOptionSources } from '../../workflow/form-options.ts';
 import type { Directory, DirectoryUser } from '../../policy/index.ts';
 import type { IntakeJobData } from '../../queue/queues.ts';
 import { MessageRenderer, type MessageName } from '../shared/messages.ts';

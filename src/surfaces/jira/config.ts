@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { loadConfigFile } from '../../engine/config-file.ts';
 
 /** Status names of the request workflow in one Jira project. */
 export const jiraStatusesSchema = z.object({
@@ -39,3 +40,8 @@ export const jiraSurfaceConfigSchema = z.object({
 export type JiraSurfaceConfig = z.infer<typeof jiraSurfaceConfigSchema>;
 /** One project of {@link JiraSurfaceConfig}. */
 export type JiraProjectConfig = z.infer<typeof jiraProjectSchema>;
+
+/** Loads and validates this surface's mapping (JIRA_CONFIG_FILE). */
+export function loadJiraConfig(path: string): Promise<JiraSurfaceConfig> {
+  return loadConfigFile(path, 'JIRA_CONFIG_FILE', jiraSurfaceConfigSchema);
+}

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { Engine } from '../../engine/engine.ts';
+import type { Engine } from '../../workflow/engine.ts';
 import { UserError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Actor, Clock, Request, RequestState } from '../../engine/model.ts';
 import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
-import { RequestCommandError, type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../engine/workflow.ts';
+import { RequestCommandError, type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../workflow/workflow.ts';
 import type { FormCatalog } from '../../forms/catalog.ts';
 import type { Directory, DirectoryUser } from '../../policy/index.ts';
-import { QueryCatalog, QueryError, parseQueryText, type QueryAnswer, type QueryInvocation } from '../../engine/queries.ts';
+import { QueryCatalog, QueryError, parseQueryText, type QueryAnswer, type QueryInvocation } from '../../workflow/queries.ts';
 import type { IntakeJobData } from '../../queue/queues.ts';
 import type { Block } from '../shared/blocks.ts';
 import { MessageRenderer, statusMarker, type MessageName } from '../shared/messages.ts';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { loadConfigFile } from '../../engine/config-file.ts';
 
 /**
  * The ServiceNow surface's mapping (SERVICENOW_CONFIG_FILE): which ticket-surface project
@@ -37,3 +38,8 @@ export const serviceNowSurfaceConfigSchema = z.object({
 
 /** Validated ServiceNow surface configuration. */
 export type ServiceNowSurfaceConfig = z.infer<typeof serviceNowSurfaceConfigSchema>;
+
+/** Loads and validates this surface's mapping (SERVICENOW_CONFIG_FILE). */
+export function loadServiceNowConfig(path: string): Promise<ServiceNowSurfaceConfig> {
+  return loadConfigFile(path, 'SERVICENOW_CONFIG_FILE', serviceNowSurfaceConfigSchema);
+}

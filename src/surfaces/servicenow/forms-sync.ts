@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { SystemError, UserError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
-import type { QueryDescription } from '../../engine/queries.ts';
+import type { QueryDescription } from '../../workflow/queries.ts';
 import type { FormCatalog } from '../../forms/catalog.ts';
 import { resolveDynamicOptions, type OptionSources } from '../../forms/index.ts';
 import type { ServiceNowClient, ServiceNowRow } from './client.ts';

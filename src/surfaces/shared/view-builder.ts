@@ -1,4 +1,4 @@
-import type { Engine } from '../../engine/engine.ts';
+import type { Engine } from '../../workflow/engine.ts';
 import { NotFoundError } from '../../engine/errors.ts';
 import type { Clock, Request } from '../../engine/model.ts';
 import type { ChangeWindowService } from '../../policy/index.ts';

@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adfFromText, adfProblem, adfStoredLength, adfToText, NOT_ADF_MESSAGE } from './adf.ts';
-import { JqlError, matchesJql, parseJql } from './jql.ts';
+import { adfFromText, adfProblem, adfStoredLength, adfToText, NOT_ADF_MESSAGE } from '../../sandbox/jira/adf.ts';
+import { JqlError, matchesJql, parseJql } from '../../sandbox/jira/jql.ts';
 
 test('adfProblem accepts documents and names the first broken node', () => {
   assert.equal(adfProblem(adfFromText('a\nb')), null);

@@ -8,8 +8,8 @@
  * webhook. Failures are {@link ServiceNowApiError}s carrying the platform's error shape.
  */
 import { randomBytes } from 'node:crypto';
-import type { Clock } from '../../../src/engine/model.ts';
-import { systemClock } from '../../../src/engine/model.ts';
+import type { Clock } from '../../src/engine/model.ts';
+import { systemClock } from '../../src/engine/model.ts';
 import { matchesQuery, parseEncodedQuery, sortByQuery, type ParsedQuery } from './encoded-query.ts';
 import { LAYOUT_VARIABLE_TYPES, NORMAL_CHANGE_TRANSITIONS, TableCatalog, type FieldDef } from './tables.ts';
 

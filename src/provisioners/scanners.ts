@@ -19,11 +19,12 @@
  * wins; without any, `default` (itself `warn` unless set).
  */
 import { z } from 'zod';
-import { BundleError } from './errors.ts';
-import type { Bundle, Clock, Labels, PolicyDecision } from './model.ts';
-import { Redactor } from './redact.ts';
-import { describeFailure, runProcess } from '../provisioners/run-process.ts';
-import { inheritedEnv } from '../provisioners/types.ts';
+import { BundleError } from '../engine/errors.ts';
+import type { Bundle, Clock, Labels, PolicyDecision } from '../engine/model.ts';
+import type { PlanScanner, ScanInput } from '../engine/provisioner-port.ts';
+import { Redactor } from '../engine/redact.ts';
+import { describeFailure, runProcess } from './run-process.ts';
+import { inheritedEnv } from './types.ts';
 
 const SeveritySchema = z.enum(['fail', 'warn']);
 
@@ -113,4 +114,14 @@ export async function runScanners(opts: RunScannersOptions): Promise<PolicyDecis
     decisions.push({ rule, outcome: severityFor(s, opts.labels) === 'fail' ? 'deny' : 'warn', reason });
   }
   return decisions;
+}
+
+/** The engine's {@link PlanScanner} port: scanners run as real processes with the service's allowed environment. */
+export class ProcessPlanScanner implements PlanScanner {
+  constructor(private readonly opts: { baseEnv?: NodeJS.ProcessEnv } = {}) {}
+
+  /** {@inheritDoc PlanScanner.scan} */
+  scan(input: ScanInput): Promise<PolicyDecision[]> {
+    return runScanners({ ...input, baseEnv: this.opts.baseEnv });
+  }
 }

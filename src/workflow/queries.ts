@@ -10,10 +10,10 @@
  */
 import { z } from 'zod';
 import type { Engine } from './engine.ts';
-import { compareVersions } from './attestations.ts';
-import { NotFoundError, ValidationError, type FieldIssue } from './errors.ts';
-import type { PackageSummary } from './inventory.ts';
-import type { Request, RequestState, SurfaceName } from './model.ts';
+import { compareVersions } from '../engine/attestations.ts';
+import { NotFoundError, ValidationError, type FieldIssue } from '../engine/errors.ts';
+import type { PackageSummary } from '../engine/inventory.ts';
+import type { Request, RequestState, SurfaceName } from '../engine/model.ts';
 
 /** One argument of a query, as the catalog describes it. */
 export interface QueryArgSpec {

@@ -1,8 +1,8 @@
 import type { Engine } from './engine.ts';
-import type { DeploymentRunner } from './deployments.ts';
-import type { AuditContext } from './audit.ts';
-import { ConflictError, IllegalTransitionError, NotFoundError, UserError, ValidationError, type FieldIssue } from './errors.ts';
-import type { Actor, Clock, Environment, Origin, PolicyDecision, Request, RequestKind, RequestState, SurfaceName } from './model.ts';
+import type { DeploymentRunner } from '../engine/deployments.ts';
+import type { AuditContext } from '../engine/audit.ts';
+import { ConflictError, IllegalTransitionError, NotFoundError, UserError, ValidationError, type FieldIssue } from '../engine/errors.ts';
+import type { Actor, Clock, Environment, Origin, PolicyDecision, Request, RequestKind, RequestState, SurfaceName } from '../engine/model.ts';
 import type { FormCatalog } from '../forms/catalog.ts';
 import { mapAnswers, checkImmutable, type Answers } from '../forms/index.ts';
 import {
@@ -16,7 +16,7 @@ import {
   type EnvironmentRef,
   type Policy,
 } from '../policy/index.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../engine/logger.ts';
 
 /** The messages a request's progress produces for its surface. */
 export type WorkflowMessage =

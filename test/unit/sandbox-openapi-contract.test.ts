@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ContractRecorder, ContractSet, OpenApiContract, type OpenApiDocument } from './openapi-contract.ts';
-import { loadJiraContracts } from '../jira/jira-contracts.ts';
+import { ContractRecorder, ContractSet, OpenApiContract, type OpenApiDocument } from '../../sandbox/contract/openapi-contract.ts';
+import { loadJiraContracts } from '../../sandbox/jira/jira-contracts.ts';
 
 const jira = loadJiraContracts();
-const example = (name: string) => JSON.parse(readFileSync(new URL(`../../fixtures/jira/${name}`, import.meta.url), 'utf8'));
+const example = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/jira/${name}`, import.meta.url), 'utf8'));
 
 const inline: OpenApiDocument = {
   openapi: '3.0.1',
@@ -115,7 +115,7 @@ test('request bodies are checked against requestBody schemas', () => {
 });
 
 test('reusable for ServiceNow: server base path stripped, operations without responses accepted', () => {
-  const sn = OpenApiContract.fromFile(new URL('../../fixtures/specs/servicenow/earlier-dev301473/now-Table_API.json', import.meta.url), { name: 'servicenow-table' });
+  const sn = OpenApiContract.fromFile(new URL('../../sandbox/specs/servicenow/earlier-dev301473/now-Table_API.json', import.meta.url), { name: 'servicenow-table' });
   const set = new ContractSet([sn]);
   const m = set.matchOperation('GET', '/api/now/table/incident/abc123');
   assert.ok(m, 'the Table API path matches');

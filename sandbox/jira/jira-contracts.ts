@@ -1,6 +1,6 @@
 /**
  * Atlassian's OpenAPI documents for Jira Cloud (platform REST v3 and Jira Service Management),
- * vendored in test/fixtures/specs, as one {@link ContractSet} for the Jira sandbox.
+ * vendored in sandbox/specs, as one {@link ContractSet} for the Jira sandbox.
  */
 import { ContractSet, OpenApiContract } from '../contract/openapi-contract.ts';
 
@@ -12,7 +12,7 @@ export const JIRA_GLOBAL_STATUSES = [429, 503];
 
 /** Loads both Jira documents (about 3 MB of JSON, ~100 ms); build one set per test file. */
 export function loadJiraContracts(): ContractSet {
-  const dir = new URL('../../fixtures/specs/', import.meta.url);
+  const dir = new URL('../specs/', import.meta.url);
   return new ContractSet([
     OpenApiContract.fromFile(new URL('jira-platform-v3.json', dir), { name: 'jira-platform-v3', globalStatuses: JIRA_GLOBAL_STATUSES }),
     OpenApiContract.fromFile(new URL('jira-servicedesk.json', dir), { name: 'jira-servicedesk', globalStatuses: JIRA_GLOBAL_STATUSES }),

@@ -1,6 +1,6 @@
-import type { Engine } from '../engine/engine.ts';
-import type { DynamicOptionSource, FieldOption, FormContext } from './model.ts';
-import type { OptionSources } from './option-sources.ts';
+import type { Engine } from './engine.ts';
+import type { DynamicOptionSource, FieldOption, FormContext } from '../forms/model.ts';
+import type { OptionSources } from '../forms/option-sources.ts';
 
 /**
  * Dynamic form options read from the engine: versions carrying an attestation (newest first,

@@ -1,18 +1,17 @@
-import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config.ts';
-import { BundleRegistry } from './registry/index.ts';
-import { Inventory } from './inventory.ts';
-import { AttestationStore } from './attestations.ts';
-import { RequestService } from './requests.ts';
+import { REPO_ROOT } from '../engine/config-file.ts';
+import { BundleRegistry } from '../engine/registry/index.ts';
+import { Inventory } from '../engine/inventory.ts';
+import { AttestationStore } from '../engine/attestations.ts';
+import { RequestService } from '../engine/requests.ts';
 import { Engine } from './engine.ts';
-import { openRedis, type RedisHandle } from './redis-connection.ts';
-import { estimateMonthlyCost, parseCostModel } from './cost.ts';
-import type { FieldIssue } from './errors.ts';
-import type { Clock } from './model.ts';
+import { openRedis, type RedisHandle } from '../engine/redis-connection.ts';
+import { estimateMonthlyCost, parseCostModel } from '../engine/cost.ts';
+import type { FieldIssue } from '../engine/errors.ts';
+import type { Clock } from '../engine/model.ts';
 
-/** The repository root, found from this file so the CLI works from any working directory. */
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { REPO_ROOT };
 
 /** An opened engine plus what it holds open. */
 export interface OpenedEngine {

@@ -4,8 +4,8 @@
  * would announce by webhook is reported to the listener given to the constructor, so the server
  * can render and send it. Errors are {@link JiraApiError}s carrying Jira's error shape.
  */
-import type { Clock } from '../../../src/engine/model.ts';
-import { systemClock } from '../../../src/engine/model.ts';
+import type { Clock } from '../../src/engine/model.ts';
+import { systemClock } from '../../src/engine/model.ts';
 import { adfProblem, adfStoredLength, adfToText, JIRA_TEXT_LIMIT, NOT_ADF_MESSAGE, TOO_LONG_MESSAGE } from './adf.ts';
 import { matchesJql, parseJql, type JqlIssueView, type JqlQuery } from './jql.ts';
 

@@ -11,7 +11,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { systemClock, type Clock } from '../../../src/engine/model.ts';
+import { systemClock, type Clock } from '../../src/engine/model.ts';
 import { decideWebhooks, webhookBody, type WebhookPayload } from './business-rule.ts';
 import { ServiceNowContractRecorder, type ServiceNowViolation } from './servicenow-contracts.ts';
 import {

@@ -10,8 +10,8 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Clock } from '../../../src/engine/model.ts';
-import { systemClock } from '../../../src/engine/model.ts';
+import type { Clock } from '../../src/engine/model.ts';
+import { systemClock } from '../../src/engine/model.ts';
 import { ContractRecorder, type ContractViolation } from '../contract/openapi-contract.ts';
 import { adfFromText } from './adf.ts';
 import { loadJiraContracts } from './jira-contracts.ts';
@@ -41,7 +41,7 @@ export interface JiraSandboxOptions {
   auth?: { email?: string; apiToken?: string; accountId?: string; displayName?: string };
   /**
    * Check every /rest response against the Jira OpenAPI documents: `true` loads them from
-   * test/fixtures/specs; pass a recorder to share one across sandboxes.
+   * sandbox/specs; pass a recorder to share one across sandboxes.
    */
   contract?: boolean | ContractRecorder;
   /** Seed applied at start. */

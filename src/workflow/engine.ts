@@ -1,9 +1,9 @@
-import { BundleRegistry, redact } from './registry/index.ts';
-import type { Inventory, ListFilters, ListOptions } from './inventory.ts';
-import type { AttestationStore, VersionAttestation } from './attestations.ts';
-import type { RequestService } from './requests.ts';
-import type { AuditContext, AuditListOptions, AuditVerification } from './audit.ts';
-import { NotFoundError, ValidationError, type FieldIssue } from './errors.ts';
+import { BundleRegistry, redact } from '../engine/registry/index.ts';
+import type { Inventory, ListFilters, ListOptions } from '../engine/inventory.ts';
+import type { AttestationStore, VersionAttestation } from '../engine/attestations.ts';
+import type { RequestService } from '../engine/requests.ts';
+import type { AuditContext, AuditListOptions, AuditVerification } from '../engine/audit.ts';
+import { NotFoundError, ValidationError, type FieldIssue } from '../engine/errors.ts';
 import type {
   Attestation,
   AuditEvent,
@@ -14,7 +14,7 @@ import type {
   Package,
   Project,
   Request,
-} from './model.ts';
+} from '../engine/model.ts';
 
 /** What the engine needs; built once by `openEngine` (bootstrap.ts) or by a test. */
 export interface EngineDeps {

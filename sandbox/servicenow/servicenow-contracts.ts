@@ -2,11 +2,11 @@
  * The ServiceNow contract the sandbox is held to:
  *
  * - paths, methods and query parameters against the platform's own OpenAPI exports (Table API and
- *   Service Catalog API of an Australia instance, test/fixtures/specs/servicenow) through the
+ *   Service Catalog API of an Australia instance, sandbox/specs/servicenow) through the
  *   shared {@link ContractSet}: a parameter the export does not list is a violation. The one
  *   documented addition (`sysparm_offset`, missing from the export but in the Table API reference
  *   and in the platform's own `Link` header) is listed in {@link DOCUMENTED_EXTRA_PARAMETERS}.
- * - response shapes against the official documentation examples (test/fixtures/servicenow): the
+ * - response shapes against the official documentation examples (sandbox/specs/servicenow-documented): the
  *   `{"result": ...}` envelopes, value shapes (strings, `{link, value}` references), the key set
  *   every task record shares, sys columns and their date format, the `order_now` answer and the
  *   error envelope. The rules are derived from the example files when the contract is loaded, so
@@ -69,7 +69,7 @@ const sorted = (o: object) => Object.keys(o).sort();
 /** sys columns of the examples that exist only on extensible or domain-separated tables. */
 const NOT_UNIVERSAL_SYS = new Set(['sys_class_name', 'sys_domain', 'sys_domain_path']);
 
-/** Reads the rules from the example files in `dir` (test/fixtures/servicenow). */
+/** Reads the rules from the example files in `dir` (sandbox/specs/servicenow-documented). */
 export function loadDocumentedShapes(dir: URL): DocumentedShapes {
   const json = (p: string): unknown => JSON.parse(readFileSync(new URL(p, dir), 'utf8'));
   const err = json('platform/error-response-format.json') as Record<string, unknown>;
@@ -142,12 +142,12 @@ export class ServiceNowContract {
 
   /** Loads the Australia exports (Table API, Service Catalog API) and the documentation examples. */
   static load(): ServiceNowContract {
-    const specs = new URL('../../fixtures/specs/servicenow/australia-p3-dev421992/', import.meta.url);
+    const specs = new URL('../specs/servicenow/australia-p3-dev421992/', import.meta.url);
     const set = new ContractSet([
       OpenApiContract.fromFile(new URL('now-Table_API.json', specs), { name: 'servicenow-table-api' }),
       OpenApiContract.fromFile(new URL('sn_sc-Service_Catalog_API.json', specs), { name: 'servicenow-service-catalog-api' }),
     ]);
-    return new ServiceNowContract(set, loadDocumentedShapes(new URL('../../fixtures/servicenow/', import.meta.url)));
+    return new ServiceNowContract(set, loadDocumentedShapes(new URL('../specs/servicenow-documented/', import.meta.url)));
   }
 
   /** Path, method and query parameters of a request. */

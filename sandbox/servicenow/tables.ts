@@ -5,7 +5,7 @@
  * choices have display labels, booleans and numbers are stored as strings like everything else.
  *
  * Task tables carry the task columns every documented task example shares (see
- * test/fixtures/servicenow/table-api): the contract check derives that list from the fixtures
+ * sandbox/specs/servicenow-documented/table-api): the contract check derives that list from the fixtures
  * independently and compares.
  */
 

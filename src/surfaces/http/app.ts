@@ -85,10 +85,9 @@ function check(issues: FieldIssue[]): void {
   if (issues.length) throw new ValidationError(`request body is invalid: ${issues.map((i) => `${i.pointer} ${i.message}`).join('; ')}`, issues);
 }
 
-function apiRouter(engine: Engine, workflow?: RequestWorkflow): Router {
+/** Bundles and their attestations: `/bundles`, `/bundles/{name}/versions/{version}[/attestations]`. */
+function bundlesRouter(engine: Engine): Router {
   const r = express.Router();
-  r.use(express.json({ limit: '1mb' }));
-
   r.get('/bundles', (_req, res) => {
     res.json({ bundles: engine.listBundles() });
   });
@@ -119,7 +118,12 @@ function apiRouter(engine: Engine, workflow?: RequestWorkflow): Router {
     const note = typeof b.note === 'string' ? b.note : undefined;
     res.status(201).json(await engine.attest(req.params.name, req.params.version, kind, by, ctxOf(req), note));
   });
+  return r;
+}
 
+/** Projects and their environments: `/projects`, `/environments`. */
+function projectsRouter(engine: Engine): Router {
+  const r = express.Router();
   r.get('/projects', async (_req, res) => {
     res.json({ projects: await engine.listProjects() });
   });
@@ -150,7 +154,12 @@ function apiRouter(engine: Engine, workflow?: RequestWorkflow): Router {
     check(issues);
     res.status(201).json(await engine.createEnvironment({ project, name, labels: (b.labels ?? {}) as Record<string, string> }, ctxOf(req)));
   });
+  return r;
+}
 
+/** Packages, created and edited directly (no ticket): `/packages`, `/packages/{id}`. */
+function packagesRouter(engine: Engine): Router {
+  const r = express.Router();
   r.get('/packages', async (req, res) => {
     const f: Record<string, string> = {};
     for (const k of ['project', 'environment', 'bundle'] as const) if (typeof req.query[k] === 'string') f[k] = req.query[k] as string;
@@ -195,7 +204,41 @@ function apiRouter(engine: Engine, workflow?: RequestWorkflow): Router {
     const pkg = await engine.updatePackageParams(req.params.id, b.revision as number, b.params as Record<string, unknown>, ctxOf(req));
     res.json(engine.maskPackage(pkg));
   });
+  return r;
+}
 
+/** The body of `POST /requests` as the workflow takes it; answers carry the request's own fields too. */
+function submissionOf(b: Record<string, unknown>, ctx: AuditContext): Parameters<RequestWorkflow['submit']>[0] {
+  const issues: FieldIssue[] = [];
+  const project = requireString(b, 'project', issues);
+  const environment = requireString(b, 'environment', issues);
+  const bundle = requireString(b, 'bundle', issues);
+  const pkg = requireString(b, 'package', issues);
+  const kind = typeof b.kind === 'string' ? b.kind : 'provision';
+  if (!['provision', 'update', 'promote'].includes(kind)) issues.push({ pointer: '/kind', field: 'kind', message: 'must be provision, update or promote' });
+  if (b.params !== undefined && (typeof b.params !== 'object' || b.params === null || Array.isArray(b.params))) {
+    issues.push({ pointer: '/params', field: 'params', message: 'must be an object of answers keyed by param name' });
+  }
+  check(issues);
+  return {
+    kind: kind as 'provision',
+    actor: { id: ctx.actor },
+    origin: { surface: 'http', ref: `api-${Date.now().toString(36)}` },
+    project,
+    bundle,
+    environment,
+    packageName: pkg,
+    ...(typeof b.version === 'string' ? { version: b.version } : {}),
+    answers: { ...((b.params as Record<string, never>) ?? {}), request_environment: environment, request_package: pkg, ...(typeof b.version === 'string' ? { request_version: b.version } : {}) },
+  };
+}
+
+/**
+ * Requests: read them, and (when this process has the workflow) file and approve them through
+ * the same workflow as a ticket (plan, policy, approval, window).
+ */
+function requestsRouter(engine: Engine, workflow?: RequestWorkflow): Router {
+  const r = express.Router();
   r.get('/requests', async (req, res) => {
     const state = typeof req.query.state === 'string' ? req.query.state : undefined;
     res.json({ requests: await engine.listRequests(state ? { state: state as never } : {}) });
@@ -203,7 +246,49 @@ function apiRouter(engine: Engine, workflow?: RequestWorkflow): Router {
   r.get('/requests/:id', async (req, res) => {
     res.json(await engine.getRequest(req.params.id));
   });
+  r.post('/requests', async (req, res) => {
+    if (!workflow) throw new ValidationError('requests cannot be filed through this process', [{ pointer: '', message: 'no workflow here' }]);
+    const request = await workflow.submit(submissionOf(body(req), ctxOf(req)));
+    res.status(202).location(`/v1/requests/${request.id}`).json(request);
+  });
+  r.post('/requests/:id/approve', async (req, res) => {
+    if (!workflow) throw new ValidationError('approvals cannot be made through this process', [{ pointer: '', message: 'no workflow here' }]);
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const ctx = ctxOf(req);
+    const out = await workflow.approve({
+      requestId: req.params.id,
+      approver: { id: ctx.actor },
+      surface: 'http',
+      ...(typeof b.planHash === 'string' ? { planHash: b.planHash } : {}),
+    });
+    res.status(out.counted ? 200 : 403).json({ counted: out.counted, message: out.message, satisfied: out.satisfied, request: out.request });
+  });
+  return r;
+}
 
+/** Read-only queries: the same catalog the CLI and the ticket surfaces answer from. */
+function queriesRouter(engine: Engine): Router {
+  const r = express.Router();
+  const queries = new QueryCatalog(engine);
+  r.get('/queries', (_req, res) => {
+    res.json({ queries: queries.list() });
+  });
+  r.get('/queries/:name', async (req, res) => {
+    const args: Record<string, string> = {};
+    for (const [key, value] of Object.entries(req.query)) {
+      if (typeof value !== 'string') {
+        throw new ValidationError(`query parameter ${key.slice(0, 60)} must be given once`, [{ pointer: `/${key.slice(0, 60)}`, field: key.slice(0, 60), message: 'must be given once' }]);
+      }
+      args[key] = value;
+    }
+    res.json(await queries.ask({ name: req.params.name, args }, ctxOf(req)));
+  });
+  return r;
+}
+
+/** The audit trail: `/audit` (filtered by subject or request) and `/audit/verify` (the hash chain). */
+function auditRouter(engine: Engine): Router {
+  const r = express.Router();
   r.get('/audit', async (req, res) => {
     const limit = req.query.limit ? Number(req.query.limit) : undefined;
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
@@ -221,63 +306,19 @@ function apiRouter(engine: Engine, workflow?: RequestWorkflow): Router {
     const v = await engine.verifyAudit();
     res.status(v.ok ? 200 : 409).json(v);
   });
+  return r;
+}
 
-  // Read-only queries: the same catalog the CLI and the ticket surfaces answer from.
-  const queries = new QueryCatalog(engine);
-  r.get('/queries', (_req, res) => {
-    res.json({ queries: queries.list() });
-  });
-  // Requests through the API: the same workflow as a ticket (plan, policy, approval, window).
-  r.post('/requests', async (req, res) => {
-    if (!workflow) throw new ValidationError('requests cannot be filed through this process', [{ pointer: '', message: 'no workflow here' }]);
-    const b = body(req);
-    const issues: FieldIssue[] = [];
-    const project = requireString(b, 'project', issues);
-    const environment = requireString(b, 'environment', issues);
-    const bundle = requireString(b, 'bundle', issues);
-    const pkg = requireString(b, 'package', issues);
-    const kind = typeof b.kind === 'string' ? b.kind : 'provision';
-    if (!['provision', 'update', 'promote'].includes(kind)) issues.push({ pointer: '/kind', field: 'kind', message: 'must be provision, update or promote' });
-    if (b.params !== undefined && (typeof b.params !== 'object' || b.params === null || Array.isArray(b.params))) {
-      issues.push({ pointer: '/params', field: 'params', message: 'must be an object of answers keyed by param name' });
-    }
-    check(issues);
-    const ctx = ctxOf(req);
-    const request = await workflow.submit({
-      kind: kind as 'provision',
-      actor: { id: ctx.actor },
-      origin: { surface: 'http', ref: `api-${Date.now().toString(36)}` },
-      project,
-      bundle,
-      environment,
-      packageName: pkg,
-      ...(typeof b.version === 'string' ? { version: b.version } : {}),
-      answers: { ...((b.params as Record<string, never>) ?? {}), request_environment: environment, request_package: pkg, ...(typeof b.version === 'string' ? { request_version: b.version } : {}) },
-    });
-    res.status(202).location(`/v1/requests/${request.id}`).json(request);
-  });
-  r.post('/requests/:id/approve', async (req, res) => {
-    if (!workflow) throw new ValidationError('approvals cannot be made through this process', [{ pointer: '', message: 'no workflow here' }]);
-    const b = (req.body ?? {}) as Record<string, unknown>;
-    const ctx = ctxOf(req);
-    const out = await workflow.approve({
-      requestId: req.params.id,
-      approver: { id: ctx.actor },
-      surface: 'http',
-      ...(typeof b.planHash === 'string' ? { planHash: b.planHash } : {}),
-    });
-    res.status(out.counted ? 200 : 403).json({ counted: out.counted, message: out.message, satisfied: out.satisfied, request: out.request });
-  });
-  r.get('/queries/:name', async (req, res) => {
-    const args: Record<string, string> = {};
-    for (const [key, value] of Object.entries(req.query)) {
-      if (typeof value !== 'string') {
-        throw new ValidationError(`query parameter ${key.slice(0, 60)} must be given once`, [{ pointer: `/${key.slice(0, 60)}`, field: key.slice(0, 60), message: 'must be given once' }]);
-      }
-      args[key] = value;
-    }
-    res.json(await queries.ask({ name: req.params.name, args }, ctxOf(req)));
-  });
+/** The v1 API (mounted at `/v1`): one router per resource group, every one on the same engine. */
+function apiRouter(engine: Engine, workflow?: RequestWorkflow): Router {
+  const r = express.Router();
+  r.use(express.json({ limit: '1mb' }));
+  r.use(bundlesRouter(engine));
+  r.use(projectsRouter(engine));
+  r.use(packagesRouter(engine));
+  r.use(requestsRouter(engine, workflow));
+  r.use(queriesRouter(engine));
+  r.use(auditRouter(engine));
   return r;
 }
 

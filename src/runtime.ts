@@ -3,7 +3,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { openEngine, REPO_ROOT, type OpenedEngine } from './workflow/bootstrap.ts';
-import { ConfigError } from './engine/errors.ts';
 import type { Logger } from './engine/logger.ts';
 import { Metrics } from './engine/metrics.ts';
 import { systemClock, type Clock, type SurfaceName } from './engine/model.ts';
@@ -28,7 +27,7 @@ import { ViewBuilder } from './surfaces/shared/view-builder.ts';
 import { ServiceNowSurface } from './surfaces/servicenow/adapter.ts';
 import { ServiceNowBlackoutSource } from './surfaces/servicenow/blackouts.ts';
 import { ServiceNowClient } from './surfaces/servicenow/client.ts';
-import { loadServiceNowConfig } from './surfaces/servicenow/config.ts';
+import { loadServiceNowConfig, type ServiceNowSurfaceConfig } from './surfaces/servicenow/config.ts';
 import { questionItem, ServiceNowFormsSync } from './surfaces/servicenow/forms-sync.ts';
 import type { SurfaceAdapter } from './surfaces/surface.ts';
 
@@ -100,176 +99,293 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** Builds and starts the service. */
+/** Everything closed when the runtime stops, closed in reverse order of starting (last started, first closed). */
+class CloseStack {
+  private readonly closers: (() => Promise<void>)[] = [];
+
+  /** Adds what closes the thing just started. */
+  push(close: () => Promise<void>): void {
+    this.closers.push(close);
+  }
+
+  /** Closes everything, newest first. */
+  async close(): Promise<void> {
+    for (const c of [...this.closers].reverse()) await c();
+  }
+
+  /** Closes everything after a failed start, ignoring further failures. */
+  async abandon(): Promise<void> {
+    for (const c of [...this.closers].reverse()) await c().catch(() => undefined);
+  }
+}
+
+/** The queue names of this runtime (tests give each run its own). */
+function runtimeQueueNames(opts: RuntimeOptions): QueueNames {
+  return opts.queues ?? queueNames(opts.config.REDIS_PREFIX.replace(/[^a-z0-9]/gi, '') || 'ts');
+}
+
+/** The policy file, relative to the working directory or else to the repository. */
+async function loadPolicyFile(config: Config): Promise<Policy> {
+  return loadPolicy({ path: resolve(config.POLICY_FILE) }).catch(async (err: unknown) => {
+    if ((err as { code?: string }).code === 'ENOENT') return loadPolicy({ path: join(REPO_ROOT, config.POLICY_FILE) });
+    throw err;
+  });
+}
+
+/** The ServiceNow instance when configured: its client is needed early, its blackouts are a window source. */
+interface ServiceNowConnection {
+  config: ServiceNowSurfaceConfig;
+  client: ServiceNowClient;
+}
+
+async function connectServiceNow(config: Config, logger: Logger): Promise<ServiceNowConnection | undefined> {
+  if (!config.SERVICENOW_INSTANCE_URL) return undefined;
+  const snConfig = await loadServiceNowConfig(config.SERVICENOW_CONFIG_FILE ?? 'examples/servicenow-config.yaml');
+  const client = new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL, user: config.SERVICENOW_USER!, password: config.SERVICENOW_PASSWORD!, logger });
+  return { config: snConfig, client };
+}
+
+/** The deployment runner: plan and apply through the provisioner port, one package at a time. */
+function createDeploymentRunner(config: Config, opened: OpenedEngine, clock: Clock, logger: Logger): DeploymentRunner {
+  const { engine } = opened;
+  const dataDir = resolve(config.DATA_DIR);
+  return new DeploymentRunner({
+    store: new InventoryDeploymentStore(engine.inventory),
+    getBundle: (name, version) => engine.registry.get(name, version),
+    provisioners: createProvisioners({ tofuBin: config.TOFU_BIN, terraformBin: config.TERRAFORM_BIN }),
+    scanner: new ProcessPlanScanner(),
+    lock: new PackageLock(opened.redis.redis, { prefix: config.REDIS_PREFIX }),
+    validateArtifact: (definition, data) => engine.registry.validateArtifact(definition, data),
+    sensitivePointers: (definition) => engine.registry.artifactDefinition(definition).sensitivePointers,
+    workRoot: join(dataDir, 'work'),
+    stateRoot: join(dataDir, 'state'),
+    clock,
+    logger,
+  });
+}
+
+/** What the workflow and every surface stand on: engine, policy and windows, forms, runner, queues. */
+interface Foundation {
+  opened: OpenedEngine;
+  engine: OpenedEngine['engine'];
+  clock: Clock;
+  policy: Policy;
+  windows: ChangeWindowService;
+  forms: FormCatalog;
+  runner: DeploymentRunner;
+  queues: WorkflowQueues;
+  ids: SurfaceIdStore;
+  views: ViewBuilder;
+  /** Who may approve through the API and the CLI. */
+  apiDirectory: Directory;
+}
+
+async function buildFoundation(
+  opts: RuntimeOptions,
+  opened: OpenedEngine,
+  clock: Clock,
+  policy: Policy,
+  serviceNow: ServiceNowConnection | undefined,
+  closers: CloseStack,
+): Promise<Foundation> {
+  const { config, logger } = opts;
+  const { engine } = opened;
+  const redis = opened.redis.redis;
+  const snWindowSources = serviceNow?.config.blackouts.enabled ? [new ServiceNowBlackoutSource({ client: serviceNow.client, config: serviceNow.config.blackouts, logger })] : [];
+  const windows = new ChangeWindowService(policy, [...(opts.windowSources ?? []), ...snWindowSources]);
+  const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
+  const forms = new FormCatalog(engine.registry, formsDir);
+  const runner = createDeploymentRunner(config, opened, clock, logger);
+  const queues = new WorkflowQueues({ connection: redis, names: runtimeQueueNames(opts) });
+  closers.push(() => queues.close());
+  const ids = new SurfaceIdStore(redis, config.REDIS_PREFIX);
+  const views = new ViewBuilder(engine, windows, clock);
+  const apiDirectory = await loadDirectory(config.DIRECTORY_FILE);
+  return { opened, engine, clock, policy, windows, forms, runner, queues, ids, views, apiDirectory };
+}
+
+/** The workflow, handed to the surfaces once it exists (they and the workflow need each other). */
+type LateWorkflow = () => RequestWorkflow;
+
+/** A wired ticket surface: its adapter and its forms sync (which re-syncs dynamic dropdowns). */
+interface WiredSurface<S extends SurfaceAdapter, F> {
+  surface: S;
+  sync: F;
+}
+
+async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
+  if (!config.JIRA_BASE_URL) return undefined;
+  const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
+  const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger });
+  const surface = new JiraSurface({
+    config: jiraConfig,
+    client,
+    webhookSecret: config.JIRA_WEBHOOK_SECRET!,
+    engine: f.engine,
+    get workflow() {
+      return workflow();
+    },
+    forms: f.forms,
+    ids: f.ids,
+    views: f.views,
+    baseUrl: config.JIRA_BASE_URL.replace(/\/$/, ''),
+  });
+  const sync = new JiraFormsSync({ client, ids: f.ids, forms: f.forms, config: jiraConfig, options: new EngineOptionSources(f.engine), logger });
+  return { surface, sync };
+}
+
+function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow): WiredSurface<ServiceNowSurface, ServiceNowFormsSync> | undefined {
+  if (!sn) return undefined;
+  // One catalog answers the question item and `/ask`, and lists its queries as the item's choices.
+  const queries = new QueryCatalog(f.engine);
+  const surface = new ServiceNowSurface({
+    queries,
+    config: sn.config,
+    client: sn.client,
+    webhook: {
+      secret: config.SERVICENOW_WEBHOOK_SECRET!,
+      ...(config.SERVICENOW_WEBHOOK_USER && config.SERVICENOW_WEBHOOK_PASSWORD ? { basic: { username: config.SERVICENOW_WEBHOOK_USER, password: config.SERVICENOW_WEBHOOK_PASSWORD } } : {}),
+    },
+    engine: f.engine,
+    get workflow() {
+      return workflow();
+    },
+    forms: f.forms,
+    ids: f.ids,
+    views: f.views,
+    clock: f.clock,
+    logger,
+    instanceUrl: config.SERVICENOW_INSTANCE_URL!,
+    integrationUser: config.SERVICENOW_USER!,
+  });
+  const sync = new ServiceNowFormsSync({
+    client: sn.client,
+    ids: f.ids,
+    forms: f.forms,
+    options: new EngineOptionSources(f.engine),
+    logger,
+    publish: sn.config.catalog,
+    extraItems: () => [questionItem(queries.list())],
+  });
+  return { surface, sync };
+}
+
+/** The ticket surfaces this process serves, and the directories approvals are checked against. */
+interface Surfaces {
+  adapters: Runtime['adapters'];
+  directories: Partial<Record<SurfaceName, Directory>>;
+  jira?: WiredSurface<JiraSurface, JiraFormsSync>;
+  servicenow?: WiredSurface<ServiceNowSurface, ServiceNowFormsSync>;
+}
+
+async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow): Promise<Surfaces> {
+  const { config, logger } = opts;
+  const out: Surfaces = { adapters: {}, directories: { cli: f.apiDirectory, http: f.apiDirectory } };
+  const jira = await wireJira(config, logger, f, workflow);
+  if (jira) {
+    out.jira = jira;
+    out.adapters.jira = jira.surface;
+    out.directories.jira = jira.surface.directory;
+  }
+  const servicenow = wireServiceNow(config, logger, f, sn, workflow);
+  if (servicenow) {
+    out.servicenow = servicenow;
+    out.adapters.servicenow = servicenow.surface;
+    out.directories.servicenow = servicenow.surface.directory;
+  }
+  return out;
+}
+
+/**
+ * The queue workers: intake through the surface adapters, requests through the workflow, the
+ * outbox back to the request's own surface; plus the sweep for work a crashed worker left
+ * behind and the watchers that keep dynamic dropdowns in step.
+ */
+async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, metrics: Metrics, closers: CloseStack): Promise<void> {
+  const { config, logger } = opts;
+  const redis = f.opened.redis.redis;
+  await f.runner.recoverStale();
+  // A crashed worker's deployment is found once its lock expires; its request is failed then.
+  const sweep = setInterval(() => {
+    void f.runner
+      .recoverStale()
+      .then(() => workflow.reconcileApplying())
+      .catch((err: unknown) => logger.warn({ err }, 'stale deployment sweep failed'));
+  }, opts.staleSweepMs ?? 15_000);
+  closers.push(async () => clearInterval(sweep));
+  const intake: Record<string, IntakeHandler> = {};
+  for (const [name, a] of Object.entries(surfaces.adapters)) if (a) intake[name] = a;
+  const workers = new WorkflowWorkers({
+    connection: redis,
+    redis,
+    names: runtimeQueueNames(opts),
+    keyPrefix: config.REDIS_PREFIX,
+    workflow,
+    intake,
+    outbox: {
+      deliver: async (notice, log) => {
+        const r = await f.engine.requests.get(notice.requestId);
+        const adapter = surfaces.adapters[r.origin.surface as 'jira' | 'servicenow'];
+        if (adapter) await adapter.publish(notice, log);
+      },
+    },
+    logger,
+    metrics,
+    ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+  });
+  workers.start();
+  closers.push(() => workers.close());
+  for (const wired of [surfaces.jira, surfaces.servicenow]) {
+    if (!wired) continue;
+    const sync = wired.sync;
+    closers.push(watchDynamicSources(f.engine, () => sync.resyncDynamicOptions(), opts.dynamicOptionsPollMs ?? 2000, logger));
+  }
+}
+
+/** The HTTP service: health, metrics, the v1 API and the ticket surfaces' webhooks. Returns its URL. */
+async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, metrics: Metrics, closers: CloseStack): Promise<string> {
+  const { config, logger } = opts;
+  const redis = f.opened.redis.redis;
+  const app = createHttpApp({
+    engine: f.engine,
+    workflow,
+    redis,
+    logger,
+    metrics,
+    mount: (a) => a.use(webhookRouter({ adapters: surfaces.adapters, queues: f.queues, redis, keyPrefix: config.REDIS_PREFIX, logger, metrics })),
+  });
+  const server: Server = await new Promise((res) => {
+    const s = app.listen(config.PORT, config.HOST, () => res(s));
+  });
+  closers.push(() => new Promise<void>((res) => server.close(() => res())));
+  return `http://${config.HOST}:${(server.address() as AddressInfo).port}`;
+}
+
+/**
+ * Builds and starts the service, in this order: the engine; policy, change windows, forms, the
+ * deployment runner and the queues; the ticket surfaces (Jira, ServiceNow); the request
+ * workflow; the queue workers (when asked); HTTP (when asked). `close()` stops them in reverse:
+ * HTTP, the dropdown watchers, the workers, the stale sweep, the queues, then the engine.
+ */
 export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
   const opened = await openEngine(config, { clock });
   for (const issue of opened.bundleIssues) logger.warn({ file: issue.file, pointer: issue.pointer, problem: issue.message }, 'bundle skipped');
-  const { engine } = opened;
-  const redis = opened.redis.redis;
-  const closers: (() => Promise<void>)[] = [];
+  const closers = new CloseStack();
   try {
-    const policyPath = resolve(config.POLICY_FILE);
-    const policy = await loadPolicy({ path: policyPath }).catch(async (err: unknown) => {
-      if ((err as { code?: string }).code === 'ENOENT') return loadPolicy({ path: join(REPO_ROOT, config.POLICY_FILE) });
-      throw err;
-    });
+    const policy = await loadPolicyFile(config);
     // ServiceNow's blackout schedules are a window source, so its client exists before the windows.
-    const snConfig = config.SERVICENOW_INSTANCE_URL ? await loadServiceNowConfig(config.SERVICENOW_CONFIG_FILE ?? 'examples/servicenow-config.yaml') : undefined;
-    const snClient = config.SERVICENOW_INSTANCE_URL
-      ? new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL, user: config.SERVICENOW_USER!, password: config.SERVICENOW_PASSWORD!, logger })
-      : undefined;
-    const snWindowSources = snClient && snConfig?.blackouts.enabled ? [new ServiceNowBlackoutSource({ client: snClient, config: snConfig.blackouts, logger })] : [];
-    const windows = new ChangeWindowService(policy, [...(opts.windowSources ?? []), ...snWindowSources]);
-    const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
-    const forms = new FormCatalog(engine.registry, formsDir);
-    const dataDir = resolve(config.DATA_DIR);
-    const runner = new DeploymentRunner({
-      store: new InventoryDeploymentStore(engine.inventory),
-      getBundle: (name, version) => engine.registry.get(name, version),
-      provisioners: createProvisioners({ tofuBin: config.TOFU_BIN, terraformBin: config.TERRAFORM_BIN }),
-      scanner: new ProcessPlanScanner(),
-      lock: new PackageLock(redis, { prefix: config.REDIS_PREFIX }),
-      validateArtifact: (definition, data) => engine.registry.validateArtifact(definition, data),
-      sensitivePointers: (definition) => engine.registry.artifactDefinition(definition).sensitivePointers,
-      workRoot: join(dataDir, 'work'),
-      stateRoot: join(dataDir, 'state'),
-      clock,
-      logger,
-    });
-    const queues = new WorkflowQueues({ connection: redis, names: opts.queues ?? queueNames(config.REDIS_PREFIX.replace(/[^a-z0-9]/gi, '') || 'ts') });
-    closers.push(() => queues.close());
-    const ids = new SurfaceIdStore(redis, config.REDIS_PREFIX);
-    const views = new ViewBuilder(engine, windows, clock);
-    const directories: Partial<Record<SurfaceName, Directory>> = {};
-    const apiDirectory = await loadDirectory(config.DIRECTORY_FILE);
-    directories.cli = apiDirectory;
-    directories.http = apiDirectory;
-    const adapters: Runtime['adapters'] = {};
-    // The workflow and the Jira adapter need each other; the adapter gets the workflow once built.
+    const sn = await connectServiceNow(config, logger);
+    const f = await buildFoundation(opts, opened, clock, policy, sn, closers);
     let workflowRef: RequestWorkflow | undefined;
-    let jira: JiraSurface | undefined;
-    let jiraSync: JiraFormsSync | undefined;
-    if (config.JIRA_BASE_URL) {
-      const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
-      const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger });
-      jira = new JiraSurface({
-        config: jiraConfig,
-        client,
-        webhookSecret: config.JIRA_WEBHOOK_SECRET!,
-        engine,
-        get workflow() {
-          return workflowRef!;
-        },
-        forms,
-        ids,
-        views,
-        baseUrl: config.JIRA_BASE_URL.replace(/\/$/, ''),
-      });
-      adapters.jira = jira;
-      directories.jira = jira.directory;
-      jiraSync = new JiraFormsSync({ client, ids, forms, config: jiraConfig, options: new EngineOptionSources(engine), logger });
-    }
-    let servicenow: ServiceNowSurface | undefined;
-    let snSync: ServiceNowFormsSync | undefined;
-    if (snClient && snConfig) {
-      // One catalog answers the question item and `/ask`, and lists its queries as the item's choices.
-      const queries = new QueryCatalog(engine);
-      servicenow = new ServiceNowSurface({
-        queries,
-        config: snConfig,
-        client: snClient,
-        webhook: {
-          secret: config.SERVICENOW_WEBHOOK_SECRET!,
-          ...(config.SERVICENOW_WEBHOOK_USER && config.SERVICENOW_WEBHOOK_PASSWORD ? { basic: { username: config.SERVICENOW_WEBHOOK_USER, password: config.SERVICENOW_WEBHOOK_PASSWORD } } : {}),
-        },
-        engine,
-        get workflow() {
-          return workflowRef!;
-        },
-        forms,
-        ids,
-        views,
-        clock,
-        logger,
-        instanceUrl: config.SERVICENOW_INSTANCE_URL!,
-        integrationUser: config.SERVICENOW_USER!,
-      });
-      adapters.servicenow = servicenow;
-      directories.servicenow = servicenow.directory;
-      snSync = new ServiceNowFormsSync({
-        client: snClient,
-        ids,
-        forms,
-        options: new EngineOptionSources(engine),
-        logger,
-        publish: snConfig.catalog,
-        extraItems: () => [questionItem(queries.list())],
-      });
-    }
-    const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories, ports: queues, clock, logger });
+    const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!);
+    const { engine, runner, forms, windows, queues } = f;
+    const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories: surfaces.directories, ports: queues, clock, logger });
     workflowRef = workflow;
     const metrics = new Metrics();
-
-    if (opts.workers ?? config.RUN_WORKERS) {
-      await runner.recoverStale();
-      // A crashed worker's deployment is found once its lock expires; its request is failed then.
-      const sweep = setInterval(() => {
-        void runner
-          .recoverStale()
-          .then(() => workflow.reconcileApplying())
-          .catch((err: unknown) => logger.warn({ err }, 'stale deployment sweep failed'));
-      }, opts.staleSweepMs ?? 15_000);
-      closers.unshift(async () => clearInterval(sweep));
-      const intake: Record<string, IntakeHandler> = {};
-      for (const [name, a] of Object.entries(adapters)) if (a) intake[name] = a;
-      const workers = new WorkflowWorkers({
-        connection: redis,
-        redis,
-        names: opts.queues ?? queueNames(config.REDIS_PREFIX.replace(/[^a-z0-9]/gi, '') || 'ts'),
-        keyPrefix: config.REDIS_PREFIX,
-        workflow,
-        intake,
-        outbox: {
-          deliver: async (notice, log) => {
-            const r = await engine.requests.get(notice.requestId);
-            const adapter = adapters[r.origin.surface as 'jira' | 'servicenow'];
-            if (adapter) await adapter.publish(notice, log);
-          },
-        },
-        logger,
-        metrics,
-        ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
-      });
-      workers.start();
-      closers.unshift(() => workers.close());
-      if (jira && jiraSync) {
-        const sync = jiraSync;
-        closers.unshift(watchDynamicSources(engine, () => sync.resyncDynamicOptions(), opts.dynamicOptionsPollMs ?? 2000, logger));
-      }
-      if (snSync) {
-        const sync = snSync;
-        closers.unshift(watchDynamicSources(engine, () => sync.resyncDynamicOptions(), opts.dynamicOptionsPollMs ?? 2000, logger));
-      }
-    }
-
-    let url: string | undefined;
-    if (opts.http ?? true) {
-      const app = createHttpApp({
-        engine,
-        workflow,
-        redis,
-        logger,
-        metrics,
-        mount: (a) => a.use(webhookRouter({ adapters, queues, redis, keyPrefix: config.REDIS_PREFIX, logger, metrics })),
-      });
-      const server: Server = await new Promise((res) => {
-        const s = app.listen(config.PORT, config.HOST, () => res(s));
-      });
-      url = `http://${config.HOST}:${(server.address() as AddressInfo).port}`;
-      closers.unshift(() => new Promise<void>((res) => server.close(() => res())));
-    }
+    if (opts.workers ?? config.RUN_WORKERS) await startWorkers(opts, f, surfaces, workflow, metrics, closers);
+    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, metrics, closers) : undefined;
     return {
       config,
       opened,
@@ -278,20 +394,19 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       runner,
       workflow,
       queues,
-      adapters,
-      ...(jira ? { jira } : {}),
-      ...(servicenow ? { servicenow } : {}),
-      ...(snSync ? { servicenowSync: snSync } : {}),
-      ids,
+      adapters: surfaces.adapters,
+      ...(surfaces.jira ? { jira: surfaces.jira.surface } : {}),
+      ...(surfaces.servicenow ? { servicenow: surfaces.servicenow.surface, servicenowSync: surfaces.servicenow.sync } : {}),
+      ids: f.ids,
       metrics,
       ...(url ? { url } : {}),
       close: async () => {
-        for (const c of closers) await c();
+        await closers.close();
         await opened.close();
       },
     };
   } catch (err) {
-    for (const c of closers) await c().catch(() => undefined);
+    await closers.abandon();
     await opened.close();
     throw err;
   }

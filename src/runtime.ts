@@ -88,7 +88,7 @@ export interface Runtime {
   runner: DeploymentRunner;
   workflow: RequestWorkflow;
   queues: WorkflowQueues;
-  adapters: Partial<Record<'jira' | 'servicenow', SurfaceAdapter>>;
+  adapters: Partial<Record<SurfaceAdapter['name'], SurfaceAdapter>>;
   jira?: JiraSurface;
   servicenow?: ServiceNowSurface;
   /** `forms sync --surface servicenow` as this service runs it: one item per bundle plus the question item. */
@@ -325,7 +325,7 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
     outbox: {
       deliver: async (notice, log) => {
         const r = await f.engine.requests.get(notice.requestId);
-        const adapter = surfaces.adapters[r.origin.surface as 'jira' | 'servicenow'];
+        const adapter = surfaces.adapters[r.origin.surface as SurfaceAdapter['name']];
         if (adapter) await adapter.publish(notice, log);
       },
     },

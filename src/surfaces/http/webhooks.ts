@@ -9,7 +9,7 @@ import { errorResponse } from './app.ts';
 
 /** Dependencies of {@link webhookRouter}. */
 export interface WebhookRouterDeps {
-  adapters: Partial<Record<'jira' | 'servicenow', SurfaceAdapter>>;
+  adapters: Partial<Record<SurfaceAdapter['name'], SurfaceAdapter>>;
   queues: Pick<WorkflowQueues, 'addDelivery'>;
   redis: Redis;
   keyPrefix: string;
@@ -32,7 +32,7 @@ export function webhookRouter(deps: WebhookRouterDeps): Router {
   const r = express.Router();
   r.post('/webhooks/:surface', express.raw({ type: () => true, limit: deps.limit ?? '1mb' }), async (req, res) => {
     const started = process.hrtime.bigint();
-    const surface = req.params.surface as 'jira' | 'servicenow';
+    const surface = req.params.surface as SurfaceAdapter['name'];
     const adapter = deps.adapters[surface];
     if (!adapter) {
       res.status(404).json({ error: { code: 'not_found', message: `no surface "${surface}" is enabled` } });

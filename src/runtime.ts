@@ -138,6 +138,7 @@ interface ServiceNowConnection {
   client: ServiceNowClient;
 }
 
+/** The ServiceNow configuration and client, or undefined when no instance is configured. */
 async function connectServiceNow(config: Config, logger: Logger): Promise<ServiceNowConnection | undefined> {
   if (!config.SERVICENOW_INSTANCE_URL) return undefined;
   const snConfig = await loadServiceNowConfig(config.SERVICENOW_CONFIG_FILE ?? 'examples/servicenow-config.yaml');
@@ -180,6 +181,7 @@ interface Foundation {
   apiDirectory: Directory;
 }
 
+/** Policy and change windows, forms, the deployment runner, the queues and the surface-neutral helpers. */
 async function buildFoundation(
   opts: RuntimeOptions,
   opened: OpenedEngine,
@@ -213,6 +215,7 @@ interface WiredSurface<S extends SurfaceAdapter, F> {
   sync: F;
 }
 
+/** The Jira adapter and its forms sync, when `JIRA_BASE_URL` is set. */
 async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
   if (!config.JIRA_BASE_URL) return undefined;
   const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
@@ -234,6 +237,7 @@ async function wireJira(config: Config, logger: Logger, f: Foundation, workflow:
   return { surface, sync };
 }
 
+/** The ServiceNow adapter and its forms sync (one catalog item per bundle plus the question item), when configured. */
 function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow): WiredSurface<ServiceNowSurface, ServiceNowFormsSync> | undefined {
   if (!sn) return undefined;
   // One catalog answers the question item and `/ask`, and lists its queries as the item's choices.
@@ -278,6 +282,7 @@ interface Surfaces {
   servicenow?: WiredSurface<ServiceNowSurface, ServiceNowFormsSync>;
 }
 
+/** Every configured ticket surface; the API and the CLI check approvers against the directory file. */
 async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow): Promise<Surfaces> {
   const { config, logger } = opts;
   const out: Surfaces = { adapters: {}, directories: { cli: f.apiDirectory, http: f.apiDirectory } };

@@ -10,6 +10,8 @@ import { ConfigError, UserError, ValidationError, type FieldIssue } from '../../
 import type { Actor } from '../../engine/model.ts';
 import { sanitize } from '../shared/sanitize.ts';
 import { parseCommand, type SurfaceEvent } from '../shared/surface-event.ts';
+import { headerValue } from '../shared/remote-call.ts';
+import type { InboundHeaders } from '../surface.ts';
 import { adfText, type AdfNode } from './adf.ts';
 
 /** Header carrying `sha256=<hex HMAC-SHA256 of the raw body>` on signed admin webhooks. */
@@ -134,17 +136,6 @@ export interface JiraIntakeConfig {
   selfAccountId?: string;
 }
 
-/** Headers as Node gives them (lower-case keys) or any casing. */
-export type HeaderBag = Record<string, string | string[] | undefined>;
-
-function header(headers: HeaderBag, name: string): string | undefined {
-  const want = name.toLowerCase();
-  for (const [k, v] of Object.entries(headers)) {
-    if (k.toLowerCase() === want) return Array.isArray(v) ? v[0] : v;
-  }
-  return undefined;
-}
-
 /** Parses a raw payload; every problem is reported with its JSON pointer. */
 export function parseJiraPayload(payload: unknown): JiraWebhookPayload {
   const parsed = jiraWebhookPayloadSchema.safeParse(payload);
@@ -175,11 +166,11 @@ function toActor(u: z.infer<typeof userSchema>): Actor {
  * @throws {@link JiraWebhookHeaderError} without `X-Atlassian-Webhook-Identifier`.
  * @throws {@link ValidationError} when the payload lacks what the service reads.
  */
-export function normalizeJiraDelivery(headers: HeaderBag, payload: unknown, config: JiraIntakeConfig): SurfaceEvent {
-  const deliveryId = header(headers, IDENTIFIER_HEADER)?.trim();
+export function normalizeJiraDelivery(headers: InboundHeaders, payload: unknown, config: JiraIntakeConfig): SurfaceEvent {
+  const deliveryId = headerValue(headers, IDENTIFIER_HEADER);
   if (!deliveryId) throw new JiraWebhookHeaderError(IDENTIFIER_HEADER, 'is missing; it is the dedupe key of every delivery');
-  const retryRaw = header(headers, RETRY_HEADER);
-  const retry = retryRaw && /^\d+$/.test(retryRaw.trim()) ? Number(retryRaw.trim()) : 0;
+  const retryRaw = headerValue(headers, RETRY_HEADER);
+  const retry = retryRaw && /^\d+$/.test(retryRaw) ? Number(retryRaw) : 0;
   const p = parseJiraPayload(payload);
   const at = p.timestamp !== undefined ? new Date(p.timestamp).toISOString() : undefined;
 

@@ -134,7 +134,7 @@ export function parseRetryAfter(value: unknown, now = Date.now()): number | unde
  * Axios errors carry the request config (with the Authorization header); keep only a summary.
  * An error wrapping an axios error (a library's own exception) is summarized by what it wraps.
  */
-export function stripCause(err: unknown): unknown {
+function stripCause(err: unknown): unknown {
   if (err instanceof AxiosError) return new Error(`${err.code ?? 'network error'}: ${err.message}`);
   if (err instanceof Error && err.cause instanceof AxiosError) return stripCause(err.cause);
   return err instanceof Error ? new Error(err.message) : undefined;

@@ -20,7 +20,7 @@ import { sanitize } from './sanitize.ts';
 import type { SurfaceCommand } from './surface-event.ts';
 
 /** The commands a ticket understands, as the answer to an unknown one lists them. */
-export const COMMANDS: readonly string[] = [
+const COMMANDS: readonly string[] = [
   '/plan — plan again with the current answers',
   '/apply — retry a failed request',
   '/cancel — cancel the request',
@@ -194,7 +194,7 @@ export class TicketHandler {
   }
 
   /** The view the answer template renders, for a question asked on ticket `ref`. */
-  answerView(answer: QueryAnswer, actor: Actor, ref: string): RequestView {
+  private answerView(answer: QueryAnswer, actor: Actor, ref: string): RequestView {
     return buildAnswerView(answer, actor, { surface: this.deps.surface, ref, url: this.deps.writer.link(ref) });
   }
 
@@ -231,7 +231,7 @@ export class TicketHandler {
 }
 
 /** Same answers, whatever the key order (values compared as the strings a ticket holds; empty = unanswered). */
-export function sameAnswers(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+function sameAnswers(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   const norm = (o: Record<string, unknown>) =>
     JSON.stringify(
       Object.keys(o)

@@ -15,7 +15,7 @@ import { startStoryWorld, shiftedClock, type StoryWorld } from '../../src/demo/s
 import { conversation, fileDatabaseRequest, syncStoryForms } from '../../src/demo/story-steps.ts';
 import { startServiceNowWorld, type ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
 import { orderDatabase, syncServiceNowForms, waitFor, workNotes } from '../../src/demo/servicenow-steps.ts';
-import { PEOPLE as JIRA_PEOPLE } from '../../sandbox/jira/index.ts';
+import { PEOPLE as JIRA_PEOPLE, STATUSES as JIRA_STATUSES } from '../../sandbox/jira/index.ts';
 import { PEOPLE as SN_PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
 import { signServiceNowBody } from '../../sandbox/servicenow/webhook-sender.ts';
 
@@ -33,6 +33,12 @@ interface SurfaceDriver {
   developerId(): string;
   /** Texts of the ticket's status entries (status comment or status work notes), oldest first. */
   statusEntries(ref: string): string[];
+  /** Texts of every entry on the ticket (comments or work notes), oldest first. */
+  entries(ref: string): string[];
+  /** The developer edits answers of the database form (by field name) the way people do there. */
+  edit(ref: string, answers: Record<string, string | number>): Promise<void>;
+  /** An approver approves the ticket's request once the surface asks for approval. */
+  approve(ref: string): Promise<void>;
   /** Jira edits one status comment in place; ServiceNow appends work notes (journals cannot be edited). */
   statusEdits: 'in-place' | 'append';
   people(): { active: string; activeGroup: string; inactive: string; unknown: string };
@@ -81,6 +87,16 @@ const jiraDriver: SurfaceDriver = {
   fileRequest: (pkg) => fileDatabaseRequest(jira, JIRA_PEOPLE.developer, { package: pkg, database: pkg.replace(/-/g, '_'), username: `${pkg.replace(/-/g, '_')}_app`, size: 20 }),
   developerId: () => JIRA_PEOPLE.developer,
   statusEntries: (ref) => conversation(jira.sandbox, ref).filter((c) => c.status).map((c) => c.text),
+  entries: (ref) => conversation(jira.sandbox, ref).map((c) => c.text),
+  edit: async (ref, answers) => {
+    const ids = await jira.runtime.ids.all('jira');
+    jira.sandbox.as(JIRA_PEOPLE.developer).edit(ref, Object.fromEntries(Object.entries(answers).map(([name, v]) => [ids[`postgres-database/${name}`]!, v])));
+  },
+  approve: async (ref) => {
+    const status = async () => ((await jira.runtime.jira!['deps'].client.getStatus(ref)) === JIRA_STATUSES.awaitingApproval ? true : undefined);
+    await waitFor(status, 'the issue awaiting approval');
+    jira.sandbox.as(JIRA_PEOPLE.approver).transition(ref, JIRA_STATUSES.approved);
+  },
   statusEdits: 'in-place',
   people: () => ({ active: JIRA_PEOPLE.approver, activeGroup: 'platform-approvers', inactive: JIRA_PEOPLE.inactiveApprover, unknown: '712020:nobody-at-all' }),
 };
@@ -102,6 +118,15 @@ const serviceNowDriver: SurfaceDriver = {
   fileRequest: async (pkg) => (await orderDatabase(sn, SN_PEOPLE.developer, { package: pkg, database: pkg.replace(/-/g, '_'), username: `${pkg.replace(/-/g, '_')}_app`, size: 20 })).sysId,
   developerId: () => sn.sandbox.state.mustUser(SN_PEOPLE.developer).sys_id!,
   statusEntries: (ref) => workNotes(sn.sandbox, ref).filter((n) => n.status).map((n) => n.text),
+  entries: (ref) => workNotes(sn.sandbox, ref).map((n) => n.text),
+  edit: async (ref, answers) => {
+    sn.sandbox.as(SN_PEOPLE.developer).editVariables(ref, Object.fromEntries(Object.entries(answers).map(([name, v]) => [name, String(v)])));
+  },
+  approve: async (ref) => {
+    const approver = sn.sandbox.state.mustUser(SN_PEOPLE.approver).sys_id!;
+    await waitFor(() => sn.sandbox.state.approvalsFor(ref).some((a) => a.approver === approver && a.state === 'requested'), 'an approval record for the approver');
+    sn.sandbox.as(SN_PEOPLE.approver).approve(ref);
+  },
   statusEdits: 'append',
   people: () => ({
     active: sn.sandbox.state.mustUser(SN_PEOPLE.approver).sys_id!,
@@ -179,6 +204,38 @@ for (const d of [jiraDriver, serviceNowDriver]) {
       if (d.statusEdits === 'in-place') assert.equal(entries.length, 1, 'one status comment, edited in place');
       else assert.ok(entries.length >= 2 && /AWAITING APPROVAL/.test(entries[0]!), 'earlier status notes stay as history');
       assert.match(entries.at(-1)!, /CANCELLED/);
+    });
+
+    test('day 2: an edit after apply files an update request on the same ticket; an immutable field is refused by its label', { timeout: 120_000 }, async () => {
+      const engine = engineOf(d).opened.engine;
+      const ref = await d.fileRequest('conf-day2-db');
+      const latest = async () => (await requestsOf(d, ref)).at(-1)!;
+      await d.approve(ref);
+      const first = await waitFor(async () => ((await latest()).state === 'applied' ? latest() : undefined), 'the request applied', 60_000);
+      assert.equal(first.kind, 'provision');
+
+      await d.edit(ref, { expected_size_gib: 40 });
+      const update = await waitFor(async () => {
+        const r = await latest();
+        return r.id !== first.id && r.state === 'awaiting_approval' ? r : undefined;
+      }, 'an update request planned');
+      assert.equal(update.kind, 'update');
+      assert.equal(update.origin.ref, ref, 'filed on the same ticket');
+      assert.equal(update.actor.id, d.developerId(), 'filed by whoever edited');
+      assert.equal(update.plan!.summary.add, 0);
+      assert.ok(update.plan!.summary.change >= 1);
+      await waitFor(() => d.statusEntries(ref).some((t) => /AWAITING APPROVAL/.test(t) && /0 to add/.test(t)), 'the update plan in the ticket');
+      await d.approve(ref);
+      await waitFor(async () => ((await latest()).state === 'applied' && (await latest()).id === update.id ? true : undefined), 'the update applied', 60_000);
+      assert.equal((await engine.getPackage('checkout-staging-conf-day2-db')).lastAppliedParams?.expected_size_gib, 40);
+
+      // The database name cannot change after creation: refused, naming the field by its label.
+      await d.edit(ref, { database_name: 'renamed_day2' });
+      await waitFor(() => d.entries(ref).some((t) => /cannot be planned/.test(t) && /Database name/.test(t)), 'the immutable refusal');
+      const refused = await latest();
+      assert.equal(refused.state, 'invalid');
+      assert.equal(refused.kind, 'update');
+      assert.equal((await engine.getPackage('checkout-staging-conf-day2-db')).lastAppliedParams?.database_name, 'conf_day2_db');
     });
 
     test('directory: active flag and groups of a user; null for someone the surface does not know', async () => {

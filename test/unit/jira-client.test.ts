@@ -11,9 +11,9 @@ import {
   JiraRateLimitedError,
   JiraUnavailableError,
   STATUS_PROPERTY,
-  parseRetryAfter,
   type JiraClientOptions,
 } from '../../src/surfaces/jira/client.ts';
+import { parseRetryAfter } from '../../src/surfaces/shared/remote-call.ts';
 import { renderJiraComment, adfText, JIRA_COMMENT_LIMIT, type AdfDoc } from '../../src/surfaces/jira/adf.ts';
 import { MessageRenderer } from '../../src/surfaces/shared/messages.ts';
 import { buildRequestView } from '../../src/surfaces/shared/request-view.ts';

@@ -9,12 +9,13 @@
 import axios, { AxiosError, type AxiosInstance } from 'axios';
 import { HttpException, Version3Client } from 'jira.js';
 import { z } from 'zod';
-import { SystemError, UserError, type ErrorCode } from '../../engine/errors.ts';
+import type { ErrorCode } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import { statusMarker } from '../shared/messages.ts';
 import { sanitize } from '../shared/sanitize.ts';
 import { adfText, type AdfDoc, type AdfNode } from './adf.ts';
 import { RemoteApiError, RemoteAuthError, RemoteRateLimitedError, RemoteResponseError, RemoteUnavailableError } from '../shared/remote-errors.ts';
+import { RemoteCaller, axiosFailure, parseAnswer, type RateLimitOptions, type RemoteErrorFactory, type RemoteFailure } from '../shared/remote-call.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -123,23 +124,15 @@ export interface UpsertResult {
   created: boolean;
 }
 
-/** Settings of {@link JiraClient}. */
-export interface JiraClientOptions {
+/** Settings of {@link JiraClient} (rate-limit waits: longer ones throw {@link JiraRateLimitedError}). */
+export interface JiraClientOptions extends RateLimitOptions {
   /** Site URL, for example https://example.atlassian.net (or the sandbox's URL). */
   baseUrl: string;
   email: string;
   apiToken: string;
   logger: Logger;
-  /** Attempts per call when Jira answers 429 (default 4). */
-  maxAttempts?: number;
-  /** Longest `Retry-After` waited in-process (default 10 s); longer ones throw {@link JiraRateLimitedError}. */
-  maxInlineWaitMs?: number;
-  /** Backoff base when 429 has no Retry-After (default 500 ms, doubling). */
-  baseDelayMs?: number;
   /** Per-request timeout (default 15 s). */
   timeoutMs?: number;
-  /** Injected for tests that want to observe waits; defaults to setTimeout. */
-  sleep?: (ms: number) => Promise<void>;
 }
 
 /** Key of the comment property (and prefix of the issue property) marking status comments. */
@@ -166,10 +159,7 @@ export class JiraClient {
   private readonly v3: Version3Client;
   private readonly http: AxiosInstance;
   private readonly logger: Logger;
-  private readonly maxAttempts: number;
-  private readonly maxInlineWaitMs: number;
-  private readonly baseDelayMs: number;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly remote: RemoteCaller;
 
   constructor(options: JiraClientOptions) {
     const baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -186,10 +176,7 @@ export class JiraClient {
       headers: { Accept: 'application/json', 'X-ExperimentalApi': 'opt-in' },
     });
     this.logger = options.logger.child({ component: 'jira-client' });
-    this.maxAttempts = options.maxAttempts ?? 4;
-    this.maxInlineWaitMs = options.maxInlineWaitMs ?? 10_000;
-    this.baseDelayMs = options.baseDelayMs ?? 500;
-    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.remote = new RemoteCaller({ ...options, system: 'jira', logger: this.logger, errors: JIRA_ERRORS, describe: describeFailure });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -198,7 +185,7 @@ export class JiraClient {
   /** Posts an ADF comment; `properties` are stored on the comment atomically with it. */
   async addComment(issueKey: string, body: AdfDoc, properties: { key: string; value: unknown }[] = []): Promise<{ id: string }> {
     const op = 'POST /rest/api/3/issue/{key}/comment';
-    const res = await this.call(op, () =>
+    const res = await this.remote.call(op, () =>
       this.v3.issueComments.addComment({ issueIdOrKey: issueKey, comment: body as never, ...(properties.length ? { properties } : {}) }),
     );
     const c = this.parse(op, commentSchema, res);
@@ -208,7 +195,7 @@ export class JiraClient {
   /** Replaces the body of comment `commentId`. */
   async updateComment(issueKey: string, commentId: string, body: AdfDoc): Promise<void> {
     const op = 'PUT /rest/api/3/issue/{key}/comment/{id}';
-    const res = await this.call(op, () => this.v3.issueComments.updateComment({ issueIdOrKey: issueKey, id: commentId, body: body as never, notifyUsers: false }));
+    const res = await this.remote.call(op, () => this.v3.issueComments.updateComment({ issueIdOrKey: issueKey, id: commentId, body: body as never, notifyUsers: false }));
     this.parse(op, commentSchema, res);
   }
 
@@ -247,7 +234,7 @@ export class JiraClient {
     const marker = statusMarker(requestId);
     let byText: string | undefined;
     for (let startAt = 0; ; ) {
-      const res = await this.call(op, () =>
+      const res = await this.remote.call(op, () =>
         this.v3.issueComments.getComments({ issueIdOrKey: issueKey, startAt, maxResults: 100, orderBy: 'created', expand: 'properties' }),
       );
       const page = this.parse(op, commentPageSchema, res);
@@ -272,7 +259,7 @@ export class JiraClient {
    */
   async transitionTo(issueKey: string, statusName: string): Promise<{ transitioned: boolean }> {
     const op = 'GET /rest/api/3/issue/{key}/transitions';
-    const res = await this.call(op, () => this.v3.issues.getTransitions({ issueIdOrKey: issueKey }));
+    const res = await this.remote.call(op, () => this.v3.issues.getTransitions({ issueIdOrKey: issueKey }));
     const { transitions } = this.parse(op, transitionsSchema, res);
     const want = statusName.trim().toLowerCase();
     const t = transitions.find((x) => x.to.name.toLowerCase() === want);
@@ -282,7 +269,7 @@ export class JiraClient {
       const targets = [...new Set(transitions.map((x) => `"${x.to.name}"`))].join(', ') || 'none';
       throw new JiraApiError('not_found', 404, op, [`no transition of ${issueKey} leads to "${statusName}" (from "${current}"; available: ${targets})`]);
     }
-    await this.call('POST /rest/api/3/issue/{key}/transitions', () => this.v3.issues.doTransition({ issueIdOrKey: issueKey, transition: { id: t.id } }));
+    await this.remote.call('POST /rest/api/3/issue/{key}/transitions', () => this.v3.issues.doTransition({ issueIdOrKey: issueKey, transition: { id: t.id } }));
     return { transitioned: true };
   }
 
@@ -297,21 +284,21 @@ export class JiraClient {
     opts: { params?: Record<string, unknown>; data?: unknown } = {},
   ): Promise<z.infer<S>> {
     const op = `${method} ${path.replace(/\/(customfield_\d+|\d+)(?=\/|$)/g, '/{id}')}`;
-    const res = await this.call(op, async () => (await this.http.request({ method, url: path, params: opts.params, data: opts.data })).data as unknown);
+    const res = await this.remote.call(op, async () => (await this.http.request({ method, url: path, params: opts.params, data: opts.data })).data as unknown);
     return this.parse(op, schema, res ?? {});
   }
 
   /** The account the service acts as, so deliveries it caused itself can be ignored. */
   async myself(): Promise<{ accountId: string; displayName?: string }> {
     const op = 'GET /rest/api/3/myself';
-    const res = await this.call(op, () => this.v3.myself.getCurrentUser());
+    const res = await this.remote.call(op, () => this.v3.myself.getCurrentUser());
     return this.parse(op, z.object({ accountId: z.string(), displayName: z.string().optional() }).passthrough(), res);
   }
 
   /** The issue's current status name. */
   async getStatus(issueKey: string): Promise<string> {
     const op = 'GET /rest/api/3/issue/{key}';
-    const res = await this.call(op, () => this.v3.issues.getIssue({ issueIdOrKey: issueKey, fields: ['status'] }));
+    const res = await this.remote.call(op, () => this.v3.issues.getIssue({ issueIdOrKey: issueKey, fields: ['status'] }));
     return this.parse(op, issueStatusSchema, res).fields.status.name;
   }
 
@@ -320,7 +307,7 @@ export class JiraClient {
    * hands the value to axios unserialized and so cannot send a bare number or string.
    */
   async setIssueProperty(issueKey: string, key: string, value: unknown): Promise<void> {
-    await this.call('PUT /rest/api/3/issue/{key}/properties/{property}', () =>
+    await this.remote.call('PUT /rest/api/3/issue/{key}/properties/{property}', () =>
       this.http.put(`/rest/api/3/issue/${encodeURIComponent(issueKey)}/properties/${encodeURIComponent(key)}`, JSON.stringify(value ?? null), {
         headers: { 'Content-Type': 'application/json' },
       }),
@@ -331,7 +318,7 @@ export class JiraClient {
   async getIssueProperty(issueKey: string, key: string): Promise<unknown | null> {
     const op = 'GET /rest/api/3/issue/{key}/properties/{property}';
     try {
-      const res = await this.call(op, () => this.v3.issueProperties.getIssueProperty({ issueIdOrKey: issueKey, propertyKey: key }));
+      const res = await this.remote.call(op, () => this.v3.issueProperties.getIssueProperty({ issueIdOrKey: issueKey, propertyKey: key }));
       return this.parse(op, propertySchema, res).value ?? null;
     } catch (err) {
       if (err instanceof JiraApiError && err.status === 404) return null;
@@ -343,7 +330,7 @@ export class JiraClient {
   async addAttachment(issueKey: string, filename: string, content: Buffer | string): Promise<{ id: string; filename: string }> {
     const op = 'POST /rest/api/3/issue/{key}/attachments';
     const file = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-    const res = await this.call(op, () =>
+    const res = await this.remote.call(op, () =>
       this.v3.issueAttachments.addAttachment({ issueIdOrKey: issueKey, attachment: { filename, file, mimeType: guessMime(filename) } }),
     );
     const [first] = this.parse(op, attachmentsSchema, res);
@@ -358,7 +345,7 @@ export class JiraClient {
   async getUser(accountId: string): Promise<JiraUser | null> {
     const op = 'GET /rest/api/3/user';
     try {
-      const res = await this.call(op, () => this.v3.users.getUser({ accountId }));
+      const res = await this.remote.call(op, () => this.v3.users.getUser({ accountId }));
       const u = this.parse(op, userSchema, res);
       return { accountId: u.accountId, active: u.active, displayName: u.displayName ?? u.accountId, ...(u.emailAddress ? { email: u.emailAddress } : {}) };
     } catch (err) {
@@ -371,7 +358,7 @@ export class JiraClient {
   async getUserGroups(accountId: string): Promise<string[]> {
     const op = 'GET /rest/api/3/user/groups';
     try {
-      const res = await this.call(op, () => this.v3.users.getUserGroups({ accountId }));
+      const res = await this.remote.call(op, () => this.v3.users.getUserGroups({ accountId }));
       return this.parse(op, groupsSchema, res).map((g) => g.name);
     } catch (err) {
       if (err instanceof JiraApiError && err.status === 404) return [];
@@ -388,7 +375,7 @@ export class JiraClient {
     const op = 'GET /rest/servicedeskapi/request/{key}/approval';
     const out: JsmApproval[] = [];
     for (let start = 0; ; ) {
-      const res = await this.call(op, async () => (await this.http.get(`/rest/servicedeskapi/request/${encodeURIComponent(issueKey)}/approval`, { params: { start, limit: 50 } })).data);
+      const res = await this.remote.call(op, async () => (await this.http.get(`/rest/servicedeskapi/request/${encodeURIComponent(issueKey)}/approval`, { params: { start, limit: 50 } })).data);
       const page = this.parse(op, approvalPageSchema, res);
       out.push(...page.values);
       if (page.isLastPage !== false || page.values.length === 0) break;
@@ -400,7 +387,7 @@ export class JiraClient {
   /** Answers an approval as the client's own account. */
   async answerApproval(issueKey: string, approvalId: string, decision: 'approve' | 'decline'): Promise<JsmApproval> {
     const op = 'POST /rest/servicedeskapi/request/{key}/approval/{id}';
-    const res = await this.call(op, async () =>
+    const res = await this.remote.call(op, async () =>
       (await this.http.post(`/rest/servicedeskapi/request/${encodeURIComponent(issueKey)}/approval/${encodeURIComponent(approvalId)}`, { decision })).data,
     );
     return this.parse(op, approvalSchema, res);
@@ -410,85 +397,25 @@ export class JiraClient {
   // Plumbing
 
   private parse<S extends z.ZodType>(op: string, schema: S, value: unknown): z.infer<S> {
-    const r = schema.safeParse(value);
-    if (r.success) return r.data;
-    const first = r.error.issues[0]!;
-    throw new JiraResponseError(op, `/${first.path.map(String).join('/')} ${first.message}`);
-  }
-
-  /** Runs one call; waits out short 429s, maps every failure to a typed error. */
-  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        const failure = describeFailure(err);
-        if (failure.status === 429) {
-          const wait = failure.retryAfterMs ?? this.baseDelayMs * 2 ** (attempt - 1);
-          if (attempt >= this.maxAttempts || wait > this.maxInlineWaitMs) {
-            this.logger.warn({ op, attempt, retryAfterMs: wait }, 'jira rate limit: giving up for now');
-            throw new JiraRateLimitedError(op, wait);
-          }
-          this.logger.warn({ op, attempt, retryAfterMs: wait }, 'jira rate limit: waiting');
-          await this.sleep(wait);
-          continue;
-        }
-        throw this.toError(op, failure, err);
-      }
-    }
-  }
-
-  private toError(op: string, f: Failure, cause: unknown): Error {
-    if (f.status === undefined) {
-      this.logger.warn({ op, detail: f.detail }, 'jira unreachable');
-      return new JiraUnavailableError(op, undefined, f.detail, { cause: stripCause(cause) });
-    }
-    if (f.status >= 500 || f.status === 408 || f.status === 425) {
-      this.logger.warn({ op, status: f.status }, 'jira unavailable');
-      return new JiraUnavailableError(op, f.status, f.messages.join('; ') || 'server error');
-    }
-    if (f.status === 401) {
-      this.logger.error({ op, status: f.status }, 'jira rejected the credentials');
-      return new JiraAuthError(op);
-    }
-    const code: ErrorCode = f.status === 403 ? 'forbidden' : f.status === 404 ? 'not_found' : f.status === 409 ? 'conflict' : 'validation';
-    return new JiraApiError(code, f.status, op, f.messages);
+    return parseAnswer(schema, value, (detail) => new JiraResponseError(op, detail));
   }
 }
 
-interface Failure {
-  status?: number;
-  retryAfterMs?: number;
-  messages: string[];
-  detail: string;
-}
+/** Jira's typed errors, for the shared call loop. */
+const JIRA_ERRORS: RemoteErrorFactory = {
+  api: (code, status, op, messages) => new JiraApiError(code, status, op, messages),
+  auth: (op) => new JiraAuthError(op),
+  unavailable: (op, status, detail, options) => new JiraUnavailableError(op, status, detail, options),
+  rateLimited: (op, wait) => new JiraRateLimitedError(op, wait),
+};
 
-function describeFailure(err: unknown): Failure {
+function describeFailure(err: unknown): RemoteFailure {
   // jira.js wraps axios errors in HttpException with the AxiosError as cause.
   const axiosErr = err instanceof AxiosError ? err : err instanceof HttpException && err.cause instanceof AxiosError ? err.cause : undefined;
-  const response = axiosErr?.response;
-  if (!response) {
-    if (err instanceof HttpException && typeof err.status === 'number' && err.status !== 500) {
-      return { status: err.status, messages: [], detail: err.message };
-    }
-    return { messages: [], detail: axiosErr?.code ?? (err instanceof Error ? err.name : 'unknown error') };
+  if (!axiosErr?.response && err instanceof HttpException && typeof err.status === 'number' && err.status !== 500) {
+    return { status: err.status, messages: [], detail: err.message };
   }
-  const headers = response.headers as Record<string, unknown>;
-  return {
-    status: response.status,
-    retryAfterMs: parseRetryAfter(headers['retry-after']),
-    messages: jiraMessages(response.data),
-    detail: `HTTP ${response.status}`,
-  };
-}
-
-/** Retry-After in seconds or as an HTTP date → milliseconds from now. */
-export function parseRetryAfter(value: unknown, now = Date.now()): number | undefined {
-  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
-  const s = String(value).trim();
-  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
-  const at = Date.parse(s);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  return axiosFailure(axiosErr, err, jiraMessages);
 }
 
 function jiraMessages(data: unknown): string[] {
@@ -501,13 +428,6 @@ function jiraMessages(data: unknown): string[] {
     for (const [k, v] of Object.entries(d.errors as Record<string, unknown>)) if (typeof v === 'string') out.push(`${k}: ${v}`);
   }
   return out.map((m) => sanitize(m).slice(0, 500));
-}
-
-/** Axios errors carry the request config (with the Authorization header); keep only a summary. */
-function stripCause(err: unknown): unknown {
-  if (err instanceof AxiosError) return new Error(`${err.code ?? 'network error'}: ${err.message}`);
-  if (err instanceof HttpException && err.cause instanceof AxiosError) return stripCause(err.cause);
-  return err instanceof Error ? new Error(err.message) : undefined;
 }
 
 function endsWithMarker(body: AdfNode, marker: string): boolean {

@@ -10,6 +10,8 @@ import { ConfigError, UserError, ValidationError, type FieldIssue } from '../../
 import type { Actor } from '../../engine/model.ts';
 import { sanitize } from '../shared/sanitize.ts';
 import { parseCommand, type SurfaceEvent } from '../shared/surface-event.ts';
+import { headerValue } from '../shared/remote-call.ts';
+import type { InboundHeaders } from '../surface.ts';
 import { adfText, type AdfNode } from './adf.ts';
 
 /** Header carrying `sha256=<hex HMAC-SHA256 of the raw body>` on signed admin webhooks. */
@@ -134,17 +136,6 @@ export interface JiraIntakeConfig {
   selfAccountId?: string;
 }
 
-/** Headers as Node gives them (lower-case keys) or any casing. */
-export type HeaderBag = Record<string, string | string[] | undefined>;
-
-function header(headers: HeaderBag, name: string): string | undefined {
-  const want = name.toLowerCase();
-  for (const [k, v] of Object.entries(headers)) {
-    if (k.toLowerCase() === want) return Array.isArray(v) ? v[0] : v;
-  }
-  return undefined;
-}
-
 /** Parses a raw payload; every problem is reported with its JSON pointer. */
 export function parseJiraPayload(payload: unknown): JiraWebhookPayload {
   const parsed = jiraWebhookPayloadSchema.safeParse(payload);
@@ -175,17 +166,11 @@ function toActor(u: z.infer<typeof userSchema>): Actor {
  * @throws {@link JiraWebhookHeaderError} without `X-Atlassian-Webhook-Identifier`.
  * @throws {@link ValidationError} when the payload lacks what the service reads.
  */
-export function normalizeJiraDelivery(headers: HeaderBag, payload: unknown, config: JiraIntakeConfig): SurfaceEvent {
-  const deliveryId = header(headers, IDENTIFIER_HEADER)?.trim();
-  if (!deliveryId) throw new JiraWebhookHeaderError(IDENTIFIER_HEADER, 'is missing; it is the dedupe key of every delivery');
-  const retryRaw = header(headers, RETRY_HEADER);
-  const retry = retryRaw && /^\d+$/.test(retryRaw.trim()) ? Number(retryRaw.trim()) : 0;
+export function normalizeJiraDelivery(headers: InboundHeaders, payload: unknown, config: JiraIntakeConfig): SurfaceEvent {
   const p = parseJiraPayload(payload);
   const at = p.timestamp !== undefined ? new Date(p.timestamp).toISOString() : undefined;
-
   const base = {
-    deliveryId,
-    retry,
+    ...deliveryOf(headers),
     surface: 'jira' as const,
     fields: {} as Record<string, unknown>,
     changed: [] as string[],
@@ -232,36 +217,51 @@ export function normalizeJiraDelivery(headers: HeaderBag, payload: unknown, conf
   const actor = toActor(actorRaw);
   if (config.selfAccountId && actor.id === config.selfAccountId) return ignored('caused by ticket-surface itself', { ...common, actor });
 
-  const fields = { ...issue.fields } as Record<string, unknown>;
-  const withIssue = { ...base, ...common, actor, fields };
-
+  const withIssue = { ...base, ...common, actor, fields: { ...issue.fields } as Record<string, unknown> };
+  const ignoredOnIssue: Ignore = (reason, extra = {}) => ignored(reason, { ...common, actor, ...extra });
   if (p.webhookEvent === 'jira:issue_created') return { ...withIssue, kind: 'request.created' };
+  if (p.webhookEvent === 'jira:issue_updated') return issueUpdated(p, withIssue, ignoredOnIssue);
+  return commentCreated(p, withIssue, ignoredOnIssue);
+}
 
-  if (p.webhookEvent === 'jira:issue_updated') {
-    const items = p.changelog?.items ?? [];
-    if (!items.length) return ignored('the update changed no field', { ...common, actor });
-    const changed = [...new Set(items.map((i) => i.fieldId ?? i.field))];
-    const status = items.find((i) => (i.fieldId ?? i.field).toLowerCase() === 'status');
-    if (status) {
-      return {
-        ...withIssue,
-        kind: 'request.status_changed',
-        changed,
-        ...(status.fromString ? { fromStatus: status.fromString } : {}),
-        ...(status.toString ? { toStatus: status.toString } : {}),
-      };
-    }
-    return { ...withIssue, kind: 'request.updated', changed };
-  }
+/** An event about an issue, before its kind is known. */
+type IssueEvent = Omit<SurfaceEvent, 'kind'>;
+/** Makes the `ignored` event of a delivery, for a reason. */
+type Ignore = (reason: string, extra?: Partial<SurfaceEvent>) => SurfaceEvent;
 
-  // comment_created
+/** The delivery id (the dedupe key) and the retry count from the headers. */
+function deliveryOf(headers: InboundHeaders): { deliveryId: string; retry: number } {
+  const deliveryId = headerValue(headers, IDENTIFIER_HEADER);
+  if (!deliveryId) throw new JiraWebhookHeaderError(IDENTIFIER_HEADER, 'is missing; it is the dedupe key of every delivery');
+  const retryRaw = headerValue(headers, RETRY_HEADER);
+  return { deliveryId, retry: retryRaw && /^\d+$/.test(retryRaw) ? Number(retryRaw) : 0 };
+}
+
+/** `jira:issue_updated`: a status change (other changed fields listed too), other field changes, or nothing. */
+function issueUpdated(p: JiraWebhookPayload, withIssue: IssueEvent, ignored: Ignore): SurfaceEvent {
+  const items = p.changelog?.items ?? [];
+  if (!items.length) return ignored('the update changed no field');
+  const changed = [...new Set(items.map((i) => i.fieldId ?? i.field))];
+  const status = items.find((i) => (i.fieldId ?? i.field).toLowerCase() === 'status');
+  if (!status) return { ...withIssue, kind: 'request.updated', changed };
+  return {
+    ...withIssue,
+    kind: 'request.status_changed',
+    changed,
+    ...(status.fromString ? { fromStatus: status.fromString } : {}),
+    ...(status.toString ? { toStatus: status.toString } : {}),
+  };
+}
+
+/** `comment_created`: a `/command` on its first line, or an ordinary comment (ignored). */
+function commentCreated(p: JiraWebhookPayload, withIssue: IssueEvent, ignored: Ignore): SurfaceEvent {
   const comment = p.comment;
   if (!comment) {
     throw new ValidationError('Jira webhook payload not understood: comment_created without a comment', [{ pointer: '/comment', message: 'required' }]);
   }
   const text = typeof comment.body === 'string' ? comment.body : adfText(comment.body as unknown as AdfNode);
   const command = parseCommand(text);
-  if (!command) return ignored('the comment is not a command', { ...common, actor, commentId: comment.id });
+  if (!command) return ignored('the comment is not a command', { commentId: comment.id });
   return { ...withIssue, kind: 'command', command, commentId: comment.id };
 }
 

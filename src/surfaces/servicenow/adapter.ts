@@ -1,19 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { Engine } from '../../workflow/engine.ts';
-import { UserError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Actor, Clock, Request, RequestState } from '../../engine/model.ts';
 import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
-import { RequestCommandError, type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../workflow/workflow.ts';
+import type { RequestWorkflow, WorkflowNotice } from '../../workflow/workflow.ts';
 import type { FormCatalog } from '../../forms/catalog.ts';
 import type { Directory, DirectoryUser } from '../../policy/index.ts';
-import { QueryCatalog, QueryError, parseQueryText, type QueryAnswer, type QueryInvocation } from '../../workflow/queries.ts';
+import { QueryCatalog, parseQueryText, type QueryInvocation } from '../../workflow/queries.ts';
 import type { IntakeJobData } from '../../queue/queues.ts';
 import type { Block } from '../shared/blocks.ts';
-import { MessageRenderer, statusMarker, type MessageName } from '../shared/messages.ts';
-import { buildAnswerView, type RequestView } from '../shared/request-view.ts';
-import { sanitize } from '../shared/sanitize.ts';
-import { parseCommand, type SurfaceCommand } from '../shared/surface-event.ts';
+import { MessageRenderer, statusMarker } from '../shared/messages.ts';
+import { parseCommand } from '../shared/surface-event.ts';
+import { TicketHandler, isFinished, type TicketInput } from '../shared/ticket-handler.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';
 import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
 import { ServiceNowChanges } from './change-requests.ts';
@@ -83,14 +81,9 @@ export function noteMarker(noticeKey: string): string {
   return `ts:note:${noticeKey}`;
 }
 
-const COMMANDS = [
-  '/plan — plan again with the current answers',
-  '/apply — retry a failed request',
-  '/cancel — cancel the request',
-  '/ask <query> [args] — answer a question, for example /ask most-expensive --top 3',
-];
+/** How to approve a requested item, in every message. */
+const APPROVE_HINT = 'To approve: an approver of the group approves this requested item (Approvers related list).';
 const CLOSED_BY_PERSON = new Set<string>([RITM_STATE.closedIncomplete, RITM_STATE.closedSkipped]);
-const FINISHED = new Set<RequestState>(['applied', 'rejected', 'cancelled', 'superseded']);
 /** States of a question item not answered yet (or waiting for its asker to fix the question). */
 const WAITING_QUESTION = new Set<string>([RITM_STATE.open, RITM_STATE.workInProgress, RITM_STATE.pending]);
 
@@ -106,16 +99,26 @@ export class ServiceNowSurface implements SurfaceAdapter {
   readonly directory: Directory;
   /** Production change requests. */
   readonly changes: ServiceNowChanges;
-  private readonly renderer: MessageRenderer;
-  private readonly queries: QueryCatalog;
+  private readonly tickets: TicketHandler;
   /** The write in progress per requested item (see {@link publish}). */
   private readonly writing = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: ServiceNowSurfaceDeps) {
-    this.renderer = deps.renderer ?? new MessageRenderer();
-    this.queries = deps.queries ?? new QueryCatalog(deps.engine);
     this.changes = new ServiceNowChanges({ client: deps.client, ids: deps.ids, config: deps.config, clock: deps.clock, logger: deps.logger });
     this.directory = { getUser: (id) => this.user(id) };
+    this.tickets = new TicketHandler({
+      surface: SURFACE,
+      engine: deps.engine,
+      workflow: () => deps.workflow,
+      queries: deps.queries ?? new QueryCatalog(deps.engine),
+      renderer: deps.renderer ?? new MessageRenderer(),
+      words: { answers: 'variables', ticket: 'of this requested item', retryCommand: 'a work note /apply' },
+      writer: {
+        remark: (ritmSysId, text) => this.note(ritmSysId, text),
+        post: (ritmSysId, blocks, key) => this.writeNote(ritmSysId, '', blocks, key, false),
+        link: (ritmSysId) => recordUrl(deps.instanceUrl, 'sc_req_item', ritmSysId),
+      },
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -154,11 +157,6 @@ export class ServiceNowSurface implements SurfaceAdapter {
     }
   }
 
-  private async latestRequest(ritmSysId: string): Promise<Request | undefined> {
-    const all = await this.deps.engine.requests.forOrigin(SURFACE, ritmSysId);
-    return all.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.contentRevision - b.contentRevision).pop();
-  }
-
   private async onRequestedItem(sysId: string, event: 'ritm.inserted' | 'ritm.updated', log: Logger): Promise<void> {
     const ritm = await this.deps.client.get('sc_req_item', sysId, ['sys_id', 'number', 'cat_item', 'opened_by', 'requested_for', 'state', 'active', 'sys_updated_by']);
     if (!ritm) {
@@ -176,37 +174,28 @@ export class ServiceNowSurface implements SurfaceAdapter {
       return;
     }
     const bundle = itemKey.slice('item/'.length);
-    const latest = await this.latestRequest(sysId);
+    const latest = await this.tickets.latestRequest(sysId);
     if (event === 'ritm.inserted' && latest) return; // a retried delivery of the same order
-    if (latest && CLOSED_BY_PERSON.has(ritm.state ?? '') && !FINISHED.has(latest.state)) {
+    if (latest && CLOSED_BY_PERSON.has(ritm.state ?? '') && !isFinished(latest.state)) {
       const by = (await this.userByName(ritm.sys_updated_by ?? '')) ?? { id: ritm.sys_updated_by ?? 'unknown' };
-      await this.closeSafely(latest, 'cancelled', by, sysId, log);
+      await this.tickets.closeSafely(latest, 'cancelled', by, sysId, log);
       return;
     }
+    // Only edited answers file anything (approval and state changes by others do not). The
+    // requester files the first request; whoever edited the variables last files the ones after.
     const read = await this.intakeInput(ritm, bundle);
-    if (!latest) {
-      const actor = await this.actorOf(ritm.opened_by || ritm.requested_for || '');
-      const existing = await this.deps.engine.listPackages({ project: this.deps.config.project, bundle });
-      const kind = read.answers.request_version !== undefined && existing.length ? 'promote' : 'provision';
-      const request = await this.deps.workflow.submit({ ...read.input, actor, kind });
-      log.info({ request: request.id, ritm: ritm.number }, 'requested item submitted');
-      const planning = ritmStateFor('received')!;
-      if (ritm.state !== planning.state) await this.deps.client.update('sc_req_item', sysId, { state: planning.state });
-      return;
-    }
-    // Only edited answers make a new revision (approval and state changes by others do not).
-    if (sameAnswers(read.answers, latest.submitted ?? {})) return;
-    if (FINISHED.has(latest.state) || latest.state === 'applying') {
-      log.info({ state: latest.state }, 'variables edited after the request finished; ignored');
-      return;
-    }
-    const actor = (await this.userByName(read.editedBy ?? '')) ?? latest.actor;
-    const kind = latest.kind;
-    await this.deps.workflow.revise(latest.id, { ...read.input, actor, kind });
+    const actor = async (): Promise<Actor> =>
+      latest ? ((await this.userByName(read.editedBy ?? '')) ?? latest.actor) : this.actorOf(ritm.opened_by || ritm.requested_for || '');
+    const filed = await this.tickets.file(sysId, latest, read.input, actor, log);
+    if (filed.action !== 'submitted') return;
+    log.info({ request: filed.request.id, ritm: ritm.number }, 'requested item submitted');
+    // Work in progress while it is planned (a day-2 request reopens a closed item).
+    const planning = ritmStateFor('received')!;
+    if (ritm.state !== planning.state) await this.deps.client.update('sc_req_item', sysId, { state: planning.state });
   }
 
   /** The bundle and answers of a requested item, read from its variables (not from the webhook). */
-  private async intakeInput(ritm: ServiceNowRow, bundle: string): Promise<{ input: Omit<IntakeInput, 'actor' | 'kind'>; answers: Record<string, unknown>; editedBy?: string }> {
+  private async intakeInput(ritm: ServiceNowRow, bundle: string): Promise<{ input: TicketInput; editedBy?: string }> {
     const { client, ids } = this.deps;
     const links = await client.list('sc_item_option_mtom', {
       query: `request_item=${ritm.sys_id}`,
@@ -243,7 +232,6 @@ export class ServiceNowSurface implements SurfaceAdapter {
         bundle,
         answers,
       },
-      answers,
       ...(editedBy ? { editedBy } : {}),
     };
   }
@@ -252,7 +240,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const { client, ids, workflow } = this.deps;
     const a = await client.get('sysapproval_approver', sysId, ['sys_id', 'state', 'approver', 'sysapproval']);
     if (!a || (a.state !== 'approved' && a.state !== 'rejected')) return;
-    const latest = await this.latestRequest(a.sysapproval ?? '');
+    const latest = await this.tickets.latestRequest(a.sysapproval ?? '');
     if (!latest) {
       log.info({ task: a.sysapproval }, 'approval of a task without a request; ignored');
       return;
@@ -262,7 +250,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const requestId = key?.startsWith('approval/') ? key.split('/')[1]! : latest.id;
     const approver = await this.actorOf(a.approver ?? '');
     if (a.state === 'rejected') {
-      await this.closeSafely(await this.deps.engine.requests.get(requestId), 'rejected', approver, a.sysapproval!, log);
+      await this.tickets.closeSafely(await this.deps.engine.requests.get(requestId), 'rejected', approver, a.sysapproval!, log);
       return;
     }
     const outcome = await workflow.approve({ requestId, approver, surface: SURFACE });
@@ -292,42 +280,10 @@ export class ServiceNowSurface implements SurfaceAdapter {
       if (cmd) {
         const actor = (await this.userByName(entry.sys_created_by ?? '')) ?? { id: entry.sys_created_by ?? 'unknown' };
         // `/ask` works on any requested item, with or without a request behind it.
-        if (cmd.name === 'ask') await this.oneAtATime(ritmSysId, () => this.onAsk(ritmSysId, entry.sys_id!, cmd, actor, log));
-        else await this.runCommand(ritmSysId, cmd.name, actor, log);
+        const ask = (inv: QueryInvocation) => this.oneAtATime(ritmSysId, () => this.onAsk(ritmSysId, entry.sys_id!, inv, actor, log));
+        await this.tickets.command(ritmSysId, cmd, actor, log, ask);
       }
       await ids.set(SURFACE, key, entry.sys_id!);
-    }
-  }
-
-  private async runCommand(ritmSysId: string, name: string, actor: Actor, log: Logger): Promise<void> {
-    const latest = await this.latestRequest(ritmSysId);
-    if (!latest) return;
-    try {
-      switch (name) {
-        case 'plan':
-        case 'apply':
-          await this.deps.workflow.replan(latest.id, actor, SURFACE);
-          return;
-        case 'cancel':
-          await this.deps.workflow.close(latest.id, 'cancelled', actor, SURFACE);
-          return;
-        default:
-          await this.note(ritmSysId, `✘ Unknown command /${name}. Commands: ${COMMANDS.join(' · ')}`);
-      }
-    } catch (err) {
-      if (!(err instanceof UserError)) throw err;
-      log.info({ code: err.code, problem: err.message }, 'command refused');
-      await this.note(ritmSysId, `✘ /${name} not done: ${err.message}`);
-    }
-  }
-
-  private async closeSafely(r: Request, to: 'rejected' | 'cancelled', actor: Actor, ritmSysId: string, log: Logger): Promise<void> {
-    try {
-      await this.deps.workflow.close(r.id, to, actor, SURFACE);
-    } catch (err) {
-      if (!(err instanceof RequestCommandError)) throw err;
-      log.info({ problem: err.message }, 'close refused');
-      await this.note(ritmSysId, `✘ ${err.message}`);
     }
   }
 
@@ -360,7 +316,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
       return;
     }
     const actor = await this.actorOf(ritm.opened_by || ritm.requested_for || '');
-    const answered = await this.answer(sysId, invocation, actor, key, 'edit the Question and Arguments variables of this item, or write a work note /ask <query>', log);
+    const answered = await this.tickets.answer(sysId, invocation, actor, log, { how: 'edit the Question and Arguments variables of this item, or write a work note /ask <query>', key });
     // An item answered before stays closed when its edited question cannot be answered.
     const want = answered ? RITM_STATE.closedComplete : ritm.state === RITM_STATE.closedComplete ? undefined : RITM_STATE.pending;
     if (want && ritm.state !== want) await this.deps.client.update('sc_req_item', sysId, { state: want });
@@ -405,48 +361,16 @@ export class ServiceNowSurface implements SurfaceAdapter {
    * `/ask <query> [args]` in a work note or comment: answered in a reply work note. On a question
    * item still waiting for a fix, an answer closes it, as answering its variables would.
    */
-  private async onAsk(ritmSysId: string, entryId: string, cmd: SurfaceCommand, actor: Actor, log: Logger): Promise<void> {
+  private async onAsk(ritmSysId: string, entryId: string, inv: QueryInvocation, actor: Actor, log: Logger): Promise<void> {
     const key = `ask:${entryId}`;
     if ((await this.noteWith(ritmSysId, key)) !== undefined) return;
-    const answered = await this.answer(ritmSysId, { name: cmd.args[0] ?? '', positional: cmd.args.slice(1), args: cmd.flags }, actor, key, 'write a work note /ask <query> [args]', log);
+    const answered = await this.tickets.answer(ritmSysId, inv, actor, log, { how: 'write a work note /ask <query> [args]', key });
     if (!answered) return;
     const ritm = await this.deps.client.get('sc_req_item', ritmSysId, ['sys_id', 'cat_item', 'state']);
     if (!ritm?.cat_item || !WAITING_QUESTION.has(ritm.state ?? '')) return;
     if ((await this.deps.ids.keyOf(SURFACE, ritm.cat_item)) === `item/${QUESTION_ITEM_KEY}`) {
       await this.deps.client.update('sc_req_item', ritmSysId, { state: RITM_STATE.closedComplete });
     }
-  }
-
-  /**
-   * Asks the query as `actor` and writes the answer (the `answer` template: a table as aligned
-   * columns, within the work-note limit) under `key`; a bad query or argument is answered with
-   * the list of queries and `how` to ask again. Returns the answer, or undefined when refused.
-   */
-  private async answer(ritmSysId: string, inv: QueryInvocation, actor: Actor, key: string, how: string, log: Logger): Promise<QueryAnswer | undefined> {
-    try {
-      const answer = await this.queries.ask(inv, { actor: actor.id, surface: SURFACE });
-      const blocks = this.renderer.render('answer', { view: this.answerView(answer, actor, ritmSysId) });
-      await this.writeNote(ritmSysId, '', blocks, key, false);
-      log.info({ query: answer.query.name, rows: answer.rows.length }, 'question answered');
-      return answer;
-    } catch (err) {
-      if (!(err instanceof UserError)) throw err;
-      log.info({ code: err.code, problem: err.message }, 'question refused');
-      const problem = err instanceof QueryError ? err.problem : err.message;
-      const text = (t: string): Block => ({ type: 'paragraph', content: [{ type: 'text', text: t }] });
-      const blocks: Block[] = [
-        text(`✘ ${sanitize(problem)}`),
-        text(`Queries you can ask (${how}):`),
-        { type: 'bulletList', items: this.queries.usage().map((u) => [{ type: 'text', text: u }]) },
-      ];
-      await this.writeNote(ritmSysId, '', blocks, key, false);
-      return undefined;
-    }
-  }
-
-  /** The view the answer template renders, for a question asked on requested item `ritmSysId`. */
-  private answerView(answer: QueryAnswer, actor: Actor, ritmSysId: string): RequestView {
-    return buildAnswerView(answer, actor, { surface: SURFACE, ref: ritmSysId, url: recordUrl(this.deps.instanceUrl, 'sc_req_item', ritmSysId) });
   }
 
   /** The text of the work note the service closed with `key`, if it wrote one. */
@@ -484,15 +408,6 @@ export class ServiceNowSurface implements SurfaceAdapter {
   // -------------------------------------------------------------------------------------------
   // Out
 
-  private hints() {
-    return {
-      approve: 'To approve: an approver of the group approves this requested item (Approvers related list).',
-      retry: 'Retry with a work note /apply, or edit the variables.',
-      edit: 'Edit the variables of this requested item; the plan is recomputed automatically.',
-      reveal: 'ticket-surface package show {package} --reveal',
-    };
-  }
-
   /**
    * {@inheritDoc SurfaceAdapter.publish}
    * Notices of one requested item are written one at a time in this process (the outbox already
@@ -517,41 +432,30 @@ export class ServiceNowSurface implements SurfaceAdapter {
   }
 
   private async publishNow(notice: WorkflowNotice, log: Logger): Promise<void> {
-    const { engine, views } = this.deps;
-    const request = await engine.requests.get(notice.requestId);
+    const request = await this.deps.engine.requests.get(notice.requestId);
+    if (!(await this.tickets.isNews(notice, request))) return;
     const ritmSysId = request.origin.ref;
-    const latest = await this.latestRequest(ritmSysId);
-    const view = await views.build(request, this.hints());
-    if (notice.message === 'status') {
-      // A superseded revision's status is not news: its successor's notes are the ones to read.
-      if (latest && latest.id !== request.id) return;
-      const ritm = await this.deps.client.get('sc_req_item', ritmSysId, ['sys_id', 'number', 'state', 'approval', 'opened_by']);
-      if (!ritm) {
-        log.warn({ ritm: ritmSysId }, 'requested item is gone; status not written');
-        return;
-      }
-      // Approval records and state first: whoever reads the note finds them in place.
-      await this.syncApprovals(request, ritm);
-      const want = ritmStateFor(request.state);
-      if (want) {
-        const diff: Record<string, string> = {};
-        if (ritm.state !== want.state) diff.state = want.state;
-        if (want.approval && ritm.approval !== want.approval) diff.approval = want.approval;
-        if (Object.keys(diff).length) await this.deps.client.update('sc_req_item', ritmSysId, diff);
-      }
-      const blocks = this.renderer.render('status', { view, ...(notice.detail?.text ? { event: { reason: notice.detail.text } } : {}) });
-      await this.writeNote(ritmSysId, request.id, blocks, notice.key, true);
-      if (this.deps.config.changes.enabled && (await this.isProduction(request))) await this.changes.follow(request, ritm, view);
+    const view = await this.deps.views.build(request, this.tickets.hints(APPROVE_HINT));
+    if (notice.message !== 'status') {
+      await this.writeNote(ritmSysId, request.id, this.tickets.noticeBlocks(notice, view), notice.key, false);
       return;
     }
-    const blocks = this.renderer.render(notice.message as MessageName, {
-      view,
-      event: {
-        ...(notice.detail?.actor ? { actor: notice.detail.actor } : {}),
-        ...(notice.detail?.reason ? { reason: notice.detail.reason } : notice.detail?.text ? { reason: notice.detail.text } : {}),
-      },
-    });
-    await this.writeNote(ritmSysId, request.id, blocks, notice.key, false);
+    const ritm = await this.deps.client.get('sc_req_item', ritmSysId, ['sys_id', 'number', 'state', 'approval', 'opened_by']);
+    if (!ritm) {
+      log.warn({ ritm: ritmSysId }, 'requested item is gone; status not written');
+      return;
+    }
+    // Approval records and state first: whoever reads the note finds them in place.
+    await this.syncApprovals(request, ritm);
+    const want = ritmStateFor(request.state);
+    if (want) {
+      const diff: Record<string, string> = {};
+      if (ritm.state !== want.state) diff.state = want.state;
+      if (want.approval && ritm.approval !== want.approval) diff.approval = want.approval;
+      if (Object.keys(diff).length) await this.deps.client.update('sc_req_item', ritmSysId, diff);
+    }
+    await this.writeNote(ritmSysId, request.id, this.tickets.noticeBlocks(notice, view), notice.key, true);
+    if (this.deps.config.changes.enabled && (await this.isProduction(request))) await this.changes.follow(request, ritm, view);
   }
 
   private async isProduction(request: Request): Promise<boolean> {
@@ -641,16 +545,4 @@ function isRefusal(note: string): boolean {
 
 function stripMarker(text: string): string {
   return text.replace(/\n*ts:note:\S+\s*$/, '');
-}
-
-/** Same answers, whatever the key order (values compared as the strings ServiceNow holds). */
-function sameAnswers(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const norm = (o: Record<string, unknown>) =>
-    JSON.stringify(
-      Object.keys(o)
-        .filter((k) => o[k] !== undefined && o[k] !== '')
-        .sort()
-        .map((k) => [k, typeof o[k] === 'string' ? o[k] : JSON.stringify(o[k])]),
-    );
-  return norm(a) === norm(b);
 }

@@ -9,10 +9,11 @@
  */
 import axios, { AxiosError, type AxiosInstance } from 'axios';
 import { z } from 'zod';
-import { SystemError, UserError, type ErrorCode } from '../../engine/errors.ts';
+import type { ErrorCode } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import { sanitize } from '../shared/sanitize.ts';
 import { RemoteApiError, RemoteAuthError, RemoteRateLimitedError, RemoteResponseError, RemoteUnavailableError } from '../shared/remote-errors.ts';
+import { RemoteCaller, axiosFailure, parseAnswer, type RateLimitOptions, type RemoteErrorFactory, type RemoteFailure } from '../shared/remote-call.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -88,23 +89,15 @@ export interface TableQuery {
   displayValue?: boolean;
 }
 
-/** Settings of {@link ServiceNowClient}. */
-export interface ServiceNowClientOptions {
+/** Settings of {@link ServiceNowClient} (rate-limit waits: longer ones throw {@link ServiceNowRateLimitedError}). */
+export interface ServiceNowClientOptions extends RateLimitOptions {
   /** Instance URL, for example https://example.service-now.com (or the sandbox's URL). */
   instanceUrl: string;
   user: string;
   password: string;
   logger: Logger;
-  /** Attempts per call when ServiceNow answers 429 (default 4). */
-  maxAttempts?: number;
-  /** Longest `Retry-After` waited in-process (default 10 s); longer ones throw {@link ServiceNowRateLimitedError}. */
-  maxInlineWaitMs?: number;
-  /** Backoff base when 429 has no Retry-After (default 500 ms, doubling). */
-  baseDelayMs?: number;
   /** Per-request timeout (default 15 s). */
   timeoutMs?: number;
-  /** Injected for tests that want to observe waits; defaults to setTimeout. */
-  sleep?: (ms: number) => Promise<void>;
 }
 
 /** The internal value of one column as read (a reference's sys_id, a display pair's value). */
@@ -149,11 +142,7 @@ const tablePath = (table: string, sysId?: string) => {
  */
 export class ServiceNowClient {
   private readonly http: AxiosInstance;
-  private readonly logger: Logger;
-  private readonly maxAttempts: number;
-  private readonly maxInlineWaitMs: number;
-  private readonly baseDelayMs: number;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly remote: RemoteCaller;
 
   constructor(options: ServiceNowClientOptions) {
     this.http = axios.create({
@@ -162,11 +151,8 @@ export class ServiceNowClient {
       auth: { username: options.user, password: options.password },
       headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
     });
-    this.logger = options.logger.child({ component: 'servicenow-client' });
-    this.maxAttempts = options.maxAttempts ?? 4;
-    this.maxInlineWaitMs = options.maxInlineWaitMs ?? 10_000;
-    this.baseDelayMs = options.baseDelayMs ?? 500;
-    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    const logger = options.logger.child({ component: 'servicenow-client' });
+    this.remote = new RemoteCaller({ ...options, system: 'servicenow', logger, errors: SERVICENOW_ERRORS, describe: describeFailure });
   }
 
   /** Every record of `table` matching the query (all pages), flattened. */
@@ -229,7 +215,7 @@ export class ServiceNowClient {
     opts: { params?: Record<string, string>; data?: unknown } = {},
   ): Promise<z.infer<S>> {
     const op = `${method} ${path.replace(/\/[0-9a-f]{32}(?=\/|$)/gi, '/{sys_id}')}`;
-    const res = await this.call(op, async () => {
+    const res = await this.remote.call(op, async () => {
       const r = await this.http.request({ method, url: path, params: opts.params, data: opts.data });
       return { status: r.status, data: r.data as unknown };
     });
@@ -240,73 +226,20 @@ export class ServiceNowClient {
   }
 
   private parse<S extends z.ZodType>(op: string, schema: S, value: unknown): z.infer<S> {
-    const r = schema.safeParse(value);
-    if (r.success) return r.data;
-    const first = r.error.issues[0]!;
-    throw new ServiceNowResponseError(op, `/result/${first.path.map(String).join('/')} ${first.message}`);
-  }
-
-  /** Runs one call; waits out short 429s, maps every failure to a typed error. */
-  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        const failure = describeFailure(err);
-        if (failure.status === 429) {
-          const wait = failure.retryAfterMs ?? this.baseDelayMs * 2 ** (attempt - 1);
-          if (attempt >= this.maxAttempts || wait > this.maxInlineWaitMs) {
-            this.logger.warn({ op, attempt, retryAfterMs: wait }, 'servicenow rate limit: giving up for now');
-            throw new ServiceNowRateLimitedError(op, wait);
-          }
-          this.logger.warn({ op, attempt, retryAfterMs: wait }, 'servicenow rate limit: waiting');
-          await this.sleep(wait);
-          continue;
-        }
-        throw this.toError(op, failure, err);
-      }
-    }
-  }
-
-  private toError(op: string, f: Failure, cause: unknown): Error {
-    if (f.status === undefined) {
-      this.logger.warn({ op, detail: f.detail }, 'servicenow unreachable');
-      return new ServiceNowUnavailableError(op, undefined, f.detail, { cause: stripCause(cause) });
-    }
-    if (f.status >= 500 || f.status === 408) {
-      this.logger.warn({ op, status: f.status }, 'servicenow unavailable');
-      return new ServiceNowUnavailableError(op, f.status, f.messages.join('; ') || 'server error');
-    }
-    if (f.status === 401) {
-      this.logger.error({ op, status: f.status }, 'servicenow rejected the credentials');
-      return new ServiceNowAuthError(op);
-    }
-    const code: ErrorCode = f.status === 403 ? 'forbidden' : f.status === 404 ? 'not_found' : f.status === 409 ? 'conflict' : 'validation';
-    return new ServiceNowApiError(code, f.status, op, f.messages);
+    return parseAnswer(schema, value, (detail) => new ServiceNowResponseError(op, detail), '/result');
   }
 }
 
-interface Failure {
-  status?: number;
-  retryAfterMs?: number;
-  messages: string[];
-  detail: string;
-}
+/** ServiceNow's typed errors, for the shared call loop. */
+const SERVICENOW_ERRORS: RemoteErrorFactory = {
+  api: (code, status, op, messages) => new ServiceNowApiError(code, status, op, messages),
+  auth: (op) => new ServiceNowAuthError(op),
+  unavailable: (op, status, detail, options) => new ServiceNowUnavailableError(op, status, detail, options),
+  rateLimited: (op, wait) => new ServiceNowRateLimitedError(op, wait),
+};
 
-function describeFailure(err: unknown): Failure {
-  const response = err instanceof AxiosError ? err.response : undefined;
-  if (!response) return { messages: [], detail: err instanceof AxiosError ? (err.code ?? 'network error') : err instanceof Error ? err.name : 'unknown error' };
-  const headers = response.headers as Record<string, unknown>;
-  return { status: response.status, retryAfterMs: parseRetryAfter(headers['retry-after']), messages: serviceNowMessages(response.data), detail: `HTTP ${response.status}` };
-}
-
-/** Retry-After in seconds or as an HTTP date → milliseconds from now. */
-export function parseRetryAfter(value: unknown, now = Date.now()): number | undefined {
-  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
-  const s = String(value).trim();
-  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
-  const at = Date.parse(s);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+function describeFailure(err: unknown): RemoteFailure {
+  return axiosFailure(err instanceof AxiosError ? err : undefined, err, serviceNowMessages);
 }
 
 /** The platform's `{"error": {"message", "detail"}, "status": "failure"}` as plain messages. */
@@ -316,10 +249,4 @@ function serviceNowMessages(data: unknown): string[] {
   if (!e || typeof e !== 'object') return [];
   const { message, detail } = e as { message?: unknown; detail?: unknown };
   return [message, detail].filter((m): m is string => typeof m === 'string' && m.trim() !== '').map((m) => sanitize(m).slice(0, 500));
-}
-
-/** Axios errors carry the request config (with the Authorization header); keep only a summary. */
-function stripCause(err: unknown): unknown {
-  if (err instanceof AxiosError) return new Error(`${err.code ?? 'network error'}: ${err.message}`);
-  return err instanceof Error ? new Error(err.message) : undefined;
 }

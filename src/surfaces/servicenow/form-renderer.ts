@@ -191,14 +191,12 @@ export function renderServiceNowForm(form: Form, opts: ServiceNowRenderOptions =
   let order = 0;
   const next = () => (order += 100);
   let open: string | undefined;
-  const containerName = (id: string) => `${form.bundle.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}__${id === '' ? 'general' : id.slice(1).replace(/[^a-z0-9]+/gi, '_').toLowerCase()}`;
   const close = () => {
     if (open === undefined) return;
-    const name = `${containerName(open)}_end`;
     variables.push({
       section: open,
       typeName: TYPE_NAMES[20],
-      record: { ...blank(name, ''), type: SN_VARIABLE_TYPES.containerEnd, order: next() },
+      record: { ...blank(`${containerName(form, open)}_end`, ''), type: SN_VARIABLE_TYPES.containerEnd, order: next() },
     });
     open = undefined;
   };
@@ -211,74 +209,87 @@ export function renderServiceNowForm(form: Form, opts: ServiceNowRenderOptions =
       close();
       // Top-level questions sit in a container only when there are other sections to tell apart.
       if (f.section !== '' || form.sections.length > 1) {
-        const s = sectionById.get(f.section);
         open = f.section;
-        variables.push({
-          section: f.section,
-          typeName: TYPE_NAMES[19],
-          record: {
-            ...blank(`${containerName(f.section)}_start`, s?.title ?? form.title),
-            type: SN_VARIABLE_TYPES.containerStart,
-            order: next(),
-            help_text: s?.description ?? '',
-            show_help: Boolean(s?.description),
-            display_title: true,
-          },
-        });
+        variables.push(containerStart(form, f.section, sectionById.get(f.section), next()));
       }
     }
-    const type = serviceNowType(f);
     const rx = serviceNowRegex(f);
     const regexName = rx ? `${form.bundle}.${f.name}` : undefined;
     if (rx) regexes.push({ name: regexName!, regex: rx.regex, validation_message: rx.message, flags: '', active: true });
-    const attributes = typeof f.bounds.maxLength === 'number' && (type === 6 || type === 2) ? `max_length=${f.bounds.maxLength}` : undefined;
-    const help = describeField(f);
-    variables.push({
-      formField: f.name,
-      typeName: TYPE_NAMES[type],
-      ...(f.source ? { dynamic: f.source } : {}),
-      record: {
-        name: f.name,
-        question_text: f.label,
-        type,
-        order: next(),
-        // A checkbox always has a value (unchecked is false), and the platform cannot make it mandatory.
-        mandatory: type === SN_VARIABLE_TYPES.checkbox ? false : f.required,
-        read_only: opts.mode === 'update' && f.immutable,
-        active: true,
-        help_text: help,
-        show_help: help !== '',
-        tooltip: (f.help ?? '').slice(0, 255),
-        default_value: serviceNowString(f, f.type === 'boolean' ? (f.default ?? false) : f.default),
-        ...(regexName ? { validate_regex: regexName } : {}),
-        ...(attributes ? { attributes } : {}),
-        ...(type === SN_VARIABLE_TYPES.listCollector
-          ? { list_table: 'question_choice', reference_qual: `question.name=${f.name}^inactive=false` }
-          : {}),
-      },
-    });
-    if (type === SN_VARIABLE_TYPES.selectBox || type === SN_VARIABLE_TYPES.multipleChoice || type === SN_VARIABLE_TYPES.listCollector) {
-      (f.options ?? []).forEach((o, i) =>
-        choices.push({ question: f.name, text: o.label, value: typeof o.value === 'string' ? o.value : JSON.stringify(o.value), order: (i + 1) * 100, inactive: false }),
-      );
-    }
+    const question = questionVariable(f, next(), opts, regexName);
+    variables.push(question);
+    choices.push(...questionChoices(f, question.record.type));
   }
   close();
+  return { bundle: form.bundle, version: form.version, item: catalogItem(form, opts), variables, choices, regexes };
+}
 
+/** Name of a section's container variables (`<bundle>__<section>`, `general` for the top level). */
+function containerName(form: Form, sectionId: string): string {
+  const section = sectionId === '' ? 'general' : sectionId.slice(1).replace(/[^a-z0-9]+/gi, '_').toLowerCase();
+  return `${form.bundle.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}__${section}`;
+}
+
+/** The container start of a section: its title, and its description as help. */
+function containerStart(form: Form, sectionId: string, section: Form['sections'][number] | undefined, order: number): ServiceNowVariableSpec {
   return {
-    bundle: form.bundle,
-    version: form.version,
-    item: {
-      name: form.title,
-      short_description: (form.description ?? form.title).split(/(?<=\.)\s/)[0].slice(0, 160),
-      description: form.description ?? '',
-      active: true,
-      ...(opts.catalog ? { sc_catalogs: opts.catalog } : {}),
-      ...(opts.category ? { category: opts.category } : {}),
+    section: sectionId,
+    typeName: TYPE_NAMES[19],
+    record: {
+      ...blank(`${containerName(form, sectionId)}_start`, section?.title ?? form.title),
+      type: SN_VARIABLE_TYPES.containerStart,
+      order,
+      help_text: section?.description ?? '',
+      show_help: Boolean(section?.description),
+      display_title: true,
     },
-    variables,
-    choices,
-    regexes,
+  };
+}
+
+/** The variable asking field `f`. */
+function questionVariable(f: FormField, order: number, opts: ServiceNowRenderOptions, regexName: string | undefined): ServiceNowVariableSpec {
+  const type = serviceNowType(f);
+  const attributes = typeof f.bounds.maxLength === 'number' && (type === 6 || type === 2) ? `max_length=${f.bounds.maxLength}` : undefined;
+  const help = describeField(f);
+  return {
+    formField: f.name,
+    typeName: TYPE_NAMES[type],
+    ...(f.source ? { dynamic: f.source } : {}),
+    record: {
+      name: f.name,
+      question_text: f.label,
+      type,
+      order,
+      // A checkbox always has a value (unchecked is false), and the platform cannot make it mandatory.
+      mandatory: type === SN_VARIABLE_TYPES.checkbox ? false : f.required,
+      read_only: opts.mode === 'update' && f.immutable,
+      active: true,
+      help_text: help,
+      show_help: help !== '',
+      tooltip: (f.help ?? '').slice(0, 255),
+      default_value: serviceNowString(f, f.type === 'boolean' ? (f.default ?? false) : f.default),
+      ...(regexName ? { validate_regex: regexName } : {}),
+      ...(attributes ? { attributes } : {}),
+      ...(type === SN_VARIABLE_TYPES.listCollector ? { list_table: 'question_choice', reference_qual: `question.name=${f.name}^inactive=false` } : {}),
+    },
+  };
+}
+
+/** The `question_choice` rows of a select, multiple choice or list collector question. */
+function questionChoices(f: FormField, type: number): ServiceNowChoiceRecord[] {
+  if (type !== SN_VARIABLE_TYPES.selectBox && type !== SN_VARIABLE_TYPES.multipleChoice && type !== SN_VARIABLE_TYPES.listCollector) return [];
+  return (f.options ?? []).map((o, i) => ({ question: f.name, text: o.label, value: typeof o.value === 'string' ? o.value : JSON.stringify(o.value), order: (i + 1) * 100, inactive: false }));
+}
+
+/** The `sc_cat_item` record of a form. */
+function catalogItem(form: Form, opts: ServiceNowRenderOptions): ServiceNowItemRecord {
+  return {
+    name: form.title,
+    short_description: (form.description ?? form.title).split(/(?<=\.)\s/)[0].slice(0, 160),
+    description: form.description ?? '',
+    active: true,
+    ...(opts.catalog ? { sc_catalogs: opts.catalog } : {}),
+    ...(opts.category ? { category: opts.category } : {}),
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { UserError } from '../../engine/errors.ts';
+import { headerValue, WebhookHeaderError } from '../shared/remote-call.ts';
 import type { InboundHeaders } from '../surface.ts';
 
 /** Header carrying the HMAC signature. */
@@ -26,24 +26,12 @@ export const serviceNowWebhookSchema = z.object({
 /** A parsed webhook body. */
 export type ServiceNowWebhook = z.infer<typeof serviceNowWebhookSchema>;
 
-/** A webhook that failed verification; names the header at fault (answered 401). */
-export class ServiceNowWebhookError extends UserError {
-  constructor(header: string, problem: string) {
-    super('unauthorized', `${header} ${problem}`);
-  }
-}
-
 /** Credentials a delivery may carry. */
 export interface ServiceNowWebhookAuth {
   /** HMAC secret (`x_ticket_surface.secret`). */
   secret: string;
   /** Basic auth fallback (`x_ticket_surface.basic_user` / `.basic_password`), when configured. */
   basic?: { username: string; password: string };
-}
-
-function header(headers: InboundHeaders, name: string): string | undefined {
-  const v = headers[name.toLowerCase()];
-  return (Array.isArray(v) ? v[0] : v)?.trim() || undefined;
 }
 
 function safeEqual(a: string, b: string): boolean {
@@ -56,34 +44,34 @@ function safeEqual(a: string, b: string): boolean {
 /**
  * Checks a delivery on its raw bytes and returns the parsed body. A signature, when present,
  * must match (a wrong one is never excused by Basic auth); without one, Basic auth must match
- * the configured fallback. Throws {@link ServiceNowWebhookError} naming the header.
+ * the configured fallback. Throws {@link WebhookHeaderError} naming the header.
  */
 export function verifyServiceNowDelivery(headers: InboundHeaders, rawBody: Buffer, auth: ServiceNowWebhookAuth): ServiceNowWebhook {
-  const sig = header(headers, SIGNATURE_HEADER);
+  const sig = headerValue(headers, SIGNATURE_HEADER);
   if (sig !== undefined) {
-    if (!/^sha256=[0-9a-f]{64}$/i.test(sig)) throw new ServiceNowWebhookError(SIGNATURE_HEADER, 'is malformed; expected sha256=<64 hex digits>');
+    if (!/^sha256=[0-9a-f]{64}$/i.test(sig)) throw new WebhookHeaderError(SIGNATURE_HEADER, 'is malformed; expected sha256=<64 hex digits>');
     const expected = `sha256=${createHmac('sha256', auth.secret).update(rawBody).digest('hex')}`;
-    if (!safeEqual(sig.toLowerCase(), expected)) throw new ServiceNowWebhookError(SIGNATURE_HEADER, 'does not match the body (wrong secret, or the body was changed)');
+    if (!safeEqual(sig.toLowerCase(), expected)) throw new WebhookHeaderError(SIGNATURE_HEADER, 'does not match the body (wrong secret, or the body was changed)');
   } else {
-    const authz = header(headers, 'authorization');
-    if (!auth.basic) throw new ServiceNowWebhookError(SIGNATURE_HEADER, 'is missing; every delivery must be signed with the shared secret');
-    if (!authz) throw new ServiceNowWebhookError(SIGNATURE_HEADER, 'is missing, and so is Authorization (Basic auth fallback)');
+    const authz = headerValue(headers, 'authorization');
+    if (!auth.basic) throw new WebhookHeaderError(SIGNATURE_HEADER, 'is missing; every delivery must be signed with the shared secret');
+    if (!authz) throw new WebhookHeaderError(SIGNATURE_HEADER, 'is missing, and so is Authorization (Basic auth fallback)');
     const m = /^Basic\s+(.+)$/i.exec(authz);
     const expected = Buffer.from(`${auth.basic.username}:${auth.basic.password}`).toString('base64');
-    if (!m || !safeEqual(m[1]!, expected)) throw new ServiceNowWebhookError('Authorization', 'does not carry the configured webhook credentials');
+    if (!m || !safeEqual(m[1]!, expected)) throw new WebhookHeaderError('Authorization', 'does not carry the configured webhook credentials');
   }
   let body: unknown;
   try {
     body = JSON.parse(rawBody.toString('utf8'));
   } catch {
-    throw new ServiceNowWebhookError('body', 'is not JSON');
+    throw new WebhookHeaderError('body', 'is not JSON');
   }
   const parsed = serviceNowWebhookSchema.safeParse(body);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
-    throw new ServiceNowWebhookError(`body /${i.path.join('/')}`, i.message);
+    throw new WebhookHeaderError(`body /${i.path.join('/')}`, i.message);
   }
-  const eventHeader = header(headers, EVENT_ID_HEADER);
-  if (eventHeader !== undefined && eventHeader !== parsed.data.event_id) throw new ServiceNowWebhookError(EVENT_ID_HEADER, 'differs from the event_id of the signed body');
+  const eventHeader = headerValue(headers, EVENT_ID_HEADER);
+  if (eventHeader !== undefined && eventHeader !== parsed.data.event_id) throw new WebhookHeaderError(EVENT_ID_HEADER, 'differs from the event_id of the signed body');
   return parsed.data;
 }

@@ -135,61 +135,60 @@ function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-/** The template data for one message: every value pre-formatted. Exported for tests. */
-export function messageData(input: MessageInput): TemplateData {
-  const { view, event } = input;
-  const plan = view.plan;
+/** People say "production", not the environment's id "checkout-production". */
+function environmentName(view: RequestView): string {
+  return view.environment.startsWith(`${view.project}-`) ? view.environment.slice(view.project.length + 1) : view.environment;
+}
+
+/** The first line of every message: what the request does, in the words of its kind. */
+function headlineOf(view: RequestView): string {
   const pkg = view.packageName ?? view.bundle;
   const versionText = view.version ? ` ${view.version}` : '';
-  // People say "production", not the environment's id "checkout-production".
-  const envName = view.environment.startsWith(`${view.project}-`) ? view.environment.slice(view.project.length + 1) : view.environment;
-  let headline: string;
   if (view.kind === 'promote' && view.previousVersion && view.version) {
     const app = pkg.startsWith(`${view.environment}-`) ? pkg.slice(view.environment.length + 1) : pkg;
-    headline = `Promote ${app} ${view.previousVersion} → ${view.version} in ${envName}`;
-  } else if (view.kind === 'decommission') {
-    headline = `Decommission ${pkg} (${view.bundle}${versionText}) in ${envName}`;
-  } else if (view.kind === 'query') {
-    headline = view.answer?.title ?? 'Question';
-  } else {
-    headline = `Plan for ${pkg} (${view.bundle}${versionText})`;
+    return `Promote ${app} ${view.previousVersion} → ${view.version} in ${environmentName(view)}`;
   }
+  if (view.kind === 'decommission') return `Decommission ${pkg} (${view.bundle}${versionText}) in ${environmentName(view)}`;
+  if (view.kind === 'query') return view.answer?.title ?? 'Question';
+  return `Plan for ${pkg} (${view.bundle}${versionText})`;
+}
 
-  const costDelta = plan ? formatCostDelta(plan.costBefore, plan.costAfter) : undefined;
-  const counts = plan
-    ? [`${plan.add} to add`, `${plan.change} to change`, `${plan.destroy} to destroy`, ...(plan.replace ? [`${plan.replace} to replace`] : [])]
-    : [];
-  const summaryLine = plan ? [...counts, ...(costDelta ? [`cost ${costDelta}`] : [])].join(' · ') : undefined;
-
+/** The plan table's data: counts and cost in one line, resources, and the destructive warning. */
+function planData(view: RequestView): TemplateData | null {
+  const plan = view.plan;
+  if (!plan) return null;
+  const costDelta = formatCostDelta(plan.costBefore, plan.costAfter);
+  const counts = [`${plan.add} to add`, `${plan.change} to change`, `${plan.destroy} to destroy`, ...(plan.replace ? [`${plan.replace} to replace`] : [])];
   let destructiveSentence: string | undefined;
   let destructiveList: TemplateData[] = [];
-  if (plan && plan.destructive.length === 1) {
+  if (plan.destructive.length === 1) {
     const r = plan.destructive[0]!;
     destructiveSentence = `This change ${ACTION_VERB[r.action] ?? 'DESTROYS'} ${r.address}. Its data is lost unless restored from a backup.`;
-  } else if (plan && plan.destructive.length > 1) {
+  } else if (plan.destructive.length > 1) {
     destructiveSentence = `This change destroys or replaces ${plan.destructive.length} resources. Their data is lost unless restored from a backup.`;
     destructiveList = plan.destructive.map((r) => ({ verb: ACTION_VERB[r.action] ?? 'DESTROYS', address: r.address }));
   }
-
-  const needs = view.decisions.filter((d) => d.outcome === 'needs_approval');
-  const approversText = needs.length
-    ? needs.map((d) => (d.approvers ? `${plural(d.approvers.count, 'approval', 'approvals')} from ${d.approvers.groups.join(' or ')}` : d.reason)).join('; ')
-    : undefined;
-  const zone = view.window?.zone;
-  const state = view.state;
-  const failed = view.error;
-  const deny = view.decisions.filter((d) => d.outcome === 'deny');
-  const hidden = (name: string): TemplateData[] =>
-    (view.artifacts.find((a) => a.name === name)?.hidden ?? []).map((h) => ({ name: h }));
-
   return {
-    id: view.id,
-    revision: view.revision,
-    stateText: state.replace(/_/g, ' ').toUpperCase(),
-    stateColor: STATE_COLOR[state],
-    headline,
-    requester: who(view.actor),
-    origin: view.origin.url ?? view.origin.ref,
+    summaryLine: [...counts, ...(costDelta ? [`cost ${costDelta}`] : [])].join(' · '),
+    hashPrefix: plan.hashPrefix,
+    hasResources: plan.resources.length > 0,
+    resources: plan.resources.map((r) => ({ action: r.action, address: r.address })),
+    overflowHint: view.links.plan ? `see the full plan: ${view.links.plan}` : 'see the attached plan',
+    destructiveSentence,
+    destructiveList,
+  };
+}
+
+/** Who must still approve, one clause per policy decision that needs approval. */
+function approversText(view: RequestView): string | undefined {
+  const needs = view.decisions.filter((d) => d.outcome === 'needs_approval');
+  if (!needs.length) return undefined;
+  return needs.map((d) => (d.approvers ? `${plural(d.approvers.count, 'approval', 'approvals')} from ${d.approvers.groups.join(' or ')}` : d.reason)).join('; ');
+}
+
+/** The state flags templates branch on. */
+function stateFlags(state: RequestState): TemplateData {
+  return {
     planning: state === 'received' || state === 'validated',
     awaiting: state === 'awaiting_approval' || state === 'planned',
     approved: state === 'approved' || state === 'scheduled',
@@ -200,26 +199,14 @@ export function messageData(input: MessageInput): TemplateData {
     rejected: state === 'rejected',
     cancelled: state === 'cancelled',
     superseded: state === 'superseded',
-    showPlan: Boolean(plan) && state !== 'invalid',
-    plan: plan
-      ? {
-          summaryLine: summaryLine!,
-          hashPrefix: plan.hashPrefix,
-          hasResources: plan.resources.length > 0,
-          resources: plan.resources.map((r) => ({ action: r.action, address: r.address })),
-          overflowHint: view.links.plan ? `see the full plan: ${view.links.plan}` : 'see the attached plan',
-          destructiveSentence,
-          destructiveList,
-        }
-      : null,
-    decisions: view.decisions.map((d) => ({ icon: OUTCOME_ICON[d.outcome], reason: d.reason })),
-    hasDecisions: view.decisions.length > 0,
-    approversText,
-    approvals: view.approvals.map((a) => ({ who: who(a.by), groups: a.groups.join(', '), hashPrefix: a.planHashPrefix })),
-    window: view.window ? { text: view.window.text, openNow: view.window.openNow } : null,
-    appliesWhenOpen: Boolean(view.window && !view.window.openNow),
-    scheduledText: scheduledText(view.scheduledFor, zone),
-    hints: { ...view.hints },
+  };
+}
+
+/** The result of an apply: how long the deployment took, and the artifacts it produced (no secrets). */
+function resultData(view: RequestView): TemplateData {
+  const pkg = view.packageName ?? view.bundle;
+  const hidden = (name: string): TemplateData[] => (view.artifacts.find((a) => a.name === name)?.hidden ?? []).map((h) => ({ name: h }));
+  return {
     result: view.deployment
       ? {
           durationText: view.deployment.durationMs !== undefined ? formatDuration(view.deployment.durationMs) : undefined,
@@ -236,29 +223,54 @@ export function messageData(input: MessageInput): TemplateData {
         .replace('{package}', pkg)
         .replace('{artifact}', a.name),
     })),
-    failure: failed
-      ? {
-          step: failed.step,
-          message: failed.message,
-          excerpt: failed.excerpt,
-          leftAsIs: failed.leftAsIs,
-        }
-      : null,
+  };
+}
+
+/** A query answer as a table. */
+function answerData(view: RequestView): TemplateData | null {
+  if (!view.answer) return null;
+  return {
+    title: view.answer.title,
+    asOfText: utc(view.answer.asOf),
+    header: view.answer.columns.map((c) => ({ cell: c })),
+    rows: view.answer.rows.map((r) => ({ cells: r.map((c) => ({ cell: c })) })),
+    footer: view.answer.footer,
+  };
+}
+
+/** The template data for one message: every value pre-formatted. Exported for tests. */
+export function messageData(input: MessageInput): TemplateData {
+  const { view, event } = input;
+  const state = view.state;
+  const failed = view.error;
+  const { result, artifacts } = resultData(view);
+  return {
+    id: view.id,
+    revision: view.revision,
+    stateText: state.replace(/_/g, ' ').toUpperCase(),
+    stateColor: STATE_COLOR[state],
+    headline: headlineOf(view),
+    requester: who(view.actor),
+    origin: view.origin.url ?? view.origin.ref,
+    ...stateFlags(state),
+    showPlan: Boolean(view.plan) && state !== 'invalid',
+    plan: planData(view),
+    decisions: view.decisions.map((d) => ({ icon: OUTCOME_ICON[d.outcome], reason: d.reason })),
+    hasDecisions: view.decisions.length > 0,
+    approversText: approversText(view),
+    approvals: view.approvals.map((a) => ({ who: who(a.by), groups: a.groups.join(', '), hashPrefix: a.planHashPrefix })),
+    window: view.window ? { text: view.window.text, openNow: view.window.openNow } : null,
+    appliesWhenOpen: Boolean(view.window && !view.window.openNow),
+    scheduledText: scheduledText(view.scheduledFor, view.window?.zone),
+    hints: { ...view.hints },
+    result,
+    artifacts,
+    failure: failed ? { step: failed.step, message: failed.message, excerpt: failed.excerpt, leftAsIs: failed.leftAsIs } : null,
     issueCountText: view.issues.length === 1 ? '1 answer needs a change' : `${view.issues.length} answers need a change`,
     issues: view.issues.map((i) => ({ label: i.label, message: i.message, entered: i.entered })),
-    refusals: deny.map((d) => ({ reason: d.reason })),
-    answer: view.answer
-      ? {
-          title: view.answer.title,
-          asOfText: utc(view.answer.asOf),
-          header: view.answer.columns.map((c) => ({ cell: c })),
-          rows: view.answer.rows.map((r) => ({ cells: r.map((c) => ({ cell: c })) })),
-          footer: view.answer.footer,
-        }
-      : null,
+    refusals: view.decisions.filter((d) => d.outcome === 'deny').map((d) => ({ reason: d.reason })),
+    answer: answerData(view),
     statusLink: view.links.statusComment,
-    event: event
-      ? { who: who(event.actor), groups: event.groups?.join(', '), reason: event.reason }
-      : null,
+    event: event ? { who: who(event.actor), groups: event.groups?.join(', '), reason: event.reason } : null,
   };
 }

@@ -33,14 +33,23 @@ export function fitBlocks(blocks: Block[], measure: (blocks: Block[]) => number,
   const initial = measure(blocks);
   if (initial <= limit) return { blocks, shrunk: false, size: initial };
   const work = structuredClone(blocks);
+  const fits = (): boolean => measure(work) <= limit;
+  // 1. Tables and lists, biggest first. 2. Code excerpts keep their tail (errors are at the end).
+  if (shortenCollections(work, fits) || shortenCode(work, fits)) return { blocks: work, shrunk: true, size: measure(work) };
+  // 3. Then trailing blocks go.
+  return dropTrailing(work, measure, limit);
+}
+
+/**
+ * Shortens tables and lists in place, biggest first, each to the most rows that fit (with an
+ * "N more" note after it). True as soon as the message fits.
+ */
+function shortenCollections(work: Block[], fits: () => boolean): boolean {
   const done = new WeakSet<object>();
   const notes = new WeakSet<object>();
-  const fits = (): boolean => measure(work) <= limit;
-
-  // 1. Tables and lists, biggest first.
   for (;;) {
     const refs = collect(work, (b): b is Collection => (b.type === 'table' || b.type === 'bulletList') && !done.has(b));
-    if (!refs.length) break;
+    if (!refs.length) return false;
     refs.sort((a, b) => rowCount(b.container[b.index] as Collection) - rowCount(a.container[a.index] as Collection));
     const ref = refs[0]!;
     const original = ref.container[ref.index] as Collection;
@@ -58,44 +67,46 @@ export function fitBlocks(blocks: Block[], measure: (blocks: Block[]) => number,
       ref.container.splice(ref.index, next && notes.has(next) ? 2 : 1, truncated, note);
     };
     // Largest `keep` that fits; 0 when nothing does (then later steps continue shrinking).
-    let lo = 0;
-    let hi = n - 1;
-    let best = 0;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      apply(mid);
-      if (fits()) {
-        best = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    apply(best);
-    if (fits()) return { blocks: work, shrunk: true, size: measure(work) };
+    keepLargestFitting(n - 1, apply, fits);
+    if (fits()) return true;
   }
+}
 
-  // 2. Code excerpts keep their tail.
+/** Shortens code excerpts in place to the last lines that fit. True as soon as the message fits. */
+function shortenCode(work: Block[], fits: () => boolean): boolean {
   for (const ref of collect(work, (b): b is CodeBlock => b.type === 'code')) {
     const code = ref.container[ref.index] as CodeBlock;
     const lines = code.text.split('\n');
-    let lo = 0;
-    let hi = lines.length - 1;
-    let best = 0;
     const apply = (keep: number): void => {
       ref.container[ref.index] = { type: 'code', text: [`… ${lines.length - keep} earlier lines omitted`, ...lines.slice(lines.length - keep)].join('\n') };
     };
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      apply(mid);
-      if (fits()) {
-        best = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    apply(best);
-    if (fits()) return { blocks: work, shrunk: true, size: measure(work) };
+    keepLargestFitting(lines.length - 1, apply, fits);
+    if (fits()) return true;
   }
+  return false;
+}
 
-  // 3. Drop trailing blocks (keeping the header and markers), noting that something was cut.
+/** Applies the largest `keep` in 0..`max` for which `fits()` holds (0 when none does) and leaves it applied. */
+function keepLargestFitting(max: number, apply: (keep: number) => void, fits: () => boolean): void {
+  let lo = 0;
+  let hi = max;
+  let best = 0;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    apply(mid);
+    if (fits()) {
+      best = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  apply(best);
+}
+
+/**
+ * Drops trailing blocks (keeping the header and markers), noting that something was cut; as a
+ * last resort the header's own text is cut (only a runaway value can get there).
+ */
+function dropTrailing(work: Block[], measure: (blocks: Block[]) => number, limit: number): FitResult {
   const markers = work.filter((b) => b.type === 'paragraph' && b.small);
   const body = work.filter((b) => !(b.type === 'paragraph' && b.small));
   const note: ParagraphBlock = { type: 'paragraph', content: [{ type: 'text', text: SHORTENED }] };
@@ -103,7 +114,6 @@ export function fitBlocks(blocks: Block[], measure: (blocks: Block[]) => number,
     const candidate = [...body.slice(0, keep), note, ...markers];
     if (measure(candidate) <= limit) return { blocks: candidate, shrunk: true, size: measure(candidate) };
   }
-  // 4. Last resort: the header's own text is cut (only a runaway value can get here).
   const header = structuredClone(body[0]!);
   const candidate: Block[] = [header, note, ...markers];
   const texts = [...textsOf(header)];

@@ -220,12 +220,9 @@ function parseBlocks(name: string, lines: string[], start: number, values: strin
       i = inner.next;
     } else if (trimmed.startsWith('```')) {
       flush();
-      const body: string[] = [];
-      i++;
-      while (i < lines.length && !lines[i]!.trim().startsWith('```')) body.push(lines[i++]!);
-      i++;
-      const code = resolve(body.join('\n'), values, true).replace(/^\n+|\n+$/g, '');
-      if (code) blocks.push({ type: 'code', text: code });
+      const code = parseCode(lines, i, values);
+      if (code.block) blocks.push(code.block);
+      i = code.next;
     } else if (/^#{1,3} /.test(trimmed)) {
       flush();
       const level = trimmed.indexOf(' ') as 1 | 2 | 3;
@@ -237,34 +234,14 @@ function parseBlocks(name: string, lines: string[], start: number, values: strin
       i++;
     } else if (trimmed.startsWith('- ')) {
       flush();
-      const items: string[][] = [];
-      while (i < lines.length) {
-        const l = lines[i]!;
-        if (l.trim().startsWith('- ')) items.push([l.trim().slice(2)]);
-        else if (/^ {2,}\S/.test(l) && items.length) items[items.length - 1]!.push(l.trim());
-        else break;
-        i++;
-      }
-      const list: Block = { type: 'bulletList', items: items.map((it) => joinLines(it, values)) };
-      i = takeOverflow(lines, i, values, list);
-      blocks.push(list);
+      const list = parseList(lines, i, values);
+      blocks.push(list.block);
+      i = list.next;
     } else if (trimmed.startsWith('|')) {
       flush();
-      const rows: string[][] = [];
-      while (i < lines.length && lines[i]!.trim().startsWith('|')) {
-        const row = lines[i]!.trim();
-        i++;
-        if (/^\|[\s:|-]+\|$/.test(row)) continue;
-        rows.push(splitRow(row));
-      }
-      const [head, ...body] = rows;
-      const table: Block = {
-        type: 'table',
-        header: head!.map((c) => parseInline(c, values)),
-        rows: body.map((r) => head!.map((_, k) => parseInline(r[k] ?? '', values))),
-      };
-      i = takeOverflow(lines, i, values, table);
-      blocks.push(table);
+      const table = parseTable(lines, i, values);
+      blocks.push(table.block);
+      i = table.next;
     } else if (/^<!--.*-->$/.test(trimmed)) {
       i++; // a stray directive renders as nothing
     } else {
@@ -275,6 +252,46 @@ function parseBlocks(name: string, lines: string[], start: number, values: strin
   if (inPanel) throw new TemplateError(name, 'a :::panel is never closed');
   flush();
   return { blocks, next: i };
+}
+
+/** A fenced code block starting at line `i` (empty code renders as nothing). */
+function parseCode(lines: string[], i: number, values: string[]): { block?: Block; next: number } {
+  const body: string[] = [];
+  let next = i + 1;
+  while (next < lines.length && !lines[next]!.trim().startsWith('```')) body.push(lines[next++]!);
+  const code = resolve(body.join('\n'), values, true).replace(/^\n+|\n+$/g, '');
+  return { ...(code ? { block: { type: 'code', text: code } } : {}), next: next + 1 };
+}
+
+/** A bullet list starting at line `i` (indented lines continue an item), with its overflow note. */
+function parseList(lines: string[], i: number, values: string[]): { block: Block; next: number } {
+  const items: string[][] = [];
+  let next = i;
+  for (; next < lines.length; next++) {
+    const l = lines[next]!;
+    if (l.trim().startsWith('- ')) items.push([l.trim().slice(2)]);
+    else if (/^ {2,}\S/.test(l) && items.length) items[items.length - 1]!.push(l.trim());
+    else break;
+  }
+  const block: Block = { type: 'bulletList', items: items.map((it) => joinLines(it, values)) };
+  return { block, next: takeOverflow(lines, next, values, block) };
+}
+
+/** A table starting at line `i` (its first row is the header; separator rows are skipped), with its overflow note. */
+function parseTable(lines: string[], i: number, values: string[]): { block: Block; next: number } {
+  const rows: string[][] = [];
+  let next = i;
+  for (; next < lines.length && lines[next]!.trim().startsWith('|'); next++) {
+    const row = lines[next]!.trim();
+    if (!/^\|[\s:|-]+\|$/.test(row)) rows.push(splitRow(row));
+  }
+  const [head, ...body] = rows;
+  const block: Block = {
+    type: 'table',
+    header: head!.map((c) => parseInline(c, values)),
+    rows: body.map((r) => head!.map((_, k) => parseInline(r[k] ?? '', values))),
+  };
+  return { block, next: takeOverflow(lines, next, values, block) };
 }
 
 function takeOverflow(lines: string[], i: number, values: string[], block: { overflow?: string }): number {

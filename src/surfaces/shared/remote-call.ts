@@ -1,0 +1,171 @@
+/**
+ * One way to call a ticket system (Jira, ServiceNow) for every client: rate limits (429) are
+ * waited out in-process for short `Retry-After`s and surfaced as a retryable error for long ones
+ * (so the outbox schedules the retry instead of blocking a worker), and every other failure is
+ * classified the same way into the system's own typed errors (see `remote-errors.ts`). Errors
+ * never carry the request config (and so never an Authorization header) as their cause.
+ */
+import { AxiosError } from 'axios';
+import type { z } from 'zod';
+import { UserError, type ErrorCode } from '../../engine/errors.ts';
+import type { Logger } from '../../engine/logger.ts';
+import type { InboundHeaders } from '../surface.ts';
+
+/** What went wrong in one call, whatever the HTTP library said. */
+export interface RemoteFailure {
+  /** HTTP status; undefined when no answer came (network, timeout). */
+  status?: number;
+  /** The answer's `Retry-After`, in milliseconds from now. */
+  retryAfterMs?: number;
+  /** The system's own error texts, sanitized. */
+  messages: string[];
+  /** A short description for logs and errors (never a credential). */
+  detail: string;
+}
+
+/** The typed errors of one system: each client keeps its own names (JiraApiError ...). */
+export interface RemoteErrorFactory {
+  /** The system refused the request itself (400, 403, 404, 409 ...). */
+  api(code: ErrorCode, status: number, operation: string, messages: string[]): Error;
+  /** Our credentials were refused (401). */
+  auth(operation: string): Error;
+  /** Down, slow or unreachable (5xx, 408, 425, network). */
+  unavailable(operation: string, status: number | undefined, detail: string, options?: { cause?: unknown }): Error;
+  /** Still 429 after what the client waits for itself. */
+  rateLimited(operation: string, retryAfterMs: number): Error;
+}
+
+/** How long a client waits out rate limits itself (every field has a default). */
+export interface RateLimitOptions {
+  /** Attempts per call when the system answers 429 (default 4). */
+  maxAttempts?: number;
+  /** Longest `Retry-After` waited in-process (default 10 s); longer ones throw the rate-limited error. */
+  maxInlineWaitMs?: number;
+  /** Backoff base when 429 has no Retry-After (default 500 ms, doubling). */
+  baseDelayMs?: number;
+  /** Injected for tests that want to observe waits; defaults to setTimeout. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Settings of {@link RemoteCaller}. */
+export interface RemoteCallerOptions extends RateLimitOptions {
+  /** Lower-case system name for log lines (`jira`, `servicenow`). */
+  system: string;
+  logger: Logger;
+  errors: RemoteErrorFactory;
+  /** Turns whatever the HTTP library threw into a {@link RemoteFailure}. */
+  describe: (err: unknown) => RemoteFailure;
+}
+
+/** Runs the calls of one client: waits out short 429s and maps every failure to a typed error. */
+export class RemoteCaller {
+  private readonly maxAttempts: number;
+  private readonly maxInlineWaitMs: number;
+  private readonly baseDelayMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly options: RemoteCallerOptions) {
+    this.maxAttempts = options.maxAttempts ?? 4;
+    this.maxInlineWaitMs = options.maxInlineWaitMs ?? 10_000;
+    this.baseDelayMs = options.baseDelayMs ?? 500;
+    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  /** Runs `fn` (operation `op`, as error messages name it) until it answers or fails for good. */
+  async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const { system, logger, errors } = this.options;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const failure = this.options.describe(err);
+        if (failure.status !== 429) throw this.toError(op, failure, err);
+        const wait = failure.retryAfterMs ?? this.baseDelayMs * 2 ** (attempt - 1);
+        if (attempt >= this.maxAttempts || wait > this.maxInlineWaitMs) {
+          logger.warn({ op, attempt, retryAfterMs: wait }, `${system} rate limit: giving up for now`);
+          throw errors.rateLimited(op, wait);
+        }
+        logger.warn({ op, attempt, retryAfterMs: wait }, `${system} rate limit: waiting`);
+        await this.sleep(wait);
+      }
+    }
+  }
+
+  private toError(op: string, f: RemoteFailure, cause: unknown): Error {
+    const { system, logger, errors } = this.options;
+    if (f.status === undefined) {
+      logger.warn({ op, detail: f.detail }, `${system} unreachable`);
+      return errors.unavailable(op, undefined, f.detail, { cause: stripCause(cause) });
+    }
+    if (f.status >= 500 || f.status === 408 || f.status === 425) {
+      logger.warn({ op, status: f.status }, `${system} unavailable`);
+      return errors.unavailable(op, f.status, f.messages.join('; ') || 'server error');
+    }
+    if (f.status === 401) {
+      logger.error({ op, status: f.status }, `${system} rejected the credentials`);
+      return errors.auth(op);
+    }
+    const code: ErrorCode = f.status === 403 ? 'forbidden' : f.status === 404 ? 'not_found' : f.status === 409 ? 'conflict' : 'validation';
+    return errors.api(code, f.status, op, f.messages);
+  }
+}
+
+/**
+ * The failure of an axios call (`axiosErr`, possibly unwrapped from `err` by the caller):
+ * status, `Retry-After` and the system's messages read from its answer by `messagesOf`.
+ */
+export function axiosFailure(axiosErr: AxiosError | undefined, err: unknown, messagesOf: (data: unknown) => string[]): RemoteFailure {
+  const response = axiosErr?.response;
+  if (!response) return { messages: [], detail: axiosErr ? (axiosErr.code ?? 'network error') : err instanceof Error ? err.name : 'unknown error' };
+  const headers = response.headers as Record<string, unknown>;
+  return { status: response.status, retryAfterMs: parseRetryAfter(headers['retry-after']), messages: messagesOf(response.data), detail: `HTTP ${response.status}` };
+}
+
+/** Retry-After in seconds or as an HTTP date → milliseconds from now. */
+export function parseRetryAfter(value: unknown, now = Date.now()): number | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const s = String(value).trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  const at = Date.parse(s);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * Axios errors carry the request config (with the Authorization header); keep only a summary.
+ * An error wrapping an axios error (a library's own exception) is summarized by what it wraps.
+ */
+function stripCause(err: unknown): unknown {
+  if (err instanceof AxiosError) return new Error(`${err.code ?? 'network error'}: ${err.message}`);
+  if (err instanceof Error && err.cause instanceof AxiosError) return stripCause(err.cause);
+  return err instanceof Error ? new Error(err.message) : undefined;
+}
+
+/**
+ * Parses an answer with `schema`; a body of the wrong shape becomes the error `wrongShape` makes
+ * from the first problem (`<prefix>/path message`).
+ */
+export function parseAnswer<S extends z.ZodType>(schema: S, value: unknown, wrongShape: (detail: string) => Error, prefix = ''): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const first = r.error.issues[0]!;
+  throw wrongShape(`${prefix}/${first.path.map(String).join('/')} ${first.message}`);
+}
+
+/** The first value of header `name` (any casing) of an inbound call, trimmed; undefined when absent or blank. */
+export function headerValue(headers: InboundHeaders, name: string): string | undefined {
+  const want = name.toLowerCase();
+  for (const [k, v] of Object.entries(headers)) {
+    if (k.toLowerCase() === want) return (Array.isArray(v) ? v[0] : v)?.trim() || undefined;
+  }
+  return undefined;
+}
+
+/** A delivery whose header (or body part) fails verification; the message names it (answered 401). */
+export class WebhookHeaderError extends UserError {
+  /** The header (or body part) at fault, as people write it. */
+  readonly header: string;
+  constructor(header: string, problem: string) {
+    super('unauthorized', `${header} ${problem}`);
+    this.header = header;
+  }
+}

@@ -43,14 +43,12 @@ test('first sync creates fields, contexts, options and screen placement; a secon
 
 test('a new qa-signed version shows up in the Version dropdown within seconds; a revoked one is disabled, not deleted', async () => {
   assert.deepEqual((await optionsOf('checkout-api/request_version')).map((o) => o.value), []);
-  const started = Date.now();
   // Attested through the engine, as the API or the CLI would: the workers notice and re-sync.
   await world.runtime.opened.engine.attest('checkout-api', '2.14.0', 'qa-signed', 'quinn', ctx);
   const opts = await waitFor(async () => {
     const o = await optionsOf('checkout-api/request_version');
     return o.length ? o : undefined;
   }, 'the new version in the dropdown', 10_000);
-  assert.ok(Date.now() - started < 10_000);
   assert.equal(opts.length, 1);
   assert.match(opts[0]!.value, /^2\.14\.0 \(qa-signed by quinn/);
 

@@ -166,9 +166,7 @@ test('a step that outlives its timeout is killed with everything it started', as
   });
   kit.addBundle(bundle);
   const pkg = await kit.pkg(bundle, await kit.environment());
-  const started = Date.now();
   const { deployment } = await kit.runner.apply(pkg.id);
-  assert.ok(Date.now() - started < 10_000, 'did not wait for the step');
   assert.equal(deployment.status, 'failed');
   assert.equal(deployment.error?.step, 'src');
   assert.match(deployment.error?.message ?? '', /plan command timed out after 1 s/);

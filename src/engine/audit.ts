@@ -161,6 +161,63 @@ function requireText(field: string, value: unknown): void {
   }
 }
 
+/** An event before the audit script gives it its seq and hashes. */
+type EventDraft = Omit<AuditEvent, 'seq' | 'prevHash' | 'hash'>;
+
+/**
+ * Appends the record ops to the script's ARGV, four values each (op, key index, member or
+ * field, value or score), adding each key they touch to KEYS once.
+ */
+function appendOps(keys: string[], args: (string | number)[], ops: readonly WriteOp[]): void {
+  const keyIndex = new Map<string, number>();
+  const indexOf = (key: string): number => {
+    let i = keyIndex.get(key);
+    if (i === undefined) {
+      keys.push(key);
+      i = keys.length; // Lua KEYS are 1-based
+      keyIndex.set(key, i);
+    }
+    return i;
+  };
+  for (const op of ops) {
+    switch (op.op) {
+      case 'hset':
+        args.push(op.op, indexOf(op.key), op.field, op.value);
+        break;
+      case 'hdel':
+        args.push(op.op, indexOf(op.key), op.field, '');
+        break;
+      case 'zadd':
+        args.push(op.op, indexOf(op.key), op.member, op.score);
+        break;
+      case 'zaddref': {
+        const keyIdx = indexOf(op.key);
+        args.push(op.op, keyIdx, op.member, indexOf(op.scoreFrom));
+        break;
+      }
+      default:
+        args.push(op.op, indexOf(op.key), op.member, '');
+    }
+  }
+}
+
+/** The audit script's reply: the stored event, or why the guard refused the write. */
+function commitResult(reply: [string, ...unknown[]], draft: EventDraft): CommitResult {
+  switch (reply[0]) {
+    case 'ok': {
+      const [, seq, hash, prevHash] = reply as [string, number, string, string];
+      return { ok: true, event: { seq, ...draft, prevHash, hash } };
+    }
+    case 'exists':
+    case 'missing':
+      return { ok: false, reason: reply[0] };
+    case 'conflict':
+      return { ok: false, reason: 'conflict', actualRevision: Number(reply[1]) };
+    default:
+      throw new SystemError(`audit write: unexpected reply ${String(reply[0])}`);
+  }
+}
+
 /** The append-only, hash-chained audit log. */
 export class AuditLog {
   readonly prefix: string;
@@ -206,12 +263,25 @@ export class AuditLog {
    * error). Before/after pass through {@link redactSecretsByName}.
    */
   async commit(input: AuditEventInput, write: AtomicWrite): Promise<CommitResult> {
+    const draft = this.draft(input);
+    const { keys, args } = this.scriptArguments(draft, write);
+    let reply: [string, ...unknown[]];
+    try {
+      reply = (await auditedWriteScript.run(this.redis, keys, args)) as [string, ...unknown[]];
+    } catch (err) {
+      throw new SystemError(`audit write failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    return commitResult(reply, draft);
+  }
+
+  /** The event as the caller describes it, checked, with before/after redacted; the script adds seq and hashes. */
+  private draft(input: AuditEventInput): EventDraft {
     requireText('actor', input.actor);
     requireText('surface', input.surface);
     requireText('action', input.action);
     requireText('subject.type', input.subject?.type);
     requireText('subject.id', input.subject?.id);
-    const draft: Omit<AuditEvent, 'seq' | 'prevHash' | 'hash'> = {
+    return {
       at: input.at ?? this.clock.now().toISOString(),
       actor: input.actor,
       surface: input.surface,
@@ -222,6 +292,13 @@ export class AuditLog {
       ...(input.before !== undefined ? { before: redactSecretsByName(input.before) } : {}),
       ...(input.after !== undefined ? { after: redactSecretsByName(input.after) } : {}),
     };
+  }
+
+  /**
+   * KEYS and ARGV of {@link auditedWriteScript}: the log's own keys and the guard's, then the
+   * event body and the guard, then the record ops (see {@link appendOps}).
+   */
+  private scriptArguments(draft: EventDraft, write: AtomicWrite): { keys: string[]; args: (string | number)[] } {
     const keys = [
       this.eventsKey,
       this.headKey,
@@ -239,55 +316,8 @@ export class AuditLog {
       guard && guard.expect === 'revision' ? guard.revision : 0,
       write.ops.length,
     ];
-    const keyIndex = new Map<string, number>();
-    const indexOf = (key: string): number => {
-      let i = keyIndex.get(key);
-      if (i === undefined) {
-        keys.push(key);
-        i = keys.length; // Lua KEYS are 1-based
-        keyIndex.set(key, i);
-      }
-      return i;
-    };
-    for (const op of write.ops) {
-      switch (op.op) {
-        case 'hset':
-          args.push(op.op, indexOf(op.key), op.field, op.value);
-          break;
-        case 'hdel':
-          args.push(op.op, indexOf(op.key), op.field, '');
-          break;
-        case 'zadd':
-          args.push(op.op, indexOf(op.key), op.member, op.score);
-          break;
-        case 'zaddref': {
-          const keyIdx = indexOf(op.key);
-          args.push(op.op, keyIdx, op.member, indexOf(op.scoreFrom));
-          break;
-        }
-        default:
-          args.push(op.op, indexOf(op.key), op.member, '');
-      }
-    }
-    let reply: [string, ...unknown[]];
-    try {
-      reply = (await auditedWriteScript.run(this.redis, keys, args)) as [string, ...unknown[]];
-    } catch (err) {
-      throw new SystemError(`audit write failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
-    switch (reply[0]) {
-      case 'ok': {
-        const [, seq, hash, prevHash] = reply as [string, number, string, string];
-        return { ok: true, event: { seq, ...draft, prevHash, hash } };
-      }
-      case 'exists':
-      case 'missing':
-        return { ok: false, reason: reply[0] };
-      case 'conflict':
-        return { ok: false, reason: 'conflict', actualRevision: Number(reply[1]) };
-      default:
-        throw new SystemError(`audit write: unexpected reply ${String(reply[0])}`);
-    }
+    appendOps(keys, args, write.ops);
+    return { keys, args };
   }
 
   /** The last event's seq and hash (seq 0 and {@link GENESIS_HASH} for an empty log). Publish it to anchor the chain. */

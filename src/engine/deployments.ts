@@ -164,6 +164,62 @@ function registerParamSecrets(redactor: Redactor, schema: unknown, params: unkno
   walk(schema, params);
 }
 
+/** One run's state while it holds the package lock: what it runs, and what it has recorded so far. */
+interface LockedRun {
+  action: DeploymentAction;
+  mode: 'apply' | 'destroy';
+  lease: Lease;
+  signal: AbortSignal;
+  pkg: Package;
+  environment: Environment;
+  bundle: Bundle;
+  params: Record<string, unknown>;
+  /** The steps this run plans and applies, in run order (a destroy: reversed, `skip_on_delete` left out). */
+  active: { step: BundleStep; index: number }[];
+  /** The deployment's step records, in bundle order; changed in place and saved with every {@link LockedRun.save}. */
+  steps: DeploymentStep[];
+  /** The deployment record as last saved. */
+  deployment: Deployment;
+  deploymentDir: string;
+  redactor: Redactor;
+  /** Step index -> its prepared context (working directory, plan file), filled while planning. */
+  contexts: Map<number, StepContext>;
+  /** The step being planned or applied, named by a failure. */
+  currentStep?: number;
+  decisions: PolicyDecision[];
+  costAfter?: number;
+  cost?: CostDelta;
+  /** The package status before the run: a failed run gives it back. */
+  previousStatus: PackageStatus;
+  now(): string;
+  /** Saves `patch` and the step records on the deployment, after checking the lock is still ours. */
+  save(patch: Partial<Fields<Deployment>>): Promise<void>;
+  /** A log sink for step `i` (keeps the last {@link MAX_LOG_LINES_PER_STEP} lines). */
+  logTo(i: number): (line: StepLogLine) => void;
+}
+
+/** An apply or destroy goes ahead only on the plan that was approved. */
+function checkApprovedHash(expectedPlanHash: string | undefined, hash: string): void {
+  if (expectedPlanHash !== undefined && expectedPlanHash !== hash) {
+    throw new DeploymentFailedError(
+      '',
+      'the plan changed since it was approved (its hash differs); nothing was applied, the request must be planned and approved again',
+      '',
+    );
+  }
+}
+
+/** Every artifact the bundle requires was printed by some step. */
+function checkRequiredArtifacts(run: LockedRun, artifacts: Record<string, Record<string, unknown>>): void {
+  const { bundle, active } = run;
+  const required = Array.isArray(bundle.artifacts?.required) ? (bundle.artifacts.required as string[]) : [];
+  const missing = required.filter((n) => !(n in artifacts));
+  if (missing.length) {
+    const last = active[active.length - 1]?.step.path ?? '';
+    throw new DeploymentFailedError(last, `step ${last}: no step printed the required artifact(s) ${missing.join(', ')}`, '');
+  }
+}
+
 /** Runs plan / apply / destroy of packages; see the module comment. */
 export class DeploymentRunner {
   private readonly deps: DeploymentRunnerDeps;
@@ -255,6 +311,7 @@ export class DeploymentRunner {
     }
   }
 
+  /** Plans every step, scans the plan and — for an apply or destroy — applies it; see the module comment. */
   private async runLocked(
     action: DeploymentAction,
     packageId: string,
@@ -263,6 +320,39 @@ export class DeploymentRunner {
     lease: Lease,
     signal: AbortSignal,
   ): Promise<DeploymentOutcome> {
+    const run = await this.startRun(action, packageId, opts, mode, lease, signal);
+    try {
+      const connections = await this.resolveConnections(run.pkg, run.bundle, run.redactor);
+      if (action !== 'plan') {
+        await lease.assertCurrent();
+        await this.deps.store.updatePackage(run.pkg.id, { status: mode === 'destroy' ? 'decommissioning' : 'provisioning' });
+      }
+      const hash = await this.planAllSteps(run, connections);
+      await this.scanPlan(run);
+      if (action === 'plan') return await this.finishPlan(run);
+      checkApprovedHash(opts.expectedPlanHash, hash);
+      const artifacts = await this.applySteps(run);
+      if (mode === 'apply') checkRequiredArtifacts(run, artifacts);
+      return await this.recordOnPackage(run, artifacts);
+    } catch (err) {
+      return await this.failRun(run, err);
+    } finally {
+      if (!this.deps.keepWorkDirs) await rm(run.deploymentDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Reads the package, its environment and bundle, and records the deployment as `running` (one
+   * step entry per bundle step); sets up the redactor and the cost estimate of the run.
+   */
+  private async startRun(
+    action: DeploymentAction,
+    packageId: string,
+    opts: RunOptions,
+    mode: 'apply' | 'destroy',
+    lease: Lease,
+    signal: AbortSignal,
+  ): Promise<LockedRun> {
     const { store, logger } = this.deps;
     const pkg = await store.getPackage(packageId);
     const environment = await store.getEnvironment(pkg.environment);
@@ -282,7 +372,7 @@ export class DeploymentRunner {
     }));
 
     await lease.assertCurrent();
-    let deployment = await store.createDeployment({
+    const deployment = await store.createDeployment({
       package: pkg.id,
       ...(opts.request ? { request: opts.request } : {}),
       action,
@@ -294,185 +384,190 @@ export class DeploymentRunner {
     const deploymentDir = join(this.deps.workRoot, safeSegment(deployment.id));
     logger?.info({ deployment: deployment.id, package: pkg.id, action }, 'deployment started');
 
-    const save = async (patch: Partial<Fields<Deployment>>): Promise<void> => {
-      await lease.assertCurrent();
-      deployment = await store.updateDeployment(deployment.id, { ...patch, steps: steps.map((s) => ({ ...s, log: [...s.log] })) });
-    };
-    const logTo = (i: number) => (line: StepLogLine): void => {
-      const log = steps[i].log;
-      log.push(line);
-      if (log.length > MAX_LOG_LINES_PER_STEP) log.splice(0, log.length - MAX_LOG_LINES_PER_STEP);
-    };
-
     const redactor = new Redactor(opts.secrets ?? []);
     registerParamSecrets(redactor, bundle.params, params);
+    const costAfter = this.estimateCostAfter(bundle, params, mode);
+    const cost = costAfter === undefined ? undefined : costDelta(pkg.costMonthly, costAfter, String((bundle.raw?.cost as { currency?: string })?.currency ?? 'USD'));
 
-    const costBefore = pkg.costMonthly;
-    let costAfter: number | undefined;
-    try {
-      costAfter = mode === 'destroy' ? 0 : estimateMonthlyCost(bundle, params);
-    } catch (err) {
-      logger?.warn({ bundle: bundle.name, err: (err as Error).message }, 'cost estimate failed');
-    }
-    const cost = costAfter === undefined ? undefined : costDelta(costBefore, costAfter, String((bundle.raw?.cost as { currency?: string })?.currency ?? 'USD'));
-
-    const previousStatus = pkg.status;
-    let decisions: PolicyDecision[] = [];
-    let currentStep: number | undefined;
-
-    try {
-      const connections = await this.resolveConnections(pkg, bundle, redactor);
-      if (action !== 'plan') {
+    const run: LockedRun = {
+      action, mode, lease, signal, pkg, environment, bundle, params, active, steps, deployment, deploymentDir, redactor,
+      contexts: new Map(),
+      costAfter,
+      cost,
+      previousStatus: pkg.status,
+      decisions: [],
+      now,
+      save: async (patch) => {
         await lease.assertCurrent();
-        await store.updatePackage(pkg.id, { status: mode === 'destroy' ? 'decommissioning' : 'provisioning' });
-      }
+        run.deployment = await store.updateDeployment(run.deployment.id, { ...patch, steps: steps.map((s) => ({ ...s, log: [...s.log] })) });
+      },
+      logTo: (i) => (line) => {
+        const log = steps[i].log;
+        log.push(line);
+        if (log.length > MAX_LOG_LINES_PER_STEP) log.splice(0, log.length - MAX_LOG_LINES_PER_STEP);
+      },
+    };
+    return run;
+  }
 
-      // Plan every step first: the whole plan is hashed, scanned and checked before anything changes.
-      const contexts = new Map<number, StepContext>();
-      const stepPlans: StepPlan[] = [];
-      for (const { step, index } of active) {
-        currentStep = index;
-        steps[index] = { ...steps[index], status: 'running', startedAt: now() };
-        await save({});
-        const ctx = await this.prepareStep(deployment, deploymentDir, pkg, environment, bundle, step, index, mode, params, connections, redactor, logTo(index), signal);
-        contexts.set(index, ctx);
-        const provisioner = this.provisionerFor(step);
-        const { planJson } = await provisioner.plan(ctx);
-        const excerpt = (): string => excerptOf([
-          ...steps[index].log.filter((l) => l.stream !== 'engine').map((l) => l.line),
-          ...planJson.split('\n').slice(-10).map((l) => redactor.redactText(l)),
-        ]);
-        const plan = parsePlanJson(planJson, { step: step.path, excerpt: excerpt() });
-        await writeFile(ctx.planFile, JSON.stringify(plan), { mode: 0o600 });
-        const summary = summarizePlan(plan);
-        stepPlans.push({ step: step.path, summary, hash: planHash(plan) });
-        logTo(index)({ at: now(), stream: 'engine', line: `plan: ${summary.add} to add, ${summary.change} to change, ${summary.destroy} to destroy, ${summary.replace} to replace` });
-        if (action === 'plan') steps[index] = { ...steps[index], status: 'succeeded', finishedAt: now() };
-        await save({});
-      }
-      currentStep = undefined;
-      // No active steps (a destroy where every step is skip_on_delete) plans nothing.
-      const { summary: planSummary, hash } = stepPlans.length
-        ? combineStepPlans(stepPlans)
-        : { summary: summarizePlan({ format_version: '1.0' }), hash: planHash({ format_version: '1.0' }) };
-      await save({ plan: planSummary, planHash: hash });
-
-      decisions = await this.deps.scanner.scan({
-        bundle,
-        labels: environment.labels,
-        planFiles: active.map(({ step, index }) => ({ step: step.path, file: contexts.get(index)!.planFile })),
-        redactor,
-        clock: this.clock,
-        signal,
-      });
-      const denied = decisions.find((d) => d.outcome === 'deny');
-      if (denied && action !== 'plan') {
-        throw new DeploymentFailedError(denied.rule, `${denied.rule} denied the plan: ${denied.reason}`, denied.reason);
-      }
-
-      if (action === 'plan') {
-        await save({ status: 'succeeded', finishedAt: now() });
-        logger?.info({ deployment: deployment.id, package: pkg.id }, 'plan succeeded');
-        return { deployment, decisions, cost };
-      }
-
-      if (opts.expectedPlanHash !== undefined && opts.expectedPlanHash !== hash) {
-        throw new DeploymentFailedError(
-          '',
-          'the plan changed since it was approved (its hash differs); nothing was applied, the request must be planned and approved again',
-          '',
-        );
-      }
-
-      const artifacts: Record<string, Record<string, unknown>> = {};
-      for (const { step, index } of active) {
-        currentStep = index;
-        const ctx = contexts.get(index)!;
-        const provisioner = this.provisionerFor(step);
-        if (mode === 'destroy') {
-          await provisioner.destroy(ctx);
-        } else {
-          const result = await provisioner.apply(ctx);
-          Object.assign(artifacts, await this.validateArtifacts(step, bundle, result.artifacts, redactor));
-        }
-        steps[index] = { ...steps[index], status: 'succeeded', finishedAt: now() };
-        await save({});
-      }
-      currentStep = undefined;
-
-      if (mode === 'apply') {
-        const required = Array.isArray(bundle.artifacts?.required) ? (bundle.artifacts.required as string[]) : [];
-        const missing = required.filter((n) => !(n in artifacts));
-        if (missing.length) {
-          const last = active[active.length - 1]?.step.path ?? '';
-          throw new DeploymentFailedError(last, `step ${last}: no step printed the required artifact(s) ${missing.join(', ')}`, '');
-        }
-      }
-
-      // Everything succeeded and validated: only now does the package change.
-      await lease.assertCurrent();
-      if (mode === 'destroy') {
-        await store.updatePackage(pkg.id, { status: 'decommissioned', artifacts: {}, costMonthly: 0, lastDeployment: deployment.id });
-      } else {
-        await store.updatePackage(pkg.id, {
-          status: 'ready',
-          artifacts,
-          version: bundle.version,
-          desiredParams: params,
-          lastAppliedParams: params,
-          lastDeployment: deployment.id,
-          ...(costAfter !== undefined ? { costMonthly: costAfter } : {}),
-        });
-      }
-      await save({ status: 'succeeded', finishedAt: now() });
-      logger?.info({ deployment: deployment.id, package: pkg.id, action }, 'deployment succeeded');
-      return { deployment, decisions, cost };
+  /** The package's monthly cost after the run (0 for a destroy); undefined when the estimate fails. */
+  private estimateCostAfter(bundle: Bundle, params: Record<string, unknown>, mode: 'apply' | 'destroy'): number | undefined {
+    try {
+      return mode === 'destroy' ? 0 : estimateMonthlyCost(bundle, params);
     } catch (err) {
-      if (err instanceof LockLostError) throw err;
-      if (signal.aborted && !(await this.deps.lock.isCurrent(pkg.id, lease.token, lease.owner))) throw new LockLostError(pkg.id, lease.token);
-      if (!(err instanceof UserError)) {
-        await this.markFailed(lease, pkg, action, previousStatus, steps, currentStep, save, now, { message: 'internal error while running the deployment' }).catch(() => undefined);
-        throw err;
-      }
-      const stepName = err instanceof DeploymentFailedError ? err.step : currentStep !== undefined ? bundle.steps[currentStep].path : undefined;
-      const excerpt = err instanceof DeploymentFailedError ? redactor.redactText(err.excerpt) : undefined;
-      const message = redactor.redactText(err.message);
-      await this.markFailed(lease, pkg, action, previousStatus, steps, currentStep, save, now, {
-        ...(stepName ? { step: stepName } : {}),
-        message,
-        ...(excerpt ? { excerpt } : {}),
-      });
-      logger?.warn({ deployment: deployment.id, package: pkg.id, action, step: stepName }, 'deployment failed');
-      return { deployment, decisions, cost, error: err };
-    } finally {
-      if (!this.deps.keepWorkDirs) await rm(deploymentDir, { recursive: true, force: true }).catch(() => undefined);
+      this.deps.logger?.warn({ bundle: bundle.name, err: (err as Error).message }, 'cost estimate failed');
+      return undefined;
     }
   }
 
-  private async markFailed(
-    lease: Lease,
-    pkg: Package,
-    action: DeploymentAction,
-    previousStatus: PackageStatus,
-    steps: DeploymentStep[],
-    currentStep: number | undefined,
-    save: (patch: Partial<Fields<Deployment>>) => Promise<void>,
-    now: () => string,
-    error: { step?: string; message: string; excerpt?: string },
-  ): Promise<void> {
+  /** Plans every active step and records the combined plan summary and hash; returns the hash. */
+  private async planAllSteps(run: LockedRun, connections: Record<string, unknown>): Promise<string> {
+    // Plan every step first: the whole plan is hashed, scanned and checked before anything changes.
+    const stepPlans: StepPlan[] = [];
+    for (const { step, index } of run.active) {
+      run.currentStep = index;
+      run.steps[index] = { ...run.steps[index], status: 'running', startedAt: run.now() };
+      await run.save({});
+      stepPlans.push(await this.planStep(run, step, index, connections));
+      if (run.action === 'plan') run.steps[index] = { ...run.steps[index], status: 'succeeded', finishedAt: run.now() };
+      await run.save({});
+    }
+    run.currentStep = undefined;
+    // No active steps (a destroy where every step is skip_on_delete) plans nothing.
+    const { summary: planSummary, hash } = stepPlans.length
+      ? combineStepPlans(stepPlans)
+      : { summary: summarizePlan({ format_version: '1.0' }), hash: planHash({ format_version: '1.0' }) };
+    await run.save({ plan: planSummary, planHash: hash });
+    return hash;
+  }
+
+  /** Prepares one step's working directory, plans it, and keeps its validated plan JSON in the plan file. */
+  private async planStep(run: LockedRun, step: BundleStep, index: number, connections: Record<string, unknown>): Promise<StepPlan> {
+    const { steps, redactor, now } = run;
+    const ctx = await this.prepareStep(run, step, index, connections);
+    run.contexts.set(index, ctx);
+    const provisioner = this.provisionerFor(step);
+    const { planJson } = await provisioner.plan(ctx);
+    const excerpt = (): string => excerptOf([
+      ...steps[index].log.filter((l) => l.stream !== 'engine').map((l) => l.line),
+      ...planJson.split('\n').slice(-10).map((l) => redactor.redactText(l)),
+    ]);
+    const plan = parsePlanJson(planJson, { step: step.path, excerpt: excerpt() });
+    await writeFile(ctx.planFile, JSON.stringify(plan), { mode: 0o600 });
+    const summary = summarizePlan(plan);
+    const stepPlan: StepPlan = { step: step.path, summary, hash: planHash(plan) };
+    run.logTo(index)({ at: now(), stream: 'engine', line: `plan: ${summary.add} to add, ${summary.change} to change, ${summary.destroy} to destroy, ${summary.replace} to replace` });
+    return stepPlan;
+  }
+
+  /** Runs the bundle's scanners over the plan files; a deny fails an apply or destroy (a plan only reports it). */
+  private async scanPlan(run: LockedRun): Promise<void> {
+    run.decisions = await this.deps.scanner.scan({
+      bundle: run.bundle,
+      labels: run.environment.labels,
+      planFiles: run.active.map(({ step, index }) => ({ step: step.path, file: run.contexts.get(index)!.planFile })),
+      redactor: run.redactor,
+      clock: this.clock,
+      signal: run.signal,
+    });
+    const denied = run.decisions.find((d) => d.outcome === 'deny');
+    if (denied && run.action !== 'plan') {
+      throw new DeploymentFailedError(denied.rule, `${denied.rule} denied the plan: ${denied.reason}`, denied.reason);
+    }
+  }
+
+  /** A plan-only run ends here: the deployment succeeded and the package is untouched. */
+  private async finishPlan(run: LockedRun): Promise<DeploymentOutcome> {
+    await run.save({ status: 'succeeded', finishedAt: run.now() });
+    this.deps.logger?.info({ deployment: run.deployment.id, package: run.pkg.id }, 'plan succeeded');
+    return { deployment: run.deployment, decisions: run.decisions, cost: run.cost };
+  }
+
+  /** Applies (or destroys) the active steps in order; returns the validated artifacts they printed. */
+  private async applySteps(run: LockedRun): Promise<Record<string, Record<string, unknown>>> {
+    const artifacts: Record<string, Record<string, unknown>> = {};
+    for (const { step, index } of run.active) {
+      run.currentStep = index;
+      const ctx = run.contexts.get(index)!;
+      const provisioner = this.provisionerFor(step);
+      if (run.mode === 'destroy') {
+        await provisioner.destroy(ctx);
+      } else {
+        const result = await provisioner.apply(ctx);
+        Object.assign(artifacts, await this.validateArtifacts(step, run.bundle, result.artifacts, run.redactor));
+      }
+      run.steps[index] = { ...run.steps[index], status: 'succeeded', finishedAt: run.now() };
+      await run.save({});
+    }
+    run.currentStep = undefined;
+    return artifacts;
+  }
+
+  /** Stores the run's result on the package, then marks the deployment succeeded. */
+  private async recordOnPackage(run: LockedRun, artifacts: Record<string, Record<string, unknown>>): Promise<DeploymentOutcome> {
+    const { store, logger } = this.deps;
+    const { pkg, params, deployment, costAfter } = run;
+    // Everything succeeded and validated: only now does the package change.
+    await run.lease.assertCurrent();
+    if (run.mode === 'destroy') {
+      await store.updatePackage(pkg.id, { status: 'decommissioned', artifacts: {}, costMonthly: 0, lastDeployment: deployment.id });
+    } else {
+      await store.updatePackage(pkg.id, {
+        status: 'ready',
+        artifacts,
+        version: run.bundle.version,
+        desiredParams: params,
+        lastAppliedParams: params,
+        lastDeployment: deployment.id,
+        ...(costAfter !== undefined ? { costMonthly: costAfter } : {}),
+      });
+    }
+    await run.save({ status: 'succeeded', finishedAt: run.now() });
+    logger?.info({ deployment: run.deployment.id, package: pkg.id, action: run.action }, 'deployment succeeded');
+    return { deployment: run.deployment, decisions: run.decisions, cost: run.cost };
+  }
+
+  /**
+   * A run that threw: a lost lock is rethrown as such; a system error marks the deployment failed
+   * and is rethrown; a user error (a failed step) marks it failed and comes back in the outcome.
+   */
+  private async failRun(run: LockedRun, err: unknown): Promise<DeploymentOutcome> {
+    const { pkg, lease } = run;
+    if (err instanceof LockLostError) throw err;
+    if (run.signal.aborted && !(await this.deps.lock.isCurrent(pkg.id, lease.token, lease.owner))) throw new LockLostError(pkg.id, lease.token);
+    if (!(err instanceof UserError)) {
+      await this.markFailed(run, { message: 'internal error while running the deployment' }).catch(() => undefined);
+      throw err;
+    }
+    const { currentStep, redactor } = run;
+    const stepName = err instanceof DeploymentFailedError ? err.step : currentStep !== undefined ? run.bundle.steps[currentStep].path : undefined;
+    const excerpt = err instanceof DeploymentFailedError ? redactor.redactText(err.excerpt) : undefined;
+    const message = redactor.redactText(err.message);
+    await this.markFailed(run, {
+      ...(stepName ? { step: stepName } : {}),
+      message,
+      ...(excerpt ? { excerpt } : {}),
+    });
+    this.deps.logger?.warn({ deployment: run.deployment.id, package: pkg.id, action: run.action, step: stepName }, 'deployment failed');
+    return { deployment: run.deployment, decisions: run.decisions, cost: run.cost, error: err };
+  }
+
+  private async markFailed(run: LockedRun, error: { step?: string; message: string; excerpt?: string }): Promise<void> {
+    const { steps, currentStep, now } = run;
     if (currentStep !== undefined) {
       steps[currentStep] = { ...steps[currentStep], status: 'failed', finishedAt: now(), error: error.message };
     }
     for (let i = 0; i < steps.length; i++) {
       if (steps[i].status === 'running') steps[i] = { ...steps[i], status: 'pending' };
     }
-    if (action !== 'plan') {
+    if (run.action !== 'plan') {
       // The last good state stands: artifacts and last-applied params are left as they were.
-      await lease.assertCurrent();
+      await run.lease.assertCurrent();
+      const previousStatus = run.previousStatus;
       const status: PackageStatus = previousStatus === 'ready' || previousStatus === 'decommissioned' ? previousStatus : 'failed';
-      await this.deps.store.updatePackage(pkg.id, { status });
+      await this.deps.store.updatePackage(run.pkg.id, { status });
     }
-    await save({ status: 'failed', finishedAt: now(), error });
+    await run.save({ status: 'failed', finishedAt: now(), error });
   }
 
   private provisionerFor(step: BundleStep): Provisioner {
@@ -549,21 +644,9 @@ export class DeploymentRunner {
   }
 
   /** Makes the step's working directory (a fresh copy of its folder) and writes the input files. */
-  private async prepareStep(
-    deployment: Deployment,
-    deploymentDir: string,
-    pkg: Package,
-    environment: Environment,
-    bundle: Bundle,
-    step: BundleStep,
-    index: number,
-    mode: 'apply' | 'destroy',
-    params: Record<string, unknown>,
-    connections: Record<string, unknown>,
-    redactor: Redactor,
-    log: (line: StepLogLine) => void,
-    signal: AbortSignal,
-  ): Promise<StepContext> {
+  private async prepareStep(run: LockedRun, step: BundleStep, index: number, connections: Record<string, unknown>): Promise<StepContext> {
+    const { deployment, deploymentDir, pkg, environment, bundle, mode, params, redactor, signal } = run;
+    const log = run.logTo(index);
     const source = resolve(bundle.dir, step.path);
     const rel = relative(resolve(bundle.dir), source);
     if (rel.startsWith('..') || isAbsolute(rel)) {

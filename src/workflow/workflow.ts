@@ -1,10 +1,10 @@
 import type { Engine } from './engine.ts';
-import type { DeploymentRunner } from '../engine/deployments.ts';
+import type { DeploymentOutcome, DeploymentRunner } from '../engine/deployments.ts';
 import type { AuditContext } from '../engine/audit.ts';
 import { ConflictError, IllegalTransitionError, NotFoundError, UserError, ValidationError, type FieldIssue } from '../engine/errors.ts';
-import type { Actor, Clock, Environment, Origin, PolicyDecision, Request, RequestKind, RequestState, SurfaceName } from '../engine/model.ts';
+import type { Actor, Clock, Environment, Origin, Package, PolicyDecision, Request, RequestKind, RequestState, SurfaceName } from '../engine/model.ts';
 import type { FormCatalog } from '../forms/catalog.ts';
-import { mapAnswers, checkImmutable, type Answers } from '../forms/index.ts';
+import { mapAnswers, checkImmutable, type Answers, type Form } from '../forms/index.ts';
 import {
   ApprovalDesk,
   approvalStatus,
@@ -94,6 +94,24 @@ export interface RequestWorkflowDeps {
 }
 
 const ENGINE: AuditContext = { actor: 'engine', surface: 'engine' };
+
+/** The bundle version and environment an evaluated request names, both found. */
+interface EvaluationTarget {
+  bundleVersion: string;
+  env: Environment;
+}
+
+/** A request whose answers map to valid params for the package they name. */
+interface AnsweredRequest extends EvaluationTarget {
+  form: Form;
+  answers: Answers;
+  /** Package name inside the environment, and the package id. */
+  pkgName: string;
+  pkgId: string;
+  /** The package when it exists already (an update). */
+  existing?: Package;
+  params: Record<string, unknown>;
+}
 
 /** Result of an approval attempt, for the caller's reply. */
 export interface ApprovalOutcome {
@@ -190,78 +208,21 @@ export class RequestWorkflow {
   async evaluate(requestId: string): Promise<Request> {
     let r = await this.requests.get(requestId);
     if (r.state !== 'received') return r;
-    const issues: FieldIssue[] = [];
-    let bundleVersion = r.version;
-    try {
-      bundleVersion = this.deps.engine.registry.get(r.bundle, r.version).version;
-    } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err;
-      issues.push({ pointer: '/version', field: 'Version', message: r.version ? `${r.bundle} has no version ${r.version}` : `unknown bundle ${r.bundle}` });
-    }
-    const env = await this.environmentOf(r);
-    if (!env) issues.push({ pointer: '/environment', field: 'Environment', message: r.environment.endsWith('-unspecified') ? 'required' : `unknown environment "${r.environment}"` });
-    if (issues.length) return this.markInvalid(r, issues);
+    const target = await this.evaluationTarget(r);
+    if ('issues' in target) return this.markInvalid(r, target.issues);
+    const answered = await this.answeredParams(r, target);
+    if ('issues' in answered) return this.markInvalid(r, answered.issues);
+    const { bundleVersion, pkgId, params } = answered;
+    r = await this.move(r, 'validated', 'answers are valid', { params, version: bundleVersion, package: pkgId });
 
-    const form = await this.deps.forms.form(r.bundle, bundleVersion);
-    const answers = { ...(r.submitted ?? {}) } as Answers;
-    const pkgName = String(answers.request_package ?? r.package?.slice(env!.id.length + 1) ?? r.bundle).trim();
-    if (!/^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(pkgName)) {
-      return this.markInvalid(r, [{ pointer: '/package', field: form.fields.find((f) => f.name === 'request_package')?.label ?? 'Package name', message: 'must be lowercase letters, digits and hyphens' }]);
-    }
-    const pkgId = `${env!.id}-${pkgName}`;
-    const existing = await this.inventory.find('package', pkgId);
-    const mapped = mapAnswers(form, answers, existing ? { base: existing.lastAppliedParams ?? existing.desiredParams } : {});
-    if (!mapped.ok) return this.markInvalid(r, mapped.issues);
-    if (existing?.lastAppliedParams) {
-      const immutable = checkImmutable(form, existing.lastAppliedParams, mapped.params);
-      if (immutable.length) return this.markInvalid(r, immutable);
-    }
-    r = await this.move(r, 'validated', 'answers are valid', { params: mapped.params, version: bundleVersion, package: pkgId });
-
-    if (!existing) {
-      try {
-        await this.deps.engine.createPackage(
-          { project: r.project, environment: env!.id, name: pkgName, bundle: r.bundle, version: bundleVersion, params: mapped.params, pending: true },
-          { actor: r.actor.id, surface: r.origin.surface, request: r.id },
-        );
-      } catch (err) {
-        if (err instanceof ValidationError) return this.markFailedValidation(r, err.issues);
-        if (!(err instanceof ConflictError)) throw err;
-      }
+    if (!answered.existing) {
+      const failed = await this.createPendingPackage(r, answered);
+      if (failed) return failed;
     }
 
-    const outcome = await this.deps.runner.plan(pkgId, { request: r.id, params: mapped.params, version: bundleVersion });
-    if (outcome.error) {
-      r = await this.move(r, 'failed', 'the plan failed', {
-        deployment: outcome.deployment.id,
-        error: { ...(outcome.deployment.error ?? { message: outcome.error.message }) },
-      });
-      await this.notify(r.id, 'failed');
-      await this.notify(r.id, 'status');
-      return r;
-    }
-    const attestations = (await this.deps.engine.attestations.list(r.bundle, bundleVersion)).map(({ version: _v, ...a }) => a);
-    const bundle = this.deps.engine.registry.get(r.bundle, bundleVersion);
-    const paramLabels: Record<string, string> = {};
-    for (const f of form.fields) if (f.target === 'params') paramLabels[f.key.replace(/^\//, '').replace(/\//g, '.')] = f.label;
-    const policyDecisions = await evaluatePolicy(
-      this.deps.policy,
-      {
-        kind: r.kind,
-        actor: r.actor,
-        environment: this.envRef(env!),
-        bundle: bundle.name,
-        version: bundle.version,
-        params: mapped.params,
-        paramLabels,
-        attestations,
-        plan: outcome.deployment.plan ?? { destructive: false },
-        ...(outcome.cost ? { costDelta: outcome.cost.delta } : {}),
-        ...(answers.emergency === true ? { emergency: true } : {}),
-      },
-      { directory: this.directoryFor(r.origin.surface), clock: this.deps.clock },
-    );
-    const decisions: PolicyDecision[] = [...policyDecisions, ...outcome.decisions];
+    const outcome = await this.deps.runner.plan(pkgId, { request: r.id, params, version: bundleVersion });
+    if (outcome.error) return this.markPlanFailed(r, outcome);
+    const decisions: PolicyDecision[] = [...(await this.policyDecisions(r, answered, outcome)), ...outcome.decisions];
     r = await this.move(r, 'planned', 'planned', {
       plan: {
         deploymentId: outcome.deployment.id,
@@ -272,6 +233,99 @@ export class RequestWorkflow {
       decisions,
       approvals: [],
     });
+    return this.followDecisions(r, decisions);
+  }
+
+  /** The bundle version and environment a request names; issues when either does not exist. */
+  private async evaluationTarget(r: Request): Promise<EvaluationTarget | { issues: FieldIssue[] }> {
+    const issues: FieldIssue[] = [];
+    let bundleVersion: string | undefined;
+    try {
+      bundleVersion = this.deps.engine.registry.get(r.bundle, r.version).version;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      issues.push({ pointer: '/version', field: 'Version', message: r.version ? `${r.bundle} has no version ${r.version}` : `unknown bundle ${r.bundle}` });
+    }
+    const env = await this.environmentOf(r);
+    if (!env) issues.push({ pointer: '/environment', field: 'Environment', message: r.environment.endsWith('-unspecified') ? 'required' : `unknown environment "${r.environment}"` });
+    if (issues.length) return { issues };
+    return { bundleVersion: bundleVersion!, env: env! };
+  }
+
+  /**
+   * The request's answers through the bundle's form: the package they name, and typed params
+   * (on an update, over the package's current params, with immutable params unchanged).
+   */
+  private async answeredParams(r: Request, target: EvaluationTarget): Promise<AnsweredRequest | { issues: FieldIssue[] }> {
+    const { env, bundleVersion } = target;
+    const form = await this.deps.forms.form(r.bundle, bundleVersion);
+    const answers = { ...(r.submitted ?? {}) } as Answers;
+    const pkgName = String(answers.request_package ?? r.package?.slice(env.id.length + 1) ?? r.bundle).trim();
+    if (!/^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(pkgName)) {
+      return { issues: [{ pointer: '/package', field: form.fields.find((f) => f.name === 'request_package')?.label ?? 'Package name', message: 'must be lowercase letters, digits and hyphens' }] };
+    }
+    const pkgId = `${env.id}-${pkgName}`;
+    const existing = await this.inventory.find('package', pkgId);
+    const mapped = mapAnswers(form, answers, existing ? { base: existing.lastAppliedParams ?? existing.desiredParams } : {});
+    if (!mapped.ok) return { issues: mapped.issues };
+    if (existing?.lastAppliedParams) {
+      const immutable = checkImmutable(form, existing.lastAppliedParams, mapped.params);
+      if (immutable.length) return { issues: immutable };
+    }
+    return { ...target, form, answers, pkgName, pkgId, existing, params: mapped.params };
+  }
+
+  /** A new package is created pending (nothing applied yet); returns the failed request when its params are refused. */
+  private async createPendingPackage(r: Request, a: AnsweredRequest): Promise<Request | undefined> {
+    try {
+      await this.deps.engine.createPackage(
+        { project: r.project, environment: a.env.id, name: a.pkgName, bundle: r.bundle, version: a.bundleVersion, params: a.params, pending: true },
+        { actor: r.actor.id, surface: r.origin.surface, request: r.id },
+      );
+    } catch (err) {
+      if (err instanceof ValidationError) return this.markFailedValidation(r, err.issues);
+      if (!(err instanceof ConflictError)) throw err;
+    }
+    return undefined;
+  }
+
+  private async markPlanFailed(r: Request, outcome: DeploymentOutcome): Promise<Request> {
+    const next = await this.move(r, 'failed', 'the plan failed', {
+      deployment: outcome.deployment.id,
+      error: { ...(outcome.deployment.error ?? { message: outcome.error!.message }) },
+    });
+    await this.notify(next.id, 'failed');
+    await this.notify(next.id, 'status');
+    return next;
+  }
+
+  /** What policy decides about the planned request: its kind, actor, environment, bundle, params, plan and cost. */
+  private async policyDecisions(r: Request, a: AnsweredRequest, outcome: DeploymentOutcome): Promise<PolicyDecision[]> {
+    const attestations = (await this.deps.engine.attestations.list(r.bundle, a.bundleVersion)).map(({ version: _v, ...att }) => att);
+    const bundle = this.deps.engine.registry.get(r.bundle, a.bundleVersion);
+    const paramLabels: Record<string, string> = {};
+    for (const f of a.form.fields) if (f.target === 'params') paramLabels[f.key.replace(/^\//, '').replace(/\//g, '.')] = f.label;
+    return evaluatePolicy(
+      this.deps.policy,
+      {
+        kind: r.kind,
+        actor: r.actor,
+        environment: this.envRef(a.env),
+        bundle: bundle.name,
+        version: bundle.version,
+        params: a.params,
+        paramLabels,
+        attestations,
+        plan: outcome.deployment.plan ?? { destructive: false },
+        ...(outcome.cost ? { costDelta: outcome.cost.delta } : {}),
+        ...(a.answers.emergency === true ? { emergency: true } : {}),
+      },
+      { directory: this.directoryFor(r.origin.surface), clock: this.deps.clock },
+    );
+  }
+
+  /** A planned request is refused, waits for approval, or — when policy needs none — moves on to scheduling. */
+  private async followDecisions(r: Request, decisions: PolicyDecision[]): Promise<Request> {
     const overall = overallOutcome(decisions);
     if (overall === 'deny') {
       const reasons = decisions.filter((d) => d.outcome === 'deny').map((d) => d.reason);

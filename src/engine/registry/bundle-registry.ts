@@ -326,75 +326,32 @@ export class BundleRegistry {
     });
   }
 
+  /** Reads one massdriver.yaml: every problem comes back as an issue with its file and line. */
   private async loadBundleSource(src: SourceFile): Promise<BundleLoadResult> {
     const file = src.file;
     if (src.issues.length > 0) return { issues: src.issues };
     const doc = src.data;
     const issues: FieldIssue[] = [];
-    const add = (pointer: string, message: string): void => {
-      issues.push({ file, pointer, message });
+    const finish = (): BundleLoadResult => {
+      for (const i of issues) if (i.file === file && i.line === undefined) i.line = src.lineOf(i.pointer);
+      return { issues };
     };
     if (!isObject(doc)) {
-      add('', 'massdriver.yaml must be a mapping of keys (name, params, connections, ...)');
+      issues.push({ file, pointer: '', message: 'massdriver.yaml must be a mapping of keys (name, params, connections, ...)' });
       return finish();
     }
     if (isResourceType(doc)) {
-      add('', 'this is a resource type (an artifact definition), not a bundle; list its folder in the artifact definition paths');
+      issues.push({ file, pointer: '', message: 'this is a resource type (an artifact definition), not a bundle; list its folder in the artifact definition paths' });
       return finish();
     }
 
-    const name = doc.name;
-    if (name === undefined || name === null || name === '') add('/name', 'missing bundle name');
-    else if (typeof name !== 'string' || !BUNDLE_NAME.test(name)) add('/name', 'bundle name must be letters, digits, dots, dashes or underscores');
-
-    let version = '0.0.0';
-    if (doc.version !== undefined && doc.version !== null) {
-      version = String(doc.version);
-      if (!isSemver(version)) add('/version', `version "${version}" is not a semantic version such as 1.2.3`);
-    }
-    if (doc.description !== undefined && typeof doc.description !== 'string') add('/description', 'description must be text');
-
+    const { name, version } = readBundleHeader(doc, file, issues);
     const resolver = this.resolver(new Map());
-    const section = async (key: 'params' | 'connections' | 'artifacts'): Promise<JsonSchema> => {
-      const raw = doc[key];
-      if (raw === undefined || raw === null) return { type: 'object', properties: {} };
-      if (!isObject(raw)) {
-        add(`/${key}`, `${key} must be a JSON Schema object`);
-        return { type: 'object', properties: {} };
-      }
-      const resolved = await resolver.resolve(raw, {
-        location: file,
-        roots: [{ value: raw, pointer: `/${key}` }, { value: doc, pointer: '' }],
-        pointer: `/${key}`,
-        stack: [],
-      });
-      return resolved as JsonSchema;
-    };
-    const params = await section('params');
-    const connections = await section('connections');
-    const artifacts = await section('artifacts');
-    issues.push(...resolver.issues);
-    // Schema checks only make sense once refs resolved; a dropped ref would be reported twice.
-    if (!resolver.issues.some((i) => i.file === file)) {
-      issues.push(...this.validator.check(params, '/params', file));
-      issues.push(...this.validator.check(connections, '/connections', file));
-      issues.push(...this.validator.check(artifacts, '/artifacts', file));
-    }
-
+    const { params, connections, artifacts } = await this.resolveBundleSchemas(doc, file, resolver, issues);
     const connectionTypes = await this.typesOf(doc, 'connections', resolver, file, issues);
     const artifactTypes = await this.typesOf(doc, 'artifacts', resolver, file, issues);
     const steps = readSteps(doc.steps, file, issues);
-
-    let ui: JsonSchema = {};
-    if (doc.ui !== undefined && doc.ui !== null) {
-      if (isObject(doc.ui)) ui = doc.ui as JsonSchema;
-      else add('/ui', 'ui must be a mapping');
-    }
-    let app: Record<string, unknown> | undefined;
-    if (doc.app !== undefined && doc.app !== null) {
-      if (isObject(doc.app)) app = doc.app;
-      else add('/app', 'app must be a mapping');
-    }
+    const { ui, app } = readUiAndApp(doc, file, issues);
     if (issues.length > 0) return finish();
 
     const bundle: Bundle = {
@@ -415,11 +372,41 @@ export class BundleRegistry {
       raw: doc,
     };
     return { bundle, issues: [] };
+  }
 
-    function finish(): BundleLoadResult {
-      for (const i of issues) if (i.file === file && i.line === undefined) i.line = src.lineOf(i.pointer);
-      return { issues };
+  /** The bundle's params, connections and artifacts schemas with their refs resolved, then checked. */
+  private async resolveBundleSchemas(
+    doc: Record<string, unknown>,
+    file: string,
+    resolver: RefResolver,
+    issues: FieldIssue[],
+  ): Promise<{ params: JsonSchema; connections: JsonSchema; artifacts: JsonSchema }> {
+    const section = async (key: 'params' | 'connections' | 'artifacts'): Promise<JsonSchema> => {
+      const raw = doc[key];
+      if (raw === undefined || raw === null) return { type: 'object', properties: {} };
+      if (!isObject(raw)) {
+        issues.push({ file, pointer: `/${key}`, message: `${key} must be a JSON Schema object` });
+        return { type: 'object', properties: {} };
+      }
+      const resolved = await resolver.resolve(raw, {
+        location: file,
+        roots: [{ value: raw, pointer: `/${key}` }, { value: doc, pointer: '' }],
+        pointer: `/${key}`,
+        stack: [],
+      });
+      return resolved as JsonSchema;
+    };
+    const params = await section('params');
+    const connections = await section('connections');
+    const artifacts = await section('artifacts');
+    issues.push(...resolver.issues);
+    // Schema checks only make sense once refs resolved; a dropped ref would be reported twice.
+    if (!resolver.issues.some((i) => i.file === file)) {
+      issues.push(...this.validator.check(params, '/params', file));
+      issues.push(...this.validator.check(connections, '/connections', file));
+      issues.push(...this.validator.check(artifacts, '/artifacts', file));
     }
+    return { params, connections, artifacts };
   }
 
   /** Connection/artifact name -> canonical artifact definition, checking each is a `$ref` to one. */
@@ -456,6 +443,39 @@ export class BundleRegistry {
     }
     return types;
   }
+}
+
+/** A bundle's name and version (0.0.0 when absent), checked, and its description's type. */
+function readBundleHeader(doc: Record<string, unknown>, file: string, issues: FieldIssue[]): { name: unknown; version: string } {
+  const add = (pointer: string, message: string): void => {
+    issues.push({ file, pointer, message });
+  };
+  const name = doc.name;
+  if (name === undefined || name === null || name === '') add('/name', 'missing bundle name');
+  else if (typeof name !== 'string' || !BUNDLE_NAME.test(name)) add('/name', 'bundle name must be letters, digits, dots, dashes or underscores');
+
+  let version = '0.0.0';
+  if (doc.version !== undefined && doc.version !== null) {
+    version = String(doc.version);
+    if (!isSemver(version)) add('/version', `version "${version}" is not a semantic version such as 1.2.3`);
+  }
+  if (doc.description !== undefined && typeof doc.description !== 'string') add('/description', 'description must be text');
+  return { name, version };
+}
+
+/** The bundle's `ui` schema and `app` block, each a mapping when present. */
+function readUiAndApp(doc: Record<string, unknown>, file: string, issues: FieldIssue[]): { ui: JsonSchema; app?: Record<string, unknown> } {
+  let ui: JsonSchema = {};
+  if (doc.ui !== undefined && doc.ui !== null) {
+    if (isObject(doc.ui)) ui = doc.ui as JsonSchema;
+    else issues.push({ file, pointer: '/ui', message: 'ui must be a mapping' });
+  }
+  let app: Record<string, unknown> | undefined;
+  if (doc.app !== undefined && doc.app !== null) {
+    if (isObject(doc.app)) app = doc.app;
+    else issues.push({ file, pointer: '/app', message: 'app must be a mapping' });
+  }
+  return { ui, app };
 }
 
 function readSteps(raw: unknown, file: string, issues: FieldIssue[]): BundleStep[] {

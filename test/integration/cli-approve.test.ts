@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useRedis, uniqueName } from '../helpers/redis.ts';
-import { main, type CliIo } from '../../src/surfaces/cli/main.ts';
+import { main, type CliIo } from '../../src/cli.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/engine/logger.ts';
 import { startRuntime, type Runtime } from '../../src/runtime.ts';

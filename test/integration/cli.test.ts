@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useRedis, uniqueName } from '../helpers/redis.ts';
-import { main, type CliIo } from '../../src/surfaces/cli/main.ts';
+import { main, type CliIo } from '../../src/cli.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

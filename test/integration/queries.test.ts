@@ -7,7 +7,7 @@ import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/engine/logger.ts';
 import { openEngine, type OpenedEngine } from '../../src/workflow/bootstrap.ts';
 import { startService, type RunningService } from '../../src/service.ts';
-import { main, type CliIo } from '../../src/surfaces/cli/main.ts';
+import { main, type CliIo } from '../../src/cli.ts';
 import { QueryCatalog, QueryError, parseQueryText, rankStacks } from '../../src/workflow/queries.ts';
 import type { AuditContext } from '../../src/engine/audit.ts';
 import type { Engine } from '../../src/workflow/engine.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../../src/config.ts';
-import type { CliIo } from '../../src/surfaces/cli/main.ts';
+import type { CliIo } from '../../src/surfaces/cli/io.ts';
 import { formsCommand } from '../../src/surfaces/cli/forms-commands.ts';
 import { startJiraSandbox, exampleSeed as jiraSeed, type JiraSandbox } from '../../sandbox/jira/index.ts';
 import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/servicenow-sandbox.ts';

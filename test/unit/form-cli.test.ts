@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { main, type CliIo } from '../../src/surfaces/cli/main.ts';
+import { main, type CliIo } from '../../src/cli.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

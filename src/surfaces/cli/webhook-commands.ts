@@ -4,7 +4,14 @@ import type { Config } from '../../config.ts';
 import { UserError, ValidationError } from '../../engine/errors.ts';
 import { loadJiraConfig } from '../jira/config.ts';
 import { normalizeJiraDelivery, verifyJiraSignature } from '../jira/webhook.ts';
-import type { CliIo } from './main.ts';
+import type { CommandContext } from './command.ts';
+import type { CliIo } from './io.ts';
+
+/** `webhook inspect --surface jira <payload.json> [--headers headers.json]`, from the command line. */
+export async function webhookInspect({ io, args, options, config }: CommandContext): Promise<number> {
+  const headers = options.str('headers');
+  return inspectWebhook({ surface: options.str('surface') ?? 'jira', payload: args[0], headers }, io, config);
+}
 
 /**
  * `ticket-surface webhook inspect --surface jira <payload.json> [--headers headers.json]`:

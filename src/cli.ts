@@ -1,0 +1,32 @@
+/**
+ * Composition root of the `ticket-surface` command line (run by `bin/ticket-surface.mjs`): gives
+ * the CLI its output, the package version and a way to open the request workflow with the ticket
+ * surfaces attached, so an approval made from the CLI is posted to its ticket. Nothing imports
+ * this module; it loads the runtime only when a command needs the workflow.
+ */
+import { readFileSync } from 'node:fs';
+import type { Config } from './config.ts';
+import { main as runCli, type CliDeps } from './surfaces/cli/main.ts';
+import type { OpenedWorkflow } from './surfaces/cli/command.ts';
+import { defaultIo, type CliIo } from './surfaces/cli/io.ts';
+
+export type { CliIo };
+
+/** The `version` of package.json. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+}
+
+/** The workflow of a service with its ticket surfaces, without HTTP or workers. */
+async function openWorkflow(config: Config, options: { logLevel: string }): Promise<OpenedWorkflow> {
+  const { startRuntime } = await import('./runtime.ts');
+  const { createLogger } = await import('./engine/logger.ts');
+  return startRuntime({ config, logger: createLogger(options.logLevel), http: false, workers: false });
+}
+
+/** Runs `ticket-surface <argv>`; resolves to the exit code. */
+export function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const deps: CliDeps = { io, version: packageVersion(), openWorkflow };
+  return runCli(argv, deps);
+}

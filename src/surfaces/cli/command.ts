@@ -1,0 +1,67 @@
+import type { Config } from '../../config.ts';
+import type { AuditContext } from '../../engine/audit.ts';
+import type { OpenedEngine } from '../../workflow/bootstrap.ts';
+import type { RequestWorkflow } from '../../workflow/workflow.ts';
+import type { CliIo } from './io.ts';
+import type { CliOptions } from './options.ts';
+
+/** The engine facade the commands call. */
+export type CliEngine = OpenedEngine['engine'];
+
+/**
+ * The request workflow running with the ticket surfaces attached (no HTTP, no workers), so an
+ * approval or rejection made from the CLI is posted to the ticket it came from.
+ */
+export interface OpenedWorkflow {
+  workflow: Pick<RequestWorkflow, 'approve' | 'close'>;
+  close(): Promise<void>;
+}
+
+/** Opens the workflow for one command; the composition root provides it. */
+export type OpenWorkflow = (config: Config, options: { logLevel: string }) => Promise<OpenedWorkflow>;
+
+/** What the composition root gives the CLI. */
+export interface CliDeps {
+  io: CliIo;
+  /** The version `--version` prints. */
+  version: string;
+  openWorkflow: OpenWorkflow;
+}
+
+/** Everything one command needs to run. */
+export interface CommandContext {
+  io: CliIo;
+  /** The command line after `ticket-surface`, as typed. */
+  argv: string[];
+  /** The positional words after the command's name. */
+  args: string[];
+  options: CliOptions;
+  /** `--json`: print JSON instead of text. */
+  json: boolean;
+  config: Config;
+  /** Who acts (`--as`, TS_ACTOR or USER) on the cli surface; written into the audit log. */
+  actor: AuditContext;
+  /** The engine, opened on first use and closed when the command ends. */
+  engine(): Promise<CliEngine>;
+  openWorkflow: OpenWorkflow;
+}
+
+/** Runs a command; resolves to the exit code. */
+export type CommandRun = (ctx: CommandContext) => Promise<number>;
+
+/** One row of the command table. */
+export interface CliCommand {
+  /** Usage lines after `ticket-surface`, the first starting with the command's name. */
+  usage: string[];
+  /** What it does, one or more lines for `--help`. */
+  summary: string[];
+  run: CommandRun;
+}
+
+/**
+ * A {@link CommandRun} that loads its module on first run, so `--help` (and every other
+ * command) does not load what a command needs.
+ */
+export function lazy<M extends Record<K, CommandRun>, K extends string>(load: () => Promise<M>, name: K): CommandRun {
+  return async (ctx) => (await load())[name](ctx);
+}

@@ -1,0 +1,94 @@
+/**
+ * The command table: each command's name, usage, summary and how it runs. `--help` is made from
+ * it; each command group's module is loaded only when one of its commands runs.
+ */
+import { lazy, type CliCommand } from './command.ts';
+
+const bundle = () => import('./bundle-commands.ts');
+const inventory = () => import('./inventory-commands.ts');
+const audit = () => import('./audit-commands.ts');
+const requests = () => import('./request-commands.ts');
+const queries = () => import('./query-commands.ts');
+const webhooks = () => import('./webhook-commands.ts');
+const forms = () => import('./forms-commands.ts');
+
+/** Every command, by name (one or two words), in the order `--help` lists them. */
+export const COMMANDS: Readonly<Record<string, CliCommand>> = {
+  'bundle lint': { usage: ['bundle lint <dir>'], summary: ['check a bundle; prints ok or each problem (file, JSON pointer)'], run: lazy(bundle, 'bundleLint') },
+  'bundle list': { usage: ['bundle list [--json]'], summary: ['bundles and their versions'], run: lazy(bundle, 'bundleList') },
+  'project create': { usage: ['project create <id> [--name N]'], summary: ['a project, the owner of environments'], run: lazy(inventory, 'projectCreate') },
+  'env create': { usage: ['env create <project> <name> [--label key=value ...]'], summary: ['an environment of a project, with its labels'], run: lazy(inventory, 'envCreate') },
+  'env list': { usage: ['env list [--project P] [--json]'], summary: [], run: lazy(inventory, 'envList') },
+  'package create': {
+    usage: ['package create --project P --env E --name N --bundle B [--version V]', '[--params file.json] [--set key=value ...]'],
+    summary: ['a package: a bundle version with its params, in an environment'],
+    run: lazy(inventory, 'packageCreate'),
+  },
+  'package show': { usage: ['package show <id> [--json] [--reveal]'], summary: ['(--reveal shows secrets; audited)'], run: lazy(inventory, 'packageShow') },
+  'package list': { usage: ['package list [--project P] [--env E] [--json]'], summary: [], run: lazy(inventory, 'packageList') },
+  attest: { usage: ['attest <bundle>@<version> <kind> --by <user> [--note text]'], summary: ['record an attestation (e.g. qa-signed)'], run: lazy(audit, 'attest') },
+  'audit list': { usage: ['audit list [--limit N] [--json]'], summary: ['the last events, oldest first'], run: lazy(audit, 'auditList') },
+  'audit verify': { usage: ['audit verify'], summary: ['check the audit hash chain; exit 1 at the first bad event'], run: lazy(audit, 'auditVerify') },
+  'request list': { usage: ['request list [--state S] [--json]'], summary: [], run: lazy(requests, 'requestList') },
+  'request show': { usage: ['request show <id> [--json]'], summary: [], run: lazy(requests, 'requestShow') },
+  query: {
+    usage: ['query [<name> [args]] [--json]'],
+    summary: ['read-only questions, for example: query most-expensive --top 5,', 'query where-runs redis-cache; without a name lists every query'],
+    run: lazy(queries, 'query'),
+  },
+  approve: { usage: ['approve <request> --as <user>'], summary: ["approve the request's current plan (checked against policy)"], run: lazy(requests, 'approve') },
+  reject: { usage: ['reject <request> --as <user> [--note why]'], summary: [], run: lazy(requests, 'reject') },
+  'webhook inspect': {
+    usage: ['webhook inspect --surface jira <payload.json> [--headers headers.json]'],
+    summary: ['the normalized event a delivery becomes, or why it is refused'],
+    run: lazy(webhooks, 'webhookInspect'),
+  },
+  forms: { usage: ['forms sync --surface jira|servicenow [--json]'], summary: ["create or update the surface's fields or catalog items"], run: lazy(forms, 'formsSync') },
+  form: {
+    usage: ['form render <bundle-dir> [--overlay file] --surface jira|servicenow [--format json|text]', 'form values <bundle-dir> --surface jira|servicenow --values file.json'],
+    summary: ["a bundle's form as the surface shows it, or the params a submission becomes"],
+    run: lazy(forms, 'form'),
+  },
+};
+
+/** The command a command line names: its two first words, else its first word. */
+export function findCommand(positionals: string[]): { name: string; command: CliCommand } | undefined {
+  const [first, second] = positionals;
+  for (const name of [`${first} ${second}`, first]) {
+    if (name && Object.hasOwn(COMMANDS, name)) return { name, command: COMMANDS[name]! };
+  }
+  return undefined;
+}
+
+const PROGRAM = '  ticket-surface ';
+const SUMMARY_COLUMN = 49;
+
+/**
+ * A command's `--help` lines: its usage lines (a line not starting with the command's first word
+ * continues the one before), the summary beside a short one-line usage, else below it.
+ */
+function helpLines(name: string, command: CliCommand): string[] {
+  const word = name.split(' ')[0]!;
+  const continuation = ' '.repeat(PROGRAM.length + name.length + 1);
+  const usage = command.usage.map((u) => `${u.startsWith(word) ? PROGRAM : continuation}${u}`);
+  const summary = command.summary.map((s) => `${' '.repeat(SUMMARY_COLUMN)}${s}`);
+  if (usage.length === 1 && summary.length > 0 && usage[0]!.length < SUMMARY_COLUMN - 1) {
+    return [`${usage[0]!.padEnd(SUMMARY_COLUMN)}${command.summary[0]}`, ...summary.slice(1)];
+  }
+  return [...usage, ...summary];
+}
+
+/** `ticket-surface --help`. */
+export function helpText(): string {
+  return [
+    'ticket-surface: infrastructure bundles as ticket forms, one engine behind every surface',
+    '',
+    'Usage:',
+    ...Object.entries(COMMANDS).flatMap(([name, command]) => helpLines(name, command)),
+    '  ticket-surface --help | --version',
+    '',
+    'Environment: REDIS_URL (unset: a private redis-server in DATA_DIR), BUNDLE_PATH,',
+    'ARTIFACT_DEFINITIONS_PATH, SCHEMA_MIRROR; see README.md.',
+    'Acting user: --as <user> or TS_ACTOR (default: $USER).',
+  ].join('\n');
+}

@@ -1,0 +1,77 @@
+/** Requests: `request list|show`, `approve`, `reject`. */
+import type { CommandContext, OpenedWorkflow } from './command.ts';
+import { print } from './io.ts';
+
+/** `request list [--state S] [--json]`. */
+export async function requestList({ io, options, json, engine }: CommandContext): Promise<number> {
+  const state = options.str('state');
+  const reqs = await (await engine()).listRequests(state ? { state: state as never } : {});
+  print(io, json, reqs, () => reqs.map((r) => `${r.id}  ${r.state}  ${r.kind} ${r.bundle}${r.version ? `@${r.version}` : ''} in ${r.environment}  (${r.origin.surface} ${r.origin.ref})`).join('\n') || '(none)');
+  return 0;
+}
+
+/** `request show <id> [--json]`: state, plan, policy decisions, approvals and problems. */
+export async function requestShow({ io, args, json, engine }: CommandContext): Promise<number> {
+  const id = args[0];
+  if (!id) {
+    io.err('usage: ticket-surface request show <id>');
+    return 2;
+  }
+  const r = await (await engine()).getRequest(id);
+  print(io, json, r, () =>
+    [
+      `${r.id}  ${r.state}  revision ${r.contentRevision}  ${r.kind} ${r.bundle}${r.version ? `@${r.version}` : ''}`,
+      `  environment: ${r.environment}   package: ${r.package ?? '-'}   from: ${r.origin.surface} ${r.origin.ref}`,
+      ...(r.plan ? [`  plan ${r.plan.hash.slice(0, 8)}: ${r.plan.summary.add} to add · ${r.plan.summary.change} to change · ${r.plan.summary.destroy} to destroy`] : []),
+      ...r.decisions.map((d) => `  ${d.outcome.padEnd(14)} ${d.reason}`),
+      ...r.approvals.map((a) => `  approved by ${a.by.id} for plan ${a.planHash.slice(0, 8)} at ${a.at}`),
+      ...(r.scheduledFor ? [`  scheduled for ${r.scheduledFor}`] : []),
+      ...(r.issues ?? []).map((i) => `  ✘ ${i.field ?? i.pointer}: ${i.message}`),
+    ].join('\n'),
+  );
+  return 0;
+}
+
+/**
+ * The request id and the acting user of `approve|reject <request> --as <user>`, or undefined
+ * after printing the usage.
+ */
+function decisionArgs({ io, args, options }: CommandContext, command: 'approve' | 'reject'): { id: string; as: string } | undefined {
+  const id = args[0];
+  const as = options.str('as');
+  if (id && as) return { id, as };
+  io.err(`usage: ticket-surface ${command} <request> --as <user>`);
+  return undefined;
+}
+
+/** Runs `fn` against the workflow with the ticket surfaces attached, then closes it. */
+async function withWorkflow<T>(ctx: CommandContext, fn: (workflow: OpenedWorkflow['workflow']) => Promise<T>): Promise<T> {
+  const opened = await ctx.openWorkflow(ctx.config, { logLevel: ctx.io.env.LOG_LEVEL ?? 'silent' });
+  try {
+    return await fn(opened.workflow);
+  } finally {
+    await opened.close();
+  }
+}
+
+/** `approve <request> --as <user>`: approves the current plan; exit 1 when policy does not count the approval. */
+export async function approve(ctx: CommandContext): Promise<number> {
+  const input = decisionArgs(ctx, 'approve');
+  if (!input) return 2;
+  return withWorkflow(ctx, async (workflow) => {
+    const out = await workflow.approve({ requestId: input.id, approver: { id: input.as }, surface: 'cli' });
+    ctx.io.out(out.counted ? `✔ ${out.message}${out.satisfied ? ` Request is ${out.request.state}.` : ''}` : `✘ ${out.message}`);
+    return out.counted ? 0 : 1;
+  });
+}
+
+/** `reject <request> --as <user> [--note why]`. */
+export async function reject(ctx: CommandContext): Promise<number> {
+  const input = decisionArgs(ctx, 'reject');
+  if (!input) return 2;
+  return withWorkflow(ctx, async (workflow) => {
+    const r = await workflow.close(input.id, 'rejected', { id: input.as }, 'cli', ctx.options.str('note'));
+    ctx.io.out(`request ${r.id} ${r.state}`);
+    return 0;
+  });
+}

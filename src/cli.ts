@@ -9,6 +9,7 @@ import type { Config } from './config.ts';
 import { main as runCli, type CliDeps } from './surfaces/cli/main.ts';
 import type { OpenedWorkflow } from './surfaces/cli/command.ts';
 import { defaultIo, type CliIo } from './surfaces/cli/io.ts';
+import type { TicketSurfaceName, TicketSurfaceTools } from './surfaces/shared/surface-tools.ts';
 
 export type { CliIo };
 
@@ -25,8 +26,14 @@ async function openWorkflow(config: Config, options: { logLevel: string }): Prom
   return startRuntime({ config, logger: createLogger(options.logLevel), http: false, workers: false });
 }
 
+/** Each ticket surface's command-line tools, loaded only by the command that names the surface. */
+export async function loadSurfaceTools(surface: TicketSurfaceName): Promise<TicketSurfaceTools> {
+  if (surface === 'jira') return (await import('./surfaces/jira/tools.ts')).jiraTools;
+  return (await import('./surfaces/servicenow/tools.ts')).serviceNowTools;
+}
+
 /** Runs `ticket-surface <argv>`; resolves to the exit code. */
 export function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
-  const deps: CliDeps = { io, version: packageVersion(), openWorkflow };
+  const deps: CliDeps = { io, version: packageVersion(), openWorkflow, surfaceTools: loadSurfaceTools };
   return runCli(argv, deps);
 }

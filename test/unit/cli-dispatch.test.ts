@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { main as entry } from '../../src/cli.ts';
+import { main as entry, loadSurfaceTools } from '../../src/cli.ts';
 import { main, COMMANDS } from '../../src/surfaces/cli/main.ts';
 import type { CliDeps, OpenedWorkflow } from '../../src/surfaces/cli/command.ts';
 import type { CliIo } from '../../src/surfaces/cli/io.ts';
@@ -80,6 +80,7 @@ function fakeWorkflow(counted: boolean): { deps: (io: CliIo) => CliDeps; calls: 
   const deps = (io: CliIo): CliDeps => ({
     io,
     version: VERSION,
+    surfaceTools: loadSurfaceTools,
     openWorkflow: async (_config, options) => {
       calls.push(`opened (log ${options.logLevel})`);
       return opened;

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../../src/config.ts';
 import type { CliIo } from '../../src/surfaces/cli/io.ts';
 import { formsCommand } from '../../src/surfaces/cli/forms-commands.ts';
+import { loadSurfaceTools } from '../../src/cli.ts';
 import { startJiraSandbox, exampleSeed as jiraSeed, type JiraSandbox } from '../../sandbox/jira/index.ts';
 import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/servicenow-sandbox.ts';
 import { exampleSeed as serviceNowSeed } from '../../sandbox/servicenow/example-seed.ts';
@@ -54,7 +55,7 @@ async function run(args: string[], cfg: Config = config): Promise<{ code: number
   let out = '';
   let err = '';
   const io: CliIo = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), env: { LOG_LEVEL: 'silent' }, cwd: ROOT };
-  return { code: await formsCommand(args, io, cfg), out, err };
+  return { code: await formsCommand(args, io, cfg, loadSurfaceTools), out, err };
 }
 
 test('forms sync --surface servicenow prints what it created and the write count; the second run writes nothing', async () => {

@@ -4,6 +4,7 @@ import type { OpenedEngine } from '../../workflow/bootstrap.ts';
 import type { RequestWorkflow } from '../../workflow/workflow.ts';
 import type { CliIo } from './io.ts';
 import type { CliOptions } from './options.ts';
+import type { SurfaceToolsLoader } from '../shared/surface-tools.ts';
 
 /** The engine facade the commands call. */
 export type CliEngine = OpenedEngine['engine'];
@@ -26,6 +27,8 @@ export interface CliDeps {
   /** The version `--version` prints. */
   version: string;
   openWorkflow: OpenWorkflow;
+  /** Each ticket surface's command-line tools (forms sync, form render, webhook inspect). */
+  surfaceTools: SurfaceToolsLoader;
 }
 
 /** Everything one command needs to run. */
@@ -44,6 +47,7 @@ export interface CommandContext {
   /** The engine, opened on first use and closed when the command ends. */
   engine(): Promise<CliEngine>;
   openWorkflow: OpenWorkflow;
+  surfaceTools: SurfaceToolsLoader;
 }
 
 /** Runs a command; resolves to the exit code. */

@@ -71,6 +71,7 @@ async function runCommand(command: CliCommand, line: { argv: string[]; args: str
       return (opened ??= await openEngine(config)).engine;
     },
     openWorkflow: deps.openWorkflow,
+    surfaceTools: deps.surfaceTools,
   };
   try {
     return await command.run(ctx);

@@ -2,15 +2,14 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../../config.ts';
 import { UserError, ValidationError } from '../../engine/errors.ts';
-import { loadJiraConfig } from '../jira/config.ts';
-import { normalizeJiraDelivery, verifyJiraSignature } from '../jira/webhook.ts';
+import type { SurfaceToolsLoader } from '../shared/surface-tools.ts';
 import type { CommandContext } from './command.ts';
 import type { CliIo } from './io.ts';
 
 /** `webhook inspect --surface jira <payload.json> [--headers headers.json]`, from the command line. */
-export async function webhookInspect({ io, args, options, config }: CommandContext): Promise<number> {
+export async function webhookInspect({ io, args, options, config, surfaceTools }: CommandContext): Promise<number> {
   const headers = options.str('headers');
-  return inspectWebhook({ surface: options.str('surface') ?? 'jira', payload: args[0], headers }, io, config);
+  return inspectWebhook({ surface: options.str('surface') ?? 'jira', payload: args[0], headers }, io, config, surfaceTools);
 }
 
 /**
@@ -18,7 +17,7 @@ export async function webhookInspect({ io, args, options, config }: CommandConte
  * what a delivery becomes, or why it is refused, for people setting up their webhook. The
  * signature is checked when JIRA_WEBHOOK_SECRET is set (as the service would).
  */
-export async function inspectWebhook(args: { surface: string; payload?: string; headers?: string }, io: CliIo, config: Config): Promise<number> {
+export async function inspectWebhook(args: { surface: string; payload?: string; headers?: string }, io: CliIo, config: Config, loadTools: SurfaceToolsLoader): Promise<number> {
   if (args.surface !== 'jira') {
     io.err(`webhook inspect: --surface ${args.surface} is not supported (jira)`);
     return 2;
@@ -39,19 +38,9 @@ export async function inspectWebhook(args: { surface: string; payload?: string; 
     io.err(`refused: cannot read input: ${(e as Error).message}`);
     return 1;
   }
-  if (!headers['x-atlassian-webhook-identifier']) headers['x-atlassian-webhook-identifier'] = 'inspect-local';
   try {
-    if (config.JIRA_WEBHOOK_SECRET) verifyJiraSignature(raw, headers['x-hub-signature'], config.JIRA_WEBHOOK_SECRET);
-    let payload: unknown;
-    try {
-      payload = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new ValidationError('the body is not JSON', [{ pointer: '', message: 'is not valid JSON' }]);
-    }
-    const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
-    const projects: Record<string, { issueTypes: string[] }> = {};
-    for (const [key, p] of Object.entries(jiraConfig.projects)) projects[key] = { issueTypes: Object.keys(p.issueTypes) };
-    const event = normalizeJiraDelivery(headers, payload, { projects, ...(config.JIRA_BASE_URL ? { baseUrl: config.JIRA_BASE_URL } : {}) });
+    const tools = await loadTools('jira');
+    const event = await tools.inspectWebhook!(raw, headers, config);
     io.out(JSON.stringify(event, null, 2));
     return 0;
   } catch (err) {

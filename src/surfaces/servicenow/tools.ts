@@ -1,0 +1,44 @@
+/** ServiceNow's command-line tools: forms sync (catalog items), form render and values. */
+import { isAbsolute, join } from 'node:path';
+import type { Config } from '../../config.ts';
+import type { Logger } from '../../engine/logger.ts';
+import { SurfaceIdStore } from '../../engine/surface-ids.ts';
+import { FormCatalog } from '../../forms/catalog.ts';
+import type { Form } from '../../forms/index.ts';
+import { REPO_ROOT, type OpenedEngine } from '../../workflow/bootstrap.ts';
+import { EngineOptionSources } from '../../workflow/form-options.ts';
+import { QueryCatalog } from '../../workflow/queries.ts';
+import type { SyncOutcome, TicketSurfaceTools } from '../shared/surface-tools.ts';
+import { ServiceNowClient } from './client.ts';
+import { loadServiceNowConfig } from './config.ts';
+import { renderServiceNowForm, renderServiceNowText } from './form-renderer.ts';
+import { serviceNowValuesToParams } from './form-values.ts';
+import { ServiceNowFormsSync, questionItem } from './forms-sync.ts';
+
+/** {@link TicketSurfaceTools} for ServiceNow. */
+export const serviceNowTools: TicketSurfaceTools = {
+  title: 'ServiceNow',
+
+  missingConfig: (config) => (['SERVICENOW_INSTANCE_URL', 'SERVICENOW_USER', 'SERVICENOW_PASSWORD'] as const).filter((k) => !config[k]),
+
+  async syncForms(opened: OpenedEngine, config: Config, logger: Logger): Promise<SyncOutcome> {
+    const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
+    const snConfig = await loadServiceNowConfig(config.SERVICENOW_CONFIG_FILE ?? join(REPO_ROOT, 'examples', 'servicenow-config.yaml'));
+    return new ServiceNowFormsSync({
+      ids: new SurfaceIdStore(opened.redis.redis, config.REDIS_PREFIX),
+      forms: new FormCatalog(opened.engine.registry, formsDir),
+      options: new EngineOptionSources(opened.engine),
+      logger,
+      client: new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL!, user: config.SERVICENOW_USER!, password: config.SERVICENOW_PASSWORD!, logger }),
+      publish: snConfig.catalog,
+      extraItems: () => [questionItem(new QueryCatalog(opened.engine).list())],
+    }).sync();
+  },
+
+  renderForm(form: Form, text: boolean): string {
+    const spec = renderServiceNowForm(form);
+    return text ? renderServiceNowText(spec) : JSON.stringify(spec, null, 2);
+  },
+
+  formValues: (form, submitted) => serviceNowValuesToParams(form, submitted as Record<string, string>),
+};

@@ -32,8 +32,27 @@ export async function loadSurfaceTools(surface: TicketSurfaceName): Promise<Tick
   return (await import('./surfaces/servicenow/tools.ts')).serviceNowTools;
 }
 
-/** Runs `ticket-surface <argv>`; resolves to the exit code. */
-export function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+/**
+ * Runs `ticket-surface <argv>`; resolves to the exit code. A system error (Jira or ServiceNow
+ * down, a 401 from a site, Redis unreachable) is one line naming what failed, exit 1: the stack
+ * is for developers and is printed only with LOG_LEVEL=debug or trace.
+ */
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
   const deps: CliDeps = { io, version: packageVersion(), openWorkflow, surfaceTools: loadSurfaceTools };
-  return runCli(argv, deps);
+  try {
+    return await runCli(argv, deps);
+  } catch (err) {
+    io.err(`error: ${systemErrorLine(err)}`);
+    if (/^(debug|trace)$/.test(io.env.LOG_LEVEL ?? '') && err instanceof Error && err.stack) io.err(err.stack);
+    return 1;
+  }
+}
+
+/** One line for an error the CLI did not expect: its class or code and its message, no stack. */
+function systemErrorLine(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  const kind = typeof code === 'string' && code !== err.name ? `${err.name} (${code})` : err.name;
+  const message = err.message.split('\n')[0] || 'no message';
+  return `${kind}: ${message}`;
 }

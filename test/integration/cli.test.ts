@@ -146,3 +146,42 @@ test('the bin runs as installed, from another directory', { timeout: 60_000 }, a
   });
   assert.equal(stdout.trim(), 'ok');
 });
+
+test('bundle lint of a folder outside the working directory names it as typed, not as ../../..', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'lint-missing-')), 'nothing-here');
+  const r = await cli(['bundle', 'lint', dir]);
+  assert.equal(r.code, 1);
+  assert.equal(r.out.trim(), `${join(dir, 'massdriver.yaml')}# file not found`);
+  assert.equal(r.err.trim(), '1 problem');
+});
+
+test('a bad query argument is one error with that query\'s usage; an unknown query lists them all', async () => {
+  const bad = await cli(['query', 'where-runs']);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.out, '');
+  assert.match(bad.err, /^error: bad argument for where-runs: .*required \(usage: where-runs <bundle> \[--top N\]\)\n$/);
+  const unknown = await cli(['query', 'no-such-query']);
+  assert.equal(unknown.code, 1);
+  assert.equal(unknown.err.match(/^error: /gm)?.length, 1);
+  assert.match(unknown.err, /^Queries:\n(?: {2}.+\n)+$/m);
+});
+
+test('audit verify counts in plain grammar: one event is "1 event"', async () => {
+  const prefix = { REDIS_PREFIX: `${uniqueName('cli-one')}:` };
+  assert.equal((await cli(['project', 'create', 'solo'], prefix)).code, 0);
+  const r = await cli(['audit', 'verify'], prefix);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out.trim(), 'ok: 1 event, chain intact');
+});
+
+test('a system error from a ticket site is one line naming what failed, exit 1, no stack trace', async () => {
+  const r = await cli(['forms', 'sync', '--surface', 'jira'], {
+    JIRA_BASE_URL: 'http://127.0.0.1:9',
+    JIRA_EMAIL: 'svc@example.com',
+    JIRA_API_TOKEN: 'not-a-real-token',
+    JIRA_WEBHOOK_SECRET: 'a-webhook-secret-of-20',
+  });
+  assert.equal(r.code, 1);
+  assert.match(r.err, /^error: JiraUnavailableError \(system\): Jira GET \S+ failed: ECONNREFUSED\n$/);
+  assert.doesNotMatch(r.err, /\n\s+at /);
+});

@@ -29,7 +29,7 @@ export async function auditList({ io, options, json, engine }: CommandContext): 
 export async function auditVerify({ io, engine }: CommandContext): Promise<number> {
   const v = await (await engine()).verifyAudit();
   if (v.ok) {
-    io.out(`ok: ${v.count} events, chain intact`);
+    io.out(`ok: ${v.count} event${v.count === 1 ? '' : 's'}, chain intact`);
     return 0;
   }
   io.out(`audit chain broken at event #${v.seq}: ${v.reason}`);

@@ -1,4 +1,4 @@
-import { relative } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import type { FieldIssue } from '../../engine/errors.ts';
 
 /** Where the CLI writes and what it reads from its process; tests pass buffers. */
@@ -22,9 +22,15 @@ export function print(io: CliIo, json: boolean, value: unknown, text: () => stri
   io.out(json ? JSON.stringify(value, null, 2) : text());
 }
 
-/** One problem as `file:line#pointer field: message`, the file relative to the working directory. */
+/** A file as a person would type it: relative when it is under `cwd`, else absolute. */
+function shownPath(file: string, cwd: string): string {
+  const rel = relative(cwd, file);
+  return !rel || rel.startsWith('..') || isAbsolute(rel) ? file : rel;
+}
+
+/** One problem as `file:line#pointer field: message`, the file relative to the working directory when under it. */
 export function issueLine(i: FieldIssue, cwd: string): string {
-  const where = i.file ? `${relative(cwd, i.file) || i.file}${i.line ? `:${i.line}` : ''}` : '';
+  const where = i.file ? `${shownPath(i.file, cwd)}${i.line ? `:${i.line}` : ''}` : '';
   const ptr = i.pointer !== undefined ? `#${i.pointer}` : '';
   const label = i.field ? `${i.field}: ` : '';
   return `${where}${ptr} ${label}${i.message}`.trim();

@@ -1,5 +1,5 @@
 /** `query [<name> [args]] [--json]`: the read-only questions of the query catalog. */
-import { answerAsText, parseQueryText, QueryCatalog } from '../../workflow/queries.ts';
+import { answerAsText, parseQueryText, QueryCatalog, QueryError } from '../../workflow/queries.ts';
 import type { CommandContext } from './command.ts';
 import { print } from './io.ts';
 
@@ -29,7 +29,15 @@ export async function query({ io, argv, json, actor, engine }: CommandContext): 
     print(io, json, catalog.list(), () => `Queries:\n${catalog.usage().map((u) => `  ${u}`).join('\n')}`);
     return 0;
   }
-  const answer = await catalog.ask(invocation, actor);
-  print(io, json, answer, () => answerAsText(answer));
-  return 0;
+  try {
+    const answer = await catalog.ask(invocation, actor);
+    print(io, json, answer, () => answerAsText(answer));
+    return 0;
+  } catch (err) {
+    // The problem names the query's own usage; the whole list is for an unknown query only.
+    if (!(err instanceof QueryError)) throw err;
+    io.err(`error: ${err.problem}`);
+    if (!catalog.list().some((q) => q.name === invocation.name)) io.err(`Queries:\n${err.usage.map((u) => `  ${u}`).join('\n')}`);
+    return 1;
+  }
 }

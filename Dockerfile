@@ -23,5 +23,9 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 ENV DATA_DIR=/data PORT=8080 HOST=0.0.0.0
 EXPOSE 8080
+# Ready when /readyz answers 200 (Redis reachable). The worker runs no HTTP listener: compose
+# turns this check off for it.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "--import", "tsx", "src/main.ts"]

@@ -17,12 +17,25 @@ test('Dockerfile is multi-stage on Node 22 LTS and runs as a non-root user', () 
   const user = lines.filter((l) => /^USER\s/i.test(l)).pop();
   assert.ok(user && !/\broot\b|\b0\b/.test(user), `last USER is non-root: ${user}`);
   assert.ok(lines.some((l) => /^COPY --from=/i.test(l)), 'runtime copies from the build stage');
-  const cmd = lines.find((l) => /^CMD\s/i.test(l));
+  // The last CMD is the image's (a HEALTHCHECK's continuation line starts with CMD too).
+  const cmd = lines.filter((l) => /^CMD\s/i.test(l)).pop();
   assert.ok(cmd && cmd.includes('src/main.ts'));
   for (const c of lines.filter((l) => /^COPY\s(?!--from)/i.test(l))) {
     const srcs = c.replace(/^COPY\s+/i, '').split(/\s+/).slice(0, -1);
     for (const s of srcs) assert.ok(existsSync(new URL(s, ROOT)), `COPY source ${s} exists`);
   }
+});
+
+test('the image checks its own health on /readyz; the build context leaves out dependencies, data, tests and git', () => {
+  const dockerfile = readFileSync(new URL('Dockerfile', ROOT), 'utf8');
+  const check = /^HEALTHCHECK\s(?:.*\\\n)*.*$/m.exec(dockerfile)?.[0];
+  assert.ok(check, 'a HEALTHCHECK instruction');
+  assert.match(check, /CMD \[/);
+  assert.match(check, /\/readyz/);
+  const ignored = readFileSync(new URL('.dockerignore', ROOT), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  for (const entry of ['node_modules', '.data', '.git', 'test']) assert.ok(ignored.includes(entry), `.dockerignore lists ${entry}`);
+  const compose = parse(readFileSync(new URL('docker-compose.yml', ROOT), 'utf8')) as { services: Record<string, { healthcheck?: { disable?: boolean } }> };
+  assert.equal(compose.services.worker?.healthcheck?.disable, true, 'the worker, which runs no HTTP listener, turns the check off');
 });
 
 test('docker-compose.yml runs Redis with AOF, the service and a worker', () => {

@@ -179,6 +179,18 @@ function planData(view: RequestView): TemplateData | null {
   };
 }
 
+/** States in which every approval the policy asked for was given. */
+const APPROVAL_MET: ReadonlySet<RequestState> = new Set(['approved', 'scheduled', 'applying', 'applied']);
+
+/**
+ * One policy line. Once the request is approved, a "needs approval" decision is shown as met
+ * ("✔ got 1 approval from …"), so the status never says it still needs what it already has.
+ */
+function decisionLine(d: RequestView['decisions'][number], state: RequestState): { icon: string; reason: string } {
+  if (d.outcome !== 'needs_approval' || !APPROVAL_MET.has(state)) return { icon: OUTCOME_ICON[d.outcome], reason: d.reason };
+  return { icon: OUTCOME_ICON.allow, reason: /^needs\b/.test(d.reason) ? d.reason.replace(/^needs\b/, 'got') : `approved: ${d.reason}` };
+}
+
 /** Who must still approve, one clause per policy decision that needs approval. */
 function approversText(view: RequestView): string | undefined {
   const needs = view.decisions.filter((d) => d.outcome === 'needs_approval');
@@ -255,7 +267,7 @@ export function messageData(input: MessageInput): TemplateData {
     ...stateFlags(state),
     showPlan: Boolean(view.plan) && state !== 'invalid',
     plan: planData(view),
-    decisions: view.decisions.map((d) => ({ icon: OUTCOME_ICON[d.outcome], reason: d.reason })),
+    decisions: view.decisions.map((d) => decisionLine(d, state)),
     hasDecisions: view.decisions.length > 0,
     approversText: approversText(view),
     approvals: view.approvals.map((a) => ({ who: who(a.by), groups: a.groups.join(', '), hashPrefix: a.planHashPrefix })),

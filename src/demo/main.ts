@@ -3,6 +3,7 @@ import { createLogger } from '../engine/logger.ts';
 import { PEOPLE, STATUSES } from '../../sandbox/jira/index.ts';
 import { startStoryWorld, shiftedClock, type StoryWorld } from './story.ts';
 import { conversation, fileDatabaseRequest, syncStoryForms, waitFor } from './story-steps.ts';
+import { CLOCK_LINE, DEMO_START, KEEP_HINT, keepInstructions, unseenLines, untilStopped, wantsKeep } from './demo-common.ts';
 
 // `npm run demo`: the developer-requests-a-database story, end to end, on embedded defaults.
 // Everything runs privately on this machine: redis-server, PostgreSQL, the Jira sandbox, the
@@ -18,10 +19,9 @@ function say(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !/^ts:status:/.test(l.trim()))
+function indent(lines: string[]): string {
+  return lines
+    .filter((l) => !/^ts:status:/.test(l.trim()))
     .map((l) => `    ${l}`)
     .join('\n');
 }
@@ -29,14 +29,15 @@ function indent(text: string): string {
 /** Prints comments of the issue as they appear or change. */
 function watchConversation(world: StoryWorld, key: string): () => void {
   const seen = new Map<string, string>();
+  const shown = new Set<string>();
   const timer = setInterval(() => {
     for (const c of conversation(world.sandbox, key)) {
       if (seen.get(c.id) === c.text) continue;
       const edited = seen.has(c.id);
       seen.set(c.id, c.text);
       const who = NAMES[c.author] ?? 'ticket-surface';
-      say(`  ${edited ? '✎ edited' : '💬 new'} comment by ${who}${c.status ? ' (status comment)' : ''}:`);
-      say(indent(c.text));
+      say(`  ${edited ? '✎ edited' : '💬 new'} comment by ${who}${c.status ? ' (status comment)' : ''}${edited ? ', what changed' : ''}:`);
+      say(indent(unseenLines(c.text, shown)));
       say();
     }
   }, 50);
@@ -51,7 +52,7 @@ async function main(): Promise<number> {
   if (surface !== undefined && surface !== 'jira') throw new Error(`--surface must be jira or servicenow, not ${surface}`);
   say('ticket-surface demo: a developer asks for a PostgreSQL database in Jira');
   say('Starting a private redis-server and PostgreSQL, the Jira sandbox, the service and its workers…');
-  const world = await startStoryWorld({ logger: createLogger(process.env.LOG_LEVEL ?? 'silent'), clock: shiftedClock(new Date('2026-11-24T09:00:00Z')) });
+  const world = await startStoryWorld({ logger: createLogger(process.env.LOG_LEVEL ?? 'silent'), clock: shiftedClock(DEMO_START) });
   let stopWatching = () => {};
   try {
     const { engine } = world.runtime.opened;
@@ -61,6 +62,7 @@ async function main(): Promise<number> {
     await engine.attest('postgres-database', '1.4.0', 'qa-signed', 'quinn', ops);
     say(`  service:      ${world.runtime.url}`);
     say(`  Jira sandbox: ${world.sandbox.url}`);
+    say(CLOCK_LINE);
     say('  ops created project "checkout", environment "staging" (production: false), and QA signed postgres-database 1.4.0');
 
     const report = await syncStoryForms(world);
@@ -85,14 +87,17 @@ async function main(): Promise<number> {
     const env = { ...process.env, ...world.pg.superuserEnv() };
     const db = execFileSync('psql', ['-X', '-A', '-t', '-c', "select datname || ' owned by ' || pg_get_userbyid(datdba) from pg_database where datname = 'checkout_orders'"], { env }).toString().trim();
     say(`4. Real effect, read back from PostgreSQL: database ${db || '(missing!)'}`);
-    const status = (await world.sandbox.state.issue(key)).statusId;
-    void status;
     const violations = world.sandbox.violations();
     say(`   Jira API calls checked against Atlassian's OpenAPI documents: ${violations.length} contract violations`);
     const audit = await engine.verifyAudit();
     say(`   audit log: ${audit.ok ? `${audit.count} events, hash chain intact` : `BROKEN at #${audit.seq}`}`);
     if (!db || violations.length || !audit.ok) return 1;
-    say('\nDone.');
+    if (!wantsKeep(process.argv)) {
+      say(`\n${KEEP_HINT}\nDone.`);
+      return 0;
+    }
+    for (const line of keepInstructions(world.runtime.config, 'checkout-staging-orders-db', { service: world.runtime.url ?? '', sandbox: world.sandbox.url })) say(line);
+    await untilStopped();
     return 0;
   } finally {
     stopWatching();

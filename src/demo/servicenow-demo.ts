@@ -11,15 +11,15 @@ import { PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
 import { shiftedClock } from './story.ts';
 import { startServiceNowWorld, type ServiceNowWorld } from './servicenow-world.ts';
 import { orderDatabase, ritmState, syncServiceNowForms, waitFor, workNotes } from './servicenow-steps.ts';
+import { CLOCK_LINE, DEMO_START, KEEP_HINT, keepInstructions, unseenLines, untilStopped, wantsKeep } from './demo-common.ts';
 
 function say(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !/^ts:note:/.test(l.trim()))
+function indent(lines: string[]): string {
+  return lines
+    .filter((l) => !/^ts:note:/.test(l.trim()))
     .map((l) => `    ${l}`)
     .join('\n');
 }
@@ -27,6 +27,7 @@ function indent(text: string): string {
 /** Prints work notes of the requested item, and its state, as they appear. */
 function watch(world: ServiceNowWorld, ritm: string): () => void {
   const seen = new Set<string>();
+  const shown = new Set<string>();
   let state = '';
   const names = new Map<string, string>([[world.sandbox.credentials.username, 'ticket-surface']]);
   const timer = setInterval(() => {
@@ -34,7 +35,7 @@ function watch(world: ServiceNowWorld, ritm: string): () => void {
       if (seen.has(n.id)) continue;
       seen.add(n.id);
       say(`  📝 work note by ${names.get(n.author) ?? n.author}${n.status ? ' (status)' : ''}:`);
-      say(indent(n.text));
+      say(indent(unseenLines(n.text, shown)));
       say();
     }
     const now = ritmState(world.sandbox, ritm);
@@ -50,7 +51,7 @@ function watch(world: ServiceNowWorld, ritm: string): () => void {
 export async function runServiceNowDemo(): Promise<number> {
   say('ticket-surface demo: a developer asks for a PostgreSQL database in ServiceNow');
   say('Starting a private redis-server and PostgreSQL, the ServiceNow sandbox, the service and its workers…');
-  const world = await startServiceNowWorld({ logger: createLogger(process.env.LOG_LEVEL ?? 'silent'), clock: shiftedClock(new Date('2026-11-24T09:00:00Z')) });
+  const world = await startServiceNowWorld({ logger: createLogger(process.env.LOG_LEVEL ?? 'silent'), clock: shiftedClock(DEMO_START) });
   let stop = () => {};
   try {
     const { engine } = world.runtime.opened;
@@ -60,6 +61,7 @@ export async function runServiceNowDemo(): Promise<number> {
     await engine.attest('postgres-database', '1.4.0', 'qa-signed', 'quinn', ops);
     say(`  service:            ${world.runtime.url}`);
     say(`  ServiceNow sandbox: ${world.sandbox.url}`);
+    say(CLOCK_LINE);
     say('  ops created project "checkout", environment "staging" (production: false), and QA signed postgres-database 1.4.0');
 
     const report = await syncServiceNowForms(world);
@@ -92,7 +94,12 @@ export async function runServiceNowDemo(): Promise<number> {
     const audit = await engine.verifyAudit();
     say(`   audit log: ${audit.ok ? `${audit.count} events, hash chain intact` : `BROKEN at #${audit.seq}`}`);
     if (!db || violations.length || !audit.ok) return 1;
-    say('\nDone.');
+    if (!wantsKeep(process.argv)) {
+      say(`\n${KEEP_HINT}\nDone.`);
+      return 0;
+    }
+    for (const line of keepInstructions(world.runtime.config, 'checkout-staging-orders-db', { service: world.runtime.url ?? '', sandbox: world.sandbox.url })) say(line);
+    await untilStopped();
     return 0;
   } finally {
     stop();

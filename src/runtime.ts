@@ -357,7 +357,7 @@ async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces
     redis,
     logger,
     metrics,
-    mount: (a) => a.use(webhookRouter({ adapters: surfaces.adapters, queues: f.queues, redis, keyPrefix: config.REDIS_PREFIX, logger, metrics })),
+    mount: (a) => a.use(webhookRouter({ adapters: surfaces.adapters, queues: f.queues, logger, metrics })),
   });
   const server: Server = await new Promise((res) => {
     const s = app.listen(config.PORT, config.HOST, () => res(s));

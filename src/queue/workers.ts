@@ -4,6 +4,7 @@ import type { RequestWorkflow, WorkflowNotice } from '../workflow/workflow.ts';
 import { UserError } from '../engine/errors.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { Metrics } from '../engine/metrics.ts';
+import { takeLock, type HeldLock } from './locks.ts';
 import type { IntakeJobData, QueueNames } from './queues.ts';
 
 /** Turns a verified delivery into workflow calls (implemented by each surface adapter). */
@@ -36,6 +37,8 @@ export interface WorkflowWorkersOptions {
   logger: Logger;
   metrics?: Metrics;
   concurrency?: { intake?: number; requests?: number; outbox?: number };
+  /** Lock TTLs in ms: intake per ticket (default 60000), outbox per request (default 30000); renewed every third. */
+  lockTtlMs?: { intake?: number; outbox?: number };
 }
 
 function retryAfterMs(err: unknown): number | undefined {
@@ -48,6 +51,8 @@ function retryAfterMs(err: unknown): number | undefined {
  * and never retried; system failures are logged and retried with backoff. The outbox honours
  * 429 `Retry-After` by delaying the job (not counting an attempt), writes one request's
  * notices one at a time, and records each sent notice so a retried job never posts twice.
+ * Per-ticket and per-request locks belong to one attempt: renewed while it runs, and
+ * released only by it.
  */
 export class WorkflowWorkers {
   private readonly workers: Worker[] = [];
@@ -81,10 +86,12 @@ export class WorkflowWorkers {
     }
     const serial = handler.serialKey?.(job.data);
     const lockKey = serial ? `${this.opts.keyPrefix ?? 'ts:'}intake:lock:${job.data.surface}:${serial}` : undefined;
-    if (lockKey && !(await this.opts.redis.set(lockKey, job.id ?? '1', 'PX', 60_000, 'NX'))) {
+    const lock = lockKey ? await takeLock(this.opts.redis, lockKey, this.opts.lockTtlMs?.intake ?? 60_000, job.id ?? 'intake') : undefined;
+    if (lockKey && !lock) {
       await job.moveToDelayed(Date.now() + 50 + Math.floor(Math.random() * 100), token);
       throw new DelayedError();
     }
+    lock?.keepAlive((err) => log.warn({ err }, 'intake lock renewal failed'));
     try {
       await handler.handle(job.data, log);
       this.opts.metrics?.inc('ts_deliveries_processed_total', 'Webhook deliveries processed', { surface: job.data.surface });
@@ -95,8 +102,18 @@ export class WorkflowWorkers {
       }
       throw err;
     } finally {
-      if (lockKey) await this.opts.redis.del(lockKey);
+      await this.release(lock, log);
     }
+  }
+
+  /** Releases a lock if still ours; a failure to release is logged (the lock expires by itself). */
+  private async release(lock: HeldLock | undefined, log: Logger): Promise<void> {
+    if (!lock) return;
+    const ours = await lock.release().catch((err: unknown) => {
+      log.warn({ err }, 'lock release failed');
+      return true;
+    });
+    if (!ours) log.warn({ lock: lock.key }, 'lock had passed to another holder; left in place');
   }
 
   private async runRequest(job: Job<{ requestId: string }>): Promise<void> {
@@ -123,13 +140,15 @@ export class WorkflowWorkers {
     if (notice.message !== 'status' && (await this.opts.redis.sismember(sentKey, notice.key))) return;
     // One writer per request at a time, so the status comment is created once and then edited.
     const lockKey = `${k}outbox:lock:${notice.requestId}`;
-    const got = await this.opts.redis.set(lockKey, job.id ?? '1', 'PX', 30_000, 'NX');
-    if (!got) {
+    const lock = await takeLock(this.opts.redis, lockKey, this.opts.lockTtlMs?.outbox ?? 30_000, job.id ?? 'outbox');
+    if (!lock) {
       // A sibling notice of the same request is being written; a short jittered wait keeps
       // their order loose but the ticket's latency low (most writes take a few milliseconds).
       await job.moveToDelayed(Date.now() + 10 + Math.floor(Math.random() * 20), token);
       throw new DelayedError();
     }
+    // The write may wait out a 429 in the client for longer than the TTL: keep the lock meanwhile.
+    lock.keepAlive((err) => log.warn({ err }, 'outbox lock renewal failed'));
     try {
       await this.opts.outbox.deliver(notice, log);
       if (notice.message !== 'status') await this.opts.redis.sadd(sentKey, notice.key);
@@ -147,7 +166,7 @@ export class WorkflowWorkers {
       }
       throw err;
     } finally {
-      await this.opts.redis.del(lockKey);
+      await this.release(lock, log);
     }
   }
 

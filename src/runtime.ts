@@ -14,6 +14,7 @@ import { QueryCatalog } from './workflow/queries.ts';
 import { FormCatalog } from './forms/catalog.ts';
 import { ChangeWindowService, loadPolicy, loadDirectory, type Directory, type Policy, type WindowSource } from './policy/index.ts';
 import { ProcessPlanScanner, createProvisioners } from './provisioners/index.ts';
+import { DeadLetters } from './queue/dead-letters.ts';
 import { queueNames, WorkflowQueues, type QueueNames } from './queue/queues.ts';
 import { WorkflowWorkers, type IntakeHandler } from './queue/workers.ts';
 import { createHttpApp } from './surfaces/http/app.ts';
@@ -366,12 +367,14 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
 async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, metrics: Metrics, closers: CloseStack): Promise<string> {
   const { config, logger } = opts;
   const redis = f.opened.redis.redis;
+  const deliveries = new DeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, intake: f.queues.intake });
   const app = createHttpApp({
     engine: f.engine,
     workflow,
     redis,
     logger,
     metrics,
+    deliveries,
     mount: (a) => a.use(webhookRouter({ adapters: surfaces.adapters, queues: f.queues, logger, metrics })),
   });
   const t = opts.httpTimeouts ?? HTTP_TIMEOUTS;

@@ -1,5 +1,6 @@
-import { Queue, type ConnectionOptions } from 'bullmq';
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { WorkflowJob, WorkflowNotice, WorkflowPorts } from '../workflow/workflow.ts';
+import { INTAKE_BACKOFF_TYPE, intakeAttempts } from './intake-retry.ts';
 
 /** A webhook delivery as received: verified, not yet parsed further. */
 export interface IntakeJobData {
@@ -9,6 +10,8 @@ export interface IntakeJobData {
   /** The raw body, as received (UTF-8). */
   body: string;
   receivedAt: string;
+  /** How many times an operator replayed this delivery from the dead letters (absent: never). */
+  replay?: number;
 }
 
 /** What {@link WorkflowQueues.addDelivery} did: queued it, or found it already queued (or done). */
@@ -31,13 +34,34 @@ export function jobId(key: string): string {
   return `k.${key.replace(/:/g, '.')}`;
 }
 
-/** The intake job id of a delivery: surface and delivery id. This id is the only dedupe key of webhook deliveries. */
-export function deliveryJobId(data: Pick<IntakeJobData, 'surface' | 'deliveryId'>): string {
-  return jobId(`${data.surface}:${data.deliveryId}`);
+/**
+ * The intake job id of a delivery: surface and delivery id, plus the replay count of a replayed
+ * dead letter. This id is the only dedupe key of webhook deliveries.
+ */
+export function deliveryJobId(data: Pick<IntakeJobData, 'surface' | 'deliveryId' | 'replay'>): string {
+  return jobId(`${data.surface}:${data.deliveryId}${data.replay ? `:replay:${data.replay}` : ''}`);
 }
 
 /** Seconds a finished job is kept (a completed one also for dedupe, a failed one for inspection). */
 const DAY = 24 * 3600;
+
+/**
+ * Options of every intake job. Completed jobs are kept 7 days with no count limit, because the
+ * job id is the dedupe key: while the job exists, a retried delivery is answered "duplicate";
+ * once BullMQ removes it, the same delivery id would be queued again (surfaces retry within
+ * hours, far inside the 7 days). Failed jobs are kept 30 days (their dead letter holds the
+ * delivery for replay). Retries follow the intake schedule (intake-retry.ts) for more than a
+ * day of surface outage; only the last few stack traces are kept across those attempts.
+ */
+export function intakeJobOptions(): JobsOptions {
+  return {
+    attempts: intakeAttempts(),
+    backoff: { type: INTAKE_BACKOFF_TYPE },
+    stackTraceLimit: 3,
+    removeOnComplete: { age: 7 * DAY },
+    removeOnFail: { age: 30 * DAY },
+  };
+}
 
 /** Options of {@link WorkflowQueues}. */
 export interface WorkflowQueuesOptions {
@@ -61,11 +85,7 @@ export class WorkflowQueues implements WorkflowPorts {
   constructor(opts: WorkflowQueuesOptions) {
     const base = { connection: opts.connection, ...(opts.prefix ? { prefix: opts.prefix } : {}) };
     const keep = { removeOnComplete: { age: 7 * DAY, count: 100_000 }, removeOnFail: { age: 30 * DAY } };
-    // Completed intake jobs are kept 7 days with no count limit, because the job id is the dedupe
-    // key: while the job exists, a retried delivery is answered "duplicate"; once BullMQ removes
-    // it, the same delivery id would be queued again (surfaces retry within hours, far inside 7 days).
-    const intakeKeep = { removeOnComplete: { age: 7 * DAY }, removeOnFail: { age: 30 * DAY } };
-    this.intake = new Queue(opts.names.intake, { ...base, defaultJobOptions: { attempts: 8, backoff: { type: 'exponential', delay: 500 }, ...intakeKeep } });
+    this.intake = new Queue(opts.names.intake, { ...base, defaultJobOptions: intakeJobOptions() });
     this.requests = new Queue(opts.names.requests, { ...base, defaultJobOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, ...keep } });
     this.outbox = new Queue(opts.names.outbox, { ...base, defaultJobOptions: { attempts: 10, backoff: { type: 'exponential', delay: 500 }, ...keep } });
   }

@@ -1,5 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { openEngine, REPO_ROOT, type OpenedEngine } from './workflow/bootstrap.ts';
@@ -14,6 +14,7 @@ import { QueryCatalog } from './workflow/queries.ts';
 import { FormCatalog } from './forms/catalog.ts';
 import { ChangeWindowService, loadPolicy, loadDirectory, type Directory, type Policy, type WindowSource } from './policy/index.ts';
 import { ProcessPlanScanner, createProvisioners } from './provisioners/index.ts';
+import { DeadLetters } from './queue/dead-letters.ts';
 import { queueNames, WorkflowQueues, type QueueNames } from './queue/queues.ts';
 import { WorkflowWorkers, type IntakeHandler } from './queue/workers.ts';
 import { createHttpApp } from './surfaces/http/app.ts';
@@ -48,7 +49,22 @@ export interface RuntimeOptions {
   staleSweepMs?: number;
   /** How often workers look for attestation or environment changes to re-sync dropdowns (ms, default 2000). */
   dynamicOptionsPollMs?: number;
+  /** HTTP server timeouts (default {@link HTTP_TIMEOUTS}). */
+  httpTimeouts?: HttpTimeouts;
 }
+
+/** How long the HTTP server waits on a client before cutting it off. */
+export interface HttpTimeouts {
+  /** For the request line and headers (a client dripping headers is cut off after this). */
+  headersMs: number;
+  /** For the whole request, body included (bodies are at most 1 MiB). */
+  requestMs: number;
+  /** For the next request on an idle keep-alive connection. */
+  keepAliveMs: number;
+}
+
+/** Ten seconds for headers, thirty for a whole request, five idle between keep-alive requests. */
+export const HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000 };
 
 /**
  * Re-syncs dynamic form options (qa-signed versions, environments) on the ticket surfaces
@@ -351,17 +367,21 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
 async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, metrics: Metrics, closers: CloseStack): Promise<string> {
   const { config, logger } = opts;
   const redis = f.opened.redis.redis;
+  const deliveries = new DeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, intake: f.queues.intake });
   const app = createHttpApp({
     engine: f.engine,
     workflow,
     redis,
     logger,
     metrics,
-    mount: (a) => a.use(webhookRouter({ adapters: surfaces.adapters, queues: f.queues, redis, keyPrefix: config.REDIS_PREFIX, logger, metrics })),
+    deliveries,
+    mount: (a) => a.use(webhookRouter({ adapters: surfaces.adapters, queues: f.queues, logger, metrics })),
   });
-  const server: Server = await new Promise((res) => {
-    const s = app.listen(config.PORT, config.HOST, () => res(s));
-  });
+  const t = opts.httpTimeouts ?? HTTP_TIMEOUTS;
+  // Node checks the header and request timeouts on this interval (default 30 s): check often enough that they hold.
+  const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(t.headersMs / 4)));
+  const server: Server = createServer({ headersTimeout: t.headersMs, requestTimeout: t.requestMs, keepAliveTimeout: t.keepAliveMs, connectionsCheckingInterval }, app);
+  await new Promise<void>((res, rej) => server.once('error', rej).listen(config.PORT, config.HOST, () => res()));
   closers.push(() => new Promise<void>((res) => server.close(() => res())));
   return `http://${config.HOST}:${(server.address() as AddressInfo).port}`;
 }

@@ -1,5 +1,6 @@
-import { Queue, type ConnectionOptions } from 'bullmq';
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { WorkflowJob, WorkflowNotice, WorkflowPorts } from '../workflow/workflow.ts';
+import { INTAKE_BACKOFF_TYPE, intakeAttempts } from './intake-retry.ts';
 
 /** A webhook delivery as received: verified, not yet parsed further. */
 export interface IntakeJobData {
@@ -9,7 +10,12 @@ export interface IntakeJobData {
   /** The raw body, as received (UTF-8). */
   body: string;
   receivedAt: string;
+  /** How many times an operator replayed this delivery from the dead letters (absent: never). */
+  replay?: number;
 }
+
+/** What {@link WorkflowQueues.addDelivery} did: queued it, or found it already queued (or done). */
+export type DeliveryOutcome = 'queued' | 'duplicate';
 
 /** Names of the queues; tests give each run its own. */
 export interface QueueNames {
@@ -26,6 +32,35 @@ export function queueNames(prefix = 'ts'): QueueNames {
 /** BullMQ refuses `:` in custom job ids and integer-like ids. */
 export function jobId(key: string): string {
   return `k.${key.replace(/:/g, '.')}`;
+}
+
+/**
+ * The intake job id of a delivery: surface and delivery id, plus the replay count of a replayed
+ * dead letter. This id is the only dedupe key of webhook deliveries.
+ */
+export function deliveryJobId(data: Pick<IntakeJobData, 'surface' | 'deliveryId' | 'replay'>): string {
+  return jobId(`${data.surface}:${data.deliveryId}${data.replay ? `:replay:${data.replay}` : ''}`);
+}
+
+/** Seconds a finished job is kept (a completed one also for dedupe, a failed one for inspection). */
+const DAY = 24 * 3600;
+
+/**
+ * Options of every intake job. Completed jobs are kept 7 days with no count limit, because the
+ * job id is the dedupe key: while the job exists, a retried delivery is answered "duplicate";
+ * once BullMQ removes it, the same delivery id would be queued again (surfaces retry within
+ * hours, far inside the 7 days). Failed jobs are kept 30 days (their dead letter holds the
+ * delivery for replay). Retries follow the intake schedule (intake-retry.ts) for more than a
+ * day of surface outage; only the last few stack traces are kept across those attempts.
+ */
+export function intakeJobOptions(): JobsOptions {
+  return {
+    attempts: intakeAttempts(),
+    backoff: { type: INTAKE_BACKOFF_TYPE },
+    stackTraceLimit: 3,
+    removeOnComplete: { age: 7 * DAY },
+    removeOnFail: { age: 30 * DAY },
+  };
 }
 
 /** Options of {@link WorkflowQueues}. */
@@ -49,15 +84,23 @@ export class WorkflowQueues implements WorkflowPorts {
 
   constructor(opts: WorkflowQueuesOptions) {
     const base = { connection: opts.connection, ...(opts.prefix ? { prefix: opts.prefix } : {}) };
-    const keep = { removeOnComplete: { age: 7 * 24 * 3600, count: 100_000 }, removeOnFail: { age: 30 * 24 * 3600 } };
-    this.intake = new Queue(opts.names.intake, { ...base, defaultJobOptions: { attempts: 8, backoff: { type: 'exponential', delay: 500 }, ...keep } });
+    const keep = { removeOnComplete: { age: 7 * DAY, count: 100_000 }, removeOnFail: { age: 30 * DAY } };
+    this.intake = new Queue(opts.names.intake, { ...base, defaultJobOptions: intakeJobOptions() });
     this.requests = new Queue(opts.names.requests, { ...base, defaultJobOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, ...keep } });
     this.outbox = new Queue(opts.names.outbox, { ...base, defaultJobOptions: { attempts: 10, backoff: { type: 'exponential', delay: 500 }, ...keep } });
   }
 
-  /** Durably enqueues a delivery; resolves once Redis has it. */
-  async addDelivery(data: IntakeJobData): Promise<void> {
-    await this.intake.add(`${data.surface}.delivery`, data, { jobId: jobId(`${data.surface}:${data.deliveryId}`) });
+  /**
+   * Durably enqueues a delivery, the job id derived from its surface and delivery id; resolves
+   * once Redis has it. A delivery whose job already exists (waiting, running, done within the
+   * last 7 days, or failed) is a duplicate: BullMQ never adds a second job under one id, so two
+   * copies racing each other still make one job (both may then be told "queued").
+   */
+  async addDelivery(data: IntakeJobData): Promise<DeliveryOutcome> {
+    const id = deliveryJobId(data);
+    if ((await this.intake.getJobState(id)) !== 'unknown') return 'duplicate';
+    await this.intake.add(`${data.surface}.delivery`, data, { jobId: id });
+    return 'queued';
   }
 
   /** {@inheritDoc WorkflowPorts.enqueue} */

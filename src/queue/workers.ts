@@ -1,9 +1,12 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RequestWorkflow, WorkflowNotice } from '../workflow/workflow.ts';
-import { UserError } from '../engine/errors.ts';
+import { ConflictError, UserError } from '../engine/errors.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { Metrics } from '../engine/metrics.ts';
+import { DeadLetters } from './dead-letters.ts';
+import { intakeBackoffStrategy } from './intake-retry.ts';
+import { takeLock, type HeldLock } from './locks.ts';
 import type { IntakeJobData, QueueNames } from './queues.ts';
 
 /** Turns a verified delivery into workflow calls (implemented by each surface adapter). */
@@ -36,6 +39,13 @@ export interface WorkflowWorkersOptions {
   logger: Logger;
   metrics?: Metrics;
   concurrency?: { intake?: number; requests?: number; outbox?: number };
+  /** Lock TTLs in ms: intake per ticket (default 60000), outbox per request (default 30000); renewed every third. */
+  lockTtlMs?: { intake?: number; outbox?: number };
+}
+
+/** True when a failure of this attempt is the job's last (BullMQ will not retry it). */
+function isLastAttempt(job: Job): boolean {
+  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
 
 function retryAfterMs(err: unknown): number | undefined {
@@ -45,14 +55,22 @@ function retryAfterMs(err: unknown): number | undefined {
 
 /**
  * The workers of the three queues. User failures are answered (by the workflow, in the ticket)
- * and never retried; system failures are logged and retried with backoff. The outbox honours
- * 429 `Retry-After` by delaying the job (not counting an attempt), writes one request's
- * notices one at a time, and records each sent notice so a retried job never posts twice.
+ * and never retried; system failures are logged and retried with backoff. Intake retries for
+ * more than a day (intake-retry.ts), a `ConflictError` included (an edit raced an evaluate; the
+ * retry reads the record again), and keeps a delivery it gives up on as a dead letter. The
+ * outbox honours 429 `Retry-After` by delaying the job (not counting an attempt), writes one
+ * request's notices one at a time, and records each sent notice so a retried job never posts
+ * twice. Per-ticket and per-request locks belong to one attempt: renewed while it runs, and
+ * released only by it.
  */
 export class WorkflowWorkers {
   private readonly workers: Worker[] = [];
+  /** Deliveries intake gave up on. */
+  readonly deadLetters: DeadLetters;
 
-  constructor(private readonly opts: WorkflowWorkersOptions) {}
+  constructor(private readonly opts: WorkflowWorkersOptions) {
+    this.deadLetters = new DeadLetters({ redis: opts.redis, names: opts.names, ...(opts.prefix ? { prefix: opts.prefix } : {}), keyPrefix: opts.keyPrefix ?? 'ts:' });
+  }
 
   /** Starts the workers. */
   start(): void {
@@ -60,7 +78,11 @@ export class WorkflowWorkers {
     const base = { connection, ...(prefix ? { prefix } : {}) };
     const c = this.opts.concurrency ?? {};
     this.workers.push(
-      new Worker<IntakeJobData>(names.intake, (job, token) => this.runIntake(job, token), { ...base, concurrency: c.intake ?? 8 }),
+      new Worker<IntakeJobData>(names.intake, (job, token) => this.runIntake(job, token), {
+        ...base,
+        concurrency: c.intake ?? 8,
+        settings: { backoffStrategy: intakeBackoffStrategy },
+      }),
       new Worker<{ requestId: string }>(names.requests, (job) => this.runRequest(job), { ...base, concurrency: c.requests ?? 4 }),
       new Worker<WorkflowNotice>(names.outbox, (job, token) => this.runOutbox(job, token), { ...base, concurrency: c.outbox ?? 8 }),
     );
@@ -81,22 +103,50 @@ export class WorkflowWorkers {
     }
     const serial = handler.serialKey?.(job.data);
     const lockKey = serial ? `${this.opts.keyPrefix ?? 'ts:'}intake:lock:${job.data.surface}:${serial}` : undefined;
-    if (lockKey && !(await this.opts.redis.set(lockKey, job.id ?? '1', 'PX', 60_000, 'NX'))) {
+    const lock = lockKey ? await takeLock(this.opts.redis, lockKey, this.opts.lockTtlMs?.intake ?? 60_000, job.id ?? 'intake') : undefined;
+    if (lockKey && !lock) {
       await job.moveToDelayed(Date.now() + 50 + Math.floor(Math.random() * 100), token);
       throw new DelayedError();
     }
+    lock?.keepAlive((err) => log.warn({ err }, 'intake lock renewal failed'));
     try {
       await handler.handle(job.data, log);
       this.opts.metrics?.inc('ts_deliveries_processed_total', 'Webhook deliveries processed', { surface: job.data.surface });
+      // A letter recorded by an attempt that crashed before BullMQ failed the job.
+      if (isLastAttempt(job)) await this.deadLetters.forget(job.data);
     } catch (err) {
-      if (err instanceof UserError) {
-        log.warn({ code: err.code, problem: err.message }, 'delivery refused');
-        return;
-      }
-      throw err;
+      await this.intakeFailed(job, err, log);
     } finally {
-      if (lockKey) await this.opts.redis.del(lockKey);
+      await this.release(lock, log);
     }
+  }
+
+  /**
+   * A failed intake attempt: a user error (other than a conflict) is refused for good; anything
+   * else is thrown for BullMQ to retry, and kept as a dead letter when it was the last attempt.
+   */
+  private async intakeFailed(job: Job<IntakeJobData>, err: unknown, log: Logger): Promise<void> {
+    if (err instanceof UserError && !(err instanceof ConflictError)) {
+      log.warn({ code: err.code, problem: err.message }, 'delivery refused');
+      return;
+    }
+    if (isLastAttempt(job)) {
+      await this.deadLetters
+        .record(job.data, err, job.attemptsMade + 1)
+        .then(() => log.error({ attempts: job.attemptsMade + 1 }, 'delivery failed for good; kept as a dead letter'))
+        .catch((e: unknown) => log.error({ err: e }, 'could not keep the failed delivery as a dead letter'));
+    }
+    throw err;
+  }
+
+  /** Releases a lock if still ours; a failure to release is logged (the lock expires by itself). */
+  private async release(lock: HeldLock | undefined, log: Logger): Promise<void> {
+    if (!lock) return;
+    const ours = await lock.release().catch((err: unknown) => {
+      log.warn({ err }, 'lock release failed');
+      return true;
+    });
+    if (!ours) log.warn({ lock: lock.key }, 'lock had passed to another holder; left in place');
   }
 
   private async runRequest(job: Job<{ requestId: string }>): Promise<void> {
@@ -123,13 +173,15 @@ export class WorkflowWorkers {
     if (notice.message !== 'status' && (await this.opts.redis.sismember(sentKey, notice.key))) return;
     // One writer per request at a time, so the status comment is created once and then edited.
     const lockKey = `${k}outbox:lock:${notice.requestId}`;
-    const got = await this.opts.redis.set(lockKey, job.id ?? '1', 'PX', 30_000, 'NX');
-    if (!got) {
+    const lock = await takeLock(this.opts.redis, lockKey, this.opts.lockTtlMs?.outbox ?? 30_000, job.id ?? 'outbox');
+    if (!lock) {
       // A sibling notice of the same request is being written; a short jittered wait keeps
       // their order loose but the ticket's latency low (most writes take a few milliseconds).
       await job.moveToDelayed(Date.now() + 10 + Math.floor(Math.random() * 20), token);
       throw new DelayedError();
     }
+    // The write may wait out a 429 in the client for longer than the TTL: keep the lock meanwhile.
+    lock.keepAlive((err) => log.warn({ err }, 'outbox lock renewal failed'));
     try {
       await this.opts.outbox.deliver(notice, log);
       if (notice.message !== 'status') await this.opts.redis.sadd(sentKey, notice.key);
@@ -147,7 +199,7 @@ export class WorkflowWorkers {
       }
       throw err;
     } finally {
-      await this.opts.redis.del(lockKey);
+      await this.release(lock, log);
     }
   }
 

@@ -8,6 +8,7 @@ import type { Metrics } from '../../engine/metrics.ts';
 import { QueryCatalog } from '../../workflow/queries.ts';
 import type { components } from './openapi-types.ts';
 import type { RequestWorkflow } from '../../workflow/workflow.ts';
+import type { DeadLetters } from '../../queue/dead-letters.ts';
 
 type ErrorBody = components['schemas']['Error'];
 
@@ -21,6 +22,8 @@ export interface HttpAppDeps {
   mount?: (app: express.Express) => void;
   /** The request workflow, for filing and approving requests through the API. */
   workflow?: RequestWorkflow;
+  /** Deliveries intake gave up on: listed and replayed under `/v1/deliveries`, counted in `/metrics`. */
+  deliveries?: Pick<DeadLetters, 'list' | 'replay' | 'count'>;
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -309,6 +312,20 @@ function auditRouter(engine: Engine): Router {
   return r;
 }
 
+/** Webhook deliveries intake gave up on: `/deliveries/failed`, `/deliveries/{id}/replay`. */
+function deliveriesRouter(deliveries: NonNullable<HttpAppDeps['deliveries']>, logger: Logger): Router {
+  const r = express.Router();
+  r.get('/deliveries/failed', async (_req, res) => {
+    res.json({ deliveries: await deliveries.list() });
+  });
+  r.post('/deliveries/:id/replay', async (req, res) => {
+    const replayed = await deliveries.replay(req.params.id);
+    logger.info({ delivery: replayed.id, job: replayed.jobId, actor: ctxOf(req).actor }, 'failed delivery replayed');
+    res.status(202).json(replayed);
+  });
+  return r;
+}
+
 /** The v1 API (mounted at `/v1`): one router per resource group, every one on the same engine. */
 function apiRouter(engine: Engine, workflow?: RequestWorkflow): Router {
   const r = express.Router();
@@ -354,10 +371,13 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
       res.status(503).json({ status: 'unavailable', detail: 'redis is not reachable' });
     }
   });
-  app.get('/metrics', (_req, res) => {
+  app.get('/metrics', async (_req, res) => {
+    const dead = await deps.deliveries?.count().catch(() => undefined);
+    if (dead !== undefined) deps.metrics.set('ts_deliveries_dead', 'Webhook deliveries intake gave up on, awaiting replay', dead);
     res.type('text/plain; version=0.0.4').send(deps.metrics.render());
   });
   deps.mount?.(app);
+  if (deps.deliveries) app.use('/v1', deliveriesRouter(deps.deliveries, deps.logger));
   app.use('/v1', apiRouter(deps.engine, deps.workflow));
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });

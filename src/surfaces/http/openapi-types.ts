@@ -288,6 +288,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/deliveries/failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Webhook deliveries intake gave up on (dead letters), oldest failure first.
+         * @description Intake retries a delivery that fails for a system reason (a ticket system down, an edit
+         *     racing an evaluate) with backoff capped at 5 minutes for more than 24 hours; then it keeps
+         *     the delivery here until replayed. Bodies are never listed; the last error gives its class,
+         *     code and a message that cannot quote the body. `/metrics` counts them as `ts_deliveries_dead`.
+         */
+        get: operations["listFailedDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deliveries/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queues a dead letter again under a fresh job id (delivery id plus replay count) and drops the letter. */
+        post: operations["replayFailedDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -454,6 +494,37 @@ export interface components {
             footer?: string;
             /** @description the same facts as structured data; its shape depends on the query */
             data: unknown;
+        };
+        DeliveryFailure: {
+            /** @description the error's class */
+            class: string;
+            /** @description the error code, for example system, conflict or ECONNREFUSED */
+            code?: string;
+            /** @description the service's own (redacted) message; never the delivery's body */
+            message: string;
+        };
+        FailedDelivery: {
+            /** @description `<surface>:<delivery id>`; what replay takes */
+            id: string;
+            /** @enum {string} */
+            surface: "jira" | "servicenow";
+            deliveryId: string;
+            /** @description attempts made in the run that failed */
+            attempts: number;
+            /** @description how many times it was replayed before */
+            replays: number;
+            /** Format: date-time */
+            firstReceivedAt: string;
+            /** Format: date-time */
+            failedAt: string;
+            lastError: components["schemas"]["DeliveryFailure"];
+        };
+        ReplayedDelivery: {
+            id: string;
+            /** @description the fresh intake job id */
+            jobId: string;
+            /** @description this delivery's replay count, this replay included */
+            replay: number;
         };
     };
     responses: {
@@ -1111,6 +1182,58 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+        };
+    };
+    listFailedDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the dead letters */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deliveries: components["schemas"]["FailedDelivery"][];
+                    };
+                };
+            };
+        };
+    };
+    replayFailedDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description who replays (recorded in the service log) */
+                "X-Actor"?: string;
+            };
+            path: {
+                /**
+                 * @description the `id` of a failed delivery, `<surface>:<delivery id>`
+                 * @example jira:69312270414585119
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description queued again; if every attempt fails again it comes back with one more replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayedDelivery"];
+                };
+            };
+            404: components["responses"]["Error"];
         };
     };
 }

@@ -1,0 +1,87 @@
+/**
+ * The service's HTTP server as the runtime starts it: a client dripping its headers is cut off
+ * (header timeout) while good calls are served; failed deliveries are listed and replayed
+ * through `/v1/deliveries`, and counted in `/metrics` as `ts_deliveries_dead`.
+ */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import axios, { type AxiosInstance } from 'axios';
+import { useRedis, uniqueName } from '../helpers/redis.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/engine/logger.ts';
+import { SystemError } from '../../src/engine/errors.ts';
+import { startRuntime, type Runtime } from '../../src/runtime.ts';
+import { DeadLetters } from '../../src/queue/dead-letters.ts';
+import { deliveryJobId, queueNames, type IntakeJobData } from '../../src/queue/queues.ts';
+
+const redis = useRedis();
+let runtime: Runtime;
+let api: AxiosInstance;
+let prefix: string;
+
+before(async () => {
+  await redis.ready();
+  prefix = uniqueName('intake-http');
+  const config = loadConfig({ REDIS_URL: redis.url, PORT: '0', REDIS_PREFIX: `${prefix}:`, DATA_DIR: mkdtempSync(join(tmpdir(), 'intake-http-')), LOG_LEVEL: 'silent' });
+  runtime = await startRuntime({
+    config,
+    logger: createLogger('silent'),
+    http: true,
+    workers: false,
+    queues: queueNames(prefix),
+    httpTimeouts: { headersMs: 500, requestMs: 1000, keepAliveMs: 1000 },
+  });
+  redis.cleanup(() => runtime.close());
+  api = axios.create({ baseURL: runtime.url, validateStatus: () => true, headers: { 'x-actor': 'ops' } });
+});
+
+test('a client sending its headers slowly is disconnected, and a good call afterwards is served', { timeout: 20_000 }, async () => {
+  const { hostname, port } = new URL(runtime.url!);
+  const socket = connect(Number(port), hostname);
+  const answer: Buffer[] = [];
+  socket.on('data', (c: Buffer) => answer.push(c));
+  const closed = new Promise<void>((res) => socket.on('close', () => res()));
+  socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+  // One more header line every 100 ms, never the blank line that ends them.
+  let n = 0;
+  const drip = setInterval(() => socket.writable && socket.write(`X-Drip-${n++}: y\r\n`), 100);
+  await closed;
+  clearInterval(drip);
+  assert.match(Buffer.concat(answer).toString('latin1'), /^HTTP\/1\.1 408/, 'answered 408 Request Timeout before the socket closed');
+  const good = await api.get('/healthz');
+  assert.equal(good.status, 200);
+  assert.deepEqual(good.data, { status: 'ok' });
+});
+
+test('failed deliveries are listed, counted in /metrics and replayed through the API', async () => {
+  const letters = new DeadLetters({ redis: runtime.opened.redis.redis, names: queueNames(prefix), keyPrefix: `${prefix}:` });
+  const delivery: IntakeJobData = { surface: 'servicenow', deliveryId: '0123456789abcdef0123456789abcdef', headers: {}, body: '{"event":"ritm.inserted"}', receivedAt: '2025-03-01T10:00:00.000Z' };
+  await letters.record(delivery, new SystemError('ServiceNow GET sc_req_item failed with 503'), 298);
+
+  const listed = await api.get('/v1/deliveries/failed');
+  assert.equal(listed.status, 200);
+  assert.equal(listed.data.deliveries.length, 1);
+  const [only] = listed.data.deliveries;
+  assert.equal(only.id, 'servicenow:0123456789abcdef0123456789abcdef');
+  assert.equal(only.attempts, 298);
+  assert.deepEqual(only.lastError, { class: 'SystemError', code: 'system', message: 'ServiceNow GET sc_req_item failed with 503' });
+  assert.equal(only.delivery, undefined, 'the body is never listed');
+  assert.match((await api.get('/metrics')).data, /^ts_deliveries_dead 1$/m);
+
+  const replayed = await api.post(`/v1/deliveries/${encodeURIComponent(only.id)}/replay`);
+  assert.equal(replayed.status, 202);
+  assert.equal(replayed.data.replay, 1);
+  const job = await runtime.queues.intake.getJob(replayed.data.jobId);
+  assert.equal(job?.id, deliveryJobId({ ...delivery, replay: 1 }));
+  assert.equal(job?.data.body, delivery.body);
+  assert.deepEqual((await api.get('/v1/deliveries/failed')).data, { deliveries: [] });
+  assert.match((await api.get('/metrics')).data, /^ts_deliveries_dead 0$/m);
+
+  const again = await api.post(`/v1/deliveries/${encodeURIComponent(only.id)}/replay`);
+  assert.equal(again.status, 404);
+  assert.equal(again.data.error.code, 'not_found');
+});

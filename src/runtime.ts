@@ -15,7 +15,7 @@ import { FormCatalog } from './forms/catalog.ts';
 import { ChangeWindowService, loadPolicy, loadDirectory, type Directory, type Policy, type WindowSource } from './policy/index.ts';
 import { ProcessPlanScanner, createProvisioners } from './provisioners/index.ts';
 import { DeadLetters } from './queue/dead-letters.ts';
-import { queueNames, WorkflowQueues, type QueueNames } from './queue/queues.ts';
+import { queueNamesForPrefix, WorkflowQueues, type QueueNames } from './queue/queues.ts';
 import { WorkflowWorkers, type IntakeHandler } from './queue/workers.ts';
 import { createHttpApp } from './surfaces/http/app.ts';
 import { webhookRouter } from './surfaces/http/webhooks.ts';
@@ -137,7 +137,7 @@ class CloseStack {
 
 /** The queue names of this runtime (tests give each run its own). */
 function runtimeQueueNames(opts: RuntimeOptions): QueueNames {
-  return opts.queues ?? queueNames(opts.config.REDIS_PREFIX.replace(/[^a-z0-9]/gi, '') || 'ts');
+  return opts.queues ?? queueNamesForPrefix(opts.config.REDIS_PREFIX);
 }
 
 /** The policy file, relative to the working directory or else to the repository. */

@@ -29,6 +29,11 @@ export function queueNames(prefix = 'ts'): QueueNames {
   return { intake: `${prefix}-intake`, requests: `${prefix}-requests`, outbox: `${prefix}-outbox` };
 }
 
+/** The queue names of a service whose own keys start with `redisPrefix` (REDIS_PREFIX): the CLI finds the service's queues this way. */
+export function queueNamesForPrefix(redisPrefix: string): QueueNames {
+  return queueNames(redisPrefix.replace(/[^a-z0-9]/gi, '') || 'ts');
+}
+
 /** BullMQ refuses `:` in custom job ids and integer-like ids. */
 export function jobId(key: string): string {
   return `k.${key.replace(/:/g, '.')}`;

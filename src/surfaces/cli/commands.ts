@@ -11,6 +11,7 @@ const requests = () => import('./request-commands.ts');
 const queries = () => import('./query-commands.ts');
 const webhooks = () => import('./webhook-commands.ts');
 const forms = () => import('./forms-commands.ts');
+const deliveries = () => import('./delivery-commands.ts');
 
 /** Every command, by name (one or two words), in the order `--help` lists them. */
 export const COMMANDS: Readonly<Record<string, CliCommand>> = {
@@ -36,6 +37,8 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
     summary: ['read-only questions, for example: query most-expensive --top 5,', 'query where-runs redis-cache; without a name lists every query'],
     run: lazy(queries, 'query'),
   },
+  'deliveries failed': { usage: ['deliveries failed [--json]'], summary: ['webhook deliveries intake gave up on (after a day of retries), with their last error'], run: lazy(deliveries, 'deliveriesFailed') },
+  'deliveries replay': { usage: ['deliveries replay <surface:delivery-id>'], summary: ['queue a failed delivery again'], run: lazy(deliveries, 'deliveriesReplay') },
   approve: { usage: ['approve <request> --as <user>'], summary: ["approve the request's current plan (checked against policy)"], run: lazy(requests, 'approve') },
   reject: { usage: ['reject <request> --as <user> [--note why]'], summary: [], run: lazy(requests, 'reject') },
   'webhook inspect': {

@@ -45,7 +45,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus text exposition. */
+        /** Prometheus text exposition; open unless METRICS_TOKEN is set, then that token as the bearer. */
         get: operations["metrics"];
         put?: never;
         post?: never;
@@ -193,7 +193,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Approve the request's current plan as the acting user (X-Actor), checked against policy. */
+        /** Approve the request's current plan as the authenticated person, checked against policy (approval groups, not the requester, one person counts once). */
         post: operations["approveRequest"];
         delete?: never;
         options?: never;
@@ -274,7 +274,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Answers one query; writes nothing but a query.ask audit event naming the X-Actor.
+         * Answers one query; writes nothing but a query.ask audit event naming the person who asked.
          * @description Arguments are query parameters named as in the catalog, for example
          *     `/v1/queries/most-expensive?top=3` or `/v1/queries/where-runs?bundle=redis-cache`.
          *     An unknown query or argument is 400; its message lists every query and its arguments.
@@ -466,6 +466,26 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description no valid credential (code `unauthorized`); the message says what was wrong (missing, unknown token, revoked, expired, bad signature, unknown issuer...) */
+        Unauthorized: {
+            headers: {
+                /** @description `Bearer realm="ticket-surface"`, with `error="invalid_token"` and a description when a credential was sent */
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description the caller may not do this (code `forbidden`); the message names the role needed */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
     };
     parameters: {
         BundleName: string;
@@ -544,6 +564,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            401: components["responses"]["Unauthorized"];
         };
     };
     listBundles: {
@@ -566,6 +587,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     getBundleVersion: {
@@ -589,6 +612,8 @@ export interface operations {
                     "application/json": components["schemas"]["BundleVersion"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
         };
     };
@@ -615,6 +640,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
         };
     };
@@ -649,6 +676,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
         };
     };
@@ -672,6 +701,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     createProject: {
@@ -701,6 +732,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Error"];
         };
     };
@@ -726,6 +759,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     createEnvironment: {
@@ -755,6 +790,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
         };
@@ -783,6 +820,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     createPackage: {
@@ -817,6 +856,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
         };
@@ -841,6 +882,8 @@ export interface operations {
                     "application/json": components["schemas"]["Package"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
         };
     };
@@ -873,6 +916,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
         };
@@ -899,6 +944,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     fileRequest: {
@@ -939,6 +986,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     approveRequest: {
@@ -968,13 +1017,14 @@ export interface operations {
                     "application/json": components["schemas"]["ApprovalOutcome"];
                 };
             };
-            /** @description the approval was not counted; `message` says why */
+            401: components["responses"]["Unauthorized"];
+            /** @description the approval was not counted (an ApprovalOutcome whose `message` says why), or the caller lacks the approver role (an Error with code `forbidden`) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApprovalOutcome"];
+                    "application/json": components["schemas"]["ApprovalOutcome"] | components["schemas"]["Error"];
                 };
             };
             404: components["responses"]["Error"];
@@ -1000,6 +1050,8 @@ export interface operations {
                     "application/json": components["schemas"]["Request"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
         };
     };
@@ -1028,6 +1080,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     verifyAudit: {
@@ -1048,6 +1102,8 @@ export interface operations {
                     "application/json": components["schemas"]["AuditVerification"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             /** @description the chain is broken; names the first bad event */
             409: {
                 headers: {
@@ -1079,6 +1135,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     askQuery: {
@@ -1089,10 +1147,7 @@ export interface operations {
                     [key: string]: string;
                 };
             };
-            header?: {
-                /** @description who asks (recorded in the audit log) */
-                "X-Actor"?: string;
-            };
+            header?: never;
             path: {
                 /** @example most-expensive */
                 name: string;
@@ -1111,6 +1166,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
 }

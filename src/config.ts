@@ -34,7 +34,7 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Policy file (YAML). */
   POLICY_FILE: z.string().min(1).default('examples/policy.yaml'),
-  /** Users and groups for approvals made through the API and the CLI (YAML). */
+  /** The people (YAML): their ids on every surface, groups and roles. API tokens and OpenID Connect tokens name them. */
   DIRECTORY_FILE: z.string().min(1).default('examples/directory.yaml'),
   /** Run the queue workers inside the HTTP service process (the compose file runs them apart). */
   RUN_WORKERS: bool.default(true as never),
@@ -63,6 +63,14 @@ export const configSchema = z.object({
   /** Basic-auth fallback the Business Rule may send instead of a signature (both or neither). */
   SERVICENOW_WEBHOOK_USER: z.string().min(1).optional(),
   SERVICENOW_WEBHOOK_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** OpenID Connect bearer tokens are accepted when set: the `iss` they must carry. */
+  OIDC_ISSUER: z.url().optional(),
+  /** The `aud` an OpenID Connect token must carry (this service's client id). Required with OIDC_ISSUER. */
+  OIDC_AUDIENCE: z.string().min(1).optional(),
+  /** Where the issuer's signing keys are: an http(s) JWKS URL, or a `file:` URL of a JWKS document. Required with OIDC_ISSUER. */
+  OIDC_JWKS_URL: z.url({ protocol: /^(https?|file)$/ }).optional(),
+  /** When set, `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 /** Validated configuration. */
@@ -93,6 +101,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (cfg.SERVICENOW_INSTANCE_URL) {
     for (const k of ['SERVICENOW_USER', 'SERVICENOW_PASSWORD', 'SERVICENOW_WEBHOOK_SECRET'] as const) {
       if (!cfg[k]) throw new ConfigError(k, 'required when SERVICENOW_INSTANCE_URL is set');
+    }
+  }
+  if (cfg.OIDC_ISSUER || cfg.OIDC_AUDIENCE || cfg.OIDC_JWKS_URL) {
+    for (const k of ['OIDC_ISSUER', 'OIDC_AUDIENCE', 'OIDC_JWKS_URL'] as const) {
+      if (!cfg[k]) throw new ConfigError(k, 'required when any OIDC_ setting is set');
     }
   }
   return cfg;

@@ -12,12 +12,15 @@ import { SurfaceIdStore } from './engine/surface-ids.ts';
 import { RequestWorkflow } from './workflow/workflow.ts';
 import { QueryCatalog } from './workflow/queries.ts';
 import { FormCatalog } from './forms/catalog.ts';
-import { ChangeWindowService, loadPolicy, loadDirectory, type Directory, type Policy, type WindowSource } from './policy/index.ts';
+import { ChangeWindowService, loadPolicy, loadPeople, PersonResolver, type Directory, type People, type Policy, type WindowSource } from './policy/index.ts';
+import { Authorizer } from './workflow/authorize.ts';
+import { TokenStore } from './workflow/tokens.ts';
 import { ProcessPlanScanner, createProvisioners } from './provisioners/index.ts';
 import { DeadLetters } from './queue/dead-letters.ts';
 import { queueNamesForPrefix, WorkflowQueues, type QueueNames } from './queue/queues.ts';
 import { WorkflowWorkers, type IntakeHandler } from './queue/workers.ts';
 import { createHttpApp } from './surfaces/http/app.ts';
+import { HttpAuthenticator, oidcKeys } from './surfaces/http/auth.ts';
 import { webhookRouter } from './surfaces/http/webhooks.ts';
 import { JiraSurface } from './surfaces/jira/adapter.ts';
 import { JiraClient } from './surfaces/jira/client.ts';
@@ -111,6 +114,12 @@ export interface Runtime {
   servicenowSync?: ServiceNowFormsSync;
   ids: SurfaceIdStore;
   metrics: Metrics;
+  /** The people of the directory (DIRECTORY_FILE). */
+  people: People;
+  /** Who may do what (the CLI builds its principal here: `authorizer.cliPrincipal(user)`). */
+  authorizer: Authorizer;
+  /** API tokens: create, list, revoke (admins), verify. */
+  tokens: TokenStore;
   url?: string;
   close(): Promise<void>;
 }
@@ -193,8 +202,8 @@ interface Foundation {
   queues: WorkflowQueues;
   ids: SurfaceIdStore;
   views: ViewBuilder;
-  /** Who may approve through the API and the CLI. */
-  apiDirectory: Directory;
+  /** The people, their ids on every surface, groups and roles. */
+  people: People;
 }
 
 /** Policy and change windows, forms, the deployment runner, the queues and the surface-neutral helpers. */
@@ -218,8 +227,8 @@ async function buildFoundation(
   closers.push(() => queues.close());
   const ids = new SurfaceIdStore(redis, config.REDIS_PREFIX);
   const views = new ViewBuilder(engine, windows, clock);
-  const apiDirectory = await loadDirectory(config.DIRECTORY_FILE);
-  return { opened, engine, clock, policy, windows, forms, runner, queues, ids, views, apiDirectory };
+  const people = await loadPeople(config.DIRECTORY_FILE);
+  return { opened, engine, clock, policy, windows, forms, runner, queues, ids, views, people };
 }
 
 /** The workflow, handed to the surfaces once it exists (they and the workflow need each other). */
@@ -298,10 +307,10 @@ interface Surfaces {
   servicenow?: WiredSurface<ServiceNowSurface, ServiceNowFormsSync>;
 }
 
-/** Every configured ticket surface; the API and the CLI check approvers against the directory file. */
+/** Every configured ticket surface; the API and the CLI check approvers against the directory file's people. */
 async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow): Promise<Surfaces> {
   const { config, logger } = opts;
-  const out: Surfaces = { adapters: {}, directories: { cli: f.apiDirectory, http: f.apiDirectory } };
+  const out: Surfaces = { adapters: {}, directories: { cli: f.people.directoryFor('cli'), http: f.people.directoryFor('http') } };
   const jira = await wireJira(config, logger, f, workflow);
   if (jira) {
     out.jira = jira;
@@ -363,8 +372,37 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
   }
 }
 
+/** Who is who and who may do what: the person resolver, the authorizer and the API token store. */
+interface Trust {
+  authorizer: Authorizer;
+  tokens: TokenStore;
+}
+
+/** The authorizer (people resolved across every wired surface's directory) and the API token store. */
+function buildTrust(config: Config, f: Foundation, surfaces: Surfaces): Trust {
+  const resolver = new PersonResolver(f.people, () => surfaces.directories);
+  const authorizer = new Authorizer({
+    policy: f.policy,
+    resolver,
+    directories: () => surfaces.directories,
+    audit: f.engine.inventory.audit,
+    environmentOf: async (r) => {
+      const env = await f.engine.inventory.find('environment', r.environment);
+      return env ? { name: env.name, labels: env.labels } : undefined;
+    },
+  });
+  const tokens = new TokenStore({ redis: f.opened.redis.redis, prefix: config.REDIS_PREFIX, audit: f.engine.inventory.audit, clock: f.clock, authorizer });
+  return { authorizer, tokens };
+}
+
+/** How API calls are authenticated: API tokens, and OpenID Connect tokens when an issuer is configured. */
+async function httpAuthenticator(config: Config, f: Foundation, trust: Trust): Promise<HttpAuthenticator> {
+  const oidc = config.OIDC_ISSUER ? { issuer: config.OIDC_ISSUER, audience: config.OIDC_AUDIENCE!, keys: await oidcKeys(config.OIDC_JWKS_URL!) } : undefined;
+  return new HttpAuthenticator({ tokens: trust.tokens, people: f.people, clock: f.clock, ...(oidc ? { oidc } : {}) });
+}
+
 /** The HTTP service: health, metrics, the v1 API and the ticket surfaces' webhooks. Returns its URL. */
-async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, metrics: Metrics, closers: CloseStack): Promise<string> {
+async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, trust: Trust, metrics: Metrics, closers: CloseStack): Promise<string> {
   const { config, logger } = opts;
   const redis = f.opened.redis.redis;
   const deliveries = new DeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, intake: f.queues.intake });
@@ -375,6 +413,9 @@ async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces
     logger,
     metrics,
     deliveries,
+    auth: await httpAuthenticator(config, f, trust),
+    authorizer: trust.authorizer,
+    ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}),
     mount: (a) => a.use(webhookRouter({ adapters: surfaces.adapters, queues: f.queues, logger, metrics })),
   });
   const t = opts.httpTimeouts ?? HTTP_TIMEOUTS;
@@ -406,11 +447,12 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     let workflowRef: RequestWorkflow | undefined;
     const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!);
     const { engine, runner, forms, windows, queues } = f;
-    const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories: surfaces.directories, ports: queues, clock, logger });
+    const trust = buildTrust(config, f, surfaces);
+    const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories: surfaces.directories, ports: queues, clock, logger, authorizer: trust.authorizer });
     workflowRef = workflow;
     const metrics = new Metrics();
     if (opts.workers ?? config.RUN_WORKERS) await startWorkers(opts, f, surfaces, workflow, metrics, closers);
-    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, metrics, closers) : undefined;
+    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, trust, metrics, closers) : undefined;
     return {
       config,
       opened,
@@ -424,6 +466,9 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       ...(surfaces.servicenow ? { servicenow: surfaces.servicenow.surface, servicenowSync: surfaces.servicenow.sync } : {}),
       ids: f.ids,
       metrics,
+      people: f.people,
+      authorizer: trust.authorizer,
+      tokens: trust.tokens,
       ...(url ? { url } : {}),
       close: async () => {
         await closers.close();

@@ -179,6 +179,11 @@ export interface Actor {
   id: string;
   displayName?: string;
   email?: string;
+  /**
+   * The directory person this surface account belongs to, when the directory knows them (set by
+   * the workflow, never by a surface): separation of duties compares people, not accounts.
+   */
+  person?: string;
 }
 
 export type DecisionOutcome = 'allow' | 'deny' | 'needs_approval' | 'warn';

@@ -28,6 +28,7 @@ const actorSchema = z.object({
   id: z.string().min(1, 'actor id is required'),
   displayName: z.string().optional(),
   email: z.string().optional(),
+  person: z.string().optional(),
 });
 
 const originSchema = z.object({

@@ -6,7 +6,8 @@
  * person fills at most one slot across all of them, so an emergency's "1 extra approval" really
  * is one more person. An approval counts only for the plan hash it was given for, only until it
  * expires, never from the requester, never from an unknown or inactive user, and a person who
- * approves twice counts once.
+ * approves twice counts once. "Person" is the directory person the caller stamped on the actors
+ * ({@link personKey}), so one human with accounts on several surfaces is still one person.
  */
 import type { Actor, Approval, PolicyDecision, Request, SurfaceName } from '../engine/model.ts';
 import { durationText } from './duration.ts';
@@ -90,6 +91,14 @@ export function approvalTtlMs(policy: Policy, environment: EnvironmentRef): numb
   return matchEnvironment(policy, environment)?.approvalTtlMs ?? policy.approvalTtlMs;
 }
 
+/**
+ * Who an actor is for separation of duties and "one person counts once": the directory person
+ * the caller stamped on them (see PersonResolver.identify), else their surface id.
+ */
+export function personKey(a: Actor): string {
+  return a.person ?? a.id;
+}
+
 function nameOf(a: Actor): string {
   return a.displayName ?? a.id;
 }
@@ -120,7 +129,7 @@ export async function evaluateApproval(attempt: ApprovalAttempt): Promise<Approv
     const replaces = rev === undefined ? '' : attempt.seenRevision !== undefined ? ` (revision ${rev} replaces revision ${attempt.seenRevision})` : ` (revision ${rev} replaces the plan you saw)`;
     return { counted: false, reason: `the plan changed${replaces}. Approve the new plan`, message: `Approval not counted: the plan changed${replaces}. Approve the new plan.` };
   }
-  if (approver.id === request.actor.id) {
+  if (personKey(approver) === personKey(request.actor)) {
     return refuse('the requester cannot approve their own request', request.actor.displayName ?? approver.displayName ?? approver.id);
   }
   const user = await attempt.directory.getUser(approver.id);
@@ -135,11 +144,12 @@ export async function evaluateApproval(attempt: ApprovalAttempt): Promise<Approv
   if (!via.length) return refuse(`not in ${joinOr(wanted)}`, who);
 
   const ttl = approvalTtlMs(attempt.policy, request.environment);
-  const again = request.approvals.find((a) => a.by.id === user.id && a.planHash === request.plan!.hash && expiresAt(a, ttl) > now.getTime());
+  const by: Actor = { id: user.id, displayName: user.displayName, ...(approver.person ? { person: approver.person } : {}) };
+  const again = request.approvals.find((a) => personKey(a.by) === personKey(by) && a.planHash === request.plan!.hash && expiresAt(a, ttl) > now.getTime());
   if (again) return refuse(`${who} already approved this plan; one person counts once`, who);
 
   const approval: Approval = {
-    by: { id: user.id, displayName: user.displayName },
+    by,
     surface: attempt.surface,
     planHash: request.plan.hash,
     at: now.toISOString(),
@@ -167,11 +177,11 @@ export function approvalStatus(policy: Policy, request: ApprovalSubject, now: Da
   const ordered = [...request.approvals].sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
   for (const a of ordered) {
     if (!request.plan || a.planHash !== request.plan.hash) notCounted.push({ approval: a, reason: 'given for a plan that has since changed' });
-    else if (a.by.id === request.actor.id) notCounted.push({ approval: a, reason: 'the requester cannot approve their own request' });
+    else if (personKey(a.by) === personKey(request.actor)) notCounted.push({ approval: a, reason: 'the requester cannot approve their own request' });
     else if (expiresAt(a, ttl) <= now.getTime()) notCounted.push({ approval: a, reason: `expired ${new Date(expiresAt(a, ttl)).toISOString()}` });
-    else if (seen.has(a.by.id)) notCounted.push({ approval: a, reason: 'the same person already counts once' });
+    else if (seen.has(personKey(a.by))) notCounted.push({ approval: a, reason: 'the same person already counts once' });
     else {
-      seen.add(a.by.id);
+      seen.add(personKey(a.by));
       valid.push(a);
     }
   }

@@ -12,6 +12,7 @@ export {
   approvalSubjectOf,
   approvalTtlMs,
   evaluateApproval,
+  personKey,
   type ApprovalAttempt,
   type ApprovalRequirementStatus,
   type ApprovalResult,
@@ -43,5 +44,6 @@ export {
   type WindowOpening,
   type WindowOptions,
 } from './windows.ts';
-export { StaticDirectory, loadDirectory } from './directory.ts';
+export { StaticDirectory, loadPeople, peopleOf } from './directory.ts';
+export { IDENTITY_KINDS, People, PersonResolver, ROLES, type IdentityKind, type Person, type Role } from './identity.ts';
 export { formatDuration, parseDuration } from './duration.ts';

@@ -17,6 +17,7 @@ import {
   type Policy,
 } from '../policy/index.ts';
 import type { Logger } from '../engine/logger.ts';
+import type { Authorizer } from './authorize.ts';
 
 /** The messages a request's progress produces for its surface. */
 export type WorkflowMessage =
@@ -91,6 +92,8 @@ export interface RequestWorkflowDeps {
   ports: WorkflowPorts;
   clock: Clock;
   logger: Logger;
+  /** Who may cancel, reject and re-plan; who each actor is as a person. */
+  authorizer: Authorizer;
 }
 
 const ENGINE: AuditContext = { actor: 'engine', surface: 'engine' };
@@ -140,6 +143,7 @@ export class RequestWorkflow {
 
   /** Opens a request from a surface and queues its evaluation. */
   async submit(input: IntakeInput): Promise<Request> {
+    input = { ...input, actor: await this.deps.authorizer.identify(input.actor, input.origin.surface) };
     const environment = String(input.answers.request_environment ?? input.environment ?? 'unspecified');
     const version = input.answers.request_version ?? input.version;
     const request = await this.requests.createRequest({
@@ -161,6 +165,7 @@ export class RequestWorkflow {
    * by a new content revision (or, for an invalid or failed request, it is edited in place).
    */
   async revise(requestId: string, input: IntakeInput): Promise<Request> {
+    input = { ...input, actor: await this.deps.authorizer.identify(input.actor, input.origin.surface) };
     const current = await this.requests.get(requestId);
     const environment = String(input.answers.request_environment ?? input.environment ?? current.environment.slice(current.project.length + 1));
     const version = input.answers.request_version ?? input.version;
@@ -374,6 +379,7 @@ export class RequestWorkflow {
    * plan changed, or when policy refuses the person. Audited either way.
    */
   async approve(input: { requestId: string; approver: Actor; surface: SurfaceName; planHash?: string }): Promise<ApprovalOutcome> {
+    input = { ...input, approver: await this.deps.authorizer.identify(input.approver, input.surface) };
     const r = await this.requests.get(input.requestId);
     if (r.state !== 'awaiting_approval') {
       const why =
@@ -405,7 +411,8 @@ export class RequestWorkflow {
       store: {
         load: async (id) => {
           const cur = await this.requests.get(id);
-          return { subject: approvalSubjectOf(cur, envRef), revision: cur.revision };
+          const requester = await this.deps.authorizer.identify(cur.actor, cur.origin.surface);
+          return { subject: { ...approvalSubjectOf(cur, envRef), actor: requester.person ? requester : cur.actor }, revision: cur.revision };
         },
         addApproval: async (id, approval, expectedRevision) => {
           await this.requests.patch(id, expectedRevision, { approvals: [...(await this.requests.get(id)).approvals, approval] }, { actor: approval.by.id, surface: input.surface, request: id });
@@ -564,9 +571,13 @@ export class RequestWorkflow {
     return failed;
   }
 
-  /** Cancels (requester) or rejects (approver) a request that has not started applying. */
+  /**
+   * Cancels (its requester, or an admin) or rejects (one of its approvers, or an admin) a request
+   * that has not started applying; anyone else gets a ForbiddenError saying who may.
+   */
   async close(requestId: string, to: 'cancelled' | 'rejected', by: Actor, surface: SurfaceName, reason?: string): Promise<Request> {
     const r = await this.requests.get(requestId);
+    await this.deps.authorizer.requireOnRequest({ actor: by, surface }, to === 'cancelled' ? 'request.cancel' : 'request.reject', r);
     if (r.state === to) return r;
     try {
       const next = await this.requests.transition(r.id, r.revision, to, { by: by.id, surface, reason: reason ?? `${to} by ${by.displayName ?? by.id}` });
@@ -579,9 +590,13 @@ export class RequestWorkflow {
     }
   }
 
-  /** `/plan`: evaluate again with the same answers (a fresh plan voids earlier approvals). */
+  /**
+   * `/plan` (and `/apply`, a retry): evaluate again with the same answers (a fresh plan voids
+   * earlier approvals). Only its requester, one of its approvers or an admin may.
+   */
   async replan(requestId: string, by: Actor, surface: SurfaceName): Promise<Request> {
     const r = await this.requests.get(requestId);
+    await this.deps.authorizer.requireOnRequest({ actor: by, surface }, 'request.replan', r);
     if (['applying', 'applied', 'cancelled', 'rejected', 'superseded'].includes(r.state)) {
       throw new RequestCommandError(`the request is ${r.state.replace(/_/g, ' ')}; /plan is not possible`);
     }

@@ -1,14 +1,17 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import axios, { type AxiosInstance } from 'axios';
+import type { AxiosInstance } from 'axios';
 import { useRedis, uniqueName } from '../helpers/redis.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/engine/logger.ts';
 import { startService, type RunningService } from '../../src/service.ts';
+import { apiAs } from '../helpers/api-tokens.ts';
 
 const redis = useRedis();
 let service: RunningService;
 let api: AxiosInstance;
+let dana: AxiosInstance;
+let ari: AxiosInstance;
 
 before(async () => {
   await redis.ready();
@@ -17,7 +20,10 @@ before(async () => {
   const config = loadConfig({ REDIS_URL: redis.url, PORT: '0', REDIS_PREFIX: `${uniqueName('http')}:`, LOG_LEVEL: 'silent' });
   service = await startService(config, createLogger('silent'));
   redis.cleanup(() => service.close());
-  api = axios.create({ baseURL: service.url, validateStatus: () => true, headers: { 'x-actor': 'alice' } });
+  // Quinn is the platform admin of examples/directory.yaml; Dana a requester; Ari an approver.
+  api = await apiAs(service.runtime, service.url, 'quinn', 'admin');
+  dana = await apiAs(service.runtime, service.url, 'dana', 'requester');
+  ari = await apiAs(service.runtime, service.url, 'ari', 'approver');
 });
 
 const goodParams = {
@@ -58,7 +64,7 @@ test('project, environment and package are created, audited and read back with r
 
   const audit = await api.get('/v1/audit', { params: { subject: 'package:checkout-staging-orders-db' } });
   assert.equal(audit.data.events.length, 1);
-  assert.equal(audit.data.events[0].actor, 'alice');
+  assert.equal(audit.data.events[0].actor, 'quinn');
   assert.equal(audit.data.events[0].surface, 'http');
 });
 
@@ -158,13 +164,14 @@ test('a connection accepts only an artifact of its declared type', async () => {
 
 test('a request filed through the API runs the same workflow as a ticket, and approvals go through policy', { timeout: 60_000 }, async () => {
   assert.equal((await api.post('/v1/environments', { project: 'checkout', name: 'dev' })).status, 201);
-  const bad = await api.post('/v1/requests', { project: 'checkout', environment: 'dev', bundle: 'redis-cache' });
+  const bad = await dana.post('/v1/requests', { project: 'checkout', environment: 'dev', bundle: 'redis-cache' });
   assert.equal(bad.status, 400);
   assert.equal(bad.data.error.issues[0].pointer, '/package');
-  // dana is in examples/directory.yaml, the API's directory; an unknown requester is refused.
-  const filed = await api.post('/v1/requests', { project: 'checkout', environment: 'dev', bundle: 'redis-cache', package: 'sessions', params: { key_prefix: 'sessions', access_level: 'read-only' } }, { headers: { 'x-actor': 'dana' } });
+  // dana is in examples/directory.yaml; her token names her, so she is the requester.
+  const filed = await dana.post('/v1/requests', { project: 'checkout', environment: 'dev', bundle: 'redis-cache', package: 'sessions', params: { key_prefix: 'sessions', access_level: 'read-only' } });
   assert.equal(filed.status, 202, JSON.stringify(filed.data));
   assert.equal(filed.data.origin.surface, 'http');
+  assert.deepEqual([filed.data.actor.id, filed.data.actor.person], ['dana', 'dana']);
   const id = filed.data.id as string;
   // dev needs no approval and has no window: the plan applies for real.
   let state = '';
@@ -180,7 +187,7 @@ test('a request filed through the API runs the same workflow as a ticket, and ap
   const pkg = (await api.get('/v1/packages/checkout-dev-sessions')).data;
   assert.equal(pkg.status, 'ready');
   assert.equal(JSON.stringify(pkg.artifacts).includes('"password":"[sensitive]"') || !/"password":"[^[]/.test(JSON.stringify(pkg.artifacts)), true, 'no password through the API');
-  const approve = await api.post(`/v1/requests/${id}/approve`, {}, { headers: { 'x-actor': 'ari' } });
+  const approve = await ari.post(`/v1/requests/${id}/approve`, {});
   assert.equal(approve.status, 403);
   assert.match(approve.data.message, /not awaiting approval/);
   const audit = await api.get('/v1/audit', { params: { request: id } });

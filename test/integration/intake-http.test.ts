@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import axios, { type AxiosInstance } from 'axios';
+import { apiAs, ADMIN_CLI_USER } from '../helpers/api-tokens.ts';
 import { useRedis, uniqueName } from '../helpers/redis.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/engine/logger.ts';
@@ -36,7 +37,7 @@ before(async () => {
     httpTimeouts: { headersMs: 500, requestMs: 1000, keepAliveMs: 1000 },
   });
   redis.cleanup(() => runtime.close());
-  api = axios.create({ baseURL: runtime.url, validateStatus: () => true, headers: { 'x-actor': 'ops' } });
+  api = await apiAs(runtime, runtime.url!, ADMIN_CLI_USER, 'admin');
 });
 
 test('a client sending its headers slowly is disconnected, and a good call afterwards is served', { timeout: 20_000 }, async () => {

@@ -1,6 +1,6 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import axios, { type AxiosInstance } from 'axios';
+import type { AxiosInstance } from 'axios';
 import type { Redis } from 'ioredis';
 import { useRedis, uniqueName } from '../helpers/redis.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
@@ -8,6 +8,7 @@ import { createLogger } from '../../src/engine/logger.ts';
 import { openEngine, type OpenedEngine } from '../../src/workflow/bootstrap.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import { main, type CliIo } from '../../src/cli.ts';
+import { apiAs } from '../helpers/api-tokens.ts';
 import { QueryCatalog, QueryError, parseQueryText, rankStacks } from '../../src/workflow/queries.ts';
 import type { AuditContext } from '../../src/engine/audit.ts';
 import type { Engine } from '../../src/workflow/engine.ts';
@@ -18,6 +19,7 @@ let opened: OpenedEngine;
 let engine: Engine;
 let service: RunningService;
 let api: AxiosInstance;
+let erin: AxiosInstance;
 let prefix: string;
 let raw: Redis;
 const admin: AuditContext = { actor: 'platform-admin', surface: 'cli' };
@@ -85,7 +87,9 @@ before(async () => {
 
   service = await startService(config, createLogger('silent'));
   redis.cleanup(() => service.close());
-  api = axios.create({ baseURL: service.url, validateStatus: () => true, headers: { 'x-actor': 'alice' } });
+  api = await apiAs(service.runtime, service.url, 'quinn', 'admin');
+  // Erin reads and asks, nothing more (a reader in examples/directory.yaml).
+  erin = await apiAs(service.runtime, service.url, 'erin', 'reader');
 });
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -278,7 +282,7 @@ test('a question writes nothing but one query.ask audit event naming who asked a
   ] as const) {
     const before = await snapshot();
     const head = await engine.inventory.audit.head();
-    const r = await api.get(`/v1/queries/${name}`, { params, headers: { 'x-actor': 'erin' } });
+    const r = await erin.get(`/v1/queries/${name}`, { params });
     assert.equal(r.status, 200, `${name}: ${JSON.stringify(r.data)}`);
     assert.deepEqual(await snapshot(), before, `${name} changed something besides the audit log`);
     const events = await engine.inventory.audit.list({ after: head.seq });

@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request as ExpressRequest, type Respon
 import type { Redis } from 'ioredis';
 import type { Engine } from '../../workflow/engine.ts';
 import type { AuditContext } from '../../engine/audit.ts';
+import type { Actor } from '../../engine/model.ts';
 import { TicketSurfaceError, UserError, ValidationError, BundleError, type FieldIssue } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Metrics } from '../../engine/metrics.ts';
@@ -9,6 +10,8 @@ import { QueryCatalog } from '../../workflow/queries.ts';
 import type { components } from './openapi-types.ts';
 import type { RequestWorkflow } from '../../workflow/workflow.ts';
 import type { DeadLetters } from '../../queue/dead-letters.ts';
+import { NotAuthenticatedError, type Authorizer } from '../../workflow/authorize.ts';
+import { allow, authenticate, metricsAccess, principalOf, wwwAuthenticate, type HttpAuthenticator } from './auth.ts';
 
 type ErrorBody = components['schemas']['Error'];
 
@@ -24,6 +27,12 @@ export interface HttpAppDeps {
   workflow?: RequestWorkflow;
   /** Deliveries intake gave up on: listed and replayed under `/v1/deliveries`, counted in `/metrics`. */
   deliveries?: Pick<DeadLetters, 'list' | 'replay' | 'count'>;
+  /** Who is calling: API tokens and OpenID Connect tokens. */
+  auth: HttpAuthenticator;
+  /** What they may do. */
+  authorizer: Authorizer;
+  /** When set, `/metrics` needs it as a bearer token. */
+  metricsToken?: string;
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -64,10 +73,9 @@ export function errorResponse(err: unknown): { status: number; body: ErrorBody }
   return { status: 500, body: { error: { code, message: 'internal error; see the service log' } } };
 }
 
-/** The acting user of an API call: `X-Actor` header (an authenticating proxy sets it). */
-function ctxOf(req: ExpressRequest): AuditContext {
-  const actor = req.get('x-actor');
-  return { actor: actor && actor.trim() ? actor.trim() : 'api', surface: 'http' };
+/** Who is acting in an API call: the authenticated person (see auth.ts); no header names them. */
+function ctxOf(res: Response): AuditContext {
+  return { actor: principalOf(res).account, surface: 'http' };
 }
 
 function body(req: ExpressRequest): Record<string, unknown> {
@@ -89,7 +97,7 @@ function check(issues: FieldIssue[]): void {
 }
 
 /** Bundles and their attestations: `/bundles`, `/bundles/{name}/versions/{version}[/attestations]`. */
-function bundlesRouter(engine: Engine): Router {
+function bundlesRouter(engine: Engine, authz: Authorizer): Router {
   const r = express.Router();
   r.get('/bundles', (_req, res) => {
     res.json({ bundles: engine.listBundles() });
@@ -112,25 +120,25 @@ function bundlesRouter(engine: Engine): Router {
   r.get('/bundles/:name/versions/:version/attestations', async (req, res) => {
     res.json({ attestations: await engine.listAttestations(req.params.name, req.params.version) });
   });
-  r.post('/bundles/:name/versions/:version/attestations', async (req, res) => {
+  r.post('/bundles/:name/versions/:version/attestations', allow(authz, 'bundle.attest'), async (req, res) => {
     const b = body(req);
     const issues: FieldIssue[] = [];
     const kind = requireString(b, 'kind', issues);
     const by = requireString(b, 'by', issues);
     check(issues);
     const note = typeof b.note === 'string' ? b.note : undefined;
-    res.status(201).json(await engine.attest(req.params.name, req.params.version, kind, by, ctxOf(req), note));
+    res.status(201).json(await engine.attest(req.params.name, req.params.version, kind, by, ctxOf(res), note));
   });
   return r;
 }
 
 /** Projects and their environments: `/projects`, `/environments`. */
-function projectsRouter(engine: Engine): Router {
+function projectsRouter(engine: Engine, authz: Authorizer): Router {
   const r = express.Router();
   r.get('/projects', async (_req, res) => {
     res.json({ projects: await engine.listProjects() });
   });
-  r.post('/projects', async (req, res) => {
+  r.post('/projects', allow(authz, 'project.create'), async (req, res) => {
     const b = body(req);
     const issues: FieldIssue[] = [];
     const id = requireString(b, 'id', issues);
@@ -138,7 +146,7 @@ function projectsRouter(engine: Engine): Router {
     res.status(201).json(
       await engine.createProject(
         { id, name: typeof b.name === 'string' ? b.name : id, ...(typeof b.description === 'string' ? { description: b.description } : {}) },
-        ctxOf(req),
+        ctxOf(res),
       ),
     );
   });
@@ -146,7 +154,7 @@ function projectsRouter(engine: Engine): Router {
     const project = typeof req.query.project === 'string' ? req.query.project : undefined;
     res.json({ environments: await engine.listEnvironments(project ? { project } : {}) });
   });
-  r.post('/environments', async (req, res) => {
+  r.post('/environments', allow(authz, 'environment.create'), async (req, res) => {
     const b = body(req);
     const issues: FieldIssue[] = [];
     const project = requireString(b, 'project', issues);
@@ -155,20 +163,20 @@ function projectsRouter(engine: Engine): Router {
       issues.push({ pointer: '/labels', field: 'labels', message: 'must be an object of string, number or boolean values' });
     }
     check(issues);
-    res.status(201).json(await engine.createEnvironment({ project, name, labels: (b.labels ?? {}) as Record<string, string> }, ctxOf(req)));
+    res.status(201).json(await engine.createEnvironment({ project, name, labels: (b.labels ?? {}) as Record<string, string> }, ctxOf(res)));
   });
   return r;
 }
 
 /** Packages, created and edited directly (no ticket): `/packages`, `/packages/{id}`. */
-function packagesRouter(engine: Engine): Router {
+function packagesRouter(engine: Engine, authz: Authorizer): Router {
   const r = express.Router();
   r.get('/packages', async (req, res) => {
     const f: Record<string, string> = {};
     for (const k of ['project', 'environment', 'bundle'] as const) if (typeof req.query[k] === 'string') f[k] = req.query[k] as string;
     res.json({ packages: await engine.listPackages(f) });
   });
-  r.post('/packages', async (req, res) => {
+  r.post('/packages', allow(authz, 'package.write'), async (req, res) => {
     const b = body(req);
     const issues: FieldIssue[] = [];
     const project = requireString(b, 'project', issues);
@@ -189,14 +197,14 @@ function packagesRouter(engine: Engine): Router {
         params: b.params as Record<string, unknown>,
         ...(b.connections && typeof b.connections === 'object' ? { connections: b.connections as never } : {}),
       },
-      ctxOf(req),
+      ctxOf(res),
     );
     res.status(201).json(engine.maskPackage(pkg));
   });
   r.get('/packages/:id', async (req, res) => {
     res.json(await engine.getPackage(req.params.id));
   });
-  r.patch('/packages/:id', async (req, res) => {
+  r.patch('/packages/:id', allow(authz, 'package.write'), async (req, res) => {
     const b = body(req);
     const issues: FieldIssue[] = [];
     if (!Number.isInteger(b.revision)) issues.push({ pointer: '/revision', field: 'revision', message: 'is required (the revision you read)' });
@@ -204,14 +212,14 @@ function packagesRouter(engine: Engine): Router {
       issues.push({ pointer: '/params', field: 'params', message: 'is required (an object)' });
     }
     check(issues);
-    const pkg = await engine.updatePackageParams(req.params.id, b.revision as number, b.params as Record<string, unknown>, ctxOf(req));
+    const pkg = await engine.updatePackageParams(req.params.id, b.revision as number, b.params as Record<string, unknown>, ctxOf(res));
     res.json(engine.maskPackage(pkg));
   });
   return r;
 }
 
 /** The body of `POST /requests` as the workflow takes it; answers carry the request's own fields too. */
-function submissionOf(b: Record<string, unknown>, ctx: AuditContext): Parameters<RequestWorkflow['submit']>[0] {
+function submissionOf(b: Record<string, unknown>, actor: Actor): Parameters<RequestWorkflow['submit']>[0] {
   const issues: FieldIssue[] = [];
   const project = requireString(b, 'project', issues);
   const environment = requireString(b, 'environment', issues);
@@ -225,7 +233,7 @@ function submissionOf(b: Record<string, unknown>, ctx: AuditContext): Parameters
   check(issues);
   return {
     kind: kind as 'provision',
-    actor: { id: ctx.actor },
+    actor,
     origin: { surface: 'http', ref: `api-${Date.now().toString(36)}` },
     project,
     bundle,
@@ -240,7 +248,7 @@ function submissionOf(b: Record<string, unknown>, ctx: AuditContext): Parameters
  * Requests: read them, and (when this process has the workflow) file and approve them through
  * the same workflow as a ticket (plan, policy, approval, window).
  */
-function requestsRouter(engine: Engine, workflow?: RequestWorkflow): Router {
+function requestsRouter(engine: Engine, authz: Authorizer, workflow?: RequestWorkflow): Router {
   const r = express.Router();
   r.get('/requests', async (req, res) => {
     const state = typeof req.query.state === 'string' ? req.query.state : undefined;
@@ -249,18 +257,17 @@ function requestsRouter(engine: Engine, workflow?: RequestWorkflow): Router {
   r.get('/requests/:id', async (req, res) => {
     res.json(await engine.getRequest(req.params.id));
   });
-  r.post('/requests', async (req, res) => {
+  r.post('/requests', allow(authz, 'request.file'), async (req, res) => {
     if (!workflow) throw new ValidationError('requests cannot be filed through this process', [{ pointer: '', message: 'no workflow here' }]);
-    const request = await workflow.submit(submissionOf(body(req), ctxOf(req)));
+    const request = await workflow.submit(submissionOf(body(req), authz.actorOf(principalOf(res))));
     res.status(202).location(`/v1/requests/${request.id}`).json(request);
   });
-  r.post('/requests/:id/approve', async (req, res) => {
+  r.post('/requests/:id/approve', allow(authz, 'request.approve'), async (req, res) => {
     if (!workflow) throw new ValidationError('approvals cannot be made through this process', [{ pointer: '', message: 'no workflow here' }]);
     const b = (req.body ?? {}) as Record<string, unknown>;
-    const ctx = ctxOf(req);
     const out = await workflow.approve({
       requestId: req.params.id,
-      approver: { id: ctx.actor },
+      approver: authz.actorOf(principalOf(res)),
       surface: 'http',
       ...(typeof b.planHash === 'string' ? { planHash: b.planHash } : {}),
     });
@@ -284,7 +291,7 @@ function queriesRouter(engine: Engine): Router {
       }
       args[key] = value;
     }
-    res.json(await queries.ask({ name: req.params.name, args }, ctxOf(req)));
+    res.json(await queries.ask({ name: req.params.name, args }, ctxOf(res)));
   });
   return r;
 }
@@ -312,28 +319,35 @@ function auditRouter(engine: Engine): Router {
   return r;
 }
 
-/** Webhook deliveries intake gave up on: `/deliveries/failed`, `/deliveries/{id}/replay`. */
-function deliveriesRouter(deliveries: NonNullable<HttpAppDeps['deliveries']>, logger: Logger): Router {
+/** Webhook deliveries intake gave up on: `/deliveries/failed` (readers), `/deliveries/{id}/replay` (admins). */
+function deliveriesRouter(deliveries: NonNullable<HttpAppDeps['deliveries']>, authz: Authorizer, logger: Logger): Router {
   const r = express.Router();
   r.get('/deliveries/failed', async (_req, res) => {
     res.json({ deliveries: await deliveries.list() });
   });
-  r.post('/deliveries/:id/replay', async (req, res) => {
+  r.post('/deliveries/:id/replay', allow(authz, 'deliveries.replay'), async (req, res) => {
     const replayed = await deliveries.replay(req.params.id);
-    logger.info({ delivery: replayed.id, job: replayed.jobId, actor: ctxOf(req).actor }, 'failed delivery replayed');
+    logger.info({ delivery: replayed.id, job: replayed.jobId, actor: principalOf(res).person.id }, 'failed delivery replayed');
     res.status(202).json(replayed);
   });
   return r;
 }
 
-/** The v1 API (mounted at `/v1`): one router per resource group, every one on the same engine. */
-function apiRouter(engine: Engine, workflow?: RequestWorkflow): Router {
+/**
+ * The v1 API (mounted at `/v1`): one router per resource group, every one on the same engine.
+ * Every call is authenticated first and needs at least the reader role; a route that changes
+ * something names its action with {@link allow}.
+ */
+function apiRouter(deps: HttpAppDeps): Router {
+  const { engine, workflow, authorizer: authz } = deps;
   const r = express.Router();
+  r.use(authenticate(deps.auth, authz));
   r.use(express.json({ limit: '1mb' }));
-  r.use(bundlesRouter(engine));
-  r.use(projectsRouter(engine));
-  r.use(packagesRouter(engine));
-  r.use(requestsRouter(engine, workflow));
+  if (deps.deliveries) r.use(deliveriesRouter(deps.deliveries, authz, deps.logger));
+  r.use(bundlesRouter(engine, authz));
+  r.use(projectsRouter(engine, authz));
+  r.use(packagesRouter(engine, authz));
+  r.use(requestsRouter(engine, authz, workflow));
   r.use(queriesRouter(engine));
   r.use(auditRouter(engine));
   return r;
@@ -371,19 +385,19 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
       res.status(503).json({ status: 'unavailable', detail: 'redis is not reachable' });
     }
   });
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', metricsAccess(deps.metricsToken), async (_req, res) => {
     const dead = await deps.deliveries?.count().catch(() => undefined);
     if (dead !== undefined) deps.metrics.set('ts_deliveries_dead', 'Webhook deliveries intake gave up on, awaiting replay', dead);
     res.type('text/plain; version=0.0.4').send(deps.metrics.render());
   });
   deps.mount?.(app);
-  if (deps.deliveries) app.use('/v1', deliveriesRouter(deps.deliveries, deps.logger));
-  app.use('/v1', apiRouter(deps.engine, deps.workflow));
+  app.use('/v1', apiRouter(deps));
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });
   });
   app.use((err: unknown, req: ExpressRequest, res: Response, _next: NextFunction) => {
     const { status, body } = errorResponse(err);
+    if (err instanceof NotAuthenticatedError) res.set('WWW-Authenticate', wwwAuthenticate(err));
     if (status >= 500) deps.logger.error({ err, path: req.path }, 'request failed');
     res.status(status).json(body);
   });

@@ -45,7 +45,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus text exposition. */
+        /** Prometheus text exposition; open unless METRICS_TOKEN is set, then that token as the bearer. */
         get: operations["metrics"];
         put?: never;
         post?: never;
@@ -193,7 +193,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Approve the request's current plan as the acting user (X-Actor), checked against policy. */
+        /** Approve the request's current plan as the authenticated person, checked against policy (approval groups, not the requester, one person counts once). */
         post: operations["approveRequest"];
         delete?: never;
         options?: never;
@@ -274,7 +274,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Answers one query; writes nothing but a query.ask audit event naming the X-Actor.
+         * Answers one query; writes nothing but a query.ask audit event naming the person who asked.
          * @description Arguments are query parameters named as in the catalog, for example
          *     `/v1/queries/most-expensive?top=3` or `/v1/queries/where-runs?bundle=redis-cache`.
          *     An unknown query or argument is 400; its message lists every query and its arguments.
@@ -537,6 +537,26 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description no valid credential (code `unauthorized`); the message says what was wrong (missing, unknown token, revoked, expired, bad signature, unknown issuer...) */
+        Unauthorized: {
+            headers: {
+                /** @description `Bearer realm="ticket-surface"`, with `error="invalid_token"` and a description when a credential was sent */
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description the caller may not do this (code `forbidden`); the message names the role needed */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
     };
     parameters: {
         BundleName: string;
@@ -615,6 +635,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            401: components["responses"]["Unauthorized"];
         };
     };
     listBundles: {
@@ -637,6 +658,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     getBundleVersion: {
@@ -660,6 +683,8 @@ export interface operations {
                     "application/json": components["schemas"]["BundleVersion"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
         };
     };
@@ -686,6 +711,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
         };
     };
@@ -720,6 +747,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
         };
     };
@@ -743,6 +772,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     createProject: {
@@ -772,6 +803,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Error"];
         };
     };
@@ -797,6 +830,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     createEnvironment: {
@@ -826,6 +861,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
         };
@@ -854,6 +891,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     createPackage: {
@@ -888,6 +927,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
         };
@@ -912,6 +953,8 @@ export interface operations {
                     "application/json": components["schemas"]["Package"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
         };
     };
@@ -944,6 +987,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
         };
@@ -970,6 +1015,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     fileRequest: {
@@ -1010,6 +1057,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     approveRequest: {
@@ -1039,13 +1088,14 @@ export interface operations {
                     "application/json": components["schemas"]["ApprovalOutcome"];
                 };
             };
-            /** @description the approval was not counted; `message` says why */
+            401: components["responses"]["Unauthorized"];
+            /** @description the approval was not counted (an ApprovalOutcome whose `message` says why), or the caller lacks the approver role (an Error with code `forbidden`) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApprovalOutcome"];
+                    "application/json": components["schemas"]["ApprovalOutcome"] | components["schemas"]["Error"];
                 };
             };
             404: components["responses"]["Error"];
@@ -1071,6 +1121,8 @@ export interface operations {
                     "application/json": components["schemas"]["Request"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
         };
     };
@@ -1099,6 +1151,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     verifyAudit: {
@@ -1119,6 +1173,8 @@ export interface operations {
                     "application/json": components["schemas"]["AuditVerification"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             /** @description the chain is broken; names the first bad event */
             409: {
                 headers: {
@@ -1150,6 +1206,8 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     askQuery: {
@@ -1160,10 +1218,7 @@ export interface operations {
                     [key: string]: string;
                 };
             };
-            header?: {
-                /** @description who asks (recorded in the audit log) */
-                "X-Actor"?: string;
-            };
+            header?: never;
             path: {
                 /** @example most-expensive */
                 name: string;
@@ -1182,6 +1237,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     listFailedDeliveries: {
@@ -1204,15 +1261,14 @@ export interface operations {
                     };
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     replayFailedDelivery: {
         parameters: {
             query?: never;
-            header?: {
-                /** @description who replays (recorded in the service log) */
-                "X-Actor"?: string;
-            };
+            header?: never;
             path: {
                 /**
                  * @description the `id` of a failed delivery, `<surface>:<delivery id>`
@@ -1233,6 +1289,8 @@ export interface operations {
                     "application/json": components["schemas"]["ReplayedDelivery"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
         };
     };

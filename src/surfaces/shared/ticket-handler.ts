@@ -12,7 +12,7 @@ import { UserError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Actor, Request, RequestState } from '../../engine/model.ts';
 import { QueryError, type QueryAnswer, type QueryCatalog, type QueryInvocation } from '../../workflow/queries.ts';
-import { RequestCommandError, type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../workflow/workflow.ts';
+import { type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../workflow/workflow.ts';
 import type { Block } from './blocks.ts';
 import type { MessageName, MessageRenderer } from './messages.ts';
 import { buildAnswerView, type RequestView, type SurfaceHints } from './request-view.ts';
@@ -131,12 +131,12 @@ export class TicketHandler {
     return this.deps.workflow().submit({ ...input, kind });
   }
 
-  /** Rejects or cancels `request`; when its state no longer allows it, the ticket is told why. */
+  /** Rejects or cancels `request`; when its state no longer allows it, or the person may not, the ticket is told why. */
   async closeSafely(request: Request, to: 'rejected' | 'cancelled', actor: Actor, ref: string, log: Logger): Promise<void> {
     try {
       await this.deps.workflow().close(request.id, to, actor, this.deps.surface);
     } catch (err) {
-      if (!(err instanceof RequestCommandError)) throw err;
+      if (!(err instanceof UserError)) throw err;
       log.info({ problem: err.message }, 'close refused');
       await this.deps.writer.remark(ref, `✘ ${err.message}`);
     }

@@ -50,10 +50,11 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+/** Runs the CLI as the operating-system user `as` (the CLI acts only as the user running it). */
+async function cli(args: string[], as?: string): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const io: CliIo = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), env, cwd: ROOT };
+  const io: CliIo = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), env: { ...env, ...(as ? { USER: as } : {}) }, cwd: ROOT };
   const code = await main(args, io);
   return { code, out, err };
 }
@@ -83,20 +84,20 @@ test('ticket-surface approve: refused for the requester, an unknown, an inactive
   assert.equal(r.package, 'shop-qa-sessions');
   assert.equal(await aclUser('shop-qa-sessions'), null, 'nothing exists before the approval');
 
-  const self = await cli(['approve', r.id, '--as', 'dana']);
+  const self = await cli(['approve', r.id], 'dana');
   assert.equal(self.code, 1);
   assert.match(self.out, /✘ Approval by Dana Developer not counted: the requester cannot approve their own request/);
 
-  const unknown = await cli(['approve', r.id, '--as', 'mallory']);
+  const unknown = await cli(['approve', r.id], 'mallory');
   assert.equal(unknown.code, 1);
   assert.match(unknown.out, /✘ Approval by mallory not counted: the directory does not know this user/);
 
-  const inactive = await cli(['approve', r.id, '--as', 'former']);
+  const inactive = await cli(['approve', r.id], 'former');
   assert.equal(inactive.code, 1);
   assert.match(inactive.out, /not counted: Former Approver is not an active user/);
 
   // Pat is a release manager, which qa does not ask for.
-  const outsider = await cli(['approve', r.id, '--as', 'pat']);
+  const outsider = await cli(['approve', r.id], 'pat');
   assert.equal(outsider.code, 1);
   assert.match(outsider.out, /not counted: not in platform-approvers/);
 
@@ -105,11 +106,13 @@ test('ticket-surface approve: refused for the requester, an unknown, an inactive
   assert.deepEqual(now.approvals, []);
   assert.equal(await aclUser('shop-qa-sessions'), null, 'refused approvals applied nothing');
 
-  const usage = await cli(['approve', r.id]);
-  assert.equal(usage.code, 2);
-  assert.match(usage.err, /usage: ticket-surface approve <request> --as <user>/);
+  // The CLI acts as the user running it: --as cannot make pat act as the approver bo.
+  const impersonation = await cli(['approve', r.id, '--as', 'bo'], 'pat');
+  assert.equal(impersonation.code, 2);
+  assert.match(impersonation.err, /--as is not accepted: the CLI acts as the operating-system user "pat"/);
+  assert.deepEqual((await runtime.opened.engine.requests.get(r.id)).approvals, []);
 
-  const ok = await cli(['approve', r.id, '--as', 'bo']);
+  const ok = await cli(['approve', r.id], 'bo');
   assert.equal(ok.code, 0, ok.out + ok.err);
   assert.match(ok.out, /✔ Approved by Bo Approver \(platform-approvers\) for plan [0-9a-f]{7}\./);
   assert.match(ok.out, /Request is approved\./);
@@ -143,8 +146,8 @@ test('ticket-surface approve: refused for the requester, an unknown, an inactive
 
 test('ticket-surface approve on a request that is no longer awaiting approval is refused and audited', { timeout: 60_000 }, async () => {
   const r = await awaitingRequest('carts', 'shop-carts');
-  assert.equal((await cli(['reject', r.id, '--as', 'ari', '--note', 'not this sprint'])).code, 0);
-  const late = await cli(['approve', r.id, '--as', 'bo']);
+  assert.equal((await cli(['reject', r.id, '--note', 'not this sprint'], 'ari')).code, 0);
+  const late = await cli(['approve', r.id], 'bo');
   assert.equal(late.code, 1);
   assert.match(late.out, /not counted: the request is rejected, not awaiting approval/);
   assert.equal((await runtime.opened.engine.requests.get(r.id)).state, 'rejected');

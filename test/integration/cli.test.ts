@@ -18,7 +18,7 @@ const redis = useRedis();
 let env: NodeJS.ProcessEnv;
 before(async () => {
   await redis.ready();
-  env = { REDIS_URL: redis.url, REDIS_PREFIX: `${uniqueName('cli')}:`, LOG_LEVEL: 'silent', TS_ACTOR: 'carol' };
+  env = { REDIS_URL: redis.url, REDIS_PREFIX: `${uniqueName('cli')}:`, LOG_LEVEL: 'silent', USER: 'carol' };
 });
 
 async function cli(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {

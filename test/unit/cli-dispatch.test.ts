@@ -37,7 +37,7 @@ test('--help lists every command of the table with its usage, exit 0; no command
   const help = await cli(['--help']);
   assert.equal(help.code, 0);
   for (const command of Object.values(COMMANDS)) for (const line of command.usage) assert.ok(help.out.includes(line), `--help shows ${line}`);
-  assert.match(help.out, /^ {2}ticket-surface approve <request> --as <user> +approve the request's current plan/m);
+  assert.match(help.out, /^ {2}ticket-surface approve <request> +approve the request's current plan/m);
   assert.equal((await cli(['-h'])).code, 0);
   assert.equal((await cli(['bundle', 'lint', '--help'])).out, help.out, '--help wins over a command');
   const bare = await cli([]);
@@ -92,21 +92,21 @@ function fakeWorkflow(counted: boolean): { deps: (io: CliIo) => CliDeps; calls: 
 test('approve and reject go through the workflow the composition root gives, closed after each command', async () => {
   const ok = fakeWorkflow(true);
   let { io, printed } = bufferIo();
-  assert.equal(await main(['approve', 'req-1', '--as', 'bo'], ok.deps(io)), 0);
+  assert.equal(await main(['approve', 'req-1'], ok.deps({ ...io, env: { ...io.env, USER: 'bo' } })), 0);
   assert.equal(printed().out, '✔ Approved by Bo Approver. Request is approved.\n');
   ({ io, printed } = bufferIo());
-  assert.equal(await main(['reject', 'req-2', '--as', 'ari', '--note', 'not now'], ok.deps(io)), 0);
+  assert.equal(await main(['reject', 'req-2', '--note', 'not now'], ok.deps({ ...io, env: { ...io.env, USER: 'ari' } })), 0);
   assert.equal(printed().out, 'request req-2 rejected\n');
   assert.deepEqual(ok.calls, ['opened (log silent)', 'approve req-1 by bo on cli', 'closed', 'opened (log silent)', 'rejected req-2 by ari on cli: not now', 'closed']);
 
   const refused = fakeWorkflow(false);
   ({ io, printed } = bufferIo());
-  assert.equal(await main(['approve', 'req-1', '--as', 'bo'], refused.deps(io)), 1);
+  assert.equal(await main(['approve', 'req-1'], refused.deps({ ...io, env: { ...io.env, USER: 'bo' } })), 1);
   assert.match(printed().out, /^✘ Approval by Bo Approver not counted/);
 
   const usage = fakeWorkflow(true);
   ({ io, printed } = bufferIo());
-  assert.equal(await main(['reject', 'req-1'], usage.deps(io)), 2);
-  assert.equal(printed().err, 'usage: ticket-surface reject <request> --as <user>\n');
+  assert.equal(await main(['reject'], usage.deps(io)), 2);
+  assert.equal(printed().err, 'usage: ticket-surface reject <request>\n');
   assert.deepEqual(usage.calls, [], 'a usage error opens nothing');
 });

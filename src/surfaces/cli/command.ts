@@ -42,7 +42,7 @@ export interface CommandContext {
   /** `--json`: print JSON instead of text. */
   json: boolean;
   config: Config;
-  /** Who acts (`--as`, TS_ACTOR or USER) on the cli surface; written into the audit log. */
+  /** Who acts: the operating-system user, on the cli surface; written into the audit log. */
   actor: AuditContext;
   /** The engine, opened on first use and closed when the command ends. */
   engine(): Promise<CliEngine>;

@@ -39,8 +39,8 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   },
   'deliveries failed': { usage: ['deliveries failed [--json]'], summary: ['webhook deliveries intake gave up on (after a day of retries), with their last error'], run: lazy(deliveries, 'deliveriesFailed') },
   'deliveries replay': { usage: ['deliveries replay <surface:delivery-id>'], summary: ['queue a failed delivery again'], run: lazy(deliveries, 'deliveriesReplay') },
-  approve: { usage: ['approve <request> --as <user>'], summary: ["approve the request's current plan (checked against policy)"], run: lazy(requests, 'approve') },
-  reject: { usage: ['reject <request> --as <user> [--note why]'], summary: [], run: lazy(requests, 'reject') },
+  approve: { usage: ['approve <request>'], summary: ["approve the request's current plan (checked against policy)"], run: lazy(requests, 'approve') },
+  reject: { usage: ['reject <request> [--note why]'], summary: [], run: lazy(requests, 'reject') },
   'webhook inspect': {
     usage: ['webhook inspect --surface jira <payload.json> [--headers headers.json]'],
     summary: ['the normalized event a delivery becomes, or why it is refused'],
@@ -92,6 +92,6 @@ export function helpText(): string {
     '',
     'Environment: REDIS_URL (unset: a private redis-server in DATA_DIR), BUNDLE_PATH,',
     'ARTIFACT_DEFINITIONS_PATH, SCHEMA_MIRROR; see README.md.',
-    'Acting user: --as <user> or TS_ACTOR (default: $USER).',
+    'Acting user: the operating-system user ($USER), as the directory maps them (no --as).',
   ].join('\n');
 }

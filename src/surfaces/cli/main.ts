@@ -10,6 +10,7 @@ import type { CliCommand, CliDeps, CommandContext } from './command.ts';
 import { COMMANDS, findCommand, helpText } from './commands.ts';
 import { issueLine, type CliIo } from './io.ts';
 import { parseCommandLine, type CliOptions } from './options.ts';
+import { userInfo } from 'node:os';
 
 export { COMMANDS };
 export type { CliDeps };
@@ -54,18 +55,30 @@ async function readConfig(io: CliIo): Promise<Config | undefined> {
 }
 
 /**
+ * Who runs the CLI: the operating-system user. The CLI acts only as the person the directory
+ * maps that user to (`cli` id); to act as someone else, call the API with their token.
+ */
+export function cliUser(io: CliIo): string {
+  return io.env.USER || io.env.LOGNAME || userInfo().username;
+}
+
+/**
  * Runs one command with the engine opened on first use (and closed after); a {@link UserError}
  * is printed with its problems, exit 1. Anything else is a bug or an outage and propagates.
  */
 async function runCommand(command: CliCommand, line: { argv: string[]; args: string[]; options: CliOptions; config: Config }, deps: CliDeps): Promise<number> {
   const { io } = deps;
   const { options, config } = line;
+  if (options.str('as') !== undefined) {
+    io.err(`--as is not accepted: the CLI acts as the operating-system user "${cliUser(io)}", as the directory maps them; to act as another person, use the API with their token`);
+    return 2;
+  }
   let opened: OpenedEngine | undefined;
   const ctx: CommandContext = {
     ...line,
     io,
     json: options.flag('json'),
-    actor: { actor: options.str('as') ?? io.env.TS_ACTOR ?? io.env.USER ?? 'cli', surface: 'cli' },
+    actor: { actor: cliUser(io), surface: 'cli' },
     engine: async () => {
       const { openEngine } = await import('../../workflow/bootstrap.ts');
       return (opened ??= await openEngine(config)).engine;

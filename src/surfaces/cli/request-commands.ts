@@ -33,14 +33,13 @@ export async function requestShow({ io, args, json, engine }: CommandContext): P
 }
 
 /**
- * The request id and the acting user of `approve|reject <request> --as <user>`, or undefined
- * after printing the usage.
+ * The request id and the acting user of `approve|reject <request>` (the operating-system user,
+ * whom the directory maps to a person), or undefined after printing the usage.
  */
-function decisionArgs({ io, args, options }: CommandContext, command: 'approve' | 'reject'): { id: string; as: string } | undefined {
+function decisionArgs({ io, args, actor }: CommandContext, command: 'approve' | 'reject'): { id: string; as: string } | undefined {
   const id = args[0];
-  const as = options.str('as');
-  if (id && as) return { id, as };
-  io.err(`usage: ticket-surface ${command} <request> --as <user>`);
+  if (id) return { id, as: actor.actor };
+  io.err(`usage: ticket-surface ${command} <request>`);
   return undefined;
 }
 
@@ -54,7 +53,7 @@ async function withWorkflow<T>(ctx: CommandContext, fn: (workflow: OpenedWorkflo
   }
 }
 
-/** `approve <request> --as <user>`: approves the current plan; exit 1 when policy does not count the approval. */
+/** `approve <request>`: approves, as the operating-system user's person, the current plan; exit 1 when policy does not count the approval. */
 export async function approve(ctx: CommandContext): Promise<number> {
   const input = decisionArgs(ctx, 'approve');
   if (!input) return 2;
@@ -65,7 +64,7 @@ export async function approve(ctx: CommandContext): Promise<number> {
   });
 }
 
-/** `reject <request> --as <user> [--note why]`. */
+/** `reject <request> [--note why]`, as the operating-system user's person. */
 export async function reject(ctx: CommandContext): Promise<number> {
   const input = decisionArgs(ctx, 'reject');
   if (!input) return 2;

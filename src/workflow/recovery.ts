@@ -75,7 +75,7 @@ export class RequestRecovery {
     for (const s of waiting) {
       if (jobs.has(s.request.id) || owed.has(s.request.id)) continue;
       // Awaiting approval is a person's move, unless the approvals are complete and the move was lost.
-      if (s.request.state === 'awaiting_approval' && !(await this.deps.workflow.approvalSatisfied(s.request))) continue;
+      if (s.request.state === 'awaiting_approval' && (s.request.approvals.length === 0 || !(await this.deps.workflow.approvalSatisfied(s.request)))) continue;
       stuck.push(s);
     }
     return stuck.sort((a, b) => b.waitedMs - a.waitedMs);

@@ -433,7 +433,8 @@ export class RequestWorkflow {
     if (!result.counted) return { counted: false, message: result.message, satisfied: false, request: current };
     // Resumable: a crash before this leaves the approvals complete on an awaiting request, which the sweep completes.
     if (status.satisfied && current.state === 'awaiting_approval') current = await this.completeApproval(current, status.summary);
-    return { counted: true, message: result.message, satisfied: status.satisfied, request: current };
+    // An emergency whose window closed still waits for its emergency approvers: not satisfied yet.
+    return { counted: true, message: result.message, satisfied: status.satisfied && current.state !== 'awaiting_approval', request: current };
   }
 
   /**

@@ -13,6 +13,7 @@ import { OutboxRelay } from '../../src/queue/outbox-relay.ts';
 import { WorkflowQueues, jobId, queueNames } from '../../src/queue/queues.ts';
 import { createLogger } from '../../src/engine/logger.ts';
 import type { Request } from '../../src/engine/model.ts';
+import { ConflictError } from '../../src/engine/errors.ts';
 import { FaultPlan, queued, startWorkflowWorld, submitCache, waitForState, waitQueued, type WorkflowWorld } from './workflow-kit.ts';
 
 const redis = useRedis();
@@ -147,4 +148,22 @@ test('the relay crashing between handing an entry over and removing it hands it 
   assert.equal((await queues.outbox.getJob(jobId(key)))!.data.key, key);
   assert.ok(await queues.requests.getJob(jobId('req_relaytest1:apply:3')));
   assert.deepEqual([...(await outbox.requestIds())], []);
+});
+
+test('a step of several writes is all or nothing: when one guard refuses, no record, event or owed work is stored', { timeout: 30_000 }, async () => {
+  const { inventory, requests } = world.runtime.opened.engine;
+  const old = await requests.createRequest({ kind: 'provision', actor: { id: 'dana' }, origin: { surface: 'cli', ref: 'cli-all-or-nothing' }, project: 'shop', environment: 'qa', bundle: 'redis-cache' });
+  const superseding = await inventory.prepareUpdate('request', old.id, old.revision, (d) => void (d.state = 'superseded'), { actor: 'dana', surface: 'cli' });
+  const next = inventory.prepareCreate('request', { ...old, id: 'req_allornothing2', contentRevision: 2 }, { actor: 'dana', surface: 'cli' });
+  // Someone else moves the old request between the read and the write.
+  const moved = await requests.transition(old.id, old.revision, 'cancelled', { by: 'dana', surface: 'cli' });
+  const head = await inventory.audit.head();
+  await assert.rejects(
+    inventory.commit([superseding, next], [{ key: 'req_allornothing2:evaluate:1', topic: 'job', request: 'req_allornothing2', data: {} }]),
+    (e: unknown) => e instanceof ConflictError && /revision/.test(e.message),
+  );
+  assert.deepEqual(await inventory.audit.head(), head, 'no audit event');
+  assert.equal(await inventory.find('request', 'req_allornothing2'), undefined, 'no next revision');
+  assert.deepEqual(await requests.get(old.id), moved, 'the old request as the other writer left it');
+  assert.equal(await owed('req_allornothing2:evaluate:1', 'requests'), false, 'no owed work');
 });

@@ -45,6 +45,7 @@ test('an emergency planned inside the window and approved after it closed needs 
   world.clock.set(TUESDAY_17);
   const first = await world.runtime.workflow.approve({ requestId: r.id, approver: { id: 'bo' }, surface: 'cli' });
   assert.equal(first.counted, true);
+  assert.equal(first.satisfied, false, 'the emergency approval is still missing');
   assert.equal(first.request.state, 'awaiting_approval', 'the normal approval alone does not apply it outside the window');
   const needs = emergencyDecision(first.request)!;
   assert.equal(needs.outcome, 'needs_approval');

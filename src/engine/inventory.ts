@@ -475,7 +475,7 @@ export class Inventory {
       if (result.reason === 'missing') throw new NotFoundError(w.kind, w.record.id);
       throw new SystemError(`write ${w.kind} ${w.record.id}: unexpected guard result`);
     }
-    if (outbox.length) this.outbox.written();
+    if (outbox.length) this.outbox.written(outbox);
   }
 
   /**

@@ -45,7 +45,7 @@ export interface OutboxOptions {
 export class Outbox {
   private readonly redis: Redis;
   private readonly prefix: string;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(entries: readonly OutboxEntry[]) => void>();
 
   constructor(options: OutboxOptions) {
     this.redis = options.redis;
@@ -79,7 +79,7 @@ export class Outbox {
     const tx = this.redis.multi();
     for (const e of entries) tx.hset(this.entriesKey, e.key, JSON.stringify(e)).rpush(this.pendingKey, e.key);
     await tx.exec();
-    this.written();
+    this.written(entries);
   }
 
   /** The oldest `limit` entries still owed, in the order they were owed. */
@@ -123,14 +123,14 @@ export class Outbox {
     return ids;
   }
 
-  /** Calls `listener` whenever this process wrote entries; returns the unsubscribe function. */
-  onWrite(listener: () => void): () => void {
+  /** Calls `listener` with the entries whenever this process stored some; returns the unsubscribe function. */
+  onWrite(listener: (entries: readonly OutboxEntry[]) => void): () => void {
     this.listeners.add(listener);
     return () => void this.listeners.delete(listener);
   }
 
-  /** Tells this process's listeners that entries were written (the inventory calls it after a step). */
-  written(): void {
-    for (const l of this.listeners) l();
+  /** Tells this process's listeners that `entries` were stored (the inventory calls it after a step). */
+  written(entries: readonly OutboxEntry[]): void {
+    for (const l of this.listeners) l(entries);
   }
 }

@@ -5,9 +5,9 @@
  * crash between the hand-over and the removal only hands it over again under the same id,
  * which the queue ignores: every entry reaches the queue exactly once.
  *
- * The relay drains at once when this process wrote entries, and polls for entries other
- * processes wrote (an HTTP-only process files requests; a worker process relays them). Any
- * number of relays may run: they hand over the same entries under the same ids.
+ * The relay hands over what this process stores as soon as it is stored, and polls for entries
+ * other processes stored (an HTTP-only process files requests; a worker process relays them).
+ * Any number of relays may run: they hand over the same entries under the same ids.
  */
 import type { Queue } from 'bullmq';
 import type { Logger } from '../engine/logger.ts';
@@ -33,48 +33,58 @@ export interface OutboxRelayOptions {
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
-  private running: Promise<number> | undefined;
-  private again = false;
+  /** Every hand-over runs on this one chain, so entries reach the queues in the order they were owed. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private drainQueued = false;
 
   constructor(private readonly opts: OutboxRelayOptions) {}
 
-  /** Starts relaying: at once on this process's writes, and every `pollMs`. */
+  /** Starts relaying: what this process stores at once, what others stored every `pollMs`. */
   start(): void {
-    this.unsubscribe = this.opts.outbox.onWrite(() => this.kick());
+    this.unsubscribe = this.opts.outbox.onWrite((entries) => {
+      void this.serial(() => this.relayAll(entries)).catch((err: unknown) => this.failed(err));
+    });
     this.timer = setInterval(() => this.kick(), this.opts.pollMs ?? 100);
     this.kick();
   }
 
-  /** Drains in the background; failures are logged and the next round tries again. */
+  /** Queues a drain unless one is queued already; failures are logged and the next round tries again. */
   private kick(): void {
-    void this.drain().catch((err: unknown) => this.opts.logger.warn({ err }, 'outbox relay round failed; retrying'));
+    if (this.drainQueued) return;
+    this.drainQueued = true;
+    void this.drain().catch((err: unknown) => this.failed(err));
   }
 
-  /**
-   * Hands every pending entry over and removes it, until the outbox is empty. One round at a
-   * time per relay: a call while a round runs makes that round go on. Returns how many entries
-   * this call handed over.
-   */
+  private failed(err: unknown): void {
+    this.opts.logger.warn({ err }, 'outbox relay round failed; retrying');
+  }
+
+  /** Runs `task` after every hand-over queued before it. */
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(task);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Hands every pending entry over and removes it, until the outbox is empty; returns how many it handed over. */
   drain(): Promise<number> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = this.rounds().finally(() => {
-      this.running = undefined;
+    return this.serial(async () => {
+      this.drainQueued = false;
+      const batch = this.opts.batch ?? 100;
+      let total = 0;
+      for (;;) {
+        const entries = await this.opts.outbox.pending(batch);
+        total += await this.relayAll(entries);
+        if (entries.length < batch) return total;
+      }
     });
-    return this.running;
   }
 
-  private async rounds(): Promise<number> {
-    let total = 0;
-    do {
-      this.again = false;
-      const entries = await this.opts.outbox.pending(this.opts.batch ?? 100);
-      for (const entry of entries) total += await this.relay(entry);
-      if (entries.length === (this.opts.batch ?? 100)) this.again = true;
-    } while (this.again);
-    return total;
+  /** Hands `entries` over in order; returns how many. */
+  private async relayAll(entries: readonly (OutboxEntry | LostEntry)[]): Promise<number> {
+    let n = 0;
+    for (const entry of entries) n += await this.relay(entry);
+    return n;
   }
 
   /** Hands one entry over, then removes it. A lost or unreadable entry is only removed. */
@@ -101,11 +111,11 @@ export class OutboxRelay {
     await this.opts.ports.enqueue({ name: job.name, requestId: job.requestId, key: entry.key, ...(delayMs > 0 ? { delayMs } : {}) });
   }
 
-  /** Stops relaying; waits for the round in progress. */
+  /** Stops relaying; waits for the hand-overs in progress. */
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe?.();
-    await this.running?.catch(() => undefined);
+    await this.chain;
   }
 }
 

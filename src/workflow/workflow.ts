@@ -204,9 +204,10 @@ export class RequestWorkflow {
 
   /** Stores an audit event and the notices it owes in one atomic write (a refused approval: no state change, but a notice). */
   private async auditWithNotices(event: AuditEventInput, r: Request, owed: Owed[]): Promise<void> {
-    const result = await this.inventory.audit.commit(event, { ops: this.inventory.outbox.ops(outboxEntries(r, owed)) });
+    const entries = outboxEntries(r, owed);
+    const result = await this.inventory.audit.commit(event, { ops: this.inventory.outbox.ops(entries) });
     if (!result.ok) throw new SystemError(`audit append refused: ${result.reason}`);
-    this.inventory.outbox.written();
+    this.inventory.outbox.written(entries);
   }
 
   /** The crash-injection hook (tests only). */

@@ -10,6 +10,8 @@ import { DeploymentRunner, InventoryDeploymentStore } from './engine/deployments
 import { PackageLock } from './engine/package-lock.ts';
 import { SurfaceIdStore } from './engine/surface-ids.ts';
 import { RequestWorkflow } from './workflow/workflow.ts';
+import { DEFAULT_STUCK_AFTER_MS, RequestRecovery } from './workflow/recovery.ts';
+import type { Faults } from './workflow/faults.ts';
 import { QueryCatalog } from './workflow/queries.ts';
 import { FormCatalog } from './forms/catalog.ts';
 import { ChangeWindowService, loadPolicy, loadPeople, PersonResolver, type Directory, type People, type Policy, type WindowSource } from './policy/index.ts';
@@ -19,6 +21,7 @@ import { ProcessPlanScanner, createProvisioners } from './provisioners/index.ts'
 import { DeadLetters } from './queue/dead-letters.ts';
 import { queueNamesForPrefix, WorkflowQueues, type QueueNames } from './queue/queues.ts';
 import { WorkflowWorkers, type IntakeHandler } from './queue/workers.ts';
+import { OutboxRelay, requestsWithJobs } from './queue/outbox-relay.ts';
 import { createHttpApp } from './surfaces/http/app.ts';
 import { HttpAuthenticator, oidcKeys } from './surfaces/http/auth.ts';
 import { webhookRouter } from './surfaces/http/webhooks.ts';
@@ -50,6 +53,12 @@ export interface RuntimeOptions {
   concurrency?: { intake?: number; requests?: number; outbox?: number };
   /** How often workers look for deployments and requests left behind by a crashed worker (ms, default 15000). */
   staleSweepMs?: number;
+  /** A request without an owner is resumed once it waited this long since its last update (ms, default 2 minutes). */
+  stuckAfterMs?: number;
+  /** How often the outbox relay looks for work other processes owed (ms, default 100). */
+  relayPollMs?: number;
+  /** Crash injection (tests only). */
+  faults?: Faults;
   /** How often workers look for attestation or environment changes to re-sync dropdowns (ms, default 2000). */
   dynamicOptionsPollMs?: number;
   /** HTTP server timeouts (default {@link HTTP_TIMEOUTS}). */
@@ -106,6 +115,8 @@ export interface Runtime {
   forms: FormCatalog;
   runner: DeploymentRunner;
   workflow: RequestWorkflow;
+  /** Finds (and, in a worker, resumes) requests left without an owner. */
+  recovery: RequestRecovery;
   queues: WorkflowQueues;
   adapters: Partial<Record<SurfaceAdapter['name'], SurfaceAdapter>>;
   jira?: JiraSurface;
@@ -331,15 +342,21 @@ async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowC
  * outbox back to the request's own surface; plus the sweep for work a crashed worker left
  * behind and the watchers that keep dynamic dropdowns in step.
  */
-async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, metrics: Metrics, closers: CloseStack): Promise<void> {
+async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, recovery: RequestRecovery, metrics: Metrics, closers: CloseStack): Promise<void> {
   const { config, logger } = opts;
   const redis = f.opened.redis.redis;
+  // The outbox relay hands what requests owe to the queues (exactly once per entry key).
+  const relay = new OutboxRelay({ outbox: f.engine.inventory.outbox, ports: f.queues, logger, ...(opts.relayPollMs ? { pollMs: opts.relayPollMs } : {}), ...(opts.faults ? { faults: opts.faults } : {}) });
+  relay.start();
+  closers.push(() => relay.close());
   await f.runner.recoverStale();
   // A crashed worker's deployment is found once its lock expires; its request is failed then.
+  // Requests left without an owner for longer than the bound are resumed from their stored facts.
   const sweep = setInterval(() => {
     void f.runner
       .recoverStale()
       .then(() => workflow.reconcileApplying())
+      .then(() => recovery.sweep(opts.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS))
       .catch((err: unknown) => logger.warn({ err }, 'stale deployment sweep failed'));
   }, opts.staleSweepMs ?? 15_000);
   closers.push(async () => clearInterval(sweep));
@@ -448,10 +465,12 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!);
     const { engine, runner, forms, windows, queues } = f;
     const trust = buildTrust(config, f, surfaces);
-    const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories: surfaces.directories, ports: queues, clock, logger, authorizer: trust.authorizer });
+    const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories: surfaces.directories, clock, logger, authorizer: trust.authorizer, ...(opts.faults ? { faults: opts.faults } : {}) });
     workflowRef = workflow;
     const metrics = new Metrics();
-    if (opts.workers ?? config.RUN_WORKERS) await startWorkers(opts, f, surfaces, workflow, metrics, closers);
+    const jobs = { requestsWithJobs: () => requestsWithJobs(queues.requests) };
+    const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics });
+    if (opts.workers ?? config.RUN_WORKERS) await startWorkers(opts, f, surfaces, workflow, recovery, metrics, closers);
     const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, trust, metrics, closers) : undefined;
     return {
       config,
@@ -460,6 +479,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       forms,
       runner,
       workflow,
+      recovery,
       queues,
       adapters: surfaces.adapters,
       ...(surfaces.jira ? { jira: surfaces.jira.surface } : {}),

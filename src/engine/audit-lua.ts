@@ -1,7 +1,7 @@
 /**
- * The one Lua script every audited write goes through. It checks a guard (record absent,
- * present, or at an expected revision), applies a list of hash/set/sorted-set operations and
- * appends the hash-chained audit event, all in one atomic step inside Redis. Because the
+ * The one Lua script every audited write goes through. It checks guards (record absent,
+ * present, or at an expected revision), applies lists of hash/set/sorted-set/list operations and
+ * appends the hash-chained audit events they cover, all in one atomic step inside Redis. Because the
  * script itself reads the last sequence number and hash, concurrent writers from any number
  * of processes are serialized by Redis and the chain can never fork.
  *
@@ -65,64 +65,95 @@ end
 `;
 
 /**
- * KEYS: 1 audit events hash, 2 audit head hash, 3 subject index, 4 actor index,
- *       5 request index (ignored unless ARGV[2] == '1'), 6 guard key, 7.. operation keys.
- * ARGV: 1 event body (canonical JSON members without seq/prevHash/hash), 2 has-request flag,
- *       3 guard mode (none|absent|present|revision), 4 guard field, 5 expected revision,
- *       6 number of operations, then 4 values per operation: opcode, key index, arg1, arg2.
- * Returns {'ok', seq, hash, prevHash} or {'exists'} | {'missing'} | {'conflict', actualRevision}.
+ * One atomic step: guards, then one or more audit events, each with the record operations it
+ * covers (a request superseded and its next revision created are two events in one step).
+ *
+ * KEYS: 1 audit events hash, 2 audit head hash, 3.. every other key, named by index in ARGV.
+ * ARGV is read in order:
+ * - G, then G guards of 4 values: mode (absent|present|revision), key index, field, expected revision;
+ * - E, then E events: body (canonical JSON members without seq/prevHash/hash), subject index
+ *   key, actor index key, request index key (0: none), N, then N operations of 4 values:
+ *   opcode, key index, arg1, arg2.
+ * Returns {'ok', seq, hash, prevHash, seq, hash, prevHash...} (one triple per event), or
+ * {'exists', guard} | {'missing', guard} | {'conflict', actualRevision, guard} (1-based guard).
  */
 const WRITE_LUA = `${SHA256_LUA}
-local mode = ARGV[3]
-local gkey, gfield = KEYS[6], ARGV[4]
-if mode == 'absent' then
-  if redis.call('HEXISTS', gkey, gfield) == 1 then return {'exists'} end
-elseif mode == 'present' then
-  if redis.call('HEXISTS', gkey, gfield) == 0 then return {'missing'} end
-elseif mode == 'revision' then
-  local cur = redis.call('HGET', gkey, gfield)
-  if not cur then return {'missing'} end
-  local rev = cjson.decode(cur).revision
-  if rev ~= tonumber(ARGV[5]) then return {'conflict', tostring(rev)} end
-elseif mode ~= 'none' then
-  return redis.error_reply('audit write: unknown guard ' .. tostring(mode))
+local pos = 1
+local function take()
+  local v = ARGV[pos]
+  pos = pos + 1
+  return v
 end
-local nops = tonumber(ARGV[6])
-local known = { hset = true, hdel = true, sadd = true, srem = true, zadd = true, zaddref = true, zrem = true }
-for i = 0, nops - 1 do
-  if not known[ARGV[7 + i * 4]] then return redis.error_reply('audit write: unknown op ' .. tostring(ARGV[7 + i * 4])) end
+local known = { hset = true, hdel = true, sadd = true, srem = true, zadd = true, zaddref = true, zrem = true, rpush = true }
+local guards = {}
+for g = 1, tonumber(take()) do
+  guards[g] = { mode = take(), key = KEYS[tonumber(take())], field = take(), revision = tonumber(take()) }
 end
-local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0') + 1
+local events = {}
+for e = 1, tonumber(take()) do
+  local ev = { body = take(), subject = KEYS[tonumber(take())], actor = KEYS[tonumber(take())], request = tonumber(take()), ops = {} }
+  for o = 1, tonumber(take()) do
+    local op = { take(), tonumber(take()), take(), take() }
+    if not known[op[1]] then return redis.error_reply('audit write: unknown op ' .. tostring(op[1])) end
+    ev.ops[o] = op
+  end
+  events[e] = ev
+end
+for g, guard in ipairs(guards) do
+  if guard.mode == 'absent' then
+    if redis.call('HEXISTS', guard.key, guard.field) == 1 then return {'exists', g} end
+  elseif guard.mode == 'present' then
+    if redis.call('HEXISTS', guard.key, guard.field) == 0 then return {'missing', g} end
+  elseif guard.mode == 'revision' then
+    local cur = redis.call('HGET', guard.key, guard.field)
+    if not cur then return {'missing', g} end
+    local rev = cjson.decode(cur).revision
+    if rev ~= guard.revision then return {'conflict', tostring(rev), g} end
+  else
+    return redis.error_reply('audit write: unknown guard ' .. tostring(guard.mode))
+  end
+end
+local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 -- A lost head next to surviving events must never let a new chain overwrite old events.
-if redis.call('HEXISTS', KEYS[1], tostring(seq)) == 1 then
-  return redis.error_reply('audit log is inconsistent: event ' .. seq .. ' exists beyond the recorded head')
-end
-for i = 0, nops - 1 do
-  local base = 7 + i * 4
-  local op, k, a, b = ARGV[base], KEYS[tonumber(ARGV[base + 1])], ARGV[base + 2], ARGV[base + 3]
-  if op == 'hset' then redis.call('HSET', k, a, b)
-  elseif op == 'hdel' then redis.call('HDEL', k, a)
-  elseif op == 'sadd' then redis.call('SADD', k, a)
-  elseif op == 'srem' then redis.call('SREM', k, a)
-  elseif op == 'zadd' then
-    -- '$seq' scores a member with this write's audit seq: a unique, gap-free creation order.
-    if b == '$seq' then redis.call('ZADD', k, seq, a) else redis.call('ZADD', k, b, a) end
-  elseif op == 'zaddref' then
-    -- Same score as the member has in another sorted set (an index entry added on update keeps the creation order).
-    local score = redis.call('ZSCORE', KEYS[tonumber(b)], a) or seq
-    redis.call('ZADD', k, score, a)
-  elseif op == 'zrem' then redis.call('ZREM', k, a) end
+for e = 1, #events do
+  if redis.call('HEXISTS', KEYS[1], tostring(seq + e)) == 1 then
+    return redis.error_reply('audit log is inconsistent: event ' .. (seq + e) .. ' exists beyond the recorded head')
+  end
 end
 local prev = redis.call('HGET', KEYS[2], 'hash') or string.rep('0', 64)
-local canonical = '{"seq":' .. seq .. ',' .. ARGV[1] .. ',"prevHash":"' .. prev .. '"}'
-local hash = sha256(prev .. canonical)
-local stored = string.sub(canonical, 1, -2) .. ',"hash":"' .. hash .. '"}'
-redis.call('HSET', KEYS[1], tostring(seq), stored)
-redis.call('HSET', KEYS[2], 'seq', seq, 'hash', hash)
-redis.call('ZADD', KEYS[3], seq, tostring(seq))
-redis.call('ZADD', KEYS[4], seq, tostring(seq))
-if ARGV[2] == '1' then redis.call('ZADD', KEYS[5], seq, tostring(seq)) end
-return {'ok', seq, hash, prev}
+local reply = {'ok'}
+for _, ev in ipairs(events) do
+  seq = seq + 1
+  for _, op in ipairs(ev.ops) do
+    local name, k, a, b = op[1], KEYS[op[2]], op[3], op[4]
+    if name == 'hset' then redis.call('HSET', k, a, b)
+    elseif name == 'hdel' then redis.call('HDEL', k, a)
+    elseif name == 'sadd' then redis.call('SADD', k, a)
+    elseif name == 'srem' then redis.call('SREM', k, a)
+    elseif name == 'rpush' then redis.call('RPUSH', k, a)
+    elseif name == 'zadd' then
+      -- '$seq' scores a member with its event's audit seq: a unique, gap-free creation order.
+      if b == '$seq' then redis.call('ZADD', k, seq, a) else redis.call('ZADD', k, b, a) end
+    elseif name == 'zaddref' then
+      -- Same score as the member has in another sorted set (an index entry added on update keeps the creation order).
+      local score = redis.call('ZSCORE', KEYS[tonumber(b)], a) or seq
+      redis.call('ZADD', k, score, a)
+    elseif name == 'zrem' then redis.call('ZREM', k, a) end
+  end
+  local canonical = '{"seq":' .. seq .. ',' .. ev.body .. ',"prevHash":"' .. prev .. '"}'
+  local hash = sha256(prev .. canonical)
+  local stored = string.sub(canonical, 1, -2) .. ',"hash":"' .. hash .. '"}'
+  redis.call('HSET', KEYS[1], tostring(seq), stored)
+  redis.call('ZADD', ev.subject, seq, tostring(seq))
+  redis.call('ZADD', ev.actor, seq, tostring(seq))
+  if ev.request > 0 then redis.call('ZADD', KEYS[ev.request], seq, tostring(seq)) end
+  table.insert(reply, seq)
+  table.insert(reply, hash)
+  table.insert(reply, prev)
+  prev = hash
+end
+redis.call('HSET', KEYS[2], 'seq', seq, 'hash', prev)
+return reply
 `;
 
 /** Test hook: returns sha256(ARGV[1]) computed by the Lua implementation. */

@@ -14,7 +14,9 @@
  * Appends run in one Lua script ({@link auditedWriteScript}) that reads the last seq and hash,
  * so they are atomic and totally ordered however many processes write. The same script lets
  * the inventory and the attestations apply their record change and its audit event together:
- * a change is never stored without its event, nor an event without its change.
+ * a change is never stored without its event, nor an event without its change. One step may
+ * carry several events ({@link AuditLog.commitAll}): a request superseded and its next revision
+ * created land together, with the work they owe (the outbox), or not at all.
  *
  * Sensitive values must never be written. Callers redact what they know is sensitive
  * (see {@link redactSensitive}); the log additionally blanks values under secret-looking names
@@ -86,7 +88,8 @@ export type WriteGuard =
 export type WriteOp =
   | { op: 'hset'; key: string; field: string; value: string }
   | { op: 'hdel'; key: string; field: string }
-  | { op: 'sadd' | 'srem' | 'zrem'; key: string; member: string }
+  /** `rpush` appends `member` to a list (the outbox's queue of owed work). */
+  | { op: 'sadd' | 'srem' | 'zrem' | 'rpush'; key: string; member: string }
   /** `score: '$seq'` uses the seq of this write's audit event (unique, increasing: a creation order without ties). */
   | { op: 'zadd'; key: string; member: string; score: number | '$seq' }
   /** Adds `member` with the score it has in the sorted set `scoreFrom` (or this write's seq when absent there). */
@@ -103,6 +106,21 @@ export type CommitResult =
   | { ok: true; event: AuditEvent }
   | { ok: false; reason: 'exists' | 'missing' }
   | { ok: false; reason: 'conflict'; actualRevision: number };
+
+/** One audit event together with the record change it describes, for {@link AuditLog.commitAll}. */
+export interface AuditedWrite {
+  event: AuditEventInput;
+  write: AtomicWrite;
+}
+
+/**
+ * Outcome of {@link AuditLog.commitAll}: the appended events (in order), or which write's guard
+ * refused (`index` into the writes) and why; then nothing at all was written.
+ */
+export type CommitAllResult =
+  | { ok: true; events: AuditEvent[] }
+  | { ok: false; index: number; reason: 'exists' | 'missing' }
+  | { ok: false; index: number; reason: 'conflict'; actualRevision: number };
 
 /** Options of {@link AuditLog}. */
 export interface AuditLogOptions {
@@ -164,55 +182,66 @@ function requireText(field: string, value: unknown): void {
 /** An event before the audit script gives it its seq and hashes. */
 type EventDraft = Omit<AuditEvent, 'seq' | 'prevHash' | 'hash'>;
 
-/**
- * Appends the record ops to the script's ARGV, four values each (op, key index, member or
- * field, value or score), adding each key they touch to KEYS once.
- */
-function appendOps(keys: string[], args: (string | number)[], ops: readonly WriteOp[]): void {
-  const keyIndex = new Map<string, number>();
-  const indexOf = (key: string): number => {
-    let i = keyIndex.get(key);
+/** KEYS of the audit script: the log's two own keys first, then each other key once, named by its 1-based index. */
+class ScriptKeys {
+  readonly keys: string[];
+  private readonly index = new Map<string, number>();
+
+  constructor(eventsKey: string, headKey: string) {
+    this.keys = [eventsKey, headKey];
+  }
+
+  /** The 1-based index of `key` in KEYS (added on first use). */
+  of(key: string): number {
+    let i = this.index.get(key);
     if (i === undefined) {
-      keys.push(key);
-      i = keys.length; // Lua KEYS are 1-based
-      keyIndex.set(key, i);
+      this.keys.push(key);
+      i = this.keys.length; // Lua KEYS are 1-based
+      this.index.set(key, i);
     }
     return i;
-  };
+  }
+}
+
+/** Appends the record ops to the script's ARGV, four values each (op, key index, member or field, value or score). */
+function appendOps(keys: ScriptKeys, args: (string | number)[], ops: readonly WriteOp[]): void {
   for (const op of ops) {
     switch (op.op) {
       case 'hset':
-        args.push(op.op, indexOf(op.key), op.field, op.value);
+        args.push(op.op, keys.of(op.key), op.field, op.value);
         break;
       case 'hdel':
-        args.push(op.op, indexOf(op.key), op.field, '');
+        args.push(op.op, keys.of(op.key), op.field, '');
         break;
       case 'zadd':
-        args.push(op.op, indexOf(op.key), op.member, op.score);
+        args.push(op.op, keys.of(op.key), op.member, op.score);
         break;
       case 'zaddref': {
-        const keyIdx = indexOf(op.key);
-        args.push(op.op, keyIdx, op.member, indexOf(op.scoreFrom));
+        const keyIdx = keys.of(op.key);
+        args.push(op.op, keyIdx, op.member, keys.of(op.scoreFrom));
         break;
       }
       default:
-        args.push(op.op, indexOf(op.key), op.member, '');
+        args.push(op.op, keys.of(op.key), op.member, '');
     }
   }
 }
 
-/** The audit script's reply: the stored event, or why the guard refused the write. */
-function commitResult(reply: [string, ...unknown[]], draft: EventDraft): CommitResult {
+/** The audit script's reply: the stored events, or which guard refused the step and why. */
+function commitAllResult(reply: [string, ...unknown[]], drafts: EventDraft[], guardOwners: number[]): CommitAllResult {
   switch (reply[0]) {
     case 'ok': {
-      const [, seq, hash, prevHash] = reply as [string, number, string, string];
-      return { ok: true, event: { seq, ...draft, prevHash, hash } };
+      const events = drafts.map((draft, i): AuditEvent => {
+        const [seq, hash, prevHash] = reply.slice(1 + i * 3, 4 + i * 3) as [number, string, string];
+        return { seq, ...draft, prevHash, hash };
+      });
+      return { ok: true, events };
     }
     case 'exists':
     case 'missing':
-      return { ok: false, reason: reply[0] };
+      return { ok: false, index: guardOwners[Number(reply[1]) - 1] ?? 0, reason: reply[0] };
     case 'conflict':
-      return { ok: false, reason: 'conflict', actualRevision: Number(reply[1]) };
+      return { ok: false, index: guardOwners[Number(reply[2]) - 1] ?? 0, reason: 'conflict', actualRevision: Number(reply[1]) };
     default:
       throw new SystemError(`audit write: unexpected reply ${String(reply[0])}`);
   }
@@ -263,15 +292,30 @@ export class AuditLog {
    * error). Before/after pass through {@link redactSecretsByName}.
    */
   async commit(input: AuditEventInput, write: AtomicWrite): Promise<CommitResult> {
-    const draft = this.draft(input);
-    const { keys, args } = this.scriptArguments(draft, write);
+    const result = await this.commitAll([{ event: input, write }]);
+    if (result.ok) return { ok: true, event: result.events[0]! };
+    const { index: _index, ...refused } = result;
+    return refused;
+  }
+
+  /**
+   * {@link commit} for several events in ONE atomic step: every guard is checked first, and only
+   * when all hold are the writes applied and their events appended, in order (consecutive seqs).
+   * A refused guard writes nothing and names the write it belongs to.
+   */
+  async commitAll(writes: readonly AuditedWrite[]): Promise<CommitAllResult> {
+    if (writes.length === 0) throw new ValidationError('audit write: nothing to commit', [{ pointer: '', message: 'at least one event is required' }]);
+    const drafts = writes.map((w) => this.draft(w.event));
+    const { keys, args } = this.scriptArguments(drafts, writes);
     let reply: [string, ...unknown[]];
     try {
       reply = (await auditedWriteScript.run(this.redis, keys, args)) as [string, ...unknown[]];
     } catch (err) {
       throw new SystemError(`audit write failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    return commitResult(reply, draft);
+    // The script numbers only the guards; map each back to the write it came with.
+    const guardOwners = writes.flatMap((w, i) => (w.write.guard ? [i] : []));
+    return commitAllResult(reply, drafts, guardOwners);
   }
 
   /** The event as the caller describes it, checked, with before/after redacted; the script adds seq and hashes. */
@@ -295,29 +339,24 @@ export class AuditLog {
   }
 
   /**
-   * KEYS and ARGV of {@link auditedWriteScript}: the log's own keys and the guard's, then the
-   * event body and the guard, then the record ops (see {@link appendOps}).
+   * KEYS and ARGV of {@link auditedWriteScript}: the guards, then each event body with its
+   * index keys and its record ops (see the script's comment for the exact layout).
    */
-  private scriptArguments(draft: EventDraft, write: AtomicWrite): { keys: string[]; args: (string | number)[] } {
-    const keys = [
-      this.eventsKey,
-      this.headKey,
-      this.subjectKey(draft.subject),
-      this.actorKey(draft.actor),
-      draft.request !== undefined ? this.requestKey(draft.request) : this.headKey,
-    ];
-    const guard = write.guard;
-    keys.push(guard ? guard.key : this.headKey);
-    const args: (string | number)[] = [
-      eventBody(draft),
-      draft.request !== undefined ? '1' : '0',
-      guard ? guard.expect : 'none',
-      guard ? guard.field : '',
-      guard && guard.expect === 'revision' ? guard.revision : 0,
-      write.ops.length,
-    ];
-    appendOps(keys, args, write.ops);
-    return { keys, args };
+  private scriptArguments(drafts: EventDraft[], writes: readonly AuditedWrite[]): { keys: string[]; args: (string | number)[] } {
+    const keys = new ScriptKeys(this.eventsKey, this.headKey);
+    const guards = writes.map((w) => w.write.guard).filter((g): g is WriteGuard => g !== undefined);
+    const args: (string | number)[] = [guards.length];
+    for (const w of writes) {
+      const g = w.write.guard;
+      if (g) args.push(g.expect, keys.of(g.key), g.field, g.expect === 'revision' ? g.revision : 0);
+    }
+    args.push(drafts.length);
+    drafts.forEach((draft, i) => {
+      const request = draft.request !== undefined ? keys.of(this.requestKey(draft.request)) : 0;
+      args.push(eventBody(draft), keys.of(this.subjectKey(draft.subject)), keys.of(this.actorKey(draft.actor)), request, writes[i]!.write.ops.length);
+      appendOps(keys, args, writes[i]!.write.ops);
+    });
+    return { keys: keys.keys, args };
   }
 
   /** The last event's seq and hash (seq 0 and {@link GENESIS_HASH} for an empty log). Publish it to anchor the chain. */

@@ -32,8 +32,9 @@ import {
   type RequestState,
   type SurfaceName,
 } from './model.ts';
-import { AuditLog, canonicalJson, REDACTED, type AuditContext, type WriteOp } from './audit.ts';
+import { AuditLog, canonicalJson, REDACTED, type AuditContext, type AuditedWrite, type WriteOp } from './audit.ts';
 import { assertTransition } from './request-lifecycle.ts';
+import { Outbox, type OutboxEntry } from './outbox.ts';
 
 /** The kinds of record the inventory stores. */
 export type RecordKind = 'project' | 'environment' | 'package' | 'request' | 'deployment';
@@ -95,6 +96,20 @@ export interface UpdateOptions {
   reason?: string;
   /** Instant of the write (default: the clock), so a caller can stamp its own data (request history) with the same one. */
   at?: Date;
+  /** Work this change owes (notices, jobs), stored in the outbox in the same atomic step. */
+  outbox?: readonly OutboxEntry[];
+}
+
+/**
+ * A record write worked out but not yet stored: the record as it will be, its audit event and
+ * its guarded operations. {@link Inventory.commit} stores one or several in one atomic step.
+ */
+export interface PreparedWrite<K extends RecordKind = RecordKind> {
+  kind: K;
+  record: RecordTypes[K];
+  /** The revision the write expects (an update), for the conflict error. */
+  expectedRevision?: number;
+  audited: AuditedWrite;
 }
 
 /**
@@ -114,6 +129,8 @@ export interface InventoryOptions {
   audit?: AuditLog;
   /** Redaction of records before they enter the audit log (default {@link defaultAuditRedactor}). */
   redact?: AuditRedactor;
+  /** Outbox of owed work; default: one on the same redis and prefix. */
+  outbox?: Outbox;
 }
 
 /**
@@ -224,6 +241,8 @@ function diff(before: Record<string, unknown>, after: Record<string, unknown>): 
 export class Inventory {
   readonly prefix: string;
   readonly audit: AuditLog;
+  /** Work owed by record changes, written in the same atomic steps (see {@link UpdateOptions.outbox}). */
+  readonly outbox: Outbox;
   /** The clock records are stamped with (shared with services built on the inventory). */
   readonly clock: Clock;
   private readonly redis: Redis;
@@ -235,6 +254,7 @@ export class Inventory {
     this.clock = options.clock ?? systemClock;
     this.audit = options.audit ?? new AuditLog({ redis: this.redis, prefix: this.prefix, clock: this.clock });
     this.redact = options.redact ?? defaultAuditRedactor;
+    this.outbox = options.outbox ?? new Outbox({ redis: this.redis, prefix: this.prefix });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -352,28 +372,29 @@ export class Inventory {
    * Stores a new record at revision 1. Throws {@link AlreadyExistsError} when the id is taken.
    * Prefer the typed creators ({@link createProject}...), which validate and derive ids.
    */
-  async create<K extends RecordKind>(kind: K, data: NewRecord<K>, ctx: AuditContext, options: { at?: Date } = {}): Promise<RecordTypes[K]> {
+  async create<K extends RecordKind>(kind: K, data: NewRecord<K>, ctx: AuditContext, options: { at?: Date; outbox?: readonly OutboxEntry[] } = {}): Promise<RecordTypes[K]> {
+    const prepared = this.prepareCreate(kind, data, ctx, options);
+    await this.commit([prepared], options.outbox);
+    return prepared.record;
+  }
+
+  /** The write {@link create} makes, not yet stored (see {@link commit}). */
+  prepareCreate<K extends RecordKind>(kind: K, data: NewRecord<K>, ctx: AuditContext, options: { at?: Date } = {}): PreparedWrite<K> {
     assertAuditContext(ctx);
     this.assertId(kind, data.id);
     const now = (options.at ?? this.clock.now()).toISOString();
     const record = { ...deepCopy(data), revision: 1, createdAt: now, updatedAt: now } as RecordTypes[K];
-    const result = await this.audit.commit(
-      {
-        actor: ctx.actor,
-        surface: ctx.surface,
-        action: `${kind}.create`,
-        at: now,
-        subject: { type: kind, id: record.id },
-        request: this.auditRequestOf(kind, record as unknown as RecordMetaLike, ctx),
-        after: this.redact(kind, auditView(kind, deepCopy(record) as unknown as Record<string, unknown>)),
-      },
-      { guard: { key: this.recordsKey(kind), field: record.id, expect: 'absent' }, ops: this.recordOps(kind, record) },
-    );
-    if (!result.ok) {
-      if (result.reason === 'exists') throw new AlreadyExistsError(kind, record.id);
-      throw new SystemError(`create ${kind} ${record.id}: unexpected guard result ${result.reason}`);
-    }
-    return record;
+    const event = {
+      actor: ctx.actor,
+      surface: ctx.surface,
+      action: `${kind}.create`,
+      at: now,
+      subject: { type: kind, id: record.id },
+      request: this.auditRequestOf(kind, record as unknown as RecordMetaLike, ctx),
+      after: this.redact(kind, auditView(kind, deepCopy(record) as unknown as Record<string, unknown>)),
+    };
+    const write = { guard: { key: this.recordsKey(kind), field: record.id, expect: 'absent' as const }, ops: this.recordOps(kind, record) };
+    return { kind, record, audited: { event, write } };
   }
 
   /**
@@ -391,6 +412,20 @@ export class Inventory {
     ctx: AuditContext,
     options: UpdateOptions = {},
   ): Promise<RecordTypes[K]> {
+    const prepared = await this.prepareUpdate(kind, id, expectedRevision, mutate, ctx, options);
+    await this.commit([prepared], options.outbox);
+    return prepared.record;
+  }
+
+  /** The write {@link update} makes, not yet stored (see {@link commit}); the revision is checked again when it is. */
+  async prepareUpdate<K extends RecordKind>(
+    kind: K,
+    id: string,
+    expectedRevision: number,
+    mutate: (draft: RecordTypes[K]) => RecordTypes[K] | void | Promise<RecordTypes[K] | void>,
+    ctx: AuditContext,
+    options: UpdateOptions = {},
+  ): Promise<PreparedWrite<K>> {
     assertAuditContext(ctx);
     const current = await this.get(kind, id);
     if (current.revision !== expectedRevision) throw new ConflictError(kind, id, expectedRevision, current.revision);
@@ -405,29 +440,42 @@ export class Inventory {
     } as RecordTypes[K];
     this.assertUpdateAllowed(kind, current, next);
     const changes = diff(auditView(kind, current as unknown as Record<string, unknown>), auditView(kind, next as unknown as Record<string, unknown>));
-    const result = await this.audit.commit(
-      {
-        actor: ctx.actor,
-        surface: ctx.surface,
-        action: options.action ?? `${kind}.update`,
-        at: next.updatedAt,
-        subject: { type: kind, id },
-        request: this.auditRequestOf(kind, next as unknown as RecordMetaLike, ctx),
-        ...(options.reason !== undefined ? { reason: options.reason } : {}),
-        before: this.redact(kind, changes.before),
-        after: this.redact(kind, changes.after),
-      },
-      {
-        guard: { key: this.recordsKey(kind), field: id, expect: 'revision', revision: expectedRevision },
-        ops: this.recordOps(kind, next, current),
-      },
-    );
-    if (!result.ok) {
-      if (result.reason === 'conflict') throw new ConflictError(kind, id, expectedRevision, result.actualRevision);
-      if (result.reason === 'missing') throw new NotFoundError(kind, id);
-      throw new SystemError(`update ${kind} ${id}: unexpected guard result ${result.reason}`);
+    const event = {
+      actor: ctx.actor,
+      surface: ctx.surface,
+      action: options.action ?? `${kind}.update`,
+      at: next.updatedAt,
+      subject: { type: kind, id },
+      request: this.auditRequestOf(kind, next as unknown as RecordMetaLike, ctx),
+      ...(options.reason !== undefined ? { reason: options.reason } : {}),
+      before: this.redact(kind, changes.before),
+      after: this.redact(kind, changes.after),
+    };
+    const write = { guard: { key: this.recordsKey(kind), field: id, expect: 'revision' as const, revision: expectedRevision }, ops: this.recordOps(kind, next, current) };
+    return { kind, record: next, expectedRevision, audited: { event, write } };
+  }
+
+  /**
+   * Stores prepared writes and the work they owe (`outbox`) in ONE atomic step: every guard
+   * holds and everything is written with its audit events, or nothing is. Throws the typed
+   * error of the first write whose guard refused ({@link AlreadyExistsError},
+   * {@link ConflictError}, {@link NotFoundError}).
+   */
+  async commit(writes: readonly PreparedWrite[], outbox: readonly OutboxEntry[] = []): Promise<void> {
+    const audited = writes.map((w) => w.audited);
+    if (outbox.length) {
+      const last = audited.length - 1;
+      audited[last] = { ...audited[last]!, write: { ...audited[last]!.write, ops: [...audited[last]!.write.ops, ...this.outbox.ops(outbox)] } };
     }
-    return next;
+    const result = await this.audit.commitAll(audited);
+    if (!result.ok) {
+      const w = writes[result.index]!;
+      if (result.reason === 'exists') throw new AlreadyExistsError(w.kind, w.record.id);
+      if (result.reason === 'conflict') throw new ConflictError(w.kind, w.record.id, w.expectedRevision ?? 0, result.actualRevision);
+      if (result.reason === 'missing') throw new NotFoundError(w.kind, w.record.id);
+      throw new SystemError(`write ${w.kind} ${w.record.id}: unexpected guard result`);
+    }
+    if (outbox.length) this.outbox.written(outbox);
   }
 
   /**

@@ -33,7 +33,8 @@ export const REQUEST_STATES: readonly RequestState[] = [
  * - invalid: the person edits the fields (back to received, or straight to validated when the
  *   surface re-validates synchronously); or withdraws.
  * - validated: planned; planning itself failed; policy refused before planning; withdrawn;
- *   superseded by an edit.
+ *   superseded by an edit; invalid when an evaluation resumed after a crash finds the answers
+ *   no longer hold (the bundle version was withdrawn meanwhile).
  * - planned: needs approval, or policy needs none (straight to approved); policy refused
  *   after seeing the plan (cost, destructive change); withdrawn; superseded.
  * - awaiting_approval: approved, rejected, withdrawn, superseded; back to planned when the plan
@@ -42,19 +43,21 @@ export const REQUEST_STATES: readonly RequestState[] = [
  *   plan changed before apply; an approver withdraws consent (rejected); withdrawn; superseded.
  * - scheduled: moved by a blackout (scheduled again), the window opens (applying), re-planned,
  *   rejected, withdrawn, superseded.
- * - applying: the provisioner finishes, well or badly. Never interrupted half way.
+ * - applying: the provisioner finishes, well or badly. Never interrupted half way. Back to
+ *   planned only when the worker stopped before the apply started (no deployment) and the
+ *   fresh plan is no longer the approved one: nothing was applied, the new plan needs approval.
  * - failed: retried with `/apply` (applying), edited (received), or given up (cancelled).
  * - applied, rejected, cancelled, superseded: terminal.
  */
 export const REQUEST_TRANSITIONS: Readonly<Record<RequestState, readonly RequestState[]>> = {
   received: ['validated', 'invalid', 'cancelled', 'superseded'],
   invalid: ['received', 'validated', 'cancelled'],
-  validated: ['planned', 'failed', 'rejected', 'cancelled', 'superseded'],
+  validated: ['planned', 'invalid', 'failed', 'rejected', 'cancelled', 'superseded'],
   planned: ['awaiting_approval', 'approved', 'rejected', 'cancelled', 'superseded'],
   awaiting_approval: ['approved', 'rejected', 'planned', 'cancelled', 'superseded'],
   approved: ['scheduled', 'applying', 'planned', 'rejected', 'cancelled', 'superseded'],
   scheduled: ['scheduled', 'applying', 'planned', 'rejected', 'cancelled', 'superseded'],
-  applying: ['applied', 'failed'],
+  applying: ['applied', 'failed', 'planned'],
   applied: [],
   failed: ['applying', 'received', 'cancelled'],
   rejected: [],

@@ -2,14 +2,17 @@
  * The surface-agnostic request lifecycle on top of the inventory. Surfaces turn what a person
  * did into {@link CreateRequestInput}; the engine moves the request along the table in
  * `request-lifecycle.ts` with {@link RequestService.transition}, which appends to `history` and
- * writes a `request.transition` audit event in the same atomic step.
+ * writes a `request.transition` audit event in the same atomic step. Every write takes the
+ * work it owes ({@link Owes}: notices for the ticket, steps to run), which lands in the outbox
+ * in that same step: a request is never in a state without the work that state promised.
  */
 import { z } from 'zod';
 import { IllegalTransitionError, ValidationError, type FieldIssue } from './errors.ts';
 import type { Actor, Origin, Request, RequestKind, RequestState, SurfaceName } from './model.ts';
 import type { AuditContext } from './audit.ts';
-import { environmentId, randomId, type Inventory, type ListFilters, type ListOptions } from './inventory.ts';
+import { environmentId, randomId, type Inventory, type ListFilters, type ListOptions, type PreparedWrite } from './inventory.ts';
 import { canTransition } from './request-lifecycle.ts';
+import type { OutboxEntry } from './outbox.ts';
 
 export {
   REQUEST_STATES,
@@ -77,6 +80,12 @@ export interface CreateRequestInput {
 /** Request members a transition or patch may set (identity, state and history are the service's). */
 export type RequestPatch = Partial<Omit<Request, 'id' | 'revision' | 'createdAt' | 'updatedAt' | 'state' | 'history' | 'kind' | 'actor' | 'origin'>>;
 
+/**
+ * The work a request write owes, worked out from the request as it will be stored (its id and
+ * next revision name the work): written to the outbox in the same atomic step as the change.
+ */
+export type Owes = (request: Request) => readonly OutboxEntry[];
+
 /** Options of {@link RequestService.transition}. */
 export interface TransitionOptions {
   /** Actor id that caused the move (a person, or `engine`). */
@@ -87,6 +96,8 @@ export interface TransitionOptions {
   reason?: string;
   /** Members to set in the same write; an `undefined` value removes the member. */
   patch?: RequestPatch;
+  /** Work the move owes (notices, jobs), stored with it atomically. */
+  owes?: Owes;
 }
 
 /** Validates raw input into {@link CreateRequestInput}; a {@link ValidationError} lists every problem with a pointer. */
@@ -128,17 +139,24 @@ export class RequestService {
   }
 
   /**
-   * Validates `input` and stores a new request in `received` (id `req_` + random). The audit
-   * event names the requester and origin surface unless `by` says who really acted (an editor
-   * opening the next content revision of someone else's request).
+   * Validates `input` and stores a new request in `received` (id `req_` + random), with the
+   * work it `owes` (its evaluation) in the same atomic step. The audit event names the
+   * requester and origin surface unless `by` says who really acted (an editor opening the next
+   * content revision of someone else's request).
    */
-  async createRequest(input: CreateRequestInput, by?: { actor: string; surface: SurfaceName }): Promise<Request> {
-    const data = parseCreateRequestInput(input);
+  async createRequest(input: CreateRequestInput, by?: { actor: string; surface: SurfaceName }, owes?: Owes): Promise<Request> {
+    const prepared = this.prepareRequest(parseCreateRequestInput(input), by);
+    await this.inventory.commit([prepared], owes?.(prepared.record) ?? []);
+    return prepared.record;
+  }
+
+  /** The write that stores a new request in `received` (not yet committed). */
+  private prepareRequest(data: CreateRequestInput, by?: { actor: string; surface: SurfaceName }): PreparedWrite<'request'> {
     const environment = data.environment.startsWith(`${data.project}-`) ? data.environment : environmentId(data.project, data.environment);
     const ctx: AuditContext = by ? { actor: by.actor, surface: by.surface } : { actor: data.actor.id, surface: data.origin.surface };
     const id = randomId('req');
     const at = this.inventory.clock.now();
-    return this.inventory.create(
+    return this.inventory.prepareCreate(
       'request',
       {
         id,
@@ -165,14 +183,22 @@ export class RequestService {
   }
 
   /**
-   * Moves request `id` (at `expectedRevision`) to `to`, applying `patch` in the same write.
-   * Throws {@link IllegalTransitionError} for a move the table forbids, ConflictError when
-   * the request changed since `expectedRevision`, NotFoundError for an unknown id.
+   * Moves request `id` (at `expectedRevision`) to `to`, applying `patch` and storing the work
+   * it `owes` in the same write. Throws {@link IllegalTransitionError} for a move the table
+   * forbids, ConflictError when the request changed since `expectedRevision`, NotFoundError for
+   * an unknown id.
    */
   async transition(id: string, expectedRevision: number, to: RequestState, options: TransitionOptions): Promise<Request> {
+    const prepared = await this.prepareTransition(id, expectedRevision, to, options);
+    await this.inventory.commit([prepared], options.owes?.(prepared.record) ?? []);
+    return prepared.record;
+  }
+
+  /** The write {@link transition} makes (not yet committed). */
+  private prepareTransition(id: string, expectedRevision: number, to: RequestState, options: TransitionOptions): Promise<PreparedWrite<'request'>> {
     const ctx: AuditContext = { actor: options.by, surface: options.surface ?? 'engine', request: id };
     const at = this.inventory.clock.now();
-    return this.inventory.update(
+    return this.inventory.prepareUpdate(
       'request',
       id,
       expectedRevision,
@@ -193,65 +219,91 @@ export class RequestService {
     );
   }
 
-  /** Sets members of a request without changing its state (plan, decisions, approvals...). */
-  async patch(id: string, expectedRevision: number, patch: RequestPatch, ctx: AuditContext, reason?: string): Promise<Request> {
-    return this.inventory.update('request', id, expectedRevision, (draft) => applyPatch(draft, patch), { ...ctx, request: id }, {
+  /** Sets members of a request without changing its state (plan, decisions, approvals...), with the work it `owes`. */
+  async patch(id: string, expectedRevision: number, patch: RequestPatch, ctx: AuditContext, reason?: string, owes?: Owes): Promise<Request> {
+    const prepared = await this.inventory.prepareUpdate('request', id, expectedRevision, (draft) => applyPatch(draft, patch), { ...ctx, request: id }, {
       action: 'request.update',
       ...(reason !== undefined ? { reason } : {}),
     });
+    await this.inventory.commit([prepared], owes?.(prepared.record) ?? []);
+    return prepared.record;
+  }
+
+  /**
+   * Hands a request whose work was lost (a crashed worker, a job that gave up) the work it
+   * `owes` again, changing nothing else: a `request.resume` audit event saying `reason`, and
+   * the next revision, so the new work has new keys and a racing step holding the old revision
+   * loses with a ConflictError (as does this call, when the request moved meanwhile).
+   */
+  async resume(id: string, expectedRevision: number, reason: string, owes: Owes): Promise<Request> {
+    const prepared = await this.inventory.prepareUpdate('request', id, expectedRevision, () => undefined, { actor: 'engine', surface: 'engine', request: id }, {
+      action: 'request.resume',
+      reason,
+    });
+    await this.inventory.commit([prepared], owes(prepared.record));
+    return prepared.record;
   }
 
   /**
    * The person edited what they asked for (new field values on the same ticket). Requests
    * that may be superseded are: the old one moves to `superseded` and a new request with the
-   * next content revision is opened and returned. `invalid` and `failed` requests are edited
-   * in place and go back to `received` with the next content revision. Anything else (being
-   * applied, finished) refuses with {@link IllegalTransitionError}. `input.actor` is the person
-   * who edited; the request keeps its original requester and origin.
+   * next content revision is opened and returned, in ONE atomic step with the work both owe
+   * (`owes` gets the new request and the superseded one). `invalid` and `failed` requests are
+   * edited in place and go back to `received` with the next content revision. Anything else
+   * (being applied, finished) refuses with {@link IllegalTransitionError}. `input.actor` is the
+   * person who edited; the request keeps its original requester and origin.
    */
-  async revise(id: string, expectedRevision: number, input: CreateRequestInput): Promise<Request> {
+  async revise(id: string, expectedRevision: number, input: CreateRequestInput, owes?: (next: Request, superseded?: Request) => readonly OutboxEntry[]): Promise<Request> {
     const data = parseCreateRequestInput(input);
     const current = await this.inventory.get('request', id);
     const by = data.actor.id;
     const surface = data.origin.surface;
     if (canTransition(current.state, 'superseded', current.kind)) {
-      const superseded = await this.transition(id, expectedRevision, 'superseded', {
+      const superseded = await this.prepareTransition(id, expectedRevision, 'superseded', {
         by,
         surface,
         reason: `edited: content revision ${current.contentRevision + 1} replaces ${current.contentRevision}`,
       });
       // The requester stays the original one (separation of duties is about who asked); the audit names the editor.
-      return this.createRequest(
-        { ...data, actor: current.actor, origin: current.origin, contentRevision: superseded.contentRevision + 1 },
+      const next = this.prepareRequest(
+        { ...data, actor: current.actor, origin: current.origin, contentRevision: superseded.record.contentRevision + 1 },
         { actor: by, surface },
       );
+      await this.inventory.commit([superseded, next], owes?.(next.record, superseded.record) ?? []);
+      return next.record;
     }
     if (canTransition(current.state, 'received', current.kind)) {
-      const environment = data.environment.startsWith(`${data.project}-`) ? data.environment : environmentId(data.project, data.environment);
       return this.transition(id, expectedRevision, 'received', {
         by,
         surface,
         reason: `edited: content revision ${current.contentRevision + 1}`,
-        patch: {
-          contentRevision: current.contentRevision + 1,
-          project: data.project,
-          environment,
-          bundle: data.bundle,
-          version: data.version,
-          package: data.package,
-          submitted: data.submitted,
-          params: data.params,
-          query: data.query,
-          issues: undefined,
-          plan: undefined,
-          decisions: [],
-          approvals: [],
-          error: undefined,
-          scheduledFor: undefined,
-        },
+        patch: this.editedInPlace(current, data),
+        ...(owes ? { owes: (next: Request) => owes(next) } : {}),
       });
     }
     throw new IllegalTransitionError(current.state, 'superseded', id);
+  }
+
+  /** What an edit of an `invalid` or `failed` request changes: the answers, and the results of the last evaluation cleared. */
+  private editedInPlace(current: Request, data: CreateRequestInput): RequestPatch {
+    const environment = data.environment.startsWith(`${data.project}-`) ? data.environment : environmentId(data.project, data.environment);
+    return {
+      contentRevision: current.contentRevision + 1,
+      project: data.project,
+      environment,
+      bundle: data.bundle,
+      version: data.version,
+      package: data.package,
+      submitted: data.submitted,
+      params: data.params,
+      query: data.query,
+      issues: undefined,
+      plan: undefined,
+      decisions: [],
+      approvals: [],
+      error: undefined,
+      scheduledFor: undefined,
+    };
   }
 
   /** The request, or NotFoundError. */

@@ -64,6 +64,7 @@ test('an unknown command names itself and shows the help, exit 2; a bad configur
 function fakeWorkflow(counted: boolean): { deps: (io: CliIo) => CliDeps; calls: string[] } {
   const calls: string[] = [];
   const opened: OpenedWorkflow = {
+    recovery: { stuck: async () => [] },
     workflow: {
       approve: async (input) => {
         calls.push(`approve ${input.requestId} by ${input.approver.id} on ${input.surface}`);

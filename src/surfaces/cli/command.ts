@@ -1,6 +1,7 @@
 import type { Config } from '../../config.ts';
 import type { AuditContext } from '../../engine/audit.ts';
 import type { OpenedEngine } from '../../workflow/bootstrap.ts';
+import type { RequestRecovery } from '../../workflow/recovery.ts';
 import type { RequestWorkflow } from '../../workflow/workflow.ts';
 import type { CliIo } from './io.ts';
 import type { CliOptions } from './options.ts';
@@ -15,6 +16,8 @@ export type CliEngine = OpenedEngine['engine'];
  */
 export interface OpenedWorkflow {
   workflow: Pick<RequestWorkflow, 'approve' | 'close'>;
+  /** Finds requests waiting without an owner (read-only here: the workers' sweep resumes them). */
+  recovery: Pick<RequestRecovery, 'stuck'>;
   close(): Promise<void>;
 }
 

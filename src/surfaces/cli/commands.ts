@@ -32,6 +32,7 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   'audit verify': { usage: ['audit verify'], summary: ['check the audit hash chain; exit 1 at the first bad event'], run: lazy(audit, 'auditVerify') },
   'request list': { usage: ['request list [--state S] [--json]'], summary: [], run: lazy(requests, 'requestList') },
   'request show': { usage: ['request show <id> [--json]'], summary: [], run: lazy(requests, 'requestShow') },
+  'request stuck': { usage: ['request stuck [--older-than 2m] [--json]'], summary: ['requests waiting without a job or outbox entry (exit 1 when any)'], run: lazy(requests, 'requestStuck') },
   query: {
     usage: ['query [<name> [args]] [--json]'],
     summary: ['read-only questions, for example: query most-expensive --top 5,', 'query where-runs redis-cache; without a name lists every query'],

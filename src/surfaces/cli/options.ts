@@ -25,6 +25,7 @@ const OPTIONS = {
   overlay: { type: 'string' },
   format: { type: 'string' },
   values: { type: 'string' },
+  'older-than': { type: 'string' },
 } as const;
 
 /** The options of one command line, read by name. */

@@ -1,4 +1,6 @@
-/** Requests: `request list|show`, `approve`, `reject`. */
+/** Requests: `request list|show|stuck`, `approve`, `reject`. */
+import { DEFAULT_STUCK_AFTER_MS } from '../../workflow/recovery.ts';
+import { durationText, formatDuration, parseDuration } from '../../policy/duration.ts';
 import type { CommandContext, OpenedWorkflow } from './command.ts';
 import { print } from './io.ts';
 
@@ -33,6 +35,28 @@ export async function requestShow({ io, args, json, engine }: CommandContext): P
 }
 
 /**
+ * `request stuck [--older-than 2m] [--json]`: requests that waited longer than the bound in a
+ * state the engine moves on from, with no job and no outbox entry (the ones the workers' sweep
+ * resumes). Read-only. Exit 0 when there are none, 1 when some are stuck (for monitoring).
+ */
+export async function requestStuck(ctx: CommandContext): Promise<number> {
+  const text = ctx.options.str('older-than');
+  const olderThanMs = text === undefined ? DEFAULT_STUCK_AFTER_MS : parseDuration(text);
+  if (olderThanMs === null) {
+    ctx.io.err(`--older-than: "${text}" is not a duration (for example 5m, 2h, 1d)`);
+    return 2;
+  }
+  const stuck = await withWorkflow(ctx, async (_w, opened) => opened.recovery.stuck(olderThanMs));
+  const rows = stuck.map(({ request: r, waitedMs }) => ({ id: r.id, state: r.state, waitedMs, bundle: r.bundle, environment: r.environment, origin: r.origin }));
+  print(ctx.io, ctx.json, rows, () =>
+    rows.length === 0
+      ? `no request has waited longer than ${durationText(olderThanMs)} without an owner`
+      : rows.map((r) => `${r.id}  ${r.state}  waiting ${formatDuration(r.waitedMs)}  ${r.bundle} in ${r.environment}  (${r.origin.surface} ${r.origin.ref})`).join('\n'),
+  );
+  return rows.length === 0 ? 0 : 1;
+}
+
+/**
  * The request id and the acting user of `approve|reject <request>` (the operating-system user,
  * whom the directory maps to a person), or undefined after printing the usage.
  */
@@ -44,10 +68,10 @@ function decisionArgs({ io, args, actor }: CommandContext, command: 'approve' | 
 }
 
 /** Runs `fn` against the workflow with the ticket surfaces attached, then closes it. */
-async function withWorkflow<T>(ctx: CommandContext, fn: (workflow: OpenedWorkflow['workflow']) => Promise<T>): Promise<T> {
+async function withWorkflow<T>(ctx: CommandContext, fn: (workflow: OpenedWorkflow['workflow'], opened: OpenedWorkflow) => Promise<T>): Promise<T> {
   const opened = await ctx.openWorkflow(ctx.config, { logLevel: ctx.io.env.LOG_LEVEL ?? 'silent' });
   try {
-    return await fn(opened.workflow);
+    return await fn(opened.workflow, opened);
   } finally {
     await opened.close();
   }

@@ -3,7 +3,7 @@
  * people, receive its signed webhooks, and check its responses against Atlassian's OpenAPI documents.
  */
 export { startJiraSandbox } from './jira-sandbox.ts';
-export type { JiraSandbox, JiraSandboxOptions, SandboxActor, SandboxCall, ResponseExchange, InjectedFault } from './jira-sandbox.ts';
+export type { JiraSandbox, JiraSandboxOptions, SandboxActor, SandboxCall, ResponseExchange, InjectedFault, FaultFilter, RateLimitReason } from './jira-sandbox.ts';
 export { exampleSeed, PEOPLE, STATUSES } from './example-seed.ts';
 export { loadJiraContracts, JIRA_GLOBAL_STATUSES } from './jira-contracts.ts';
 export { signWebhookBody, MAX_WEBHOOK_RETRIES, RETRY_STATUSES } from './webhook-sender.ts';

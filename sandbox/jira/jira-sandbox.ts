@@ -54,6 +54,11 @@ export interface JiraSandboxOptions {
   concurrentWebhooks?: boolean;
   /** Largest request body accepted (bytes). Default 20 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Largest page of a startAt/maxResults list (Jira caps `maxResults` per operation); a larger
+   * `maxResults` gets this many. Default: no cap. Tests set a small one to make clients page.
+   */
+  maxPageSize?: number;
   clock?: Clock;
 }
 
@@ -342,7 +347,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   const ok = (body: unknown, status = 200): Reply => ({ status, body });
   const pageBean = (ctx: RequestContext, values: unknown[]) => {
     const startAt = int(ctx.query, 'startAt', 0);
-    const maxResults = int(ctx.query, 'maxResults', 50) || 50;
+    const maxResults = Math.min(int(ctx.query, 'maxResults', 50) || 50, options.maxPageSize ?? Number.MAX_SAFE_INTEGER);
     const page = values.slice(startAt, startAt + maxResults);
     const isLast = startAt + page.length >= values.length;
     const self = new URL(ctx.path, baseUrlHolder.value);
@@ -560,7 +565,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   // --- screens ----------------------------------------------------------------------------
   route('GET', '/rest/api/3/screens', (ctx) => {
     let screens = [...state.screens.values()];
-    const ids = ctx.query.getAll('id').map(Number);
+    const ids = numbers(ctx, 'id').map(Number);
     if (ids.length) screens = screens.filter((s) => ids.includes(s.id));
     const q = ctx.query.get('queryString');
     if (q) screens = screens.filter((s) => s.name.toLowerCase().includes(q.toLowerCase()));
@@ -578,6 +583,40 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     const s = state.screen(ctx.params.screenId as string);
     const on = new Set(s.tabs.flatMap((t) => t.fieldIds));
     return ok([...state.fields.values()].filter((f) => !on.has(f.id)).map((f) => ({ id: f.id, name: f.name })));
+  });
+
+  // --- screen schemes ----------------------------------------------------------------------
+  const numbers = (ctx: RequestContext, name: string) => ctx.query.getAll(name).flatMap((v) => v.split(',')).filter(Boolean);
+  const itssBean = (x: { id: string; name: string; description: string }) => ({ id: x.id, name: x.name, description: x.description });
+  route('GET', '/rest/api/3/issuetypescreenscheme', (ctx) => {
+    const ids = numbers(ctx, 'id');
+    const all = [...state.issueTypeScreenSchemes.values()].filter((x) => !ids.length || ids.includes(x.id));
+    return ok(pageBean(ctx, all.map(itssBean)));
+  });
+  route('GET', '/rest/api/3/issuetypescreenscheme/project', (ctx) => {
+    const wanted = numbers(ctx, 'projectId');
+    const projects = [...state.projects.values()].filter((p) => p.issueTypeScreenSchemeId && (!wanted.length || wanted.includes(p.id)));
+    const byScheme = new Map<string, string[]>();
+    for (const p of projects) byScheme.set(p.issueTypeScreenSchemeId as string, [...(byScheme.get(p.issueTypeScreenSchemeId as string) ?? []), p.id]);
+    const rows = [...byScheme].map(([id, projectIds]) => ({ issueTypeScreenScheme: itssBean(state.issueTypeScreenSchemes.get(id) as never), projectIds }));
+    return ok(pageBean(ctx, rows));
+  });
+  route('GET', '/rest/api/3/issuetypescreenscheme/mapping', (ctx) => {
+    const ids = numbers(ctx, 'issueTypeScreenSchemeId');
+    const schemes = [...state.issueTypeScreenSchemes.values()].filter((x) => !ids.length || ids.includes(x.id));
+    const rows = schemes.flatMap((x) => Object.entries(x.mappings).map(([issueTypeId, ss]) => ({ issueTypeId, issueTypeScreenSchemeId: x.id, screenSchemeId: String(ss) })));
+    return ok(pageBean(ctx, rows));
+  });
+  route('GET', '/rest/api/3/issuetypescreenscheme/{issueTypeScreenSchemeId}/project', (ctx) => {
+    const id = ctx.params.issueTypeScreenSchemeId as string;
+    if (!state.issueTypeScreenSchemes.has(id)) throw new JiraApiError(404, [`The issue type screen scheme with ID ${id} was not found.`]);
+    const projects = [...state.projects.values()].filter((p) => p.issueTypeScreenSchemeId === id);
+    return ok(pageBean(ctx, projects.map((p) => views().projectDetails(p))));
+  });
+  route('GET', '/rest/api/3/screenscheme', (ctx) => {
+    const ids = numbers(ctx, 'id').map(Number);
+    const all = [...state.screenSchemes.values()].filter((x) => !ids.length || ids.includes(x.id));
+    return ok(pageBean(ctx, all.map((x) => ({ id: x.id, name: x.name, description: x.description, screens: { ...x.screens } }))));
   });
 
   // --- projects, issue types, statuses ----------------------------------------------------

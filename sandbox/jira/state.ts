@@ -98,6 +98,8 @@ export interface SandboxProject {
   workflow: SandboxWorkflow;
   leadAccountId?: string;
   approval?: SandboxApprovalConfig;
+  /** The project's issue type screen scheme; none for a team-managed project. */
+  issueTypeScreenSchemeId?: string;
 }
 
 /** One option of a select-type field context. */
@@ -155,6 +157,22 @@ export interface SandboxScreen {
   name: string;
   description: string;
   tabs: SandboxScreenTab[];
+}
+
+/** A screen scheme: which screen an issue shows when created, edited and viewed (`default` otherwise). */
+export interface SandboxScreenScheme {
+  id: number;
+  name: string;
+  description: string;
+  screens: { default: number; create?: number; edit?: number; view?: number };
+}
+
+/** An issue type screen scheme: issue type id (or `default`) → screen scheme id. */
+export interface SandboxIssueTypeScreenScheme {
+  id: string;
+  name: string;
+  description: string;
+  mappings: Record<string, number>;
 }
 
 /** A comment; `body` is the ADF document as stored. */
@@ -293,6 +311,8 @@ export interface SandboxSeed {
     /** Workflow name (from `workflows`). */
     workflow: string;
     lead?: string;
+    /** Issue type screen scheme name; default: the Default one; `null`: none (team-managed). */
+    issueTypeScreenScheme?: string | null;
     /** JSM approvals: entering `status` opens an approval answered by `approvers` / `approverGroup`. */
     approval?: { name?: string; status: string; approvers?: string[]; approverGroup?: string; approved: string; declined: string };
     /** Makes the project a JSM service desk with these request types. */
@@ -310,6 +330,14 @@ export interface SandboxSeed {
   }>;
   /** Extra screens; one "Default Screen" exists from the start. */
   screens?: Array<{ name: string; description?: string; tabs?: string[] }>;
+  /** Screen schemes by screen names; "Default Screen Scheme" (Default Screen) exists from the start. */
+  screenSchemes?: Array<{ name: string; description?: string; screens: { default: string; create?: string; edit?: string; view?: string } }>;
+  /**
+   * Issue type screen schemes: issue type name (or `default`) → screen scheme name. "Default Issue
+   * Type Screen Scheme" exists from the start; projects use it unless they name another
+   * (`issueTypeScreenScheme`), or `null` for a team-managed project (no scheme).
+   */
+  issueTypeScreenSchemes?: Array<{ name: string; description?: string; mappings: Record<string, string> }>;
 }
 
 /** Input of {@link JiraSandboxState.createIssue} (REST `fields`, already JSON). */
@@ -382,6 +410,8 @@ export class JiraSandboxState {
   readonly projects = new Map<string, SandboxProject>();
   readonly fields = new Map<string, SandboxField>();
   readonly screens = new Map<number, SandboxScreen>();
+  readonly screenSchemes = new Map<number, SandboxScreenScheme>();
+  readonly issueTypeScreenSchemes = new Map<string, SandboxIssueTypeScreenScheme>();
   readonly issues = new Map<string, SandboxIssue>();
   readonly serviceDesks = new Map<string, SandboxServiceDesk>();
   private readonly clock: Clock;
@@ -405,6 +435,8 @@ export class JiraSandboxState {
       description: 'Allows to update all system fields.',
       tabs: [{ id: this.nextId('tab', 10000), name: 'Field Tab', fieldIds: ['summary', 'issuetype', 'reporter', 'description', 'assignee', 'labels', 'attachment'] }],
     });
+    this.screenSchemes.set(1, { id: 1, name: 'Default Screen Scheme', description: 'Default Screen Scheme', screens: { default: 1 } });
+    this.issueTypeScreenSchemes.set('1', { id: '1', name: 'Default Issue Type Screen Scheme', description: 'The default issue type screen scheme', mappings: { default: 1 } });
   }
 
   /** Next id of a kind, starting at `start`. */
@@ -469,6 +501,7 @@ export class JiraSandboxState {
         tabs: (s.tabs ?? ['Field Tab']).map((tab) => ({ id: this.nextId('tab', 10000), name: tab, fieldIds: [] })),
       });
     }
+    this.seedScreenSchemes(seed);
     for (const p of seed.projects ?? []) {
       const workflow = this.workflows.get(p.workflow);
       if (!workflow) throw new Error(`seed: project ${p.key}: unknown workflow "${p.workflow}"`);
@@ -481,6 +514,7 @@ export class JiraSandboxState {
         issueTypeIds: p.issueTypes.map((n) => this.requireIssueType(n, `project ${p.key}: issueTypes`).id),
         workflow,
         leadAccountId: p.lead,
+        ...(p.issueTypeScreenScheme === null ? {} : { issueTypeScreenSchemeId: this.requireItss(p.issueTypeScreenScheme ?? 'Default Issue Type Screen Scheme', `project ${p.key}`).id }),
       };
       if (p.approval) {
         const a = p.approval;
@@ -512,6 +546,39 @@ export class JiraSandboxState {
         });
       }
     }
+  }
+
+  /** Seeds screen schemes and issue type screen schemes (after screens and issue types). */
+  private seedScreenSchemes(seed: SandboxSeed): void {
+    const screenId = (name: string, where: string): number => {
+      const found = [...this.screens.values()].find((x) => x.name === name);
+      if (!found) throw new Error(`seed: ${where}: unknown screen "${name}"`);
+      return found.id;
+    };
+    for (const ss of seed.screenSchemes ?? []) {
+      const id = this.nextId('screenscheme', 2);
+      const where = `screen scheme ${ss.name}`;
+      const screens: SandboxScreenScheme['screens'] = { default: screenId(ss.screens.default, where) };
+      for (const k of ['create', 'edit', 'view'] as const) if (ss.screens[k]) screens[k] = screenId(ss.screens[k], where);
+      this.screenSchemes.set(id, { id, name: ss.name, description: ss.description ?? '', screens });
+    }
+    for (const itss of seed.issueTypeScreenSchemes ?? []) {
+      const id = String(this.nextId('itss', 10000));
+      const mappings: Record<string, number> = {};
+      for (const [type, schemeName] of Object.entries(itss.mappings)) {
+        const scheme = [...this.screenSchemes.values()].find((x) => x.name === schemeName);
+        if (!scheme) throw new Error(`seed: issue type screen scheme ${itss.name}: unknown screen scheme "${schemeName}"`);
+        mappings[type === 'default' ? 'default' : this.requireIssueType(type, `issue type screen scheme ${itss.name}`).id] = scheme.id;
+      }
+      if (mappings.default === undefined) throw new Error(`seed: issue type screen scheme ${itss.name}: a default mapping is required`);
+      this.issueTypeScreenSchemes.set(id, { id, name: itss.name, description: itss.description ?? '', mappings });
+    }
+  }
+
+  private requireItss(name: string, where: string): SandboxIssueTypeScreenScheme {
+    const found = [...this.issueTypeScreenSchemes.values()].find((x) => x.name === name);
+    if (!found) throw new Error(`seed: ${where}: unknown issue type screen scheme "${name}"`);
+    return found;
   }
 
   private ensureGroup(name: string): void {
@@ -599,14 +666,23 @@ export class JiraSandboxState {
     return u && u.apiToken !== undefined && u.apiToken === token && u.active ? u : undefined;
   }
 
-  /** Screens holding fields for a project: every screen (the sandbox has no screen schemes). */
-  projectScreens(): SandboxScreen[] {
-    return [...this.screens.values()];
+  /**
+   * Screens an issue of the project and issue type shows (create, edit, view, default), through
+   * the project's issue type screen scheme and its screen scheme; without a project, every screen.
+   * A project without a scheme (team-managed) has none.
+   */
+  projectScreens(projectId?: string, issueTypeId?: string): SandboxScreen[] {
+    if (projectId === undefined) return [...this.screens.values()];
+    const itss = this.issueTypeScreenSchemes.get(this.project(projectId).issueTypeScreenSchemeId ?? '');
+    if (!itss) return [];
+    const scheme = this.screenSchemes.get(itss.mappings[issueTypeId ?? ''] ?? (itss.mappings.default as number));
+    const ids = new Set(Object.values(scheme?.screens ?? {}));
+    return [...ids].map((id) => this.screens.get(id)).filter((x): x is SandboxScreen => x !== undefined);
   }
 
-  /** True when the field is on a tab of a screen the project uses. */
-  fieldOnScreen(fieldId: string): boolean {
-    return this.projectScreens().some((s) => s.tabs.some((t) => t.fieldIds.includes(fieldId)));
+  /** True when the field is on a tab of a screen the project and issue type use (any screen without them). */
+  fieldOnScreen(fieldId: string, projectId?: string, issueTypeId?: string): boolean {
+    return this.projectScreens(projectId, issueTypeId).some((s) => s.tabs.some((t) => t.fieldIds.includes(fieldId)));
   }
 
   /** The context of a custom field that applies to a project and issue type (project-specific first). */
@@ -764,7 +840,7 @@ export class JiraSandboxState {
     for (const [id, raw] of Object.entries(fields)) {
       if (creating && (id === 'project' || id === 'issuetype')) continue;
       const field = this.fields.get(id);
-      const settable = field && (field.custom ? this.fieldOnScreen(id) && this.applicableContext(field, issue.projectId, issue.issueTypeId) : SETTABLE_SYSTEM_FIELDS.has(id));
+      const settable = field && (field.custom ? this.fieldOnScreen(id, issue.projectId, issue.issueTypeId) && this.applicableContext(field, issue.projectId, issue.issueTypeId) : SETTABLE_SYSTEM_FIELDS.has(id));
       if (!field || !settable || (!creating && (id === 'project' || id === 'issuetype'))) {
         errors[id] = `Field '${id}' cannot be set. It is not on the appropriate screen, or unknown.`;
         continue;

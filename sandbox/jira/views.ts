@@ -156,10 +156,24 @@ export class JiraViews {
       roles: {},
       avatarUrls: this.avatarUrls(`project-${p.id}`),
       projectTypeKey: p.projectTypeKey,
-      simplified: false,
-      style: 'classic',
+      // A project without an issue type screen scheme is team-managed ("next-gen").
+      simplified: !p.issueTypeScreenSchemeId,
+      style: p.issueTypeScreenSchemeId ? 'classic' : 'next-gen',
       isPrivate: false,
       properties: {},
+    };
+  }
+
+  /** A project as lists of projects show it (`ProjectDetails`). */
+  projectDetails(p: SandboxProject): Record<string, unknown> {
+    return {
+      self: `${this.api('3')}/project/${p.id}`,
+      id: p.id,
+      key: p.key,
+      name: p.name,
+      projectTypeKey: p.projectTypeKey,
+      simplified: !p.issueTypeScreenSchemeId,
+      avatarUrls: this.avatarUrls(`project-${p.id}`),
     };
   }
 

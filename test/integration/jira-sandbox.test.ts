@@ -457,6 +457,35 @@ test('jira.js Version3Client works against the sandbox', async () => {
   await assert.rejects(client.issues.createIssue({ fields: { project: { key: 'INFRA' }, issuetype: { name: 'Nope' }, summary: 'x' } }));
 });
 
+test('screen schemes: an issue type finds its screens through its project’s issue type screen scheme', async () => {
+  sb.seed({
+    screens: [{ name: 'SCH create' }, { name: 'SCH view' }],
+    screenSchemes: [{ name: 'SCH screens', screens: { default: 'SCH view', create: 'SCH create' } }],
+    issueTypeScreenSchemes: [{ name: 'SCH scheme', mappings: { default: 'SCH screens' } }],
+    projects: [
+      { key: 'SCH', name: 'Own screens', issueTypes: ['Infrastructure request'], workflow: 'ticket-surface request', issueTypeScreenScheme: 'SCH scheme' },
+      { key: 'TMP', name: 'Team-managed', issueTypes: ['Infrastructure request'], workflow: 'ticket-surface request', issueTypeScreenScheme: null },
+    ],
+  });
+  const sch = sb.state.project('SCH').id;
+  const assoc = await http.get('/rest/api/3/issuetypescreenscheme/project', { params: { projectId: [sch, sb.state.project('TMP').id] }, paramsSerializer: { indexes: null } });
+  assert.equal(assoc.status, 200);
+  assert.deepEqual(assoc.data.values.map((v: { issueTypeScreenScheme: { name: string }; projectIds: string[] }) => [v.issueTypeScreenScheme.name, v.projectIds]), [['SCH scheme', [sch]]]);
+  const itssId = assoc.data.values[0].issueTypeScreenScheme.id;
+  assert.equal((await http.get('/rest/api/3/issuetypescreenscheme', { params: { id: itssId } })).data.values[0].name, 'SCH scheme');
+  const mapping = await http.get('/rest/api/3/issuetypescreenscheme/mapping', { params: { issueTypeScreenSchemeId: itssId } });
+  assert.deepEqual(mapping.data.values.map((m: { issueTypeId: string }) => m.issueTypeId), ['default']);
+  const schemes = await http.get('/rest/api/3/screenscheme', { params: { id: mapping.data.values[0].screenSchemeId } });
+  const screenIds = schemes.data.values[0].screens;
+  assert.deepEqual(Object.keys(screenIds).sort(), ['create', 'default']);
+  const users = await http.get(`/rest/api/3/issuetypescreenscheme/${itssId}/project`);
+  assert.deepEqual(users.data.values.map((p: { key: string }) => p.key), ['SCH']);
+  // A field on the Default Screen is not on SCH's screens: SCH issues cannot carry it.
+  const refused = await http.post('/rest/api/3/issue', { fields: { project: { key: 'SCH' }, issuetype: { name: 'Infrastructure request' }, summary: 's', [env.fieldId]: { value: 'staging' } } });
+  assert.equal(refused.status, 400);
+  assert.equal((await http.get('/rest/api/3/project/TMP')).data.style, 'next-gen');
+});
+
 test('every implemented operation was exercised with a 2xx and matched the OpenAPI documents', () => {
   const contracts = loadJiraContracts();
   const succeeded = new Set(recorder.exchanges.filter((e) => e.status >= 200 && e.status < 300).map((e) => e.operationId));

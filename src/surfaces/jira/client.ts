@@ -204,6 +204,8 @@ export class JiraClient {
       timeout,
       auth: { username: options.email, password: options.apiToken },
       headers: { Accept: 'application/json', 'X-ExperimentalApi': 'opt-in' },
+      // Repeated parameters as Jira reads them: ?projectId=1&projectId=2 (not projectId[]=...).
+      paramsSerializer: { indexes: null },
     });
     this.logger = options.logger.child({ component: 'jira-client' });
     const limiter = new JiraRateLimits(options);
@@ -355,6 +357,22 @@ export class JiraClient {
     const call = async () => (await this.http.request({ method, url: path, params: opts.params, data: opts.data })).data as unknown;
     const res = await this.remote.call(op, call, issue ? { subject: issue } : {});
     return this.parse(op, schema, res ?? {});
+  }
+
+  /**
+   * Every item of a startAt/maxResults list (fields' contexts and options, screens, schemes),
+   * page after page until Jira says `isLast` (or, without it, `total` is reached).
+   */
+  async pages<S extends z.ZodType>(path: string, item: S, params: Record<string, unknown> = {}, pageSize = 100): Promise<z.infer<S>[]> {
+    const pageSchema = z.looseObject({ values: z.array(item), isLast: z.boolean().optional(), total: z.number().int().optional() });
+    const out: z.infer<S>[] = [];
+    for (let startAt = 0; ; ) {
+      const page = await this.api('GET', path, pageSchema, { params: { ...params, startAt, maxResults: pageSize } });
+      out.push(...page.values);
+      startAt += page.values.length;
+      const done = page.isLast ?? (page.total === undefined || startAt >= page.total);
+      if (done || page.values.length === 0) return out;
+    }
   }
 
   /** The account the service acts as, so deliveries it caused itself can be ignored. */

@@ -9,5 +9,5 @@ export { loadJiraContracts, JIRA_GLOBAL_STATUSES } from './jira-contracts.ts';
 export { signWebhookBody, MAX_WEBHOOK_RETRIES, RETRY_STATUSES } from './webhook-sender.ts';
 export type { WebhookDelivery, WebhookRegistration } from './webhook-sender.ts';
 export { JIRA_TEXT_LIMIT, NOT_ADF_MESSAGE, TOO_LONG_MESSAGE, adfFromText, adfToText, adfProblem, adfStoredLength } from './adf.ts';
-export { JiraApiError, JiraSandboxState, CUSTOM_FIELD_TYPE_PREFIX } from './state.ts';
-export type { SandboxSeed, SandboxIssue, SandboxUser, StateEvent } from './state.ts';
+export { JiraApiError, JiraSandboxState, CUSTOM_FIELD_TYPE_PREFIX, APPROVALS_FIELD_TYPE } from './state.ts';
+export type { SandboxSeed, SandboxIssue, SandboxUser, StateEvent, SandboxApprovalSeed, SandboxValidator } from './state.ts';

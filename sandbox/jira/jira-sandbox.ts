@@ -447,7 +447,8 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     let ts = state.transitionsFor(issue);
     const only = ctx.query.get('transitionId');
     if (only) ts = ts.filter((t) => t.id === only);
-    return ok({ transitions: ts.map((t) => views().transition(t)) });
+    const withFields = (ctx.query.get('expand') ?? '').split(',').includes('transitions.fields');
+    return ok({ transitions: ts.map((t) => views().transition(t, withFields)) });
   });
   route('POST', '/rest/api/3/issue/{issueIdOrKey}/transitions', (ctx) => {
     const b = jsonBody(ctx);

@@ -457,6 +457,35 @@ test('jira.js Version3Client works against the sandbox', async () => {
   await assert.rejects(client.issues.createIssue({ fields: { project: { key: 'INFRA' }, issuetype: { name: 'Nope' }, summary: 'x' } }));
 });
 
+test('transition screens and validators: a required Resolution and a failing validator are Jira’s 400', async () => {
+  const key = sb.as(PEOPLE.developer).createIssue({ project: 'INFRA', issueType: 'Infrastructure question', summary: 'resolve me' }).key;
+  const listed = await http.get(`/rest/api/3/issue/${key}/transitions`, { params: { expand: 'transitions.fields' } });
+  const answer = listed.data.transitions.find((t: { name: string }) => t.name === 'Answer');
+  assert.equal(answer.hasScreen, true);
+  assert.equal(answer.fields.resolution.required, true);
+  assert.ok(answer.fields.resolution.allowedValues.some((r: { name: string }) => r.name === "Won't Do"));
+  assert.equal(listed.data.transitions.find((t: { name: string }) => t.name === 'Plan').fields.resolution, undefined);
+  const bare = await http.post(`/rest/api/3/issue/${key}/transitions`, { transition: { id: answer.id } });
+  assert.equal(bare.status, 400);
+  assert.deepEqual(bare.data, { errorMessages: [], errors: { resolution: 'Resolution is required.' } });
+  sb.state.setTransitionRules('ticket-surface request', 'Answer', { validators: [{ field: 'assignee', message: 'An assignee is required to answer.' }] });
+  const blocked = await http.post(`/rest/api/3/issue/${key}/transitions`, { transition: { id: answer.id }, fields: { resolution: { name: 'Done' } } });
+  assert.equal(blocked.status, 400);
+  assert.deepEqual(blocked.data.errorMessages, ['An assignee is required to answer.']);
+  assert.equal(sb.state.issue(key).resolutionId, undefined, 'nothing changed');
+  sb.state.setTransitionRules('ticket-surface request', 'Answer', { validators: [] });
+  const done = await http.post(`/rest/api/3/issue/${key}/transitions`, { transition: { id: answer.id }, fields: { resolution: { name: "Won't Do" } } });
+  assert.equal(done.status, 204);
+  const issue = await http.get(`/rest/api/3/issue/${key}`, { params: { fields: 'resolution,status' } });
+  assert.equal(issue.data.fields.resolution.name, "Won't Do");
+  // Reopened: the resolution is cleared; a screenless transition refuses one.
+  const reopen = (await http.get(`/rest/api/3/issue/${key}/transitions`)).data.transitions.find((t: { name: string }) => t.name === 'Reopen');
+  const withResolution = await http.post(`/rest/api/3/issue/${key}/transitions`, { transition: { id: reopen.id }, fields: { resolution: { name: 'Done' } } });
+  assert.equal(withResolution.status, 400);
+  assert.equal((await http.post(`/rest/api/3/issue/${key}/transitions`, { transition: { id: reopen.id } })).status, 204);
+  assert.equal((await http.get(`/rest/api/3/issue/${key}`, { params: { fields: 'resolution' } })).data.fields.resolution, null);
+});
+
 test('screen schemes: an issue type finds its screens through its project’s issue type screen scheme', async () => {
   sb.seed({
     screens: [{ name: 'SCH create' }, { name: 'SCH view' }],

@@ -28,6 +28,13 @@ export const jiraProjectSchema = z.object({
   /** One screen by name (older configurations); `screens` takes ids and wins when both are set. */
   screen: z.string().optional(),
   statuses: jiraStatusesSchema.prefault({}),
+  /**
+   * Resolution sent when a transition screen into done, rejected or cancelled requires one (the
+   * first the screen offers when it does not offer this one).
+   */
+  resolutions: z
+    .object({ done: z.string().min(1).default('Done'), rejected: z.string().min(1).default("Won't Do"), cancelled: z.string().min(1).default("Won't Do") })
+    .prefault({}),
   /** Approvals by moving the issue to the approved status, or through JSM approvals. */
   approval: z.enum(['status', 'jsm']).default('status'),
 });

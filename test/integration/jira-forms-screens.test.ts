@@ -163,6 +163,11 @@ test('a project without an issue type screen scheme is refused with what to conf
   const after = placement(sb);
   const changed = [...after].filter(([name, fields]) => fields.length !== before.get(name)!.length).map(([name]) => name).sort();
   assert.deepEqual(changed, ['INFRA create', 'P07 edit']);
+  // The older `screen` (one screen by name) still works, and an unknown name is said.
+  const beforeNamed = placement(sb);
+  await syncer(sb, config({ INFRA: { screen: 'INFRA view' } }), 'ts-screens-b:').sync();
+  assert.deepEqual([...placement(sb)].filter(([name, fields]) => fields.length !== beforeNamed.get(name)!.length).map(([name]) => name), ['INFRA view']);
+  await assert.rejects(syncer(sb, config({ INFRA: { screen: 'Nope' } }), 'ts-screens-b:').sync(), (e: unknown) => e instanceof ConfigError && /no screen named "Nope"/.test(e.message));
   // An unknown screen id is named.
   await assert.rejects(syncer(sb, config({ INFRA: { screens: [999_999] } }), 'ts-screens-b:').sync(), (e: unknown) => e instanceof ConfigError && /no screen with id 999999/.test(e.message));
   assert.deepEqual(sb.violations(), []);

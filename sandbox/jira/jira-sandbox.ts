@@ -54,6 +54,11 @@ export interface JiraSandboxOptions {
   concurrentWebhooks?: boolean;
   /** Largest request body accepted (bytes). Default 20 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Largest page of a startAt/maxResults list (Jira caps `maxResults` per operation); a larger
+   * `maxResults` gets this many. Default: no cap. Tests set a small one to make clients page.
+   */
+  maxPageSize?: number;
   clock?: Clock;
 }
 
@@ -78,6 +83,23 @@ export interface InjectedFault {
   methods?: string[];
   /** Substring the path must contain. */
   path?: string;
+  /** For 429s: which limit answers (`RateLimit-Reason`); default `jira-burst-based`. */
+  reason?: RateLimitReason;
+  /** Only writes to this issue (key or id) match: Jira's per-issue write limit. */
+  issue?: string;
+}
+
+/** Jira's documented `RateLimit-Reason` values. */
+export type RateLimitReason = 'jira-burst-based' | 'jira-per-issue-on-write' | 'jira-quota-tenant-based' | 'jira-quota-global-based';
+
+/** Which calls an injected 429 or failure answers. */
+export interface FaultFilter {
+  methods?: string[];
+  path?: string;
+  /** 429 only: the limit that answers (default `jira-burst-based`). */
+  reason?: RateLimitReason;
+  /** Only writes (POST/PUT/DELETE) to this issue, by key or id, as Jira's per-issue write limit does. */
+  issue?: string;
 }
 
 /** What `transformResponse` sees and may replace (used to prove drift is caught). */
@@ -136,8 +158,12 @@ export interface JiraSandbox {
   as(accountId: string): SandboxActor;
   /** Registers a webhook; `secret` defaults to the sandbox's `webhookSecret` (`''` for unsigned). */
   registerWebhook(input: { url: string; secret?: string; events?: string[]; jql?: string }): WebhookRegistration;
-  /** The next `count` matching /rest calls answer 429 with `Retry-After: retryAfter` (seconds). */
-  rateLimit(count: number, retryAfter: number, filter?: { methods?: string[]; path?: string }): void;
+  /**
+   * The next `count` matching /rest calls answer 429 as Jira does: `Retry-After: retryAfter`
+   * (seconds), `X-RateLimit-Reset` (ISO 8601) and `RateLimit-Reason` (`filter.reason`, default
+   * `jira-burst-based`; `jira-per-issue-on-write` with `filter.issue` limits one issue's writes).
+   */
+  rateLimit(count: number, retryAfter: number, filter?: FaultFilter): void;
   /** The next `count` matching /rest calls answer `status` (e.g. 503). */
   fail(count: number, status: number, filter?: { methods?: string[]; path?: string }): void;
   /** Calls that change state (POST/PUT/DELETE under /rest), answered 2xx. */
@@ -212,6 +238,29 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+/** True when an injected fault answers this call: method, path substring, and (per-issue limits) a write to its issue. */
+function faultMatches(f: InjectedFault, method: string, path: string, state: JiraSandboxState): boolean {
+  if (f.methods && !f.methods.includes(method)) return false;
+  if (f.path && !path.includes(f.path)) return false;
+  if (!f.issue) return true;
+  if (method === 'GET' || method === 'HEAD') return false;
+  const m = /^\/rest\/(?:api\/[23]\/issue|servicedeskapi\/request)\/([^/]+)/.exec(path);
+  if (!m) return false;
+  const target = decodeURIComponent(m[1] as string);
+  const aliases = state.issues.has(f.issue) || [...state.issues.values()].some((i) => i.key === f.issue) ? [state.issue(f.issue).key, state.issue(f.issue).id] : [f.issue];
+  return aliases.includes(target);
+}
+
+/** Jira's 429 headers: `Retry-After` (s), `X-RateLimit-Reset` (ISO 8601, request time + Retry-After) and `RateLimit-Reason`. */
+function rateLimitHeaders(f: InjectedFault, now: Date): Record<string, string> {
+  const seconds = f.retryAfter ?? 1;
+  return {
+    'Retry-After': String(seconds),
+    'X-RateLimit-Reset': new Date(now.getTime() + seconds * 1000).toISOString(),
+    'RateLimit-Reason': f.reason ?? (f.issue ? 'jira-per-issue-on-write' : 'jira-burst-based'),
+  };
 }
 
 /** Starts a Jira sandbox; see {@link JiraSandboxOptions}. */
@@ -298,7 +347,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   const ok = (body: unknown, status = 200): Reply => ({ status, body });
   const pageBean = (ctx: RequestContext, values: unknown[]) => {
     const startAt = int(ctx.query, 'startAt', 0);
-    const maxResults = int(ctx.query, 'maxResults', 50) || 50;
+    const maxResults = Math.min(int(ctx.query, 'maxResults', 50) || 50, options.maxPageSize ?? Number.MAX_SAFE_INTEGER);
     const page = values.slice(startAt, startAt + maxResults);
     const isLast = startAt + page.length >= values.length;
     const self = new URL(ctx.path, baseUrlHolder.value);
@@ -398,7 +447,8 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     let ts = state.transitionsFor(issue);
     const only = ctx.query.get('transitionId');
     if (only) ts = ts.filter((t) => t.id === only);
-    return ok({ transitions: ts.map((t) => views().transition(t)) });
+    const withFields = (ctx.query.get('expand') ?? '').split(',').includes('transitions.fields');
+    return ok({ transitions: ts.map((t) => views().transition(t, withFields)) });
   });
   route('POST', '/rest/api/3/issue/{issueIdOrKey}/transitions', (ctx) => {
     const b = jsonBody(ctx);
@@ -516,7 +566,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   // --- screens ----------------------------------------------------------------------------
   route('GET', '/rest/api/3/screens', (ctx) => {
     let screens = [...state.screens.values()];
-    const ids = ctx.query.getAll('id').map(Number);
+    const ids = numbers(ctx, 'id').map(Number);
     if (ids.length) screens = screens.filter((s) => ids.includes(s.id));
     const q = ctx.query.get('queryString');
     if (q) screens = screens.filter((s) => s.name.toLowerCase().includes(q.toLowerCase()));
@@ -534,6 +584,40 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     const s = state.screen(ctx.params.screenId as string);
     const on = new Set(s.tabs.flatMap((t) => t.fieldIds));
     return ok([...state.fields.values()].filter((f) => !on.has(f.id)).map((f) => ({ id: f.id, name: f.name })));
+  });
+
+  // --- screen schemes ----------------------------------------------------------------------
+  const numbers = (ctx: RequestContext, name: string) => ctx.query.getAll(name).flatMap((v) => v.split(',')).filter(Boolean);
+  const itssBean = (x: { id: string; name: string; description: string }) => ({ id: x.id, name: x.name, description: x.description });
+  route('GET', '/rest/api/3/issuetypescreenscheme', (ctx) => {
+    const ids = numbers(ctx, 'id');
+    const all = [...state.issueTypeScreenSchemes.values()].filter((x) => !ids.length || ids.includes(x.id));
+    return ok(pageBean(ctx, all.map(itssBean)));
+  });
+  route('GET', '/rest/api/3/issuetypescreenscheme/project', (ctx) => {
+    const wanted = numbers(ctx, 'projectId');
+    const projects = [...state.projects.values()].filter((p) => p.issueTypeScreenSchemeId && (!wanted.length || wanted.includes(p.id)));
+    const byScheme = new Map<string, string[]>();
+    for (const p of projects) byScheme.set(p.issueTypeScreenSchemeId as string, [...(byScheme.get(p.issueTypeScreenSchemeId as string) ?? []), p.id]);
+    const rows = [...byScheme].map(([id, projectIds]) => ({ issueTypeScreenScheme: itssBean(state.issueTypeScreenSchemes.get(id) as never), projectIds }));
+    return ok(pageBean(ctx, rows));
+  });
+  route('GET', '/rest/api/3/issuetypescreenscheme/mapping', (ctx) => {
+    const ids = numbers(ctx, 'issueTypeScreenSchemeId');
+    const schemes = [...state.issueTypeScreenSchemes.values()].filter((x) => !ids.length || ids.includes(x.id));
+    const rows = schemes.flatMap((x) => Object.entries(x.mappings).map(([issueTypeId, ss]) => ({ issueTypeId, issueTypeScreenSchemeId: x.id, screenSchemeId: String(ss) })));
+    return ok(pageBean(ctx, rows));
+  });
+  route('GET', '/rest/api/3/issuetypescreenscheme/{issueTypeScreenSchemeId}/project', (ctx) => {
+    const id = ctx.params.issueTypeScreenSchemeId as string;
+    if (!state.issueTypeScreenSchemes.has(id)) throw new JiraApiError(404, [`The issue type screen scheme with ID ${id} was not found.`]);
+    const projects = [...state.projects.values()].filter((p) => p.issueTypeScreenSchemeId === id);
+    return ok(pageBean(ctx, projects.map((p) => views().projectDetails(p))));
+  });
+  route('GET', '/rest/api/3/screenscheme', (ctx) => {
+    const ids = numbers(ctx, 'id').map(Number);
+    const all = [...state.screenSchemes.values()].filter((x) => !ids.length || ids.includes(x.id));
+    return ok(pageBean(ctx, all.map((x) => ({ id: x.id, name: x.name, description: x.description, screens: { ...x.screens } }))));
   });
 
   // --- projects, issue types, statuses ----------------------------------------------------
@@ -674,7 +758,12 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   // --- control endpoints (outside /rest; no auth) ------------------------------------------
   const control = async (method: string, path: string, body: unknown): Promise<Reply> => {
     const b = (body ?? {}) as Record<string, unknown>;
-    const filter = { methods: Array.isArray(b.methods) ? b.methods.map((m) => String(m).toUpperCase()) : undefined, path: typeof b.path === 'string' ? b.path : undefined };
+    const filter = {
+      methods: Array.isArray(b.methods) ? b.methods.map((m) => String(m).toUpperCase()) : undefined,
+      path: typeof b.path === 'string' ? b.path : undefined,
+      ...(typeof b.reason === 'string' ? { reason: b.reason as RateLimitReason } : {}),
+      ...(typeof b.issue === 'string' ? { issue: b.issue } : {}),
+    };
     if (method === 'POST' && path === '/_sandbox/rate-limit') {
       addFault({ status: 429, remaining: Number(b.count ?? 1), retryAfter: Number(b.retryAfter ?? 1), ...filter });
       return ok({ queued: faults.length });
@@ -792,11 +881,11 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     }
 
     const call: Omit<SandboxCall, 'status'> = { method, path, query: url.search, at: clock.now() };
-    const fault = faults.find((f) => f.remaining > 0 && (!f.methods || f.methods.includes(method)) && (!f.path || path.includes(f.path)));
+    const fault = faults.find((f) => f.remaining > 0 && faultMatches(f, method, path, state));
     if (fault && path.startsWith('/rest')) {
       fault.remaining -= 1;
       if (fault.remaining === 0) faults.splice(faults.indexOf(fault), 1);
-      const headers: Record<string, string> = fault.status === 429 ? { 'Retry-After': String(fault.retryAfter ?? 1), 'RateLimit-Reason': 'jira-burst-based' } : {};
+      const headers = fault.status === 429 ? rateLimitHeaders(fault, clock.now()) : {};
       const msg = fault.status === 429 ? 'Rate limit exceeded.' : 'The sandbox was told to fail this call.';
       return send(req, res, path, { status: fault.status, headers, body: errorBody(path, new JiraApiError(fault.status, [msg])) }, call);
     }
@@ -886,7 +975,8 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     seed: (seed) => state.seed(seed),
     as,
     registerWebhook,
-    rateLimit: (count, retryAfter, filter) => addFault({ status: 429, remaining: count, retryAfter, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path }),
+    rateLimit: (count, retryAfter, filter) =>
+      addFault({ status: 429, remaining: count, retryAfter, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path, reason: filter?.reason, issue: filter?.issue }),
     fail: (count, status, filter) => addFault({ status, remaining: count, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path }),
     writes: () => calls.filter((c) => c.method !== 'GET' && c.method !== 'HEAD' && c.path.startsWith('/rest') && c.status >= 200 && c.status < 300),
     violations: () => contract?.violations ?? [],

@@ -63,6 +63,12 @@ export const configSchema = z.object({
   /** Basic-auth fallback the Business Rule may send instead of a signature (both or neither). */
   SERVICENOW_WEBHOOK_USER: z.string().min(1).optional(),
   SERVICENOW_WEBHOOK_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
+  /**
+   * OAuth 2.0 instead of Basic (both or neither): the instance's OAuth application registry
+   * entry. With SERVICENOW_PASSWORD the password grant (refresh tokens), else client credentials.
+   */
+  SERVICENOW_OAUTH_CLIENT_ID: z.string().min(1).optional(),
+  SERVICENOW_OAUTH_CLIENT_SECRET: z.string().min(1).optional(),
 });
 
 /** Validated configuration. */
@@ -91,9 +97,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   if (cfg.SERVICENOW_INSTANCE_URL) {
-    for (const k of ['SERVICENOW_USER', 'SERVICENOW_PASSWORD', 'SERVICENOW_WEBHOOK_SECRET'] as const) {
+    for (const k of ['SERVICENOW_USER', 'SERVICENOW_WEBHOOK_SECRET'] as const) {
       if (!cfg[k]) throw new ConfigError(k, 'required when SERVICENOW_INSTANCE_URL is set');
     }
+    // OAuth's client credentials grant needs no password; Basic and the password grant do.
+    if (!cfg.SERVICENOW_OAUTH_CLIENT_ID && !cfg.SERVICENOW_PASSWORD) throw new ConfigError('SERVICENOW_PASSWORD', 'required when SERVICENOW_INSTANCE_URL is set without SERVICENOW_OAUTH_CLIENT_ID');
+  }
+  if (Boolean(cfg.SERVICENOW_OAUTH_CLIENT_ID) !== Boolean(cfg.SERVICENOW_OAUTH_CLIENT_SECRET)) {
+    throw new ConfigError(cfg.SERVICENOW_OAUTH_CLIENT_ID ? 'SERVICENOW_OAUTH_CLIENT_SECRET' : 'SERVICENOW_OAUTH_CLIENT_ID', 'SERVICENOW_OAUTH_CLIENT_ID and SERVICENOW_OAUTH_CLIENT_SECRET go together');
   }
   return cfg;
 }

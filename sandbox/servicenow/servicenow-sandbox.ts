@@ -70,6 +70,8 @@ export interface ServiceNowSandboxOptions {
   webhookTimeoutMs?: number;
   /** Enforce the normal change state model (default true). */
   strictChangeModel?: boolean;
+  /** The instance's time zone, for people without one of their own (default UTC). */
+  timeZone?: string;
   /** Largest request body accepted (bytes). Default 10 MiB. */
   maxBodyBytes?: number;
   clock?: Clock;
@@ -306,7 +308,7 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
     }
   };
 
-  const state = new ServiceNowSandboxState(onEvent, { clock: options.clock, strictChangeModel: options.strictChangeModel });
+  const state = new ServiceNowSandboxState(onEvent, { clock: options.clock, strictChangeModel: options.strictChangeModel, timeZone: options.timeZone });
   state.seed({ users: [{ user_name: creds.username, name: 'ticket-surface integration', password: creds.password }] });
   const apiUser = state.mustUser(creds.username);
   const oauth = new SandboxOAuth(state, clock, options.oauth);

@@ -17,8 +17,8 @@ import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
 import { ServiceNowChanges } from './change-requests.ts';
 import type { ServiceNowClient, ServiceNowRow } from './client.ts';
 import type { ServiceNowSurfaceConfig } from './config.ts';
-import { serviceNowAnswers } from './form-values.ts';
 import { QUESTION_ITEM_KEY } from './forms-sync.ts';
+import { RequestedItemAnswers } from './item-answers.ts';
 import { renderWorkNote } from './text-renderer.ts';
 import { serviceNowWebhookSchema, verifyServiceNowDelivery, type ServiceNowWebhookAuth } from './webhook.ts';
 
@@ -100,12 +100,14 @@ export class ServiceNowSurface implements SurfaceAdapter {
   /** Production change requests. */
   readonly changes: ServiceNowChanges;
   private readonly tickets: TicketHandler;
+  private readonly answers: RequestedItemAnswers;
   /** The write in progress per requested item (see {@link publish}). */
   private readonly writing = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: ServiceNowSurfaceDeps) {
     this.changes = new ServiceNowChanges({ client: deps.client, ids: deps.ids, config: deps.config, clock: deps.clock, logger: deps.logger });
     this.directory = { getUser: (id) => this.user(id) };
+    this.answers = new RequestedItemAnswers({ client: deps.client, ids: deps.ids, forms: deps.forms });
     this.tickets = new TicketHandler({
       surface: SURFACE,
       engine: deps.engine,
@@ -196,34 +198,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
 
   /** The bundle and answers of a requested item, read from its variables (not from the webhook). */
   private async intakeInput(ritm: ServiceNowRow, bundle: string): Promise<{ input: TicketInput; editedBy?: string }> {
-    const { client, ids } = this.deps;
-    const links = await client.list('sc_item_option_mtom', {
-      query: `request_item=${ritm.sys_id}`,
-      fields: ['sc_item_option.item_option_new', 'sc_item_option.value', 'sc_item_option.sys_updated_by', 'sc_item_option.sys_updated_on'],
-    });
-    const variables: Record<string, string> = {};
-    let editedAt = '';
-    let editedBy: string | undefined;
-    const prefix = `variable/${bundle}/`;
-    for (const l of links) {
-      const key = await ids.keyOf(SURFACE, l['sc_item_option.item_option_new'] ?? '');
-      if (!key?.startsWith(prefix)) continue;
-      variables[key.slice(prefix.length)] = l['sc_item_option.value'] ?? '';
-      const at = l['sc_item_option.sys_updated_on'] ?? '';
-      if (at > editedAt) {
-        editedAt = at;
-        editedBy = l['sc_item_option.sys_updated_by'];
-      }
-    }
-    const choiceIds: Record<string, string> = {};
-    const choicePrefix = `choice/${bundle}/`;
-    for (const [key, id] of Object.entries(await ids.all(SURFACE))) {
-      if (key.startsWith(choicePrefix)) choiceIds[id] = key.slice(choicePrefix.length).split('/').slice(1).join('/');
-    }
-    const form = await this.deps.forms.form(bundle);
-    const answers = serviceNowAnswers(form, variables, choiceIds);
-    // An empty variable is an unanswered question, as in the catalog form.
-    for (const [k, v] of Object.entries(answers)) if (v === '') delete answers[k];
+    const { answers, editedBy } = await this.answers.read(ritm.sys_id!, bundle);
     if (answers.request_environment === undefined && this.deps.config.defaultEnvironment) answers.request_environment = this.deps.config.defaultEnvironment;
     return {
       input: {

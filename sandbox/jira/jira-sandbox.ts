@@ -21,6 +21,7 @@ import {
   JiraSandboxState,
   type SandboxIssue,
   type SandboxSeed,
+  type SandboxWorkflow,
   type SandboxUser,
   type StateEvent,
 } from './state.ts';
@@ -164,6 +165,12 @@ export interface JiraSandbox {
    * `jira-burst-based`; `jira-per-issue-on-write` with `filter.issue` limits one issue's writes).
    */
   rateLimit(count: number, retryAfter: number, filter?: FaultFilter): void;
+  /**
+   * Takes a permission (`USER_PICKER`, `TRANSITION_ISSUES`, `ADMINISTER` ...) from an account
+   * (default: the API account), as an administrator editing a permission scheme would; every
+   * account holds every permission the sandbox knows until then.
+   */
+  revokePermission(permission: string, accountId?: string): void;
   /** The next `count` matching /rest calls answer `status` (e.g. 503). */
   fail(count: number, status: number, filter?: { methods?: string[]; path?: string }): void;
   /** Calls that change state (POST/PUT/DELETE under /rest), answered 2xx. */
@@ -263,6 +270,53 @@ function rateLimitHeaders(f: InjectedFault, now: Date): Record<string, string> {
   };
 }
 
+/** The permissions the sandbox knows (Jira's keys, ids and types); an account holds each unless revoked. */
+const PERMISSIONS: Readonly<Record<string, { id: string; name: string; type: 'GLOBAL' | 'PROJECT'; description: string }>> = {
+  ADMINISTER: { id: '0', name: 'Administer Jira', type: 'GLOBAL', description: 'Create and administer projects, issue types, fields, workflows and screens.' },
+  USER_PICKER: { id: '27', name: 'Browse users and groups', type: 'GLOBAL', description: 'View and select users or groups from the user picker.' },
+  BROWSE_PROJECTS: { id: '10', name: 'Browse Projects', type: 'PROJECT', description: 'Ability to browse projects and the issues within them.' },
+  CREATE_ISSUES: { id: '11', name: 'Create Issues', type: 'PROJECT', description: 'Ability to create issues.' },
+  EDIT_ISSUES: { id: '12', name: 'Edit Issues', type: 'PROJECT', description: 'Ability to edit issues.' },
+  TRANSITION_ISSUES: { id: '46', name: 'Transition Issues', type: 'PROJECT', description: 'Ability to transition issues.' },
+  ADD_COMMENTS: { id: '15', name: 'Add Comments', type: 'PROJECT', description: 'Ability to comment on issues.' },
+  EDIT_OWN_COMMENTS: { id: '35', name: 'Edit Own Comments', type: 'PROJECT', description: 'Ability to edit own comments made on issues.' },
+  CREATE_ATTACHMENTS: { id: '19', name: 'Create Attachments', type: 'PROJECT', description: 'Users with this permission may create attachments.' },
+};
+
+/** A workflow as `GET /rest/api/3/workflow/search` shows it, with its transitions and statuses when expanded. */
+function workflowView(w: SandboxWorkflow, expand: string[], statusName: (id: string) => string): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: { name: w.name, entityId: `wf-${w.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}` }, description: '' };
+  if (expand.includes('transitions')) {
+    out.transitions = [
+      { id: '1', name: 'Create', description: '', from: [], to: w.initialStatusId, type: 'initial' },
+      ...w.transitions.map((t) => ({ id: t.id, name: t.name, description: '', from: t.from, to: t.to, type: t.from.length ? 'directed' : 'global' })),
+    ];
+  }
+  if (expand.includes('statuses')) {
+    const ids = new Set([w.initialStatusId, ...w.transitions.flatMap((t) => [...t.from, t.to])]);
+    out.statuses = [...ids].map((id) => ({ id, name: statusName(id) }));
+  }
+  return out;
+}
+
+/** An admin webhook as `GET /rest/webhooks/1.0/webhook` shows it (never its secret). */
+function adminWebhookView(w: { id: string; url: string; events: string[]; jql?: string }, baseUrl: string): Record<string, unknown> {
+  return {
+    name: `webhook ${w.id}`,
+    url: w.url,
+    excludeBody: false,
+    filters: { 'issue-related-events-section': w.jql ?? '' },
+    events: w.events.length ? w.events : ['jira:issue_created', 'jira:issue_updated', 'jira:issue_deleted', 'comment_created', 'comment_updated', 'comment_deleted'],
+    enabled: true,
+    self: `${baseUrl}/rest/webhooks/1.0/webhook/${w.id}`,
+  };
+}
+
+/** Whether a path is judged by the OpenAPI documents: every /rest path but the admin webhooks, which no document describes. */
+function contracted(path: string): boolean {
+  return path.startsWith('/rest') && !path.startsWith('/rest/webhooks/');
+}
+
 /** Starts a Jira sandbox; see {@link JiraSandboxOptions}. */
 export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promise<JiraSandbox> {
   const clock = options.clock ?? systemClock;
@@ -270,6 +324,13 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   const calls: SandboxCall[] = [];
   const unimplemented: string[] = [];
   const faults: InjectedFault[] = [];
+  /** `<accountId> <PERMISSION_KEY>` pairs revoked with {@link JiraSandbox.revokePermission}. */
+  const revoked = new Set<string>();
+  /** Jira administration: in jira-admins and ADMINISTER not revoked; else 403 as Jira answers. */
+  const requireAdmin = (ctx: { actor: SandboxUser }): void => {
+    if (ctx.actor.groups.includes('jira-admins') && !revoked.has(`${ctx.actor.accountId} ADMINISTER`)) return;
+    throw new JiraApiError(403, ['You are not authorized to perform this action. Administrator privileges are required.']);
+  };
   const contract = options.contract === true ? new ContractRecorder(loadJiraContracts()) : options.contract || undefined;
   const maxBody = options.maxBodyBytes ?? 20 * 1024 * 1024;
   // Views need the base URL, known only once listening; events are rendered through this holder.
@@ -642,6 +703,42 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   });
   route('GET', '/rest/api/3/status', () => ok([...state.statuses.values()].map((s) => views().status(s))));
 
+  // --- what `ticket-surface doctor` reads: permissions, workflows, admin webhooks ------------
+  route('GET', '/rest/api/3/mypermissions', (ctx) => {
+    const keys = (ctx.query.get('permissions') ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+    if (!keys.length) throw new JiraApiError(400, ['The permissions query parameter is required.']);
+    const unknown = keys.filter((k) => !PERMISSIONS[k]);
+    if (unknown.length) throw new JiraApiError(400, [`Unrecognized permission keys: ${unknown.join(', ')}`]);
+    const project = ctx.query.get('projectKey') ?? ctx.query.get('projectId');
+    if (project) state.project(project);
+    const out: Record<string, unknown> = {};
+    for (const k of keys) out[k] = { ...PERMISSIONS[k], key: k, havePermission: !revoked.has(`${ctx.actor.accountId} ${k}`) };
+    return ok({ permissions: out });
+  });
+  route('GET', '/rest/api/3/workflowscheme/project', (ctx) => {
+    requireAdmin(ctx);
+    const ids = ctx.query.getAll('projectId');
+    if (!ids.length) throw new JiraApiError(400, ['The projectId parameter is required.']);
+    const values = ids.map((id) => state.project(id)).map((p) => ({
+      projectIds: [p.id],
+      workflowScheme: { id: Number(p.id), name: `${p.key}: ${p.workflow.name} scheme`, description: '', defaultWorkflow: p.workflow.name, issueTypeMappings: {}, self: `${baseUrlHolder.value}/rest/api/3/workflowscheme/${p.id}` },
+    }));
+    return ok({ values });
+  });
+  route('GET', '/rest/api/3/workflow/search', (ctx) => {
+    requireAdmin(ctx);
+    const name = ctx.query.get('workflowName');
+    const expand = (ctx.query.get('expand') ?? '').split(',');
+    const wfs = [...state.workflows.values()].filter((w) => !name || w.name === name);
+    return ok(pageBean(ctx, wfs.map((w) => workflowView(w, expand, (id) => state.statuses.get(id)?.name ?? id))));
+  });
+  // Admin webhooks: Atlassian documents them on its Webhooks page, not in the OpenAPI document,
+  // so these answers are not contract-checked; the secret is never shown.
+  route('GET', '/rest/webhooks/1.0/webhook', (ctx) => {
+    requireAdmin(ctx);
+    return ok(webhooks.list().map((w) => adminWebhookView(w, baseUrlHolder.value)));
+  });
+
   // --- users and groups -------------------------------------------------------------------
   route('GET', '/rest/api/3/myself', (ctx) => ok(views().user(ctx.actor)));
   route('GET', '/rest/api/3/user', (ctx) => {
@@ -829,7 +926,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     if (sandbox.transformResponse && path.startsWith('/rest') && !reply.raw) {
       body = sandbox.transformResponse({ method, path, status: reply.status, body });
     }
-    if (contract && path.startsWith('/rest')) contract.response({ method, path, status: reply.status, body: reply.raw ? undefined : body });
+    if (contract && contracted(path)) contract.response({ method, path, status: reply.status, body: reply.raw ? undefined : body });
     if (call) calls.push({ ...call, status: reply.status });
     const headers: Record<string, string> = { ...(reply.headers ?? {}) };
     if (reply.raw) {
@@ -904,7 +1001,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     const bad = parseJson();
     if (bad) return send(req, res, path, { status: 400, body: errorBody(path, bad) }, call);
     if (body !== undefined) call.body = body;
-    if (contract && path.startsWith('/rest')) contract.request({ method, path, body });
+    if (contract && contracted(path)) contract.request({ method, path, body });
 
     let params: Record<string, string> | undefined;
     let handler: Handler | undefined;
@@ -975,6 +1072,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     seed: (seed) => state.seed(seed),
     as,
     registerWebhook,
+    revokePermission: (permission, accountId) => void revoked.add(`${accountId ?? apiUser.accountId} ${permission}`),
     rateLimit: (count, retryAfter, filter) =>
       addFault({ status: 429, remaining: count, retryAfter, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path, reason: filter?.reason, issue: filter?.issue }),
     fail: (count, status, filter) => addFault({ status, remaining: count, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path }),

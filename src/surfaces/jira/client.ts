@@ -382,6 +382,16 @@ export class JiraClient {
     return this.parse(op, z.object({ accountId: z.string(), displayName: z.string().optional() }).passthrough(), res);
   }
 
+  /** The account the credentials log in as, with the site's `Date` header (the doctor compares clocks). */
+  async whoAmI(): Promise<{ accountId: string; displayName?: string; date?: string }> {
+    const op = 'GET /rest/api/3/myself';
+    const res = await this.remote.call(op, async () => {
+      const r = await this.http.get('/rest/api/3/myself');
+      return { ...(r.data as object), date: typeof r.headers.date === 'string' ? r.headers.date : undefined };
+    });
+    return this.parse(op, z.object({ accountId: z.string(), displayName: z.string().optional(), date: z.string().optional() }).passthrough(), res);
+  }
+
   /** The issue's current status name. */
   async getStatus(issueKey: string): Promise<string> {
     const op = 'GET /rest/api/3/issue/{key}';

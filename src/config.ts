@@ -71,6 +71,12 @@ export const configSchema = z.object({
   OIDC_JWKS_URL: z.url({ protocol: /^(https?|file)$/ }).optional(),
   /** When set, `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /**
+   * OAuth 2.0 instead of Basic (both or neither): the instance's OAuth application registry
+   * entry. With SERVICENOW_PASSWORD the password grant (refresh tokens), else client credentials.
+   */
+  SERVICENOW_OAUTH_CLIENT_ID: z.string().min(1).optional(),
+  SERVICENOW_OAUTH_CLIENT_SECRET: z.string().min(1).optional(),
 });
 
 /** Validated configuration. */
@@ -99,9 +105,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   if (cfg.SERVICENOW_INSTANCE_URL) {
-    for (const k of ['SERVICENOW_USER', 'SERVICENOW_PASSWORD', 'SERVICENOW_WEBHOOK_SECRET'] as const) {
+    for (const k of ['SERVICENOW_USER', 'SERVICENOW_WEBHOOK_SECRET'] as const) {
       if (!cfg[k]) throw new ConfigError(k, 'required when SERVICENOW_INSTANCE_URL is set');
     }
+    // OAuth's client credentials grant needs no password; Basic and the password grant do.
+    if (!cfg.SERVICENOW_OAUTH_CLIENT_ID && !cfg.SERVICENOW_PASSWORD) throw new ConfigError('SERVICENOW_PASSWORD', 'required when SERVICENOW_INSTANCE_URL is set without SERVICENOW_OAUTH_CLIENT_ID');
+  }
+  if (Boolean(cfg.SERVICENOW_OAUTH_CLIENT_ID) !== Boolean(cfg.SERVICENOW_OAUTH_CLIENT_SECRET)) {
+    throw new ConfigError(cfg.SERVICENOW_OAUTH_CLIENT_ID ? 'SERVICENOW_OAUTH_CLIENT_SECRET' : 'SERVICENOW_OAUTH_CLIENT_ID', 'SERVICENOW_OAUTH_CLIENT_ID and SERVICENOW_OAUTH_CLIENT_SECRET go together');
   }
   if (cfg.OIDC_ISSUER || cfg.OIDC_AUDIENCE || cfg.OIDC_JWKS_URL) {
     for (const k of ['OIDC_ISSUER', 'OIDC_AUDIENCE', 'OIDC_JWKS_URL'] as const) {

@@ -33,7 +33,7 @@ import { loadJiraConfig } from './surfaces/jira/config.ts';
 import { ViewBuilder } from './surfaces/shared/view-builder.ts';
 import { ServiceNowSurface } from './surfaces/servicenow/adapter.ts';
 import { ServiceNowBlackoutSource } from './surfaces/servicenow/blackouts.ts';
-import { ServiceNowClient } from './surfaces/servicenow/client.ts';
+import { ServiceNowClient, serviceNowCredentials } from './surfaces/servicenow/client.ts';
 import { loadServiceNowConfig, type ServiceNowSurfaceConfig } from './surfaces/servicenow/config.ts';
 import { questionItem, ServiceNowFormsSync } from './surfaces/servicenow/forms-sync.ts';
 import type { SurfaceAdapter } from './surfaces/surface.ts';
@@ -178,7 +178,7 @@ interface ServiceNowConnection {
 async function connectServiceNow(config: Config, logger: Logger): Promise<ServiceNowConnection | undefined> {
   if (!config.SERVICENOW_INSTANCE_URL) return undefined;
   const snConfig = await loadServiceNowConfig(config.SERVICENOW_CONFIG_FILE ?? 'examples/servicenow-config.yaml');
-  const client = new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL, user: config.SERVICENOW_USER!, password: config.SERVICENOW_PASSWORD!, logger });
+  const client = new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL, credentials: serviceNowCredentials(config), logger });
   return { config: snConfig, client };
 }
 

@@ -57,12 +57,13 @@ export function exampleSeed(): SandboxSeed {
           { name: 'Needs info', from: [STATUSES.open, STATUSES.planned, STATUSES.awaitingApproval], to: STATUSES.needsInfo },
           { name: 'Request approval', from: [STATUSES.planned, STATUSES.approved], to: STATUSES.awaitingApproval },
           { name: 'Approve', from: [STATUSES.awaitingApproval], to: STATUSES.approved },
-          { name: 'Reject', from: [STATUSES.awaitingApproval], to: STATUSES.rejected },
-          { name: 'Done', from: [STATUSES.approved], to: STATUSES.done },
+          // Into a done status through a screen with the Resolution field, required, as Jira's own workflows do.
+          { name: 'Reject', from: [STATUSES.awaitingApproval], to: STATUSES.rejected, resolution: 'required' },
+          { name: 'Done', from: [STATUSES.approved], to: STATUSES.done, resolution: 'required' },
           // Questions (the "Infrastructure question" type) are answered and resolved straight away.
-          { name: 'Answer', from: [STATUSES.open, STATUSES.needsInfo], to: STATUSES.done },
+          { name: 'Answer', from: [STATUSES.open, STATUSES.needsInfo], to: STATUSES.done, resolution: 'required' },
           { name: 'Reopen', from: [STATUSES.done, STATUSES.rejected, STATUSES.cancelled], to: STATUSES.open },
-          { name: 'Cancel', to: STATUSES.cancelled },
+          { name: 'Cancel', to: STATUSES.cancelled, resolution: 'required' },
         ],
       },
     },

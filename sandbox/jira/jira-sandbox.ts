@@ -21,6 +21,7 @@ import {
   JiraSandboxState,
   type SandboxIssue,
   type SandboxSeed,
+  type SandboxWorkflow,
   type SandboxUser,
   type StateEvent,
 } from './state.ts';
@@ -54,6 +55,11 @@ export interface JiraSandboxOptions {
   concurrentWebhooks?: boolean;
   /** Largest request body accepted (bytes). Default 20 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Largest page of a startAt/maxResults list (Jira caps `maxResults` per operation); a larger
+   * `maxResults` gets this many. Default: no cap. Tests set a small one to make clients page.
+   */
+  maxPageSize?: number;
   clock?: Clock;
 }
 
@@ -78,6 +84,23 @@ export interface InjectedFault {
   methods?: string[];
   /** Substring the path must contain. */
   path?: string;
+  /** For 429s: which limit answers (`RateLimit-Reason`); default `jira-burst-based`. */
+  reason?: RateLimitReason;
+  /** Only writes to this issue (key or id) match: Jira's per-issue write limit. */
+  issue?: string;
+}
+
+/** Jira's documented `RateLimit-Reason` values. */
+export type RateLimitReason = 'jira-burst-based' | 'jira-per-issue-on-write' | 'jira-quota-tenant-based' | 'jira-quota-global-based';
+
+/** Which calls an injected 429 or failure answers. */
+export interface FaultFilter {
+  methods?: string[];
+  path?: string;
+  /** 429 only: the limit that answers (default `jira-burst-based`). */
+  reason?: RateLimitReason;
+  /** Only writes (POST/PUT/DELETE) to this issue, by key or id, as Jira's per-issue write limit does. */
+  issue?: string;
 }
 
 /** What `transformResponse` sees and may replace (used to prove drift is caught). */
@@ -136,8 +159,18 @@ export interface JiraSandbox {
   as(accountId: string): SandboxActor;
   /** Registers a webhook; `secret` defaults to the sandbox's `webhookSecret` (`''` for unsigned). */
   registerWebhook(input: { url: string; secret?: string; events?: string[]; jql?: string }): WebhookRegistration;
-  /** The next `count` matching /rest calls answer 429 with `Retry-After: retryAfter` (seconds). */
-  rateLimit(count: number, retryAfter: number, filter?: { methods?: string[]; path?: string }): void;
+  /**
+   * The next `count` matching /rest calls answer 429 as Jira does: `Retry-After: retryAfter`
+   * (seconds), `X-RateLimit-Reset` (ISO 8601) and `RateLimit-Reason` (`filter.reason`, default
+   * `jira-burst-based`; `jira-per-issue-on-write` with `filter.issue` limits one issue's writes).
+   */
+  rateLimit(count: number, retryAfter: number, filter?: FaultFilter): void;
+  /**
+   * Takes a permission (`USER_PICKER`, `TRANSITION_ISSUES`, `ADMINISTER` ...) from an account
+   * (default: the API account), as an administrator editing a permission scheme would; every
+   * account holds every permission the sandbox knows until then.
+   */
+  revokePermission(permission: string, accountId?: string): void;
   /** The next `count` matching /rest calls answer `status` (e.g. 503). */
   fail(count: number, status: number, filter?: { methods?: string[]; path?: string }): void;
   /** Calls that change state (POST/PUT/DELETE under /rest), answered 2xx. */
@@ -214,6 +247,76 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** True when an injected fault answers this call: method, path substring, and (per-issue limits) a write to its issue. */
+function faultMatches(f: InjectedFault, method: string, path: string, state: JiraSandboxState): boolean {
+  if (f.methods && !f.methods.includes(method)) return false;
+  if (f.path && !path.includes(f.path)) return false;
+  if (!f.issue) return true;
+  if (method === 'GET' || method === 'HEAD') return false;
+  const m = /^\/rest\/(?:api\/[23]\/issue|servicedeskapi\/request)\/([^/]+)/.exec(path);
+  if (!m) return false;
+  const target = decodeURIComponent(m[1] as string);
+  const aliases = state.issues.has(f.issue) || [...state.issues.values()].some((i) => i.key === f.issue) ? [state.issue(f.issue).key, state.issue(f.issue).id] : [f.issue];
+  return aliases.includes(target);
+}
+
+/** Jira's 429 headers: `Retry-After` (s), `X-RateLimit-Reset` (ISO 8601, request time + Retry-After) and `RateLimit-Reason`. */
+function rateLimitHeaders(f: InjectedFault, now: Date): Record<string, string> {
+  const seconds = f.retryAfter ?? 1;
+  return {
+    'Retry-After': String(seconds),
+    'X-RateLimit-Reset': new Date(now.getTime() + seconds * 1000).toISOString(),
+    'RateLimit-Reason': f.reason ?? (f.issue ? 'jira-per-issue-on-write' : 'jira-burst-based'),
+  };
+}
+
+/** The permissions the sandbox knows (Jira's keys, ids and types); an account holds each unless revoked. */
+const PERMISSIONS: Readonly<Record<string, { id: string; name: string; type: 'GLOBAL' | 'PROJECT'; description: string }>> = {
+  ADMINISTER: { id: '0', name: 'Administer Jira', type: 'GLOBAL', description: 'Create and administer projects, issue types, fields, workflows and screens.' },
+  USER_PICKER: { id: '27', name: 'Browse users and groups', type: 'GLOBAL', description: 'View and select users or groups from the user picker.' },
+  BROWSE_PROJECTS: { id: '10', name: 'Browse Projects', type: 'PROJECT', description: 'Ability to browse projects and the issues within them.' },
+  CREATE_ISSUES: { id: '11', name: 'Create Issues', type: 'PROJECT', description: 'Ability to create issues.' },
+  EDIT_ISSUES: { id: '12', name: 'Edit Issues', type: 'PROJECT', description: 'Ability to edit issues.' },
+  TRANSITION_ISSUES: { id: '46', name: 'Transition Issues', type: 'PROJECT', description: 'Ability to transition issues.' },
+  ADD_COMMENTS: { id: '15', name: 'Add Comments', type: 'PROJECT', description: 'Ability to comment on issues.' },
+  EDIT_OWN_COMMENTS: { id: '35', name: 'Edit Own Comments', type: 'PROJECT', description: 'Ability to edit own comments made on issues.' },
+  CREATE_ATTACHMENTS: { id: '19', name: 'Create Attachments', type: 'PROJECT', description: 'Users with this permission may create attachments.' },
+};
+
+/** A workflow as `GET /rest/api/3/workflow/search` shows it, with its transitions and statuses when expanded. */
+function workflowView(w: SandboxWorkflow, expand: string[], statusName: (id: string) => string): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: { name: w.name, entityId: `wf-${w.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}` }, description: '' };
+  if (expand.includes('transitions')) {
+    out.transitions = [
+      { id: '1', name: 'Create', description: '', from: [], to: w.initialStatusId, type: 'initial' },
+      ...w.transitions.map((t) => ({ id: t.id, name: t.name, description: '', from: t.from, to: t.to, type: t.from.length ? 'directed' : 'global' })),
+    ];
+  }
+  if (expand.includes('statuses')) {
+    const ids = new Set([w.initialStatusId, ...w.transitions.flatMap((t) => [...t.from, t.to])]);
+    out.statuses = [...ids].map((id) => ({ id, name: statusName(id) }));
+  }
+  return out;
+}
+
+/** An admin webhook as `GET /rest/webhooks/1.0/webhook` shows it (never its secret). */
+function adminWebhookView(w: { id: string; url: string; events: string[]; jql?: string }, baseUrl: string): Record<string, unknown> {
+  return {
+    name: `webhook ${w.id}`,
+    url: w.url,
+    excludeBody: false,
+    filters: { 'issue-related-events-section': w.jql ?? '' },
+    events: w.events.length ? w.events : ['jira:issue_created', 'jira:issue_updated', 'jira:issue_deleted', 'comment_created', 'comment_updated', 'comment_deleted'],
+    enabled: true,
+    self: `${baseUrl}/rest/webhooks/1.0/webhook/${w.id}`,
+  };
+}
+
+/** Whether a path is judged by the OpenAPI documents: every /rest path but the admin webhooks, which no document describes. */
+function contracted(path: string): boolean {
+  return path.startsWith('/rest') && !path.startsWith('/rest/webhooks/');
+}
+
 /** Starts a Jira sandbox; see {@link JiraSandboxOptions}. */
 export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promise<JiraSandbox> {
   const clock = options.clock ?? systemClock;
@@ -221,6 +324,13 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   const calls: SandboxCall[] = [];
   const unimplemented: string[] = [];
   const faults: InjectedFault[] = [];
+  /** `<accountId> <PERMISSION_KEY>` pairs revoked with {@link JiraSandbox.revokePermission}. */
+  const revoked = new Set<string>();
+  /** Jira administration: in jira-admins and ADMINISTER not revoked; else 403 as Jira answers. */
+  const requireAdmin = (ctx: { actor: SandboxUser }): void => {
+    if (ctx.actor.groups.includes('jira-admins') && !revoked.has(`${ctx.actor.accountId} ADMINISTER`)) return;
+    throw new JiraApiError(403, ['You are not authorized to perform this action. Administrator privileges are required.']);
+  };
   const contract = options.contract === true ? new ContractRecorder(loadJiraContracts()) : options.contract || undefined;
   const maxBody = options.maxBodyBytes ?? 20 * 1024 * 1024;
   // Views need the base URL, known only once listening; events are rendered through this holder.
@@ -298,7 +408,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   const ok = (body: unknown, status = 200): Reply => ({ status, body });
   const pageBean = (ctx: RequestContext, values: unknown[]) => {
     const startAt = int(ctx.query, 'startAt', 0);
-    const maxResults = int(ctx.query, 'maxResults', 50) || 50;
+    const maxResults = Math.min(int(ctx.query, 'maxResults', 50) || 50, options.maxPageSize ?? Number.MAX_SAFE_INTEGER);
     const page = values.slice(startAt, startAt + maxResults);
     const isLast = startAt + page.length >= values.length;
     const self = new URL(ctx.path, baseUrlHolder.value);
@@ -398,7 +508,8 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     let ts = state.transitionsFor(issue);
     const only = ctx.query.get('transitionId');
     if (only) ts = ts.filter((t) => t.id === only);
-    return ok({ transitions: ts.map((t) => views().transition(t)) });
+    const withFields = (ctx.query.get('expand') ?? '').split(',').includes('transitions.fields');
+    return ok({ transitions: ts.map((t) => views().transition(t, withFields)) });
   });
   route('POST', '/rest/api/3/issue/{issueIdOrKey}/transitions', (ctx) => {
     const b = jsonBody(ctx);
@@ -516,7 +627,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   // --- screens ----------------------------------------------------------------------------
   route('GET', '/rest/api/3/screens', (ctx) => {
     let screens = [...state.screens.values()];
-    const ids = ctx.query.getAll('id').map(Number);
+    const ids = numbers(ctx, 'id').map(Number);
     if (ids.length) screens = screens.filter((s) => ids.includes(s.id));
     const q = ctx.query.get('queryString');
     if (q) screens = screens.filter((s) => s.name.toLowerCase().includes(q.toLowerCase()));
@@ -534,6 +645,40 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     const s = state.screen(ctx.params.screenId as string);
     const on = new Set(s.tabs.flatMap((t) => t.fieldIds));
     return ok([...state.fields.values()].filter((f) => !on.has(f.id)).map((f) => ({ id: f.id, name: f.name })));
+  });
+
+  // --- screen schemes ----------------------------------------------------------------------
+  const numbers = (ctx: RequestContext, name: string) => ctx.query.getAll(name).flatMap((v) => v.split(',')).filter(Boolean);
+  const itssBean = (x: { id: string; name: string; description: string }) => ({ id: x.id, name: x.name, description: x.description });
+  route('GET', '/rest/api/3/issuetypescreenscheme', (ctx) => {
+    const ids = numbers(ctx, 'id');
+    const all = [...state.issueTypeScreenSchemes.values()].filter((x) => !ids.length || ids.includes(x.id));
+    return ok(pageBean(ctx, all.map(itssBean)));
+  });
+  route('GET', '/rest/api/3/issuetypescreenscheme/project', (ctx) => {
+    const wanted = numbers(ctx, 'projectId');
+    const projects = [...state.projects.values()].filter((p) => p.issueTypeScreenSchemeId && (!wanted.length || wanted.includes(p.id)));
+    const byScheme = new Map<string, string[]>();
+    for (const p of projects) byScheme.set(p.issueTypeScreenSchemeId as string, [...(byScheme.get(p.issueTypeScreenSchemeId as string) ?? []), p.id]);
+    const rows = [...byScheme].map(([id, projectIds]) => ({ issueTypeScreenScheme: itssBean(state.issueTypeScreenSchemes.get(id) as never), projectIds }));
+    return ok(pageBean(ctx, rows));
+  });
+  route('GET', '/rest/api/3/issuetypescreenscheme/mapping', (ctx) => {
+    const ids = numbers(ctx, 'issueTypeScreenSchemeId');
+    const schemes = [...state.issueTypeScreenSchemes.values()].filter((x) => !ids.length || ids.includes(x.id));
+    const rows = schemes.flatMap((x) => Object.entries(x.mappings).map(([issueTypeId, ss]) => ({ issueTypeId, issueTypeScreenSchemeId: x.id, screenSchemeId: String(ss) })));
+    return ok(pageBean(ctx, rows));
+  });
+  route('GET', '/rest/api/3/issuetypescreenscheme/{issueTypeScreenSchemeId}/project', (ctx) => {
+    const id = ctx.params.issueTypeScreenSchemeId as string;
+    if (!state.issueTypeScreenSchemes.has(id)) throw new JiraApiError(404, [`The issue type screen scheme with ID ${id} was not found.`]);
+    const projects = [...state.projects.values()].filter((p) => p.issueTypeScreenSchemeId === id);
+    return ok(pageBean(ctx, projects.map((p) => views().projectDetails(p))));
+  });
+  route('GET', '/rest/api/3/screenscheme', (ctx) => {
+    const ids = numbers(ctx, 'id').map(Number);
+    const all = [...state.screenSchemes.values()].filter((x) => !ids.length || ids.includes(x.id));
+    return ok(pageBean(ctx, all.map((x) => ({ id: x.id, name: x.name, description: x.description, screens: { ...x.screens } }))));
   });
 
   // --- projects, issue types, statuses ----------------------------------------------------
@@ -557,6 +702,42 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     return ok(p.issueTypeIds.map((t) => views().issueType(state.issueTypes.get(t) as never)));
   });
   route('GET', '/rest/api/3/status', () => ok([...state.statuses.values()].map((s) => views().status(s))));
+
+  // --- what `ticket-surface doctor` reads: permissions, workflows, admin webhooks ------------
+  route('GET', '/rest/api/3/mypermissions', (ctx) => {
+    const keys = (ctx.query.get('permissions') ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+    if (!keys.length) throw new JiraApiError(400, ['The permissions query parameter is required.']);
+    const unknown = keys.filter((k) => !PERMISSIONS[k]);
+    if (unknown.length) throw new JiraApiError(400, [`Unrecognized permission keys: ${unknown.join(', ')}`]);
+    const project = ctx.query.get('projectKey') ?? ctx.query.get('projectId');
+    if (project) state.project(project);
+    const out: Record<string, unknown> = {};
+    for (const k of keys) out[k] = { ...PERMISSIONS[k], key: k, havePermission: !revoked.has(`${ctx.actor.accountId} ${k}`) };
+    return ok({ permissions: out });
+  });
+  route('GET', '/rest/api/3/workflowscheme/project', (ctx) => {
+    requireAdmin(ctx);
+    const ids = ctx.query.getAll('projectId');
+    if (!ids.length) throw new JiraApiError(400, ['The projectId parameter is required.']);
+    const values = ids.map((id) => state.project(id)).map((p) => ({
+      projectIds: [p.id],
+      workflowScheme: { id: Number(p.id), name: `${p.key}: ${p.workflow.name} scheme`, description: '', defaultWorkflow: p.workflow.name, issueTypeMappings: {}, self: `${baseUrlHolder.value}/rest/api/3/workflowscheme/${p.id}` },
+    }));
+    return ok({ values });
+  });
+  route('GET', '/rest/api/3/workflow/search', (ctx) => {
+    requireAdmin(ctx);
+    const name = ctx.query.get('workflowName');
+    const expand = (ctx.query.get('expand') ?? '').split(',');
+    const wfs = [...state.workflows.values()].filter((w) => !name || w.name === name);
+    return ok(pageBean(ctx, wfs.map((w) => workflowView(w, expand, (id) => state.statuses.get(id)?.name ?? id))));
+  });
+  // Admin webhooks: Atlassian documents them on its Webhooks page, not in the OpenAPI document,
+  // so these answers are not contract-checked; the secret is never shown.
+  route('GET', '/rest/webhooks/1.0/webhook', (ctx) => {
+    requireAdmin(ctx);
+    return ok(webhooks.list().map((w) => adminWebhookView(w, baseUrlHolder.value)));
+  });
 
   // --- users and groups -------------------------------------------------------------------
   route('GET', '/rest/api/3/myself', (ctx) => ok(views().user(ctx.actor)));
@@ -674,7 +855,12 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   // --- control endpoints (outside /rest; no auth) ------------------------------------------
   const control = async (method: string, path: string, body: unknown): Promise<Reply> => {
     const b = (body ?? {}) as Record<string, unknown>;
-    const filter = { methods: Array.isArray(b.methods) ? b.methods.map((m) => String(m).toUpperCase()) : undefined, path: typeof b.path === 'string' ? b.path : undefined };
+    const filter = {
+      methods: Array.isArray(b.methods) ? b.methods.map((m) => String(m).toUpperCase()) : undefined,
+      path: typeof b.path === 'string' ? b.path : undefined,
+      ...(typeof b.reason === 'string' ? { reason: b.reason as RateLimitReason } : {}),
+      ...(typeof b.issue === 'string' ? { issue: b.issue } : {}),
+    };
     if (method === 'POST' && path === '/_sandbox/rate-limit') {
       addFault({ status: 429, remaining: Number(b.count ?? 1), retryAfter: Number(b.retryAfter ?? 1), ...filter });
       return ok({ queued: faults.length });
@@ -740,7 +926,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     if (sandbox.transformResponse && path.startsWith('/rest') && !reply.raw) {
       body = sandbox.transformResponse({ method, path, status: reply.status, body });
     }
-    if (contract && path.startsWith('/rest')) contract.response({ method, path, status: reply.status, body: reply.raw ? undefined : body });
+    if (contract && contracted(path)) contract.response({ method, path, status: reply.status, body: reply.raw ? undefined : body });
     if (call) calls.push({ ...call, status: reply.status });
     const headers: Record<string, string> = { ...(reply.headers ?? {}) };
     if (reply.raw) {
@@ -792,11 +978,11 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     }
 
     const call: Omit<SandboxCall, 'status'> = { method, path, query: url.search, at: clock.now() };
-    const fault = faults.find((f) => f.remaining > 0 && (!f.methods || f.methods.includes(method)) && (!f.path || path.includes(f.path)));
+    const fault = faults.find((f) => f.remaining > 0 && faultMatches(f, method, path, state));
     if (fault && path.startsWith('/rest')) {
       fault.remaining -= 1;
       if (fault.remaining === 0) faults.splice(faults.indexOf(fault), 1);
-      const headers: Record<string, string> = fault.status === 429 ? { 'Retry-After': String(fault.retryAfter ?? 1), 'RateLimit-Reason': 'jira-burst-based' } : {};
+      const headers = fault.status === 429 ? rateLimitHeaders(fault, clock.now()) : {};
       const msg = fault.status === 429 ? 'Rate limit exceeded.' : 'The sandbox was told to fail this call.';
       return send(req, res, path, { status: fault.status, headers, body: errorBody(path, new JiraApiError(fault.status, [msg])) }, call);
     }
@@ -815,7 +1001,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     const bad = parseJson();
     if (bad) return send(req, res, path, { status: 400, body: errorBody(path, bad) }, call);
     if (body !== undefined) call.body = body;
-    if (contract && path.startsWith('/rest')) contract.request({ method, path, body });
+    if (contract && contracted(path)) contract.request({ method, path, body });
 
     let params: Record<string, string> | undefined;
     let handler: Handler | undefined;
@@ -886,7 +1072,9 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     seed: (seed) => state.seed(seed),
     as,
     registerWebhook,
-    rateLimit: (count, retryAfter, filter) => addFault({ status: 429, remaining: count, retryAfter, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path }),
+    revokePermission: (permission, accountId) => void revoked.add(`${accountId ?? apiUser.accountId} ${permission}`),
+    rateLimit: (count, retryAfter, filter) =>
+      addFault({ status: 429, remaining: count, retryAfter, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path, reason: filter?.reason, issue: filter?.issue }),
     fail: (count, status, filter) => addFault({ status, remaining: count, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path }),
     writes: () => calls.filter((c) => c.method !== 'GET' && c.method !== 'HEAD' && c.path.startsWith('/rest') && c.status >= 200 && c.status < 300),
     violations: () => contract?.violations ?? [],

@@ -9,6 +9,9 @@ import { systemClock } from '../../src/engine/model.ts';
 import { adfProblem, adfStoredLength, adfToText, JIRA_TEXT_LIMIT, NOT_ADF_MESSAGE, TOO_LONG_MESSAGE } from './adf.ts';
 import { matchesJql, parseJql, type JqlIssueView, type JqlQuery } from './jql.ts';
 
+/** The custom field type of JSM's Approvals field. */
+export const APPROVALS_FIELD_TYPE = 'com.atlassian.servicedesk.approvals-plugin:sd-approvals';
+
 /** Prefix of Jira's built-in custom field type keys. */
 export const CUSTOM_FIELD_TYPE_PREFIX = 'com.atlassian.jira.plugin.system.customfieldtypes:';
 
@@ -55,12 +58,30 @@ export interface SandboxStatus {
   description: string;
 }
 
+/** A "field required" validator of a transition: fails unless the issue has a value in `field`. */
+export interface SandboxValidator {
+  field: string;
+  /** Jira's answer when it fails. */
+  message: string;
+}
+
 /** A workflow transition; empty `from` means global (available from every status). */
 export interface SandboxTransition {
   id: string;
   name: string;
   from: string[];
   to: string;
+  /** The transition screen carries the Resolution field, required or not; absent: no screen. */
+  resolution?: 'required' | 'optional';
+  /** Validators run before the transition; a failing one answers 400 and moves nothing. */
+  validators?: SandboxValidator[];
+}
+
+/** A resolution (Done, Won't Do ...). */
+export interface SandboxResolution {
+  id: string;
+  name: string;
+  description: string;
 }
 
 /** A workflow: initial status and transitions, by status id. */
@@ -86,6 +107,24 @@ export interface SandboxApprovalConfig {
   approverGroup?: string;
   approvedStatusId: string;
   declinedStatusId: string;
+  /** Approvals needed to approve (JSM's "approved when N approvers approve"); one decline declines. */
+  required: number;
+  /** Leave the reporter out of the approvers (default); false lets them approve their own request. */
+  excludeReporter: boolean;
+}
+
+/** A project's JSM approval, as seeded: status names, approvers and how many must approve. */
+export interface SandboxApprovalSeed {
+  name?: string;
+  status: string;
+  approvers?: string[];
+  approverGroup?: string;
+  approved: string;
+  declined: string;
+  /** Approvals needed (default 1). */
+  required?: number;
+  /** Leave the reporter out of the approvers (default true). */
+  excludeReporter?: boolean;
 }
 
 /** A project. */
@@ -98,6 +137,8 @@ export interface SandboxProject {
   workflow: SandboxWorkflow;
   leadAccountId?: string;
   approval?: SandboxApprovalConfig;
+  /** The project's issue type screen scheme; none for a team-managed project. */
+  issueTypeScreenSchemeId?: string;
 }
 
 /** One option of a select-type field context. */
@@ -155,6 +196,22 @@ export interface SandboxScreen {
   name: string;
   description: string;
   tabs: SandboxScreenTab[];
+}
+
+/** A screen scheme: which screen an issue shows when created, edited and viewed (`default` otherwise). */
+export interface SandboxScreenScheme {
+  id: number;
+  name: string;
+  description: string;
+  screens: { default: number; create?: number; edit?: number; view?: number };
+}
+
+/** An issue type screen scheme: issue type id (or `default`) → screen scheme id. */
+export interface SandboxIssueTypeScreenScheme {
+  id: string;
+  name: string;
+  description: string;
+  mappings: Record<string, number>;
 }
 
 /** A comment; `body` is the ADF document as stored. */
@@ -231,6 +288,8 @@ export interface SandboxIssue {
   properties: Map<string, unknown>;
   changelog: SandboxChangelog[];
   approvals: SandboxApproval[];
+  /** Set by a transition screen; cleared when the issue leaves the done category. */
+  resolutionId?: string;
 }
 
 /** A JSM request type and its visible fields. */
@@ -282,7 +341,13 @@ export interface SandboxSeed {
   statuses?: Array<{ id?: string; name: string; category: StatusCategoryKey; description?: string }>;
   issueTypes?: Array<{ id?: string; name: string; description?: string; subtask?: boolean }>;
   /** Workflows by name; transitions refer to status names; no `from` means global. */
-  workflows?: Record<string, { initial: string; transitions: Array<{ id?: string; name: string; from?: string[]; to: string }> }>;
+  workflows?: Record<
+    string,
+    {
+      initial: string;
+      transitions: Array<{ id?: string; name: string; from?: string[]; to: string; resolution?: SandboxTransition['resolution']; validators?: SandboxValidator[] }>;
+    }
+  >;
   projects?: Array<{
     id?: string;
     key: string;
@@ -293,8 +358,10 @@ export interface SandboxSeed {
     /** Workflow name (from `workflows`). */
     workflow: string;
     lead?: string;
+    /** Issue type screen scheme name; default: the Default one; `null`: none (team-managed). */
+    issueTypeScreenScheme?: string | null;
     /** JSM approvals: entering `status` opens an approval answered by `approvers` / `approverGroup`. */
-    approval?: { name?: string; status: string; approvers?: string[]; approverGroup?: string; approved: string; declined: string };
+    approval?: SandboxApprovalSeed;
     /** Makes the project a JSM service desk with these request types. */
     serviceDesk?: {
       id?: string;
@@ -310,6 +377,14 @@ export interface SandboxSeed {
   }>;
   /** Extra screens; one "Default Screen" exists from the start. */
   screens?: Array<{ name: string; description?: string; tabs?: string[] }>;
+  /** Screen schemes by screen names; "Default Screen Scheme" (Default Screen) exists from the start. */
+  screenSchemes?: Array<{ name: string; description?: string; screens: { default: string; create?: string; edit?: string; view?: string } }>;
+  /**
+   * Issue type screen schemes: issue type name (or `default`) → screen scheme name. "Default Issue
+   * Type Screen Scheme" exists from the start; projects use it unless they name another
+   * (`issueTypeScreenScheme`), or `null` for a team-managed project (no scheme).
+   */
+  issueTypeScreenSchemes?: Array<{ name: string; description?: string; mappings: Record<string, string> }>;
 }
 
 /** Input of {@link JiraSandboxState.createIssue} (REST `fields`, already JSON). */
@@ -382,8 +457,11 @@ export class JiraSandboxState {
   readonly projects = new Map<string, SandboxProject>();
   readonly fields = new Map<string, SandboxField>();
   readonly screens = new Map<number, SandboxScreen>();
+  readonly screenSchemes = new Map<number, SandboxScreenScheme>();
+  readonly issueTypeScreenSchemes = new Map<string, SandboxIssueTypeScreenScheme>();
   readonly issues = new Map<string, SandboxIssue>();
   readonly serviceDesks = new Map<string, SandboxServiceDesk>();
+  readonly resolutions = new Map<string, SandboxResolution>();
   private readonly clock: Clock;
   private readonly listener: (event: StateEvent) => void;
   private readonly counters = new Map<string, number>();
@@ -405,6 +483,15 @@ export class JiraSandboxState {
       description: 'Allows to update all system fields.',
       tabs: [{ id: this.nextId('tab', 10000), name: 'Field Tab', fieldIds: ['summary', 'issuetype', 'reporter', 'description', 'assignee', 'labels', 'attachment'] }],
     });
+    const resolutions: Array<[string, string]> = [
+      ['Done', 'Work has been completed on this issue.'],
+      ["Won't Do", 'This issue won\'t be actioned.'],
+      ['Duplicate', 'The problem is a duplicate of an existing issue.'],
+      ['Cannot Reproduce', 'This issue could not be reproduced at this time.'],
+    ];
+    resolutions.forEach(([name, description], i) => this.resolutions.set(String(10000 + i), { id: String(10000 + i), name, description }));
+    this.screenSchemes.set(1, { id: 1, name: 'Default Screen Scheme', description: 'Default Screen Scheme', screens: { default: 1 } });
+    this.issueTypeScreenSchemes.set('1', { id: '1', name: 'Default Issue Type Screen Scheme', description: 'The default issue type screen scheme', mappings: { default: 1 } });
   }
 
   /** Next id of a kind, starting at `start`. */
@@ -457,6 +544,8 @@ export class JiraSandboxState {
           name: t.name,
           from: (t.from ?? []).map((f) => this.requireStatus(f, `workflow ${name}, transition ${t.name}: from`).id),
           to: this.requireStatus(t.to, `workflow ${name}, transition ${t.name}: to`).id,
+          ...(t.resolution ? { resolution: t.resolution } : {}),
+          ...(t.validators?.length ? { validators: t.validators.map((v) => ({ ...v })) } : {}),
         })),
       });
     }
@@ -469,6 +558,7 @@ export class JiraSandboxState {
         tabs: (s.tabs ?? ['Field Tab']).map((tab) => ({ id: this.nextId('tab', 10000), name: tab, fieldIds: [] })),
       });
     }
+    this.seedScreenSchemes(seed);
     for (const p of seed.projects ?? []) {
       const workflow = this.workflows.get(p.workflow);
       if (!workflow) throw new Error(`seed: project ${p.key}: unknown workflow "${p.workflow}"`);
@@ -481,19 +571,9 @@ export class JiraSandboxState {
         issueTypeIds: p.issueTypes.map((n) => this.requireIssueType(n, `project ${p.key}: issueTypes`).id),
         workflow,
         leadAccountId: p.lead,
+        ...(p.issueTypeScreenScheme === null ? {} : { issueTypeScreenSchemeId: this.requireItss(p.issueTypeScreenScheme ?? 'Default Issue Type Screen Scheme', `project ${p.key}`).id }),
       };
-      if (p.approval) {
-        const a = p.approval;
-        if (a.approverGroup) this.ensureGroup(a.approverGroup);
-        project.approval = {
-          name: a.name ?? 'Approval',
-          statusId: this.requireStatus(a.status, `project ${p.key}: approval.status`).id,
-          approverAccountIds: [...(a.approvers ?? [])],
-          approverGroup: a.approverGroup,
-          approvedStatusId: this.requireStatus(a.approved, `project ${p.key}: approval.approved`).id,
-          declinedStatusId: this.requireStatus(a.declined, `project ${p.key}: approval.declined`).id,
-        };
-      }
+      if (p.approval) project.approval = this.approvalConfig(p.approval, `project ${p.key}`);
       this.projects.set(id, project);
       if (p.serviceDesk) {
         const sdId = p.serviceDesk.id ?? String(this.nextId('servicedesk', 1));
@@ -512,6 +592,85 @@ export class JiraSandboxState {
         });
       }
     }
+  }
+
+  /** Seeds screen schemes and issue type screen schemes (after screens and issue types). */
+  private seedScreenSchemes(seed: SandboxSeed): void {
+    const screenId = (name: string, where: string): number => {
+      const found = [...this.screens.values()].find((x) => x.name === name);
+      if (!found) throw new Error(`seed: ${where}: unknown screen "${name}"`);
+      return found.id;
+    };
+    for (const ss of seed.screenSchemes ?? []) {
+      const id = this.nextId('screenscheme', 2);
+      const where = `screen scheme ${ss.name}`;
+      const screens: SandboxScreenScheme['screens'] = { default: screenId(ss.screens.default, where) };
+      for (const k of ['create', 'edit', 'view'] as const) if (ss.screens[k]) screens[k] = screenId(ss.screens[k], where);
+      this.screenSchemes.set(id, { id, name: ss.name, description: ss.description ?? '', screens });
+    }
+    for (const itss of seed.issueTypeScreenSchemes ?? []) {
+      const id = String(this.nextId('itss', 10000));
+      const mappings: Record<string, number> = {};
+      for (const [type, schemeName] of Object.entries(itss.mappings)) {
+        const scheme = [...this.screenSchemes.values()].find((x) => x.name === schemeName);
+        if (!scheme) throw new Error(`seed: issue type screen scheme ${itss.name}: unknown screen scheme "${schemeName}"`);
+        mappings[type === 'default' ? 'default' : this.requireIssueType(type, `issue type screen scheme ${itss.name}`).id] = scheme.id;
+      }
+      if (mappings.default === undefined) throw new Error(`seed: issue type screen scheme ${itss.name}: a default mapping is required`);
+      this.issueTypeScreenSchemes.set(id, { id, name: itss.name, description: itss.description ?? '', mappings });
+    }
+  }
+
+  /** A project's approval set-up from its seed; the site gets JSM's Approvals field with the first one. */
+  private approvalConfig(a: SandboxApprovalSeed, where: string): SandboxApprovalConfig {
+    if (a.approverGroup) this.ensureGroup(a.approverGroup);
+    const required = a.required ?? 1;
+    if (!Number.isInteger(required) || required < 1) throw new Error(`seed: ${where}: approval.required must be a positive integer`);
+    this.approvalsField();
+    return {
+      name: a.name ?? 'Approval',
+      statusId: this.requireStatus(a.status, `${where}: approval.status`).id,
+      approverAccountIds: [...(a.approvers ?? [])],
+      approverGroup: a.approverGroup,
+      approvedStatusId: this.requireStatus(a.approved, `${where}: approval.approved`).id,
+      declinedStatusId: this.requireStatus(a.declined, `${where}: approval.declined`).id,
+      required,
+      excludeReporter: a.excludeReporter ?? true,
+    };
+  }
+
+  /** Changes a project's JSM approval set-up (a service desk admin editing the approval step). */
+  setApproval(projectKey: string, approval: SandboxApprovalSeed): void {
+    const project = this.project(projectKey);
+    project.approval = this.approvalConfig(approval, `project ${project.key}`);
+  }
+
+  /** JSM's Approvals custom field (no context: it never shows among an issue's fields here); changelogs name it. */
+  approvalsField(): SandboxField {
+    const existing = [...this.fields.values()].find((f) => f.schema.custom === APPROVALS_FIELD_TYPE);
+    if (existing) return existing;
+    const n = this.nextId('customfield', 10000);
+    const id = `customfield_${n}`;
+    const field: SandboxField = {
+      id,
+      key: id,
+      name: 'Approvals',
+      custom: true,
+      description: 'Provides search options for Jira Service Management approvals information.',
+      schema: { type: 'sd-approvals', custom: APPROVALS_FIELD_TYPE, customId: n },
+      orderable: true,
+      navigable: true,
+      searchable: true,
+      contexts: [],
+    };
+    this.fields.set(id, field);
+    return field;
+  }
+
+  private requireItss(name: string, where: string): SandboxIssueTypeScreenScheme {
+    const found = [...this.issueTypeScreenSchemes.values()].find((x) => x.name === name);
+    if (!found) throw new Error(`seed: ${where}: unknown issue type screen scheme "${name}"`);
+    return found;
   }
 
   private ensureGroup(name: string): void {
@@ -599,14 +758,23 @@ export class JiraSandboxState {
     return u && u.apiToken !== undefined && u.apiToken === token && u.active ? u : undefined;
   }
 
-  /** Screens holding fields for a project: every screen (the sandbox has no screen schemes). */
-  projectScreens(): SandboxScreen[] {
-    return [...this.screens.values()];
+  /**
+   * Screens an issue of the project and issue type shows (create, edit, view, default), through
+   * the project's issue type screen scheme and its screen scheme; without a project, every screen.
+   * A project without a scheme (team-managed) has none.
+   */
+  projectScreens(projectId?: string, issueTypeId?: string): SandboxScreen[] {
+    if (projectId === undefined) return [...this.screens.values()];
+    const itss = this.issueTypeScreenSchemes.get(this.project(projectId).issueTypeScreenSchemeId ?? '');
+    if (!itss) return [];
+    const scheme = this.screenSchemes.get(itss.mappings[issueTypeId ?? ''] ?? (itss.mappings.default as number));
+    const ids = new Set(Object.values(scheme?.screens ?? {}));
+    return [...ids].map((id) => this.screens.get(id)).filter((x): x is SandboxScreen => x !== undefined);
   }
 
-  /** True when the field is on a tab of a screen the project uses. */
-  fieldOnScreen(fieldId: string): boolean {
-    return this.projectScreens().some((s) => s.tabs.some((t) => t.fieldIds.includes(fieldId)));
+  /** True when the field is on a tab of a screen the project and issue type use (any screen without them). */
+  fieldOnScreen(fieldId: string, projectId?: string, issueTypeId?: string): boolean {
+    return this.projectScreens(projectId, issueTypeId).some((s) => s.tabs.some((t) => t.fieldIds.includes(fieldId)));
   }
 
   /** The context of a custom field that applies to a project and issue type (project-specific first). */
@@ -764,7 +932,7 @@ export class JiraSandboxState {
     for (const [id, raw] of Object.entries(fields)) {
       if (creating && (id === 'project' || id === 'issuetype')) continue;
       const field = this.fields.get(id);
-      const settable = field && (field.custom ? this.fieldOnScreen(id) && this.applicableContext(field, issue.projectId, issue.issueTypeId) : SETTABLE_SYSTEM_FIELDS.has(id));
+      const settable = field && (field.custom ? this.fieldOnScreen(id, issue.projectId, issue.issueTypeId) && this.applicableContext(field, issue.projectId, issue.issueTypeId) : SETTABLE_SYSTEM_FIELDS.has(id));
       if (!field || !settable || (!creating && (id === 'project' || id === 'issuetype'))) {
         errors[id] = `Field '${id}' cannot be set. It is not on the appropriate screen, or unknown.`;
         continue;
@@ -924,17 +1092,64 @@ export class JiraSandboxState {
     return changelog;
   }
 
-  /** Performs a workflow transition by id (REST) and applies its `fields`. */
+  /**
+   * Performs a workflow transition by id (REST) and applies its `fields`: the Resolution when the
+   * transition screen has it (required there: 400 without it), other fields as an edit. Its
+   * validators run first; a failure is Jira's 400 and nothing changes.
+   */
   transitionIssue(idOrKey: string, input: { transition?: { id?: string }; fields?: Record<string, unknown>; update?: Record<string, unknown> }, actorId: string): void {
     const issue = this.issue(idOrKey);
     const id = String(input.transition?.id ?? '');
     const t = this.transitionsFor(issue).find((x) => x.id === id);
     if (!t) throw new JiraApiError(400, [`Transition id '${id}' is not valid for this issue.`]);
-    const items = this.applyFields(issue, input.fields ?? {}, input.update, false);
+    const { resolution: resolutionRaw, ...fields } = input.fields ?? {};
+    const resolution = this.transitionResolution(t, resolutionRaw);
+    this.checkValidators(issue, t, fields, resolution);
+    const items = this.applyFields(issue, fields, input.update, false);
+    if (resolution) items.push(this.setResolution(issue, resolution));
     this.moveToStatus(issue, t.to, actorId, items);
   }
 
-  /** Transitions by target status name (used by sandbox actors), picking the workflow transition. */
+  /** The resolution a transition sets: given on its screen, required there, or refused when it has none. */
+  private transitionResolution(t: SandboxTransition, raw: unknown): SandboxResolution | undefined {
+    if (raw === undefined || raw === null) {
+      if (t.resolution === 'required') throw new JiraApiError(400, [], { resolution: 'Resolution is required.' });
+      return undefined;
+    }
+    if (!t.resolution) throw new JiraApiError(400, [], { resolution: "Field 'resolution' cannot be set. It is not on the appropriate screen, or unknown." });
+    const ref = raw as { id?: unknown; name?: unknown };
+    const found = [...this.resolutions.values()].find((r) => (ref.id !== undefined ? r.id === String(ref.id) : r.name === ref.name));
+    if (!found) throw new JiraApiError(400, [], { resolution: `The resolution '${String(ref.id ?? ref.name)}' does not exist.` });
+    return found;
+  }
+
+  /** Runs a transition's validators against the issue as the transition would leave it. */
+  private checkValidators(issue: SandboxIssue, t: SandboxTransition, fields: Record<string, unknown>, resolution: SandboxResolution | undefined): void {
+    for (const v of t.validators ?? []) {
+      const value =
+        v.field === 'resolution'
+          ? resolution
+          : v.field === 'assignee'
+            ? (fields.assignee ?? issue.assigneeId)
+            : (fields[v.field] ?? issue.customFields[v.field] ?? (issue as unknown as Record<string, unknown>)[v.field]);
+      const empty = value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0);
+      if (!empty) continue;
+      // A field on the transition screen is named in `errors`; any other in `errorMessages`.
+      if (v.field === 'resolution' && t.resolution) throw new JiraApiError(400, [], { resolution: v.message });
+      throw new JiraApiError(400, [v.message]);
+    }
+  }
+
+  private setResolution(issue: SandboxIssue, r: SandboxResolution): ChangeItem {
+    const before = issue.resolutionId ? this.resolutions.get(issue.resolutionId) : undefined;
+    issue.resolutionId = r.id;
+    return { field: 'resolution', fieldtype: 'jira', fieldId: 'resolution', from: before?.id ?? null, fromString: before?.name ?? null, to: r.id, toString: r.name };
+  }
+
+  /**
+   * Transitions by target status name (used by sandbox actors), picking the workflow transition;
+   * a transition screen's Resolution is filled with the first one, as a person would pick it.
+   */
   transitionTo(idOrKey: string, statusName: string, actorId: string): void {
     const issue = this.issue(idOrKey);
     const target = this.statusByName(statusName);
@@ -943,7 +1158,20 @@ export class JiraSandboxState {
       const from = this.statuses.get(issue.statusId)?.name;
       throw new JiraApiError(400, [`No transition from '${from}' to '${statusName}' in the workflow of ${issue.key}.`]);
     }
-    this.moveToStatus(issue, t.to, actorId, []);
+    const resolution = t.resolution ? [...this.resolutions.values()][0] : undefined;
+    this.checkValidators(issue, t, {}, resolution);
+    this.moveToStatus(issue, t.to, actorId, resolution ? [this.setResolution(issue, resolution)] : []);
+  }
+
+  /** Changes a transition's screen and validators (a Jira administrator editing the workflow). */
+  setTransitionRules(workflowName: string, transitionName: string, rules: { resolution?: SandboxTransition['resolution'] | null; validators?: SandboxValidator[] }): void {
+    const t = this.workflows.get(workflowName)?.transitions.find((x) => x.name === transitionName);
+    if (!t) throw new Error(`no transition "${transitionName}" in workflow "${workflowName}"`);
+    if (rules.resolution !== undefined) {
+      if (rules.resolution === null) delete t.resolution;
+      else t.resolution = rules.resolution;
+    }
+    if (rules.validators !== undefined) t.validators = rules.validators.map((v) => ({ ...v }));
   }
 
   private moveToStatus(issue: SandboxIssue, statusId: string, actorId: string, extra: ChangeItem[]): void {
@@ -951,6 +1179,11 @@ export class JiraSandboxState {
     const to = this.statuses.get(statusId) as SandboxStatus;
     const now = this.now();
     if (from.category !== to.category) issue.statusCategoryChanged = now;
+    // Leaving the done category clears the resolution (the usual post function of a reopen).
+    if (to.category !== 'done' && issue.resolutionId) {
+      extra = [...extra, { field: 'resolution', fieldtype: 'jira', fieldId: 'resolution', from: issue.resolutionId, fromString: this.resolutions.get(issue.resolutionId)?.name ?? null, to: null, toString: null }];
+      delete issue.resolutionId;
+    }
     issue.statusId = statusId;
     issue.updated = now;
     const changelog: SandboxChangelog = {
@@ -970,7 +1203,7 @@ export class JiraSandboxState {
     if (!cfg || cfg.statusId !== issue.statusId) return;
     if (issue.approvals.some((a) => a.finalDecision === 'pending')) return;
     const groupMembers = cfg.approverGroup && this.groups.has(cfg.approverGroup) ? this.groupMembers(cfg.approverGroup, false).map((u) => u.accountId) : [];
-    const approvers = [...new Set([...cfg.approverAccountIds, ...groupMembers])].filter((a) => a !== issue.reporterId);
+    const approvers = [...new Set([...cfg.approverAccountIds, ...groupMembers])].filter((a) => !cfg.excludeReporter || a !== issue.reporterId);
     issue.approvals.push({
       id: String(this.nextId('approval', 1)),
       name: cfg.name,
@@ -981,7 +1214,11 @@ export class JiraSandboxState {
     });
   }
 
-  /** Answers a JSM approval as `actorId`; moves the issue to the approved/declined status. */
+  /**
+   * Answers a JSM approval as `actorId` (one of its pending approvers). Every decision updates the
+   * issue (a webhook with the Approvals field in its changelog); one decline declines, `required`
+   * approvals approve, and the issue then moves to the approved or declined status.
+   */
   answerApproval(idOrKey: string, approvalId: string, decision: unknown, actorId: string): SandboxApproval {
     const issue = this.issue(idOrKey);
     const approval = issue.approvals.find((a) => a.id === approvalId);
@@ -990,11 +1227,29 @@ export class JiraSandboxState {
     if (approval.finalDecision !== 'pending') throw new JiraApiError(409, [`This approval has already been completed.`]);
     const slot = approval.approvers.find((a) => a.accountId === actorId);
     if (!slot) throw new JiraApiError(403, [`You are not an approver on this request.`]);
+    if (slot.decision !== 'pending') throw new JiraApiError(409, [`You have already answered this approval.`]);
     slot.decision = decision === 'approve' ? 'approved' : 'declined';
-    approval.finalDecision = slot.decision;
-    approval.completed = this.now();
-    this.moveToStatus(issue, approval.finalDecision === 'approved' ? approval.config.approvedStatusId : approval.config.declinedStatusId, actorId, []);
+    const approvedCount = approval.approvers.filter((a) => a.decision === 'approved').length;
+    if (slot.decision === 'declined') approval.finalDecision = 'declined';
+    else if (approvedCount >= approval.config.required) approval.finalDecision = 'approved';
+    this.approvalAnswered(issue, approval, actorId, slot.decision);
+    if (approval.finalDecision !== 'pending') {
+      approval.completed = this.now();
+      this.moveToStatus(issue, approval.finalDecision === 'approved' ? approval.config.approvedStatusId : approval.config.declinedStatusId, actorId, []);
+    }
     return approval;
+  }
+
+  /** Records one approver's decision on the issue and announces it (`jira:issue_updated`). */
+  private approvalAnswered(issue: SandboxIssue, approval: SandboxApproval, actorId: string, decision: 'approved' | 'declined'): void {
+    const field = this.approvalsField();
+    const who = this.users.get(actorId)?.displayName ?? actorId;
+    const now = this.now();
+    issue.updated = now;
+    const item: ChangeItem = { field: field.name, fieldtype: 'custom', fieldId: field.id, from: null, fromString: null, to: approval.id, toString: `${approval.name}: ${who} ${decision}` };
+    const changelog: SandboxChangelog = { id: String(this.nextId('changelog', 10000)), authorId: actorId, created: now, items: [item] };
+    issue.changelog.push(changelog);
+    this.listener({ type: 'issue_updated', issue, actorId, eventTypeName: 'issue_updated', changelog });
   }
 
   // -------------------------------------------------------------------------------------------

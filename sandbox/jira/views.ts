@@ -17,6 +17,8 @@ import type {
   SandboxProject,
   SandboxRequestType,
   SandboxStatus,
+  SandboxResolution,
+  SandboxTransition,
   SandboxUser,
   StatusCategoryKey,
 } from './state.ts';
@@ -156,10 +158,24 @@ export class JiraViews {
       roles: {},
       avatarUrls: this.avatarUrls(`project-${p.id}`),
       projectTypeKey: p.projectTypeKey,
-      simplified: false,
-      style: 'classic',
+      // A project without an issue type screen scheme is team-managed ("next-gen").
+      simplified: !p.issueTypeScreenSchemeId,
+      style: p.issueTypeScreenSchemeId ? 'classic' : 'next-gen',
       isPrivate: false,
       properties: {},
+    };
+  }
+
+  /** A project as lists of projects show it (`ProjectDetails`). */
+  projectDetails(p: SandboxProject): Record<string, unknown> {
+    return {
+      self: `${this.api('3')}/project/${p.id}`,
+      id: p.id,
+      key: p.key,
+      name: p.name,
+      projectTypeKey: p.projectTypeKey,
+      simplified: !p.issueTypeScreenSchemeId,
+      avatarUrls: this.avatarUrls(`project-${p.id}`),
     };
   }
 
@@ -246,7 +262,7 @@ export class JiraViews {
       project: this.projectRef(project, v),
       fixVersions: [],
       aggregatetimespent: null,
-      resolution: status.category === 'done' ? { self: `${this.api(v)}/resolution/10000`, id: '10000', description: 'Work has been completed on this issue.', name: 'Done' } : null,
+      resolution: this.issueResolution(issue, status, v),
       resolutiondate: null,
       workratio: -1,
       issuerestriction: { issuerestrictions: {}, shouldDisplay: true },
@@ -292,6 +308,13 @@ export class JiraViews {
     return fields;
   }
 
+  /** The issue's resolution: the one a transition set, else Done for an issue in a done status. */
+  private issueResolution(issue: SandboxIssue, status: SandboxStatus, v: ApiVersion): Record<string, unknown> | null {
+    const set = issue.resolutionId ? this.state.resolutions.get(issue.resolutionId) : undefined;
+    if (set) return this.resolution(set, v);
+    return status.category === 'done' ? this.resolution(this.state.resolutions.get('10000') as SandboxResolution, v) : null;
+  }
+
   /** Applies a `fields` selector list to a full field map. */
   selectFields(all: Record<string, unknown>, selectors: string[]): Record<string, unknown> {
     const wanted = selectors.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
@@ -307,19 +330,38 @@ export class JiraViews {
   }
 
   /** A transition (`IssueTransition`). */
-  transition(t: { id: string; name: string; from: string[]; to: string }): Record<string, unknown> {
+  transition(t: SandboxTransition, withFields = false): Record<string, unknown> {
     return {
       id: t.id,
       name: t.name,
       to: this.status(this.state.statuses.get(t.to) as SandboxStatus),
-      hasScreen: false,
+      hasScreen: t.resolution !== undefined,
       isGlobal: t.from.length === 0,
       isInitial: false,
       isAvailable: true,
       isConditional: false,
       isLooped: false,
+      ...(withFields ? { fields: t.resolution ? { resolution: this.resolutionField(t.resolution === 'required') } : {} } : {}),
     };
   }
+
+  /** The Resolution field of a transition screen (`FieldMetadata`), with the site's resolutions. */
+  resolutionField(required: boolean): Record<string, unknown> {
+    return {
+      required,
+      schema: { type: 'resolution', system: 'resolution' },
+      name: 'Resolution',
+      key: 'resolution',
+      operations: ['set'],
+      allowedValues: [...this.state.resolutions.values()].map((r) => this.resolution(r)),
+    };
+  }
+
+  /** A resolution as Jira renders it. */
+  resolution(r: SandboxResolution, v: ApiVersion = '3'): Record<string, unknown> {
+    return { self: `${this.api(v)}/resolution/${r.id}`, id: r.id, description: r.description, name: r.name };
+  }
+
 
   /** A changelog entry (`Changelog`). */
   changelog(c: SandboxChangelog): Record<string, unknown> {

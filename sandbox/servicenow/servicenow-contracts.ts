@@ -11,6 +11,9 @@
  *   every task record shares, sys columns and their date format, the `order_now` answer and the
  *   error envelope. The rules are derived from the example files when the contract is loaded, so
  *   a change on either side shows up.
+ * - the OAuth token endpoint (`POST /oauth_token.do`) against the platform's OAuth examples: a
+ *   form-encoded request with the documented fields, and an answer with the documented keys and
+ *   value types (a grant without a refresh token answers without `refresh_token`).
  *
  * The exports carry no response schemas (every operation has `"responses": {}`), which is why
  * the shapes come from the documentation examples.
@@ -61,6 +64,10 @@ export interface DocumentedShapes {
   sysKeys: string[];
   /** Keys of the `order_now` result. */
   orderNowKeys: string[];
+  /** Keys of the token endpoint's answer, and the JSON type of each. */
+  tokenTypes: Record<string, string>;
+  /** Form fields of the documented token request (the password grant). */
+  tokenRequestFields: string[];
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -102,6 +109,10 @@ export function loadDocumentedShapes(dir: URL): DocumentedShapes {
   if (referenceShapes.size !== 1) throw new Error('servicenow fixtures: references have more than one shape');
   const taskKeys = records.map((r) => new Set(Object.keys(r))).reduce((a, b) => new Set([...a].filter((k) => b.has(k))));
   const orderNow = json('service-catalog-api/post_sn_sc_servicecatalog_items_sys_id_order_now.02.json') as { result: Record<string, unknown> };
+  const tokenAnswer = json('platform/oauth-token-response.json') as Record<string, unknown>;
+  const curl = readFileSync(new URL('platform/oauth-password-grant-request.curl.txt', dir), 'utf8');
+  const form = /-d\s+"([^"]+)"/.exec(curl)?.[1];
+  if (!form || !/\/oauth_token\.do\b/.test(curl)) throw new Error('servicenow fixtures: the OAuth request example has no form body for /oauth_token.do');
   return {
     errorKeys: sorted(err),
     errorInnerKeys: sorted(err.error),
@@ -112,7 +123,19 @@ export function loadDocumentedShapes(dir: URL): DocumentedShapes {
     taskKeys: [...taskKeys].sort(),
     sysKeys: [...taskKeys].filter((k) => k.startsWith('sys_') && !NOT_UNIVERSAL_SYS.has(k)).sort(),
     orderNowKeys: sorted(orderNow.result),
+    tokenTypes: Object.fromEntries(Object.entries(tokenAnswer).map(([k, v]) => [k, typeof v])),
+    tokenRequestFields: [...new URLSearchParams(form).keys()].sort(),
   };
+}
+
+/** One exchange with the token endpoint as the checker sees it. */
+export interface ServiceNowTokenExchange {
+  method: string;
+  /** The request's Content-Type. */
+  contentType: string;
+  form: URLSearchParams;
+  status: number;
+  body?: unknown;
 }
 
 /** One request as the checker sees it. */
@@ -191,6 +214,38 @@ export class ServiceNowContract {
     if (!op) return out;
     if (op.template.startsWith('/api/now/table')) this.checkTable(x, op.template, v);
     else if (op.template === '/api/sn_sc/servicecatalog/items/{sys_id}/order_now') this.checkOrderNow(x.body, v);
+    return out;
+  }
+
+  /** A token request and its answer, against the OAuth examples. */
+  checkToken(x: ServiceNowTokenExchange): ServiceNowViolation[] {
+    const method = x.method.toUpperCase();
+    const out: ServiceNowViolation[] = [];
+    const v = (message: string, kind: ServiceNowViolationKind = 'response-shape') =>
+      out.push({ contract: 'servicenow-oauth', kind, method, path: '/oauth_token.do', status: x.status, template: '/oauth_token.do', message });
+    if (method !== 'POST') v(`the token endpoint takes POST, not ${method}`, 'unknown-method');
+    if (!/^application\/x-www-form-urlencoded\b/i.test(x.contentType)) v(`the token request must be form-encoded (got ${x.contentType || 'no Content-Type'})`, 'unknown-parameter');
+    const s = this.shapes;
+    // The documented fields, plus the refresh token the documented answer hands out for the refresh grant.
+    const known = new Set([...s.tokenRequestFields, 'refresh_token']);
+    for (const name of new Set(x.form.keys())) if (!known.has(name)) v(`token request field "${name}" is not documented`, 'unknown-parameter');
+    const grant = x.form.get('grant_type');
+    const needs = grant === 'password' ? s.tokenRequestFields : ['client_id', 'client_secret', 'grant_type', ...(grant === 'refresh_token' ? ['refresh_token'] : [])];
+    for (const name of needs) if (!x.form.get(name)) v(`token request lacks "${name}"`, 'unknown-parameter');
+    if (x.status !== 200) {
+      if (!isObj(x.body) || !Object.values(x.body).every((m) => typeof m === 'string')) v('a refused token request answers an object of strings');
+      return out;
+    }
+    const body = x.body;
+    if (!isObj(body)) return (v('token answer must be a JSON object'), out);
+    for (const [k, val] of Object.entries(body)) {
+      const want = s.tokenTypes[k];
+      if (!want) v(`token answer key "${k}" is not documented`);
+      else if (typeof val !== want) v(`/${k} must be a ${want}`);
+    }
+    const optional = new Set(['refresh_token']);
+    const missing = Object.keys(s.tokenTypes).filter((k) => !optional.has(k) && !(k in body));
+    if (missing.length) v(`token answer lacks documented keys: ${missing.join(', ')}`);
     return out;
   }
 
@@ -298,6 +353,14 @@ export class ServiceNowContractRecorder {
   response(x: ServiceNowResponseExchange): ServiceNowViolation[] {
     const v = this.contract.checkResponse(x);
     this.exchanges.push({ method: x.method.toUpperCase(), path: x.path, status: x.status, template: this.contract.set.matchOperation(x.method, x.path)?.template });
+    this.violations.push(...v);
+    return v;
+  }
+
+  /** Records one token endpoint exchange; returns its violations. */
+  token(x: ServiceNowTokenExchange): ServiceNowViolation[] {
+    const v = this.contract.checkToken(x);
+    this.exchanges.push({ method: x.method.toUpperCase(), path: '/oauth_token.do', status: x.status, template: '/oauth_token.do' });
     this.violations.push(...v);
     return v;
   }

@@ -1,6 +1,7 @@
 /**
  * The ServiceNow sandbox: an HTTP server speaking the part of the Table API and the Service
- * Catalog API the service uses, with in-memory state, Basic auth, 429 on demand, a call log, the
+ * Catalog API the service uses, with in-memory state, Basic auth and OAuth 2.0 (the token endpoint
+ * and Bearer tokens, see `oauth.ts`), 429 on demand (with or without `Retry-After`), a call log, the
  * shipped Business Rule's signed webhooks, and (optionally) every /api exchange checked against
  * the platform's OpenAPI exports and documentation examples. Control endpoints live outside /api
  * under /_sandbox.
@@ -13,6 +14,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../../src/engine/model.ts';
 import { decideWebhooks, webhookBody, type WebhookPayload } from './business-rule.ts';
+import { SandboxOAuth, type SandboxOAuthClient, type SandboxOAuthOptions } from './oauth.ts';
 import { ServiceNowContractRecorder, type ServiceNowViolation } from './servicenow-contracts.ts';
 import {
   newSysId,
@@ -48,8 +50,13 @@ export interface ServiceNowSandboxOptions {
   users?: SeedUser[];
   /** Where the Business Rule's webhooks go (also settable later with `setWebhook`). */
   webhook?: SandboxWebhookOptions;
-  /** The integration account the service logs in as (Basic). */
+  /** The integration account the service logs in as (Basic, or the OAuth password grant). */
   auth?: { userName?: string; password?: string };
+  /**
+   * OAuth 2.0: token lifetimes, and application registry entries besides the default one (whose
+   * client credentials grant acts as the integration account).
+   */
+  oauth?: SandboxOAuthOptions & { clients?: SandboxOAuthClient[] };
   /**
    * Check every /api exchange against the ServiceNow exports and documentation examples: `true`
    * loads them from test/fixtures; pass a recorder to share one.
@@ -63,6 +70,8 @@ export interface ServiceNowSandboxOptions {
   webhookTimeoutMs?: number;
   /** Enforce the normal change state model (default true). */
   strictChangeModel?: boolean;
+  /** The instance's time zone, for people without one of their own (default UTC). */
+  timeZone?: string;
   /** Largest request body accepted (bytes). Default 10 MiB. */
   maxBodyBytes?: number;
   clock?: Clock;
@@ -77,6 +86,8 @@ export interface SandboxCall {
   at: Date;
   /** `user_name` of the authenticated caller. */
   user?: string;
+  /** How the caller authenticated. */
+  auth?: 'basic' | 'bearer';
   /** Parsed JSON request body, when there was one. */
   body?: unknown;
 }
@@ -86,6 +97,8 @@ export interface InjectedFault {
   status: number;
   remaining: number;
   retryAfter?: number;
+  /** A 429 without `Retry-After`: only the `X-RateLimit-*` headers say when to come back. */
+  withoutRetryAfter?: boolean;
   methods?: string[];
   /** Substring the path must contain. */
   path?: string;
@@ -147,8 +160,10 @@ export interface ServiceNowSandbox {
   readonly contract?: ServiceNowContractRecorder;
   /** The integration account. */
   readonly apiUser: Row;
-  /** Basic credentials of the integration account. */
-  readonly credentials: { username: string; password: string };
+  /** Basic credentials of the integration account, and the default OAuth client's id and secret. */
+  readonly credentials: { username: string; password: string; clientId: string; clientSecret: string };
+  /** The OAuth provider: issued grants, and expiring tokens on demand. */
+  readonly oauth: SandboxOAuth;
   /** Ready-made `Authorization` header value for the integration account. */
   readonly authorization: string;
   /** Replace a response body before it is sent and checked (drift tests). */
@@ -161,8 +176,11 @@ export interface ServiceNowSandbox {
   setWebhook(webhook: SandboxWebhookOptions | undefined): void;
   /** Creates requested approvals on a task as a flow would (approvers by user_name/sys_id, or a group). */
   requestApprovals(task: string, who: { approvers?: string[]; group?: string }): Row[];
-  /** The next `count` matching /api calls answer 429 with `Retry-After: retryAfter` (seconds). */
-  rateLimit(count: number, retryAfter: number, filter?: { methods?: string[]; path?: string }): void;
+  /**
+   * The next `count` matching /api calls answer 429 with `Retry-After: retryAfter` (seconds) and
+   * `X-RateLimit-Reset` that many seconds ahead; `withoutRetryAfter` leaves `Retry-After` out.
+   */
+  rateLimit(count: number, retryAfter: number, filter?: { methods?: string[]; path?: string; withoutRetryAfter?: boolean }): void;
   /** The next `count` matching /api calls answer `status` (e.g. 503). */
   fail(count: number, status: number, filter?: { methods?: string[]; path?: string }): void;
   /** Calls that changed state (POST/PUT/PATCH/DELETE under /api) answered 2xx. */
@@ -240,6 +258,19 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 const errorBody = (e: ServiceNowApiError) => ({ error: { message: e.message, detail: e.detail }, status: 'failure' });
 
+/**
+ * The platform's 429: the documented body, `X-RateLimit-Limit`, `X-RateLimit-Remaining: 0`,
+ * `X-RateLimit-Reset` (epoch seconds) and, unless the fault leaves it out, `Retry-After`.
+ */
+function rateLimited(fault: InjectedFault): Reply {
+  const retryAfter = fault.retryAfter ?? 1;
+  const reset = Math.ceil(Date.now() / 1000) + retryAfter;
+  const e = new ServiceNowApiError(429, 'Rate limit exceeded', 'Rate limit of 100 requests per hour for Table API exceeded');
+  const headers: Record<string, string> = { 'X-RateLimit-Limit': '100', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(reset), 'X-RateLimit-Rule': 'ticket-surface sandbox' };
+  if (!fault.withoutRetryAfter) headers['Retry-After'] = String(retryAfter);
+  return { status: 429, headers, body: errorBody(e) };
+}
+
 /** Starts a ServiceNow sandbox; see {@link ServiceNowSandboxOptions}. */
 export async function startServiceNowSandbox(options: ServiceNowSandboxOptions = {}): Promise<ServiceNowSandbox> {
   const clock = options.clock ?? systemClock;
@@ -252,7 +283,12 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
   const contract = options.contract === true ? new ServiceNowContractRecorder() : options.contract || undefined;
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const hooks: { webhook?: SandboxWebhookOptions; transformResponse?: (x: ResponseExchange) => unknown } = { webhook: options.webhook };
-  const creds = { username: options.auth?.userName ?? 'ticket.surface', password: options.auth?.password ?? 'sandbox-password' };
+  const creds = {
+    username: options.auth?.userName ?? 'ticket.surface',
+    password: options.auth?.password ?? 'sandbox-password',
+    clientId: 'a329c4515612210071a5e0c298ee2be8',
+    clientSecret: 'sandbox-oauth-client-secret',
+  };
 
   // The Business Rule: decide, build the body once (the event id survives retries), send.
   const onEvent = (e: StateEvent): void => {
@@ -272,9 +308,12 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
     }
   };
 
-  const state = new ServiceNowSandboxState(onEvent, { clock: options.clock, strictChangeModel: options.strictChangeModel });
+  const state = new ServiceNowSandboxState(onEvent, { clock: options.clock, strictChangeModel: options.strictChangeModel, timeZone: options.timeZone });
   state.seed({ users: [{ user_name: creds.username, name: 'ticket-surface integration', password: creds.password }] });
   const apiUser = state.mustUser(creds.username);
+  const oauth = new SandboxOAuth(state, clock, options.oauth);
+  oauth.register({ clientId: creds.clientId, clientSecret: creds.clientSecret, user: creds.username });
+  for (const c of options.oauth?.clients ?? []) oauth.register(c);
   if (options.users?.length) state.seed({ users: options.users });
   if (options.seed) state.seed(options.seed);
 
@@ -397,8 +436,11 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
       return b[k] as string;
     };
     if (method === 'POST' && path === '/_sandbox/rate-limit') {
-      addFault({ status: 429, remaining: Number(b.count ?? 1), retryAfter: Number(b.retryAfter ?? 1), methods: b.methods as string[] | undefined, path: b.path as string | undefined });
+      addFault({ status: 429, remaining: Number(b.count ?? 1), retryAfter: Number(b.retryAfter ?? 1), methods: b.methods as string[] | undefined, path: b.path as string | undefined, withoutRetryAfter: b.withoutRetryAfter === true });
       return ok({ queued: Number(b.count ?? 1) });
+    }
+    if (method === 'POST' && path === '/_sandbox/oauth/expire') {
+      return ok({ accessTokens: oauth.expireAccessTokens(), ...(b.refresh === true ? { refreshTokens: oauth.expireRefreshTokens() } : {}) });
     }
     if (method === 'POST' && path === '/_sandbox/fail') {
       addFault({ status: Number(b.status ?? 500), remaining: Number(b.count ?? 1), methods: b.methods as string[] | undefined, path: b.path as string | undefined });
@@ -471,6 +513,16 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
     res.end(text);
   };
 
+  // Basic credentials of an active user, or a Bearer token the OAuth provider issued and that has not expired.
+  const authenticate = (auth: string): Row | undefined => {
+    const bearer = /^Bearer\s+(\S+)$/i.exec(auth);
+    if (bearer) return oauth.authenticate(bearer[1] as string);
+    const m = /^Basic\s+(.+)$/i.exec(auth);
+    const decoded = m ? Buffer.from(m[1] as string, 'base64').toString('utf8') : '';
+    const sep = decoded.indexOf(':');
+    return sep > 0 ? state.authenticate(decoded.slice(0, sep), decoded.slice(sep + 1)) : undefined;
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = (req.method ?? 'GET').toUpperCase();
     const url = new URL(req.url ?? '/', 'http://sandbox.invalid');
@@ -502,31 +554,31 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
       return;
     }
 
+    if (path === '/oauth_token.do') {
+      const form = new URLSearchParams(raw.toString('utf8'));
+      const reply = oauth.token(form);
+      contract?.token({ method, contentType: String(req.headers['content-type'] ?? ''), form, status: reply.status, body: reply.body });
+      return send(res, method, url, reply);
+    }
+
     const call: Omit<SandboxCall, 'status'> = { method, path, query: url.search, at: clock.now() };
     const fault = faults.find((f) => f.remaining > 0 && (!f.methods || f.methods.map((m) => m.toUpperCase()).includes(method)) && (!f.path || path.includes(f.path)));
     if (fault && path.startsWith('/api/')) {
       fault.remaining -= 1;
       if (fault.remaining === 0) faults.splice(faults.indexOf(fault), 1);
-      if (fault.status === 429) {
-        const retryAfter = fault.retryAfter ?? 1;
-        const reset = Math.ceil(Date.now() / 1000) + retryAfter;
-        const e = new ServiceNowApiError(429, 'Rate limit exceeded', 'Rate limit of 100 requests per hour for Table API exceeded');
-        return send(res, method, url, { status: 429, headers: { 'Retry-After': String(retryAfter), 'X-RateLimit-Limit': '100', 'X-RateLimit-Reset': String(reset), 'X-RateLimit-Rule': 'ticket-surface sandbox' }, body: errorBody(e) }, call);
-      }
+      if (fault.status === 429) return send(res, method, url, rateLimited(fault), call);
       const e = new ServiceNowApiError(fault.status, 'Sandbox fault', 'The sandbox was told to fail this call.');
       return send(res, method, url, { status: fault.status, body: errorBody(e) }, call);
     }
 
     const auth = String(req.headers.authorization ?? '');
-    const m = /^Basic\s+(.+)$/i.exec(auth);
-    const decoded = m ? Buffer.from(m[1] as string, 'base64').toString('utf8') : '';
-    const sep = decoded.indexOf(':');
-    const actor = sep > 0 ? state.authenticate(decoded.slice(0, sep), decoded.slice(sep + 1)) : undefined;
+    const actor = authenticate(auth);
     if (!actor) {
-      const e = m ? new ServiceNowApiError(401, 'User is not authenticated', 'Required to provide Auth information') : new ServiceNowApiError(401, 'User Not Authenticated', 'Required to provide Auth information');
+      const e = auth ? new ServiceNowApiError(401, 'User is not authenticated', 'Required to provide Auth information') : new ServiceNowApiError(401, 'User Not Authenticated', 'Required to provide Auth information');
       return send(res, method, url, { status: 401, headers: { 'WWW-Authenticate': 'BASIC realm="Service-now"' }, body: errorBody(e) }, call);
     }
     call.user = actor.user_name;
+    call.auth = /^Bearer\s/i.test(auth) ? 'bearer' : 'basic';
     if (contract && path.startsWith('/api/')) contract.request({ method, path, query: url.searchParams });
     if (badJson) return send(res, method, url, { status: 400, body: errorBody(new ServiceNowApiError(400, 'Exception while reading request', 'The payload is not valid JSON.')) }, call);
     // Passwords written to sys_user never reach the call log.
@@ -585,6 +637,7 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
     contract,
     apiUser,
     credentials: creds,
+    oauth,
     authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`,
     get transformResponse() {
       return hooks.transformResponse;
@@ -598,7 +651,7 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
       hooks.webhook = w;
     },
     requestApprovals,
-    rateLimit: (count, retryAfter, filter) => addFault({ status: 429, remaining: count, retryAfter, methods: filter?.methods, path: filter?.path }),
+    rateLimit: (count, retryAfter, filter) => addFault({ status: 429, remaining: count, retryAfter, methods: filter?.methods, path: filter?.path, withoutRetryAfter: filter?.withoutRetryAfter }),
     fail: (count, status, filter) => addFault({ status, remaining: count, methods: filter?.methods, path: filter?.path }),
     writes: () => calls.filter((c) => c.method !== 'GET' && c.method !== 'HEAD' && c.path.startsWith('/api/') && c.status >= 200 && c.status < 300),
     violations: () => contract?.violations ?? [],

@@ -8,6 +8,7 @@
  * webhook. Failures are {@link ServiceNowApiError}s carrying the platform's error shape.
  */
 import { randomBytes } from 'node:crypto';
+import { DateTime } from 'luxon';
 import type { Clock } from '../../src/engine/model.ts';
 import { systemClock } from '../../src/engine/model.ts';
 import { matchesQuery, parseEncodedQuery, sortByQuery, type ParsedQuery } from './encoded-query.ts';
@@ -124,6 +125,8 @@ export interface StateOptions {
   clock?: Clock;
   /** Enforce the normal change state model (default true). */
   strictChangeModel?: boolean;
+  /** The instance's time zone (`glide.sys.default.tz`), for people without one of their own (default UTC). */
+  timeZone?: string;
 }
 
 const SYS_SET = new Set(['sys_id', 'sys_class_name', 'sys_created_on', 'sys_created_by', 'sys_updated_on', 'sys_updated_by', 'sys_mod_count']);
@@ -155,6 +158,7 @@ export class ServiceNowSandboxState {
   private readonly counters = new Map<string, number>();
   private readonly clock: Clock;
   private readonly strictChangeModel: boolean;
+  private readonly timeZone: string;
   private readonly listener: (e: StateEvent) => void;
   /** Who acts when the sandbox itself writes (seeds). */
   systemUser: Row;
@@ -164,6 +168,7 @@ export class ServiceNowSandboxState {
     this.listener = listener;
     this.clock = options.clock ?? systemClock;
     this.strictChangeModel = options.strictChangeModel ?? true;
+    this.timeZone = options.timeZone ?? 'UTC';
     // The platform's own `system` account performs seeding; it has no password, so no API access.
     this.systemUser = { sys_id: '6816f79cc0a8016401c5a33be04be441', user_name: 'system', name: 'System Administrator', active: 'true' };
   }
@@ -532,8 +537,7 @@ export class ServiceNowSandboxState {
     const values = new Map<string, string>();
     for (const v of vars) {
       const raw = given[v.name as string];
-      const str = raw === undefined ? (v.default_value as string) : raw === null ? '' : Array.isArray(raw) ? raw.map(String).join(',') : String(raw);
-      values.set(v.sys_id as string, str);
+      values.set(v.sys_id as string, raw === undefined ? (v.default_value as string) : this.submittedValue(v, raw, actor));
     }
     const missing = vars.filter((v) => v.mandatory === 'true' && (values.get(v.sys_id as string) ?? '').trim() === '');
     if (missing.length) throw new ServiceNowApiError(400, 'Mandatory Variables are required', missing.map((v) => v.name).join(', '));
@@ -585,8 +589,45 @@ export class ServiceNowSandboxState {
     for (const [name, raw] of Object.entries(variables)) {
       const link = links.find((m) => this.read(m, 'sc_item_option.item_option_new.name') === name);
       if (!link) throw new ServiceNowApiError(400, 'Invalid variable', `${ritm.number} has no variable ${name}`);
-      this.update('sc_item_option', link.sc_item_option as string, { value: Array.isArray(raw) ? raw.map(String).join(',') : raw }, actor);
+      const variable = this.records.get(this.read(link, 'sc_item_option.item_option_new')) as Row;
+      this.update('sc_item_option', link.sc_item_option as string, { value: this.submittedValue(variable, raw, actor) }, actor);
     }
+  }
+
+  /**
+   * What the platform stores for a value a person submits for variable `v`: a list collector's
+   * picks (choice values or sys_ids) as the sys_ids of the rows its reference qualifier offers;
+   * a date/time, entered in the person's time zone (or given with an offset), in UTC; anything
+   * else as text.
+   */
+  private submittedValue(v: Row, raw: unknown, actor: Row): string {
+    if (raw === null || raw === undefined) return '';
+    const parts = Array.isArray(raw) ? raw.map(String) : String(raw).split(',').map((x) => x.trim());
+    if (v.type === '21' && v.list_table) return parts.filter(Boolean).map((p) => this.listPick(v, p)).join(',');
+    const text = Array.isArray(raw) ? raw.map(String).join(',') : String(raw);
+    if (v.type === '10' && text.trim() !== '') return this.utcDateTime(v, text.trim(), actor);
+    return text;
+  }
+
+  /** The row of a list collector's table that `pick` names (sys_id, value or label), among those its qualifier offers. */
+  private listPick(v: Row, pick: string): string {
+    const offered = this.query(v.list_table as string, v.reference_qual ?? '');
+    const hit = offered.find((r) => r.sys_id === pick) ?? offered.find((r) => r.value === pick) ?? offered.find((r) => r.text === pick);
+    if (hit) return hit.sys_id as string;
+    this.warnings.push(`${v.name}: "${pick}" is not offered by the list collector (${v.reference_qual || 'no qualifier'}); stored as given`);
+    return pick;
+  }
+
+  /** A date/time entered by `actor` (in their time zone, else the instance's) as stored: UTC `YYYY-MM-DD HH:mm:ss`. */
+  private utcDateTime(v: Row, text: string, actor: Row): string {
+    const zone = actor.time_zone || this.timeZone;
+    const withOffset = /(Z|[+-]\d\d:?\d\d)$/i.test(text);
+    const t = DateTime.fromISO(text.replace(/^(\d{4}-\d\d-\d\d) /, '$1T'), withOffset ? { setZone: true } : { zone });
+    if (!t.isValid) {
+      this.warnings.push(`${v.name}: "${text}" is not a date-time; stored as given`);
+      return text;
+    }
+    return t.toUTC().toFormat('yyyy-MM-dd HH:mm:ss');
   }
 
   // --- approvals ---------------------------------------------------------------------------

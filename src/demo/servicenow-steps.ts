@@ -1,6 +1,7 @@
 /**
  * Steps of the ServiceNow stories, shared by the end-to-end tests and the demo: the forms sync
- * against the world's sandbox, the work notes of a requested item as a person reads them, and
+ * against the world's sandbox, the journal of a requested item (work notes and additional
+ * comments) as a person reads it, and
  * ordering the database item as a developer does in the catalog.
  */
 import { createLogger } from '../engine/logger.ts';
@@ -24,9 +25,11 @@ export async function syncServiceNowForms(world: ServiceNowWorld): Promise<Servi
   return sync.sync();
 }
 
-/** One work note as a person reads it. */
+/** One journal entry (a work note or an additional comment) as a person reads it. */
 export interface WorkNoteLine {
   id: string;
+  /** Which journal: work notes (internal) or additional comments (the requester sees them). */
+  journal: 'work_notes' | 'comments';
   /** user_name of the writer. */
   author: string;
   text: string;
@@ -37,17 +40,21 @@ export interface WorkNoteLine {
   created: string;
 }
 
-/** The work notes of a task (sys_id or number), oldest first. */
-export function workNotes(sb: ServiceNowSandbox, task: string): WorkNoteLine[] {
+/**
+ * The journal entries of a task (sys_id or number), oldest first: work notes and additional
+ * comments (`journal` narrows it to one of them).
+ */
+export function workNotes(sb: ServiceNowSandbox, task: string, journal?: 'work_notes' | 'comments'): WorkNoteLine[] {
   const row = sb.state.get('task', task) ?? sb.state.all('task').find((t) => t.number === task);
   if (!row) throw new Error(`no task ${task}`);
   return sb.state
-    .journal(row, 'work_notes')
+    .journal(row, journal ?? 'comments_and_work_notes')
     .reverse()
     .map((j) => {
       const text = j.value ?? '';
       const key = /ts:note:(\S+)\s*$/.exec(text)?.[1];
-      return { id: j.sys_id!, author: j.sys_created_by ?? '', text, status: /^[^:\s]+:status:/.test(key ?? ''), ...(key ? { key } : {}), created: j.sys_created_on ?? '' };
+      const element = j.element === 'comments' ? 'comments' : 'work_notes';
+      return { id: j.sys_id!, journal: element, author: j.sys_created_by ?? '', text, status: /^[^:\s]+:status:/.test(key ?? ''), ...(key ? { key } : {}), created: j.sys_created_on ?? '' };
     });
 }
 

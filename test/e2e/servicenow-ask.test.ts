@@ -1,8 +1,9 @@
 /**
  * Read-only questions answered in ServiceNow, end to end through the contract-checked sandbox:
- * the "Infrastructure question" catalog item (kept by the forms sync) is answered in a work note
- * and closed, `/ask <query>` in a work note or comment on any requested item is answered in a
- * reply work note, and a bad question gets the list of queries back. Every answer is checked
+ * the "Infrastructure question" catalog item (kept by the forms sync) is answered in an
+ * additional comment (the journal the requester reads) and closed, `/ask <query>` in a work note
+ * or comment on any requested item is answered in a reply comment, and a bad question gets the
+ * list of queries back, with how to ask again in a comment. Every answer is checked
  * against the seeded inventory (ranking, sums, versions behind), audited once with surface
  * `servicenow`, free of secrets, and changes nothing.
  */
@@ -66,7 +67,7 @@ async function asks(): Promise<AuditEvent[]> {
   return (await world.runtime.opened.engine.listAudit({ limit: 5000 })).filter((e) => e.action === 'query.ask');
 }
 
-/** The first aligned table of a work note, as rows of cells (the header row first). */
+/** The first aligned table of a journal entry, as rows of cells (the header row first). */
 function tableOf(text: string): string[][] {
   return text
     .split('\n')
@@ -74,9 +75,11 @@ function tableOf(text: string): string[][] {
     .map((l) => l.trim().slice(1, -1).split(' | ').map((c) => c.trim()));
 }
 
-/** The service's notes on a requested item that answer something (question item or `/ask`). */
+/** The service's entries on a requested item that answer something (question item or `/ask`): additional comments, for the requester. */
 function answers(ritm: string): WorkNoteLine[] {
-  return workNotes(world.sandbox, ritm).filter((n) => n.author === world.sandbox.credentials.username && /^(question|ask):/.test(n.key ?? ''));
+  const all = workNotes(world.sandbox, ritm).filter((n) => n.author === world.sandbox.credentials.username && /^(question|ask):/.test(n.key ?? ''));
+  assert.ok(all.every((n) => n.journal === 'comments'), 'answers go to the additional comments the requester sees');
+  return all;
 }
 
 /** The expected stacks, computed from SEED, most expensive first. */
@@ -96,8 +99,8 @@ function ranking(): { stack: string; cost: number; top: string }[] {
 
 function assertNoSecret(ritm: string): void {
   for (const n of workNotes(world.sandbox, ritm)) {
-    assert.ok(!n.text.includes(SECRET), 'a secret reached a work note');
-    assert.ok(!n.text.includes('admin_password'), 'a sensitive param name reached a work note');
+    assert.ok(!n.text.includes(SECRET), 'a secret reached the journal');
+    assert.ok(!n.text.includes('admin_password'), 'a sensitive param name reached the journal');
   }
 }
 
@@ -114,7 +117,7 @@ test('the forms sync keeps the "Infrastructure question" item: one choice per qu
   assert.equal(again.writes, 0);
 });
 
-test('most-expensive through the question item: an aligned table in a work note, ranked and summed, the item Closed Complete', { timeout: 60_000 }, async () => {
+test('most-expensive through the question item: an aligned table in a comment, ranked and summed, the item Closed Complete', { timeout: 60_000 }, async () => {
   const sb = world.sandbox;
   const before = (await asks()).length;
   const packagesBefore = JSON.stringify(await world.runtime.opened.engine.listPackages({}));
@@ -122,7 +125,7 @@ test('most-expensive through the question item: an aligned table in a work note,
   const [note] = await waitFor(() => {
     const a = answers(ritm.sysId);
     return a.length ? a : undefined;
-  }, 'the answer work note');
+  }, 'the answer comment');
   const expected = ranking();
   const table = tableOf(note!.text);
   assert.deepEqual(table[0], ['#', 'project / environment', 'cost/month', 'biggest packages']);
@@ -203,7 +206,7 @@ test('waiting, through the question item and through /ask on the waiting request
   assertNoSecret(order.sysId);
 });
 
-test('/ask in a comment or work note on any requested item: environment, package and who-changed answered in reply work notes, without secrets', { timeout: 60_000 }, async () => {
+test('/ask in a comment or work note on any requested item: environment, package and who-changed answered in reply comments, without secrets', { timeout: 60_000 }, async () => {
   const sb = world.sandbox;
   // An answered question item is as good a requested item as any to ask on.
   const ritm = await askQuestion(world, PEOPLE.developer, { query: 'waiting' });
@@ -211,7 +214,8 @@ test('/ask in a comment or work note on any requested item: environment, package
 
   sb.as(PEOPLE.developer).addComment(ritm.sysId, '/ask environment checkout production');
   const env = await waitFor(() => answers(ritm.sysId)[1], 'the environment answer');
-  assert.equal(env.key, `ask:${sb.state.journal(sb.state.mustGet('sc_req_item', ritm.sysId), 'comments')[0]!.sys_id}`, 'a reply to that comment');
+  const asked = sb.state.journal(sb.state.mustGet('sc_req_item', ritm.sysId), 'comments').find((j) => j.sys_created_by === PEOPLE.developer)!;
+  assert.equal(env.key, `ask:${asked.sys_id}`, 'a reply to that comment');
   const envTable = tableOf(env.text);
   assert.deepEqual(envTable.slice(1).map((r) => [r[0], r[4]]), [
     ['orders-db', '$620.00'],
@@ -240,7 +244,7 @@ test('/ask in a comment or work note on any requested item: environment, package
   assert.equal((await world.runtime.opened.engine.requests.forOrigin('servicenow', ritm.sysId)).length, 0);
 });
 
-test('a bad question: the list of queries in a work note, the item Pending; editing its variables answers and closes it', { timeout: 60_000 }, async () => {
+test('a bad question: the list of queries in a comment, the item Pending; editing its variables answers and closes it', { timeout: 60_000 }, async () => {
   const sb = world.sandbox;
   const before = (await asks()).length;
   const ritm = await askQuestion(world, PEOPLE.developer, { query: 'where-runs' });
@@ -269,7 +273,7 @@ test('/ask with an unknown query or a bad argument: the list of queries in a rep
   sb.as(PEOPLE.developer).addWorkNote(ritm.sysId, '/ask cheapest stack please');
   const unknown = await waitFor(() => answers(ritm.sysId)[1], 'the unknown-query reply');
   assert.match(unknown.text, /^✘ unknown query "cheapest"/);
-  assert.match(unknown.text, /write a work note \/ask <query> \[args\]/);
+  assert.match(unknown.text, /write an additional comment \/ask <query> \[args\]/);
   for (const q of QUERY_NAMES) assert.match(unknown.text, new RegExp(`• ${q}\\b`));
 
   sb.as(PEOPLE.developer).addWorkNote(ritm.sysId, '/ask most-expensive --top 0');

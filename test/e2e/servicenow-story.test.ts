@@ -2,7 +2,9 @@
  * The developer-requests-a-database story through ServiceNow, end to end: the forms sync makes
  * the catalog items, Dana orders the database item, the shipped Business Rule's signed webhook
  * reaches the service, which reads the requested item back through the Table API, plans, writes
- * work notes and approval records, and applies for real against PostgreSQL once Ari approves.
+ * work notes (the plan once, then a short line per change of state), additional comments for
+ * what the requester must read, approval records, and applies for real against PostgreSQL once
+ * Ari approves.
  * Then the ServiceNow twins of the Jira story's bad-input cases.
  */
 import { test, before, after } from 'node:test';
@@ -84,6 +86,7 @@ test('a developer orders a database; the approver signs off; it is created for r
   const ritm = await orderDatabase(world, PEOPLE.developer, { package: 'orders-db', database: 'checkout_orders', username: 'checkout_app', size: 50 });
 
   const planned = await waitFor(() => workNotes(sb, ritm.sysId).find((n) => n.status && /AWAITING APPROVAL/.test(n.text)), 'the plan work note');
+  assert.equal(planned.journal, 'work_notes', 'the plan is internal detail');
   assert.match(planned.text, /3 to add · 0 to change · 0 to destroy/);
   assert.match(planned.text, /postgresql_database\.main/);
   assert.match(planned.text, /platform-approvers/);
@@ -103,7 +106,9 @@ test('a developer orders a database; the approver signs off; it is created for r
   assert.equal(await psql("select count(*) from pg_database where datname = 'checkout_orders'"), '0');
 
   sb.as(PEOPLE.approver).approve(ritm.sysId);
-  const applied = await waitFor(() => workNotes(sb, ritm.sysId).find((n) => n.status && /APPLIED/.test(n.text)), 'the result', 60_000);
+  await waitFor(() => workNotes(sb, ritm.sysId).find((n) => n.status && /APPLIED/.test(n.text)), 'the applied status', 60_000);
+  // The result is for the requester: an additional comment, with what was created (no secret).
+  const applied = await waitFor(() => workNotes(sb, ritm.sysId, 'comments').find((n) => /✔ Applied/.test(n.text)), 'the result comment');
   assert.match(applied.text, /checkout_orders/);
   assert.match(applied.text, /password/i);
   assert.equal(await psql("select count(*) from pg_database where datname = 'checkout_orders'"), '1');
@@ -113,11 +118,11 @@ test('a developer orders a database; the approver signs off; it is created for r
   await waitFor(() => sb.state.approvalsFor(ritm.sysId).every((a) => a.state !== 'requested'), 'the other approval closed');
   assert.equal(sb.state.approvalsFor(ritm.sysId).find((a) => a.approver === userId(PEOPLE.secondApprover))!.state, 'cancelled');
 
-  // The password exists (the artifact) and is in no work note.
+  // The password exists (the artifact) and is in no journal entry.
   const pkg = await world.runtime.opened.engine.getPackage('checkout-staging-orders-db', { reveal: true });
   const password = JSON.stringify(pkg.artifacts).match(/"password":"([^"]+)"/)?.[1];
   assert.ok(password && password.length >= 12);
-  for (const n of workNotes(sb, ritm.sysId)) assert.ok(!n.text.includes(password), 'password leaked into a work note');
+  for (const n of workNotes(sb, ritm.sysId)) assert.ok(!n.text.includes(password), 'password leaked into the journal');
 
   const r = await latestRequest(ritm.sysId);
   assert.equal(r.state, 'applied');
@@ -126,13 +131,43 @@ test('a developer orders a database; the approver signs off; it is created for r
   // No notice was written twice.
   const keys = workNotes(sb, ritm.sysId).map((n) => n.key).filter(Boolean);
   assert.equal(new Set(keys).size, keys.length);
+  assertJournal(ritm.sysId, r.id);
   assert.deepEqual(sb.violations(), []);
 });
 
-test('variables that fail validation: labelled errors in a work note, Pending, nothing provisioned; editing them re-plans', { timeout: 60_000 }, async () => {
+/**
+ * What a journal can hold: the full plan once (in the work notes), then one short status line per
+ * later change of state, never the same state twice in a row; the requester's result in the
+ * additional comments; no sentence claiming an entry is edited in place.
+ */
+function assertJournal(ritmSysId: string, requestId: string): void {
+  const entries = workNotes(world.sandbox, ritmSysId).filter((n) => n.author === world.sandbox.credentials.username);
+  const withPlan = entries.filter((n) => /\|\s*add\s*\|\s*postgresql_database\.main/.test(n.text));
+  assert.equal(withPlan.length, 1, 'the plan table is in the journal once');
+  assert.equal(withPlan[0]!.journal, 'work_notes');
+  const status = entries.filter((n) => n.status && n.key!.startsWith(`${requestId}:`));
+  assert.equal(status[0], withPlan[0], 'the first status entry carries the plan');
+  assert.ok(status.length >= 2, `a short line for later states (${status.length} status entries)`);
+  const headers = status.map((n) => n.text.split('\n', 1)[0]);
+  for (let k = 1; k < headers.length; k++) assert.notEqual(headers[k], headers[k - 1], 'a state is reported once');
+  assert.match(headers.at(-1)!, /· APPLIED$/);
+  for (const line of status.slice(1)) {
+    assert.equal(line.journal, 'work_notes');
+    assert.ok(line.text.split('\n').filter((l) => l.trim()).length <= 4, `a short line, not the plan again:\n${line.text}`);
+    assert.doesNotMatch(line.text, /to add ·|Policy/);
+  }
+  const needed = entries.find((n) => /^Approval needed/.test(n.text))!;
+  assert.equal(needed.journal, 'work_notes');
+  assert.match(needed.text, /never edited/);
+  for (const n of entries) assert.doesNotMatch(n.text, /edited in place/);
+  assert.deepEqual(entries.filter((n) => n.journal === 'comments').map((n) => n.key?.split(':')[1]), ['applied'], 'the requester reads the result');
+}
+
+test('variables that fail validation: labelled errors in a comment, Pending, nothing provisioned; editing them re-plans', { timeout: 60_000 }, async () => {
   const sb = world.sandbox;
   const ritm = await orderDatabase(world, PEOPLE.developer, { package: 'tiny-db', database: 'tiny', username: 'tiny_app', size: 2, ownerTeam: 'Checkout Team!' });
-  const note = await waitFor(() => workNotes(sb, ritm.sysId).find((n) => /cannot be planned/.test(n.text)), 'the validation work note');
+  const note = await waitFor(() => workNotes(sb, ritm.sysId).find((n) => /cannot be planned/.test(n.text)), 'the validation comment');
+  assert.equal(note.journal, 'comments', 'the requester must act on it: an additional comment');
   assert.match(note.text, /Expected data size \(GiB\)/);
   assert.match(note.text, /at least 10/);
   assert.match(note.text, /Owner team/);

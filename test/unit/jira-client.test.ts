@@ -175,7 +175,8 @@ describe('JiraClient against the Jira sandbox', () => {
     sandbox.rateLimit(1, 120, { path: '/properties/' });
     sleeps.length = 0;
     await assert.rejects(client.setIssueProperty(issueKey, 'rl', 3), (e: unknown) => e instanceof JiraRateLimitedError && e.retryAfterMs === 120_000);
-    assert.deepEqual(sleeps, [], 'a two-minute wait must not block a worker');
+    // What is left of the endpoint's earlier one-second hold is waited; the two minutes are not.
+    assert.ok(sleeps.every((ms) => ms <= 1000), `a two-minute wait must not block a worker: ${sleeps.join(', ')}`);
   });
 
   test('5xx is retryable SystemError; a wrong token is JiraAuthError; nothing logs the token', async () => {

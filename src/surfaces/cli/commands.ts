@@ -12,6 +12,7 @@ const queries = () => import('./query-commands.ts');
 const webhooks = () => import('./webhook-commands.ts');
 const forms = () => import('./forms-commands.ts');
 const deliveries = () => import('./delivery-commands.ts');
+const doctor = () => import('./doctor-commands.ts');
 
 /** Every command, by name (one or two words), in the order `--help` lists them. */
 export const COMMANDS: Readonly<Record<string, CliCommand>> = {
@@ -52,6 +53,11 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
     usage: ['form render <bundle-dir> [--overlay file] --surface jira|servicenow [--format json|text]', 'form values <bundle-dir> --surface jira|servicenow --values file.json'],
     summary: ["a bundle's form as the surface shows it, or the params a submission becomes"],
     run: lazy(forms, 'form'),
+  },
+  doctor: {
+    usage: ['doctor --surface jira [--json]'],
+    summary: ["check a live site's set-up against what the service needs (read-only);", 'prints each problem with how to fix it; exit 1 when there is any'],
+    run: lazy(doctor, 'doctor'),
   },
 };
 

@@ -19,9 +19,10 @@ import { TicketHandler, type AskOptions, type TicketInput } from '../shared/tick
 import type { ViewBuilder } from '../shared/view-builder.ts';
 import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
 import { adfText, renderJiraComment, type AdfDoc } from './adf.ts';
-import type { JiraClient } from './client.ts';
+import { JiraTransitionRefusedError, type JiraClient } from './client.ts';
 import type { JiraSurfaceConfig } from './config.ts';
 import { jiraAnswers } from './form-values.ts';
+import { JsmApprovals } from './jsm-approvals.ts';
 import { normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
 
 /** Dependencies of {@link JiraSurface}. */
@@ -47,6 +48,9 @@ export interface JiraSurfaceDeps {
 /** Issue property marking a question issue as answered (a retried delivery does not answer twice). */
 const ANSWER_PROPERTY = 'ticket-surface.answer';
 
+/** Issue property remembering the last refused transition said in the ticket (said once). */
+const REFUSED_TRANSITION_PROPERTY = 'ticket-surface.transition-refused';
+
 /** How to ask again, in the list of queries a refused question gets. */
 const HOW_TO_ASK = 'comment /ask <query>, or put the query in the summary of an Infrastructure question';
 
@@ -62,11 +66,13 @@ export class JiraSurface implements SurfaceAdapter {
   readonly directory: Directory;
   private readonly queries: QueryCatalog;
   private readonly tickets: TicketHandler;
+  private readonly jsm: JsmApprovals;
   private selfAccountId?: string;
 
   constructor(private readonly deps: JiraSurfaceDeps) {
     this.queries = deps.queries ?? new QueryCatalog(deps.engine);
     this.selfAccountId = deps.selfAccountId;
+    this.jsm = new JsmApprovals({ client: deps.client, workflow: () => deps.workflow });
     this.directory = {
       getUser: async (id: string): Promise<DirectoryUser | null> => {
         const user = await deps.client.getUser(id);
@@ -142,7 +148,13 @@ export class JiraSurface implements SurfaceAdapter {
       if (event.kind === 'request.created' || edited) await this.onQuestion(event, project, elog);
       return;
     }
-    const latest = await this.tickets.latestRequest(event.ref);
+    let latest = await this.tickets.latestRequest(event.ref);
+    // JSM approvals: every update of a request awaiting approval (an approver answered, JSM moved
+    // the issue) is a reason to read the answers back.
+    if (latest && project.approval === 'jsm' && latest.state === 'awaiting_approval' && event.kind !== 'request.created') {
+      await this.jsm.collect(event.ref, latest, elog);
+      latest = await this.tickets.latestRequest(event.ref);
+    }
     if (event.kind === 'request.status_changed') {
       if (latest) await this.onStatus(event, project, latest, elog);
       return;
@@ -221,12 +233,17 @@ export class JiraSurface implements SurfaceAdapter {
   private async onStatus(event: SurfaceEvent, project: JiraProject, latest: Request, log: Logger): Promise<void> {
     const to = (event.toStatus ?? '').toLowerCase();
     const s = project.statuses;
-    // Both approval modes end in the approved status: moved by the approver, or by JSM when the
-    // approver answers the JSM approval. Either way the approver is checked against policy.
+    // JSM moved the issue once its own approval rule was met; the answers were handed to the
+    // workflow one by one (see handle). Short of the policy, the issue goes back to waiting.
+    if (to === s.approved.toLowerCase() && project.approval === 'jsm') {
+      if (latest.state === 'awaiting_approval') await this.tryTransition(event.ref, s.awaitingApproval, project, log);
+      return;
+    }
+    // Status approvals: the person who moved the issue to the approved status approves; checked against policy.
     if (to === s.approved.toLowerCase()) {
       const outcome = await this.deps.workflow.approve({ requestId: latest.id, approver: event.actor, surface: 'jira' });
       log.info({ counted: outcome.counted }, 'approval handled');
-      if (!outcome.counted && latest.state === 'awaiting_approval') await this.tryTransition(event.ref, s.awaitingApproval, log);
+      if (!outcome.counted && latest.state === 'awaiting_approval') await this.tryTransition(event.ref, s.awaitingApproval, project, log);
       return;
     }
     if (to === s.rejected.toLowerCase()) {
@@ -253,9 +270,9 @@ export class JiraSurface implements SurfaceAdapter {
     const answered = await this.tickets.answer(event.ref, this.questionOf(event), event.actor, log, this.askOptions(`question:${event.ref}`));
     if (answered) {
       await this.deps.client.setIssueProperty(event.ref, ANSWER_PROPERTY, { query: answered.query, asOf: answered.asOf });
-      await this.tryTransition(event.ref, project.statuses.done, log);
+      await this.tryTransition(event.ref, project.statuses.done, project, log);
     } else {
-      await this.tryTransition(event.ref, project.statuses.needsInfo, log);
+      await this.tryTransition(event.ref, project.statuses.needsInfo, project, log);
     }
   }
 
@@ -298,7 +315,9 @@ export class JiraSurface implements SurfaceAdapter {
       case 'scheduled':
         return [s.approved];
       case 'applied':
-        return [s.done];
+        // Through the approved status when the approval came from elsewhere (JSM, the CLI) and
+        // the issue still waits: most workflows reach the done status from there only.
+        return [s.approved, s.done];
       case 'rejected':
         return [s.rejected];
       case 'cancelled':
@@ -308,13 +327,30 @@ export class JiraSurface implements SurfaceAdapter {
     }
   }
 
-  private async tryTransition(ref: string, status: string, log: Logger): Promise<void> {
+  /**
+   * Moves the issue to `status` when a transition leads there (with the project's resolution
+   * when the transition screen requires one). None leads there: logged, a workflow without that
+   * path is normal. Jira refuses it (a validator, a field the service cannot give): said once in
+   * the ticket and logged at warn; the request itself goes on.
+   */
+  private async tryTransition(ref: string, status: string, project: JiraProject, log: Logger): Promise<void> {
     try {
-      await this.deps.client.transitionTo(ref, status);
+      await this.deps.client.transitionTo(ref, status, { resolution: resolutionFor(project, status) });
     } catch (err) {
+      if (err instanceof JiraTransitionRefusedError) return this.transitionRefused(ref, err, log);
       if (!(err instanceof UserError)) throw err;
       log.info({ status, problem: err.message }, 'transition not available');
     }
+  }
+
+  /** Tells the ticket (once per target and reason) that Jira refused to move it, and logs it at warn. */
+  private async transitionRefused(ref: string, err: JiraTransitionRefusedError, log: Logger): Promise<void> {
+    const problem = err.remoteMessages.join('; ') || 'Jira gave no reason';
+    log.warn({ status: err.target, transition: err.transition, problem }, 'Jira refused the transition');
+    const said = (await this.deps.client.getIssueProperty(ref, REFUSED_TRANSITION_PROPERTY)) as { target?: string; problem?: string } | null;
+    if (said?.target === err.target && said.problem === problem) return;
+    await this.remark(ref, `✘ Could not move this issue to "${err.target}": Jira refused the transition "${err.transition}" (${problem}). Move it by hand, or ask a Jira administrator to check the workflow.`);
+    await this.deps.client.setIssueProperty(ref, REFUSED_TRANSITION_PROPERTY, { target: err.target, problem });
   }
 
   /** The whole plan as a text attachment, once per plan hash, when the comment had to be shortened. */
@@ -339,7 +375,7 @@ export class JiraSurface implements SurfaceAdapter {
     if (!(await this.tickets.isNews(notice, request))) return;
     const ref = request.origin.ref;
     const project = this.deps.config.projects[ref.split('-')[0]!];
-    const approve = project ? `To approve: move this issue to "${project.statuses.approved}".` : undefined;
+    const approve = project ? approveHint(project) : undefined;
     const blocks = this.tickets.noticeBlocks(notice, await this.deps.views.build(request, this.tickets.hints(approve)));
     if (notice.message !== 'status') {
       await this.comment(ref, blocks);
@@ -351,7 +387,9 @@ export class JiraSurface implements SurfaceAdapter {
     const rendered = renderJiraComment(blocks);
     if (rendered.shrunk && request.plan) await this.attachPlan(ref, request);
     await this.deps.client.upsertStatusComment(ref, thread, rendered.doc);
-    if (project) for (const st of this.statusFor(request.state, project.statuses)) await this.tryTransition(ref, st, log);
+    if (project) for (const st of this.statusFor(request.state, project.statuses)) await this.tryTransition(ref, st, project, log);
+    // The JSM approval opened by entering the approval status is bound to this plan.
+    if (project?.approval === 'jsm' && request.state === 'awaiting_approval') await this.jsm.bind(ref, request);
     await this.deps.client.setIssueProperty(ref, 'ticket-surface.request', {
       requestId: request.id,
       revision: request.contentRevision,
@@ -359,4 +397,20 @@ export class JiraSurface implements SurfaceAdapter {
       ...(request.plan ? { planHash: request.plan.hash } : {}),
     });
   }
+}
+
+/** The resolution a transition into `status` sends when its screen requires one (done, rejected, cancelled). */
+function resolutionFor(project: JiraProject, status: string): string | undefined {
+  const want = status.toLowerCase();
+  const { statuses, resolutions } = project;
+  if (want === statuses.done.toLowerCase()) return resolutions.done;
+  if (want === statuses.rejected.toLowerCase()) return resolutions.rejected;
+  if (want === statuses.cancelled.toLowerCase()) return resolutions.cancelled;
+  return undefined;
+}
+
+/** How a person approves in this project, for every message. */
+function approveHint(project: JiraProject): string {
+  if (project.approval === 'jsm') return 'To approve: approve this request in its Approvals panel (Jira Service Management).';
+  return `To approve: move this issue to "${project.statuses.approved}".`;
 }

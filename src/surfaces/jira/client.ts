@@ -2,9 +2,10 @@
  * The service's Jira client: a thin, typed edge over jira.js's `Version3Client` (platform REST
  * v3) and axios (JSM `servicedeskapi` endpoints). Every response is zod-parsed here, so the rest
  * of the service sees only validated shapes; every failure becomes one of the typed errors below.
- * Rate limits (429) are honoured in-process for short `Retry-After`s and surfaced as a retryable
- * {@link JiraRateLimitedError} for long ones, so the outbox can schedule the retry instead of
- * blocking a worker.
+ * Rate limits (429) are honoured as Jira documents them (`Retry-After`, `X-RateLimit-Reset`,
+ * `RateLimit-Reason`, held back per scope by {@link JiraRateLimits}): short waits in-process,
+ * long ones surfaced as a retryable {@link JiraRateLimitedError}, so the outbox can schedule the
+ * retry instead of blocking a worker.
  */
 import axios, { AxiosError, type AxiosInstance } from 'axios';
 import { HttpException, Version3Client } from 'jira.js';
@@ -16,6 +17,7 @@ import { sanitize } from '../shared/sanitize.ts';
 import { adfText, type AdfDoc, type AdfNode } from './adf.ts';
 import { RemoteApiError, RemoteAuthError, RemoteRateLimitedError, RemoteResponseError, RemoteUnavailableError } from '../shared/remote-errors.ts';
 import { RemoteCaller, axiosFailure, parseAnswer, type RateLimitOptions, type RemoteErrorFactory, type RemoteFailure } from '../shared/remote-call.ts';
+import { issueOfPath, JiraRateLimits, parseJiraRateLimitHeaders, type JiraRateLimitsOptions } from './rate-limits.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -52,6 +54,23 @@ export class JiraRateLimitedError extends RemoteRateLimitedError {
   }
 }
 
+/**
+ * Jira refused a transition (400): a validator failed or a field the transition requires could
+ * not be given. The issue stays where it was; the messages are Jira's (sanitized).
+ */
+export class JiraTransitionRefusedError extends JiraApiError {
+  readonly issueKey: string;
+  /** The transition's name and the status it leads to. */
+  readonly transition: string;
+  readonly target: string;
+  constructor(issueKey: string, transition: string, target: string, messages: string[]) {
+    super('validation', 400, 'POST /rest/api/3/issue/{key}/transitions', messages);
+    this.issueKey = issueKey;
+    this.transition = transition;
+    this.target = target;
+  }
+}
+
 /** Jira answered 2xx with a body that does not have the documented shape. */
 export class JiraResponseError extends RemoteResponseError {
   constructor(operation: string, detail: string) {
@@ -74,9 +93,20 @@ const commentPageSchema = z.looseObject({
   total: z.number().int(),
   comments: z.array(commentSchema),
 });
-const transitionsSchema = z.looseObject({
-  transitions: z.array(z.looseObject({ id: z.string(), name: z.string(), to: z.looseObject({ id: z.string(), name: z.string() }) })),
+const screenFieldSchema = z.looseObject({
+  required: z.boolean(),
+  allowedValues: z.array(z.looseObject({ id: z.string().optional(), name: z.string().optional() })).optional(),
 });
+const transitionSchema = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  to: z.looseObject({ id: z.string(), name: z.string() }),
+  /** The fields of the transition screen (asked with `expand=transitions.fields`). */
+  fields: z.record(z.string(), screenFieldSchema).optional(),
+});
+const transitionsSchema = z.looseObject({ transitions: z.array(transitionSchema) });
+/** One transition of an issue, with its screen's fields. */
+type JiraTransition = z.infer<typeof transitionSchema>;
 const issueStatusSchema = z.looseObject({ key: z.string(), fields: z.looseObject({ status: z.looseObject({ name: z.string() }) }) });
 const propertySchema = z.looseObject({ key: z.string(), value: z.unknown() });
 const attachmentsSchema = z.array(z.looseObject({ id: z.union([z.string(), z.number()]).transform(String), filename: z.string(), size: z.number().optional() }));
@@ -125,7 +155,7 @@ export interface UpsertResult {
 }
 
 /** Settings of {@link JiraClient} (rate-limit waits: longer ones throw {@link JiraRateLimitedError}). */
-export interface JiraClientOptions extends RateLimitOptions {
+export interface JiraClientOptions extends RateLimitOptions, JiraRateLimitsOptions {
   /** Site URL, for example https://example.atlassian.net (or the sandbox's URL). */
   baseUrl: string;
   email: string;
@@ -174,9 +204,12 @@ export class JiraClient {
       timeout,
       auth: { username: options.email, password: options.apiToken },
       headers: { Accept: 'application/json', 'X-ExperimentalApi': 'opt-in' },
+      // Repeated parameters as Jira reads them: ?projectId=1&projectId=2 (not projectId[]=...).
+      paramsSerializer: { indexes: null },
     });
     this.logger = options.logger.child({ component: 'jira-client' });
-    this.remote = new RemoteCaller({ ...options, system: 'jira', logger: this.logger, errors: JIRA_ERRORS, describe: describeFailure });
+    const limiter = new JiraRateLimits(options);
+    this.remote = new RemoteCaller({ ...options, system: 'jira', logger: this.logger, errors: JIRA_ERRORS, describe: describeFailure, limiter });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -186,7 +219,7 @@ export class JiraClient {
   async addComment(issueKey: string, body: AdfDoc, properties: { key: string; value: unknown }[] = []): Promise<{ id: string }> {
     const op = 'POST /rest/api/3/issue/{key}/comment';
     const res = await this.remote.call(op, () =>
-      this.v3.issueComments.addComment({ issueIdOrKey: issueKey, comment: body as never, ...(properties.length ? { properties } : {}) }),
+      this.v3.issueComments.addComment({ issueIdOrKey: issueKey, comment: body as never, ...(properties.length ? { properties } : {}) }), { subject: issueKey },
     );
     const c = this.parse(op, commentSchema, res);
     return { id: c.id };
@@ -195,7 +228,7 @@ export class JiraClient {
   /** Replaces the body of comment `commentId`. */
   async updateComment(issueKey: string, commentId: string, body: AdfDoc): Promise<void> {
     const op = 'PUT /rest/api/3/issue/{key}/comment/{id}';
-    const res = await this.remote.call(op, () => this.v3.issueComments.updateComment({ issueIdOrKey: issueKey, id: commentId, body: body as never, notifyUsers: false }));
+    const res = await this.remote.call(op, () => this.v3.issueComments.updateComment({ issueIdOrKey: issueKey, id: commentId, body: body as never, notifyUsers: false }), { subject: issueKey });
     this.parse(op, commentSchema, res);
   }
 
@@ -235,7 +268,7 @@ export class JiraClient {
     let byText: string | undefined;
     for (let startAt = 0; ; ) {
       const res = await this.remote.call(op, () =>
-        this.v3.issueComments.getComments({ issueIdOrKey: issueKey, startAt, maxResults: 100, orderBy: 'created', expand: 'properties' }),
+        this.v3.issueComments.getComments({ issueIdOrKey: issueKey, startAt, maxResults: 100, orderBy: 'created', expand: 'properties' }), { subject: issueKey },
       );
       const page = this.parse(op, commentPageSchema, res);
       for (const c of page.comments) {
@@ -254,23 +287,59 @@ export class JiraClient {
 
   /**
    * Moves the issue to the status named `statusName` (case-insensitive) by the transition that
-   * leads there. Already there → no-op (`transitioned: false`), so retries are harmless.
+   * leads there. Already there → no-op (`transitioned: false`), so retries are harmless. The
+   * transition's screen is read (`expand=transitions.fields`): when it requires a resolution, one
+   * is sent (`resolution` when the screen offers it, else the first offered); when Jira refuses
+   * the transition for want of a resolution the screen did not mark required, it is retried once
+   * with one.
    * @throws {@link JiraApiError} (`not_found`) naming the available targets when none leads there.
+   * @throws {@link JiraTransitionRefusedError} when Jira refuses the transition (a validator, a required field).
    */
-  async transitionTo(issueKey: string, statusName: string): Promise<{ transitioned: boolean }> {
-    const op = 'GET /rest/api/3/issue/{key}/transitions';
-    const res = await this.remote.call(op, () => this.v3.issues.getTransitions({ issueIdOrKey: issueKey }));
-    const { transitions } = this.parse(op, transitionsSchema, res);
+  async transitionTo(issueKey: string, statusName: string, opts: { resolution?: string } = {}): Promise<{ transitioned: boolean }> {
+    const transitions = await this.transitions(issueKey);
     const want = statusName.trim().toLowerCase();
     const t = transitions.find((x) => x.to.name.toLowerCase() === want);
     if (!t) {
       const current = await this.getStatus(issueKey);
       if (current.toLowerCase() === want) return { transitioned: false };
       const targets = [...new Set(transitions.map((x) => `"${x.to.name}"`))].join(', ') || 'none';
-      throw new JiraApiError('not_found', 404, op, [`no transition of ${issueKey} leads to "${statusName}" (from "${current}"; available: ${targets})`]);
+      throw new JiraApiError('not_found', 404, 'GET /rest/api/3/issue/{key}/transitions', [`no transition of ${issueKey} leads to "${statusName}" (from "${current}"; available: ${targets})`]);
     }
-    await this.remote.call('POST /rest/api/3/issue/{key}/transitions', () => this.v3.issues.doTransition({ issueIdOrKey: issueKey, transition: { id: t.id } }));
+    const screen = t.fields?.resolution;
+    const first = screen?.required ? { resolution: resolutionValue(screen, opts.resolution) } : undefined;
+    try {
+      await this.doTransition(issueKey, t, first);
+    } catch (err) {
+      const refused = refusal(err);
+      if (!refused) throw err;
+      const retry = !first && screen && refused.some((m) => /resolution/i.test(m)) ? { resolution: resolutionValue(screen, opts.resolution) } : undefined;
+      if (!retry) throw new JiraTransitionRefusedError(issueKey, t.name, t.to.name, refused);
+      this.logger.info({ issueKey, transition: t.name }, 'transition needs a resolution: retried with one');
+      await this.doTransition(issueKey, t, retry);
+    }
     return { transitioned: true };
+  }
+
+  /** The transitions available on the issue now, with the fields of their screens. */
+  private async transitions(issueKey: string): Promise<JiraTransition[]> {
+    const op = 'GET /rest/api/3/issue/{key}/transitions';
+    const res = await this.remote.call(op, () => this.v3.issues.getTransitions({ issueIdOrKey: issueKey, expand: 'transitions.fields' }), { subject: issueKey });
+    return this.parse(op, transitionsSchema, res).transitions;
+  }
+
+  /** Performs transition `t` with `fields` from its screen; a 400 becomes {@link JiraTransitionRefusedError}. */
+  private async doTransition(issueKey: string, t: JiraTransition, fields: Record<string, unknown> | undefined): Promise<void> {
+    try {
+      await this.remote.call(
+        'POST /rest/api/3/issue/{key}/transitions',
+        () => this.v3.issues.doTransition({ issueIdOrKey: issueKey, transition: { id: t.id }, ...(fields ? { fields } : {}) }),
+        { subject: issueKey },
+      );
+    } catch (err) {
+      const refused = fields ? refusal(err) : undefined;
+      if (refused) throw new JiraTransitionRefusedError(issueKey, t.name, t.to.name, refused);
+      throw err;
+    }
   }
 
   /**
@@ -283,9 +352,27 @@ export class JiraClient {
     schema: S,
     opts: { params?: Record<string, unknown>; data?: unknown } = {},
   ): Promise<z.infer<S>> {
-    const op = `${method} ${path.replace(/\/(customfield_\d+|\d+)(?=\/|$)/g, '/{id}')}`;
-    const res = await this.remote.call(op, async () => (await this.http.request({ method, url: path, params: opts.params, data: opts.data })).data as unknown);
+    const op = `${method} ${path.replace(/\/(issue|request)\/[^/]+/, '/$1/{key}').replace(/\/(customfield_\d+|\d+)(?=\/|$)/g, '/{id}')}`;
+    const issue = issueOfPath(path);
+    const call = async () => (await this.http.request({ method, url: path, params: opts.params, data: opts.data })).data as unknown;
+    const res = await this.remote.call(op, call, issue ? { subject: issue } : {});
     return this.parse(op, schema, res ?? {});
+  }
+
+  /**
+   * Every item of a startAt/maxResults list (fields' contexts and options, screens, schemes),
+   * page after page until Jira says `isLast` (or, without it, `total` is reached).
+   */
+  async pages<S extends z.ZodType>(path: string, item: S, params: Record<string, unknown> = {}, pageSize = 100): Promise<z.infer<S>[]> {
+    const pageSchema = z.looseObject({ values: z.array(item), isLast: z.boolean().optional(), total: z.number().int().optional() });
+    const out: z.infer<S>[] = [];
+    for (let startAt = 0; ; ) {
+      const page = await this.api('GET', path, pageSchema, { params: { ...params, startAt, maxResults: pageSize } });
+      out.push(...page.values);
+      startAt += page.values.length;
+      const done = page.isLast ?? (page.total === undefined || startAt >= page.total);
+      if (done || page.values.length === 0) return out;
+    }
   }
 
   /** The account the service acts as, so deliveries it caused itself can be ignored. */
@@ -295,10 +382,20 @@ export class JiraClient {
     return this.parse(op, z.object({ accountId: z.string(), displayName: z.string().optional() }).passthrough(), res);
   }
 
+  /** The account the credentials log in as, with the site's `Date` header (the doctor compares clocks). */
+  async whoAmI(): Promise<{ accountId: string; displayName?: string; date?: string }> {
+    const op = 'GET /rest/api/3/myself';
+    const res = await this.remote.call(op, async () => {
+      const r = await this.http.get('/rest/api/3/myself');
+      return { ...(r.data as object), date: typeof r.headers.date === 'string' ? r.headers.date : undefined };
+    });
+    return this.parse(op, z.object({ accountId: z.string(), displayName: z.string().optional(), date: z.string().optional() }).passthrough(), res);
+  }
+
   /** The issue's current status name. */
   async getStatus(issueKey: string): Promise<string> {
     const op = 'GET /rest/api/3/issue/{key}';
-    const res = await this.remote.call(op, () => this.v3.issues.getIssue({ issueIdOrKey: issueKey, fields: ['status'] }));
+    const res = await this.remote.call(op, () => this.v3.issues.getIssue({ issueIdOrKey: issueKey, fields: ['status'] }), { subject: issueKey });
     return this.parse(op, issueStatusSchema, res).fields.status.name;
   }
 
@@ -310,7 +407,7 @@ export class JiraClient {
     await this.remote.call('PUT /rest/api/3/issue/{key}/properties/{property}', () =>
       this.http.put(`/rest/api/3/issue/${encodeURIComponent(issueKey)}/properties/${encodeURIComponent(key)}`, JSON.stringify(value ?? null), {
         headers: { 'Content-Type': 'application/json' },
-      }),
+      }), { subject: issueKey },
     );
   }
 
@@ -318,7 +415,7 @@ export class JiraClient {
   async getIssueProperty(issueKey: string, key: string): Promise<unknown | null> {
     const op = 'GET /rest/api/3/issue/{key}/properties/{property}';
     try {
-      const res = await this.remote.call(op, () => this.v3.issueProperties.getIssueProperty({ issueIdOrKey: issueKey, propertyKey: key }));
+      const res = await this.remote.call(op, () => this.v3.issueProperties.getIssueProperty({ issueIdOrKey: issueKey, propertyKey: key }), { subject: issueKey });
       return this.parse(op, propertySchema, res).value ?? null;
     } catch (err) {
       if (err instanceof JiraApiError && err.status === 404) return null;
@@ -331,7 +428,7 @@ export class JiraClient {
     const op = 'POST /rest/api/3/issue/{key}/attachments';
     const file = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     const res = await this.remote.call(op, () =>
-      this.v3.issueAttachments.addAttachment({ issueIdOrKey: issueKey, attachment: { filename, file, mimeType: guessMime(filename) } }),
+      this.v3.issueAttachments.addAttachment({ issueIdOrKey: issueKey, attachment: { filename, file, mimeType: guessMime(filename) } }), { subject: issueKey },
     );
     const [first] = this.parse(op, attachmentsSchema, res);
     if (!first) throw new JiraResponseError(op, 'no attachment in the answer');
@@ -375,7 +472,8 @@ export class JiraClient {
     const op = 'GET /rest/servicedeskapi/request/{key}/approval';
     const out: JsmApproval[] = [];
     for (let start = 0; ; ) {
-      const res = await this.remote.call(op, async () => (await this.http.get(`/rest/servicedeskapi/request/${encodeURIComponent(issueKey)}/approval`, { params: { start, limit: 50 } })).data);
+      const url = `/rest/servicedeskapi/request/${encodeURIComponent(issueKey)}/approval`;
+      const res = await this.remote.call(op, async () => (await this.http.get(url, { params: { start, limit: 50 } })).data, { subject: issueKey });
       const page = this.parse(op, approvalPageSchema, res);
       out.push(...page.values);
       if (page.isLastPage !== false || page.values.length === 0) break;
@@ -388,7 +486,7 @@ export class JiraClient {
   async answerApproval(issueKey: string, approvalId: string, decision: 'approve' | 'decline'): Promise<JsmApproval> {
     const op = 'POST /rest/servicedeskapi/request/{key}/approval/{id}';
     const res = await this.remote.call(op, async () =>
-      (await this.http.post(`/rest/servicedeskapi/request/${encodeURIComponent(issueKey)}/approval/${encodeURIComponent(approvalId)}`, { decision })).data,
+      (await this.http.post(`/rest/servicedeskapi/request/${encodeURIComponent(issueKey)}/approval/${encodeURIComponent(approvalId)}`, { decision })).data, { subject: issueKey },
     );
     return this.parse(op, approvalSchema, res);
   }
@@ -415,7 +513,26 @@ function describeFailure(err: unknown): RemoteFailure {
   if (!axiosErr?.response && err instanceof HttpException && typeof err.status === 'number' && err.status !== 500) {
     return { status: err.status, messages: [], detail: err.message };
   }
-  return axiosFailure(axiosErr, err, jiraMessages);
+  const failure = axiosFailure(axiosErr, err, jiraMessages);
+  if (failure.status !== 429 || !axiosErr?.response) return failure;
+  // Jira says how long and which limit: Retry-After, X-RateLimit-Reset (ISO 8601), RateLimit-Reason.
+  const limit = parseJiraRateLimitHeaders(axiosErr.response.headers as Record<string, unknown>);
+  return { ...failure, ...(limit.waitMs !== undefined ? { retryAfterMs: limit.waitMs } : {}), ...(limit.reason ? { rateLimitReason: limit.reason } : {}) };
+}
+
+/** Jira's messages when `err` is its 400 refusal of a call, else undefined. */
+function refusal(err: unknown): string[] | undefined {
+  if (err instanceof JiraTransitionRefusedError) return err.remoteMessages;
+  return err instanceof JiraApiError && err.status === 400 ? err.remoteMessages : undefined;
+}
+
+/** The resolution to send on a transition screen: `wanted` when the screen offers it, else the first offered. */
+function resolutionValue(field: z.infer<typeof screenFieldSchema>, wanted: string | undefined): { id: string } | { name: string } {
+  const offered = field.allowedValues ?? [];
+  const named = wanted ? offered.find((v) => v.name?.toLowerCase() === wanted.toLowerCase()) : undefined;
+  const pick = named ?? offered[0];
+  if (pick?.id) return { id: pick.id };
+  return { name: pick?.name ?? wanted ?? 'Done' };
 }
 
 function jiraMessages(data: unknown): string[] {

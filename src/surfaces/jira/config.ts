@@ -19,9 +19,22 @@ export const jiraProjectSchema = z.object({
   project: z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be a ticket-surface project id (lowercase, hyphens)'),
   /** Issue type name → what it carries: a fixed bundle, or (no bundle) the Bundle field decides. */
   issueTypes: z.record(z.string(), z.object({ bundle: z.string().optional(), kind: z.enum(['request', 'question']).default('request') })),
-  /** Screen the sync places the fields on (default: every screen of the project's issue types). */
+  /**
+   * Ids of the screens the forms sync places the fields on. Default: the screens of the project's
+   * request issue types, found through its issue type screen scheme and screen schemes (a
+   * team-managed project has none: name its screens here).
+   */
+  screens: z.array(z.union([z.string().regex(/^\d+$/, 'must be a screen id'), z.number().int().positive()]).transform(String)).min(1).optional(),
+  /** One screen by name (older configurations); `screens` takes ids and wins when both are set. */
   screen: z.string().optional(),
   statuses: jiraStatusesSchema.prefault({}),
+  /**
+   * Resolution sent when a transition screen into done, rejected or cancelled requires one (the
+   * first the screen offers when it does not offer this one).
+   */
+  resolutions: z
+    .object({ done: z.string().min(1).default('Done'), rejected: z.string().min(1).default("Won't Do"), cancelled: z.string().min(1).default("Won't Do") })
+    .prefault({}),
   /** Approvals by moving the issue to the approved status, or through JSM approvals. */
   approval: z.enum(['status', 'jsm']).default('status'),
 });

@@ -6,6 +6,7 @@ import { resolveDynamicOptions, type Form, type OptionSources } from '../../form
 import type { JiraClient } from './client.ts';
 import type { JiraSurfaceConfig } from './config.ts';
 import { renderJiraForm, JIRA_FIELD_TYPES, type JiraFieldSpec, type JiraOptionSpec } from './form-renderer.ts';
+import { JiraScreenFinder, type ScreenedProject, type TargetScreen } from './screens.ts';
 
 /** What one sync did. */
 export interface JiraSyncReport {
@@ -14,6 +15,8 @@ export interface JiraSyncReport {
   disabled: string[];
   /** Write calls made (POST/PUT); 0 on an unchanged catalog. */
   writes: number;
+  /** What an administrator should know (screens shared with other projects); also logged. */
+  warnings: string[];
 }
 
 /** Dependencies of {@link JiraFormsSync}. */
@@ -27,11 +30,9 @@ export interface JiraFormsSyncDeps {
 }
 
 const fieldList = z.array(z.object({ id: z.string(), name: z.string(), custom: z.boolean().optional() }).passthrough());
-const page = <T extends z.ZodType>(item: T) => z.object({ values: z.array(item) }).passthrough();
 const contextItem = z.object({ id: z.string(), name: z.string() }).passthrough();
 const optionItem = z.object({ id: z.string(), value: z.string(), disabled: z.boolean().optional() }).passthrough();
 const projectBean = z.object({ id: z.string(), key: z.string(), issueTypes: z.array(z.object({ id: z.string(), name: z.string() }).passthrough()).default([]) }).passthrough();
-const screenItem = z.object({ id: z.union([z.number(), z.string()]).transform(String), name: z.string() }).passthrough();
 const tabItem = z.object({ id: z.union([z.number(), z.string()]).transform(String), name: z.string() }).passthrough();
 const screenField = z.object({ id: z.string() }).passthrough();
 
@@ -53,19 +54,46 @@ export class JiraFormsSync {
 
   constructor(private readonly deps: JiraFormsSyncDeps) {}
 
-  /** Syncs every bundle's form into every configured project. */
+  /**
+   * Syncs every bundle's form into every configured project: fields, contexts scoped to the
+   * projects' request issue types, options, and placement on those projects' screens only.
+   * @throws {@link ConfigError} when a project has neither configured screens nor an issue type screen scheme.
+   */
   async sync(): Promise<JiraSyncReport> {
     this.writes = 0;
-    const report: JiraSyncReport = { created: [], updated: [], disabled: [], writes: 0 };
-    const { client } = this.deps;
-    const scope = { projectIds: [] as string[], issueTypeIds: [] as string[] };
-    for (const [key, p] of Object.entries(this.deps.config.projects)) {
-      const project = await client.api('GET', `/rest/api/3/project/${key}`, projectBean);
-      scope.projectIds.push(project.id);
-      for (const t of project.issueTypes) if (p.issueTypes[t.name]?.kind !== 'question' && p.issueTypes[t.name]) scope.issueTypeIds.push(t.id);
+    const report: JiraSyncReport = { created: [], updated: [], disabled: [], writes: 0, warnings: [] };
+    const projects = await this.projects();
+    // Which screens are ours is settled before anything is written: a refusal changes nothing.
+    const plan = await new JiraScreenFinder(this.deps.client).plan(projects);
+    report.warnings.push(...plan.warnings);
+    const scope = { projectIds: projects.map((p) => p.id), issueTypeIds: [...new Set(projects.flatMap((p) => p.issueTypeIds))] };
+    const specs = await this.fieldSpecs();
+    const existing = new Map((await this.deps.client.api('GET', '/rest/api/3/field', fieldList)).map((f) => [f.id, f]));
+    for (const [key, spec] of specs) {
+      const id = await this.ensureField(key, spec, existing, report);
+      const contextId = await this.ensureContext(id, key, spec, scope, report);
+      if (spec.options) await this.syncOptions(id, contextId, key, spec.options, report);
     }
-    scope.issueTypeIds = [...new Set(scope.issueTypeIds)];
-    const existing = new Map((await client.api('GET', '/rest/api/3/field', fieldList)).map((f) => [f.id, f]));
+    for (const screen of plan.screens) await this.placeOnScreen(screen, [...specs.keys()], report);
+    report.writes = this.writes;
+    for (const w of report.warnings) this.deps.logger.warn({ warning: w }, 'jira forms sync');
+    this.deps.logger.info({ created: report.created.length, updated: report.updated.length, disabled: report.disabled.length, writes: report.writes }, 'jira forms synced');
+    return report;
+  }
+
+  /** The configured projects as Jira knows them, with their request issue types. */
+  private async projects(): Promise<ScreenedProject[]> {
+    const out: ScreenedProject[] = [];
+    for (const [key, p] of Object.entries(this.deps.config.projects)) {
+      const project = await this.deps.client.api('GET', `/rest/api/3/project/${key}`, projectBean);
+      const issueTypeIds = project.issueTypes.filter((t) => p.issueTypes[t.name] && p.issueTypes[t.name]!.kind !== 'question').map((t) => t.id);
+      out.push({ key, id: project.id, issueTypeIds, config: { ...(p.screens ? { screens: p.screens } : {}), ...(p.screen ? { screen: p.screen } : {}) } });
+    }
+    return out;
+  }
+
+  /** One field spec per sync key: the Bundle select, the shared request fields once, each bundle's questions. */
+  private async fieldSpecs(): Promise<Map<string, JiraFieldSpec>> {
     const specs = new Map<string, JiraFieldSpec>();
     const forms: Form[] = [];
     for (const form of await this.deps.forms.all()) forms.push(await resolveDynamicOptions(form, this.deps.options, {}));
@@ -81,28 +109,24 @@ export class JiraFormsSync {
         } else if (!prior) specs.set(key, f);
       }
     }
-    for (const [key, spec] of specs) {
-      let id = await this.deps.ids.get('jira', key);
-      if (!id || !existing.has(id)) {
-        const data = { ...spec.create, description: withOwner(spec.create.description, key) };
-        const created = await this.write(() => client.api('POST', '/rest/api/3/field', z.object({ id: z.string() }).passthrough(), { data }));
-        id = created.id;
-        await this.deps.ids.set('jira', key, id);
-        report.created.push(`field ${spec.create.name} (${key}) = ${id}`);
-      }
-      const contextId = await this.ensureContext(id, key, spec, scope, report);
-      if (spec.options) await this.syncOptions(id, contextId, key, spec.options, report);
-    }
-    await this.placeOnScreen([...specs.keys()], report);
-    report.writes = this.writes;
-    this.deps.logger.info({ created: report.created.length, updated: report.updated.length, disabled: report.disabled.length, writes: report.writes }, 'jira forms synced');
-    return report;
+    return specs;
+  }
+
+  /** The field's id: remembered and still in Jira, or created now (its description names its owner). */
+  private async ensureField(key: string, spec: JiraFieldSpec, existing: Map<string, unknown>, report: JiraSyncReport): Promise<string> {
+    const known = await this.deps.ids.get('jira', key);
+    if (known && existing.has(known)) return known;
+    const data = { ...spec.create, description: withOwner(spec.create.description, key) };
+    const created = await this.write(() => this.deps.client.api('POST', '/rest/api/3/field', z.object({ id: z.string() }).passthrough(), { data }));
+    await this.deps.ids.set('jira', key, created.id);
+    report.created.push(`field ${spec.create.name} (${key}) = ${created.id}`);
+    return created.id;
   }
 
   /** Re-syncs only the options of fields with a dynamic source (after an attestation, a new environment). */
   async resyncDynamicOptions(): Promise<JiraSyncReport> {
     this.writes = 0;
-    const report: JiraSyncReport = { created: [], updated: [], disabled: [], writes: 0 };
+    const report: JiraSyncReport = { created: [], updated: [], disabled: [], writes: 0, warnings: [] };
     for (const form of await this.deps.forms.all()) {
       const resolved = await resolveDynamicOptions(form, this.deps.options, {});
       for (const f of renderJiraForm(resolved, {}).fields) {
@@ -125,7 +149,7 @@ export class JiraFormsSync {
   private async ensureContext(fieldId: string, key: string, spec: JiraFieldSpec, scope: { projectIds: string[]; issueTypeIds: string[] }, report: JiraSyncReport): Promise<string> {
     const { client } = this.deps;
     const known = await this.deps.ids.get('jira', `context/${fieldId}`);
-    const contexts = (await client.api('GET', `/rest/api/3/field/${fieldId}/context`, page(contextItem))).values;
+    const contexts = await client.pages(`/rest/api/3/field/${fieldId}/context`, contextItem);
     const name = `ticket-surface ${key}`;
     const found = contexts.find((c) => c.id === known) ?? contexts.find((c) => c.name === name);
     if (found) {
@@ -145,7 +169,7 @@ export class JiraFormsSync {
   private async syncOptions(fieldId: string, contextId: string, key: string, desired: JiraOptionSpec[], report: JiraSyncReport): Promise<void> {
     const { client } = this.deps;
     const path = `/rest/api/3/field/${fieldId}/context/${contextId}/option`;
-    const current = (await client.api('GET', path, page(optionItem), { params: { maxResults: 1000 } })).values;
+    const current = await client.pages(path, optionItem);
     const byValue = new Map(current.map((o) => [o.value, o]));
     const want = new Set(desired.map((o) => o.value));
     const add = desired.filter((o) => !byValue.has(o.value)).map((o) => ({ value: o.value, disabled: false }));
@@ -164,23 +188,23 @@ export class JiraFormsSync {
     }
   }
 
-  private async placeOnScreen(keys: string[], report: JiraSyncReport): Promise<void> {
+  /** Puts every synced field not yet on `screen` (on any of its tabs) on its first tab. */
+  private async placeOnScreen(screen: TargetScreen, keys: string[], report: JiraSyncReport): Promise<void> {
     const { client } = this.deps;
-    const screens = (await client.api('GET', '/rest/api/3/screens', page(screenItem), { params: { maxResults: 100 } })).values;
-    const wanted = Object.values(this.deps.config.projects).map((p) => p.screen).filter((s): s is string => !!s);
-    const targets = wanted.length ? screens.filter((s) => wanted.includes(s.name)) : screens;
-    for (const screen of targets) {
-      const tabs = z.array(tabItem).parse(await client.api('GET', `/rest/api/3/screens/${screen.id}/tabs`, z.unknown()));
-      const tab = tabs[0];
-      if (!tab) continue;
-      const onTab = new Set(z.array(screenField).parse(await client.api('GET', `/rest/api/3/screens/${screen.id}/tabs/${tab.id}/fields`, z.unknown())).map((f) => f.id));
-      for (const key of keys) {
-        const id = await this.deps.ids.get('jira', key);
-        if (!id || onTab.has(id)) continue;
-        await this.write(() => client.api('POST', `/rest/api/3/screens/${screen.id}/tabs/${tab.id}/fields`, z.unknown(), { data: { fieldId: id } }));
-        onTab.add(id);
-        report.created.push(`${key} on screen "${screen.name}"`);
-      }
+    const tabs = z.array(tabItem).parse(await client.api('GET', `/rest/api/3/screens/${screen.id}/tabs`, z.unknown()));
+    const tab = tabs[0];
+    if (!tab) return;
+    const onScreen = new Set<string>();
+    for (const t of tabs) {
+      const fields = z.array(screenField).parse(await client.api('GET', `/rest/api/3/screens/${screen.id}/tabs/${t.id}/fields`, z.unknown()));
+      for (const f of fields) onScreen.add(f.id);
+    }
+    for (const key of keys) {
+      const id = await this.deps.ids.get('jira', key);
+      if (!id || onScreen.has(id)) continue;
+      await this.write(() => client.api('POST', `/rest/api/3/screens/${screen.id}/tabs/${tab.id}/fields`, z.unknown(), { data: { fieldId: id } }));
+      onScreen.add(id);
+      report.created.push(`${key} on screen "${screen.name}" (${screen.projects.join(', ')})`);
     }
   }
 }

@@ -10,6 +10,7 @@ import { REPO_ROOT, type OpenedEngine } from '../../workflow/bootstrap.ts';
 import { EngineOptionSources } from '../../workflow/form-options.ts';
 import type { SyncOutcome, TicketSurfaceTools } from '../shared/surface-tools.ts';
 import { JiraClient } from './client.ts';
+import { JiraDoctor } from './doctor.ts';
 import { loadJiraConfig } from './config.ts';
 import { renderJiraForm, renderJiraText } from './form-renderer.ts';
 import { jiraValuesToParams } from './form-values.ts';
@@ -58,5 +59,10 @@ export const jiraTools: TicketSurfaceTools = {
     const projects: Record<string, { issueTypes: string[] }> = {};
     for (const [key, p] of Object.entries(jiraConfig.projects)) projects[key] = { issueTypes: Object.keys(p.issueTypes) };
     return normalizeJiraDelivery(headers, payload, { projects, ...(config.JIRA_BASE_URL ? { baseUrl: config.JIRA_BASE_URL } : {}) });
+  },
+
+  async doctor(config, { logger, now }) {
+    const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL!, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger, maxAttempts: 2 });
+    return new JiraDoctor({ client, config: await loadJiraConfig(jiraConfigFile(config)), site: config.JIRA_BASE_URL!, now }).run();
   },
 };

@@ -3,23 +3,23 @@ import type { Engine } from '../../workflow/engine.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Actor, Clock, Request, RequestState } from '../../engine/model.ts';
 import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
-import type { RequestWorkflow, WorkflowNotice } from '../../workflow/workflow.ts';
+import type { RequestWorkflow, WorkflowMessage, WorkflowNotice } from '../../workflow/workflow.ts';
 import type { FormCatalog } from '../../forms/catalog.ts';
 import type { Directory, DirectoryUser } from '../../policy/index.ts';
 import { QueryCatalog, parseQueryText, type QueryInvocation } from '../../workflow/queries.ts';
 import type { IntakeJobData } from '../../queue/queues.ts';
-import type { Block } from '../shared/blocks.ts';
 import { MessageRenderer, statusMarker } from '../shared/messages.ts';
 import { parseCommand } from '../shared/surface-event.ts';
 import { TicketHandler, isFinished, type TicketInput } from '../shared/ticket-handler.ts';
+import type { RequestView, SurfaceHints } from '../shared/request-view.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';
 import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
 import { ServiceNowChanges } from './change-requests.ts';
 import type { ServiceNowClient, ServiceNowRow } from './client.ts';
 import type { ServiceNowSurfaceConfig } from './config.ts';
-import { serviceNowAnswers } from './form-values.ts';
 import { QUESTION_ITEM_KEY } from './forms-sync.ts';
-import { renderWorkNote } from './text-renderer.ts';
+import { RequestedItemAnswers } from './item-answers.ts';
+import { ServiceNowJournal, entryWord, type Audience } from './journal.ts';
 import { serviceNowWebhookSchema, verifyServiceNowDelivery, type ServiceNowWebhookAuth } from './webhook.ts';
 
 /** Dependencies of {@link ServiceNowSurface}. */
@@ -76,13 +76,12 @@ export function ritmStateFor(state: RequestState): { state: string; approval?: s
   }
 }
 
-/** The marker closing every work note the service writes: the notice key, for idempotency. */
-export function noteMarker(noticeKey: string): string {
-  return `ts:note:${noticeKey}`;
-}
+export { noteMarker } from './journal.ts';
 
 /** How to approve a requested item, in every message. */
 const APPROVE_HINT = 'To approve: an approver of the group approves this requested item (Approvers related list).';
+/** Messages the requester must read: results, refusals to act on, answers. Every other one is internal. */
+const FOR_REQUESTER = new Set<WorkflowMessage>(['applied', 'failed', 'refused', 'invalid', 'answer']);
 const CLOSED_BY_PERSON = new Set<string>([RITM_STATE.closedIncomplete, RITM_STATE.closedSkipped]);
 /** States of a question item not answered yet (or waiting for its asker to fix the question). */
 const WAITING_QUESTION = new Set<string>([RITM_STATE.open, RITM_STATE.workInProgress, RITM_STATE.pending]);
@@ -90,8 +89,9 @@ const WAITING_QUESTION = new Set<string>([RITM_STATE.open, RITM_STATE.workInProg
 /**
  * The ServiceNow surface adapter. In: the shipped Business Rule's signed webhooks, which only
  * say which record changed; the truth (requested item, its variables, the requester, approval
- * records) is read back through the Table API. Out: work notes rendered from the same templates
- * as every surface, the requested item's state and approval, `sysapproval_approver` records for
+ * records) is read back through the Table API. Out: journal entries rendered from the same
+ * templates as every surface (additional comments for the requester, work notes for the rest:
+ * see `journal.ts`), the requested item's state and approval, `sysapproval_approver` records for
  * the approver groups, and for production a normal `change_request` walked through its states.
  */
 export class ServiceNowSurface implements SurfaceAdapter {
@@ -100,22 +100,32 @@ export class ServiceNowSurface implements SurfaceAdapter {
   /** Production change requests. */
   readonly changes: ServiceNowChanges;
   private readonly tickets: TicketHandler;
+  private readonly answers: RequestedItemAnswers;
+  private readonly journal: ServiceNowJournal;
+  private readonly renderer: MessageRenderer;
+  /** How a requester writes a command here: "an additional comment" or "a work note". */
+  private readonly entry: string;
   /** The write in progress per requested item (see {@link publish}). */
   private readonly writing = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: ServiceNowSurfaceDeps) {
     this.changes = new ServiceNowChanges({ client: deps.client, ids: deps.ids, config: deps.config, clock: deps.clock, logger: deps.logger });
     this.directory = { getUser: (id) => this.user(id) };
+    this.answers = new RequestedItemAnswers({ client: deps.client, ids: deps.ids, forms: deps.forms });
+    this.journal = new ServiceNowJournal({ client: deps.client, config: deps.config });
+    this.renderer = deps.renderer ?? new MessageRenderer();
+    this.entry = entryWord(this.journal.column('requester'));
     this.tickets = new TicketHandler({
       surface: SURFACE,
       engine: deps.engine,
       workflow: () => deps.workflow,
       queries: deps.queries ?? new QueryCatalog(deps.engine),
-      renderer: deps.renderer ?? new MessageRenderer(),
-      words: { answers: 'variables', ticket: 'of this requested item', retryCommand: 'a work note /apply' },
+      renderer: this.renderer,
+      words: { answers: 'variables', ticket: 'of this requested item', retryCommand: `${this.entry} /apply` },
+      // Remarks (refused commands, closes, edits) and answers are for whoever asked: the requester's journal.
       writer: {
-        remark: (ritmSysId, text) => this.note(ritmSysId, text),
-        post: (ritmSysId, blocks, key) => this.writeNote(ritmSysId, '', blocks, key, false),
+        remark: (ritmSysId, text) => this.journal.remark(ritmSysId, text, 'requester'),
+        post: (ritmSysId, blocks, key) => this.journal.post(ritmSysId, blocks, key, 'requester'),
         link: (ritmSysId) => recordUrl(deps.instanceUrl, 'sc_req_item', ritmSysId),
       },
     });
@@ -196,34 +206,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
 
   /** The bundle and answers of a requested item, read from its variables (not from the webhook). */
   private async intakeInput(ritm: ServiceNowRow, bundle: string): Promise<{ input: TicketInput; editedBy?: string }> {
-    const { client, ids } = this.deps;
-    const links = await client.list('sc_item_option_mtom', {
-      query: `request_item=${ritm.sys_id}`,
-      fields: ['sc_item_option.item_option_new', 'sc_item_option.value', 'sc_item_option.sys_updated_by', 'sc_item_option.sys_updated_on'],
-    });
-    const variables: Record<string, string> = {};
-    let editedAt = '';
-    let editedBy: string | undefined;
-    const prefix = `variable/${bundle}/`;
-    for (const l of links) {
-      const key = await ids.keyOf(SURFACE, l['sc_item_option.item_option_new'] ?? '');
-      if (!key?.startsWith(prefix)) continue;
-      variables[key.slice(prefix.length)] = l['sc_item_option.value'] ?? '';
-      const at = l['sc_item_option.sys_updated_on'] ?? '';
-      if (at > editedAt) {
-        editedAt = at;
-        editedBy = l['sc_item_option.sys_updated_by'];
-      }
-    }
-    const choiceIds: Record<string, string> = {};
-    const choicePrefix = `choice/${bundle}/`;
-    for (const [key, id] of Object.entries(await ids.all(SURFACE))) {
-      if (key.startsWith(choicePrefix)) choiceIds[id] = key.slice(choicePrefix.length).split('/').slice(1).join('/');
-    }
-    const form = await this.deps.forms.form(bundle);
-    const answers = serviceNowAnswers(form, variables, choiceIds);
-    // An empty variable is an unanswered question, as in the catalog form.
-    for (const [k, v] of Object.entries(answers)) if (v === '') delete answers[k];
+    const { answers, editedBy } = await this.answers.read(ritm.sys_id!, bundle);
     if (answers.request_environment === undefined && this.deps.config.defaultEnvironment) answers.request_environment = this.deps.config.defaultEnvironment;
     return {
       input: {
@@ -304,7 +287,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
     if (!ritm) return;
     const { invocation, fingerprint } = await this.questionOf(sysId);
     const key = `question:${sysId}:${fingerprint}`;
-    const earlier = await this.noteWith(sysId, key);
+    const earlier = await this.journal.entryWith(sysId, key);
     if (earlier !== undefined) {
       // Answered before; only an answer interrupted before its state was set is finished here,
       // so a state a person chose since is left alone.
@@ -316,7 +299,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
       return;
     }
     const actor = await this.actorOf(ritm.opened_by || ritm.requested_for || '');
-    const answered = await this.tickets.answer(sysId, invocation, actor, log, { how: 'edit the Question and Arguments variables of this item, or write a work note /ask <query>', key });
+    const answered = await this.tickets.answer(sysId, invocation, actor, log, { how: `edit the Question and Arguments variables of this item, or write ${this.entry} /ask <query>`, key });
     // An item answered before stays closed when its edited question cannot be answered.
     const want = answered ? RITM_STATE.closedComplete : ritm.state === RITM_STATE.closedComplete ? undefined : RITM_STATE.pending;
     if (want && ritm.state !== want) await this.deps.client.update('sc_req_item', sysId, { state: want });
@@ -363,24 +346,14 @@ export class ServiceNowSurface implements SurfaceAdapter {
    */
   private async onAsk(ritmSysId: string, entryId: string, inv: QueryInvocation, actor: Actor, log: Logger): Promise<void> {
     const key = `ask:${entryId}`;
-    if ((await this.noteWith(ritmSysId, key)) !== undefined) return;
-    const answered = await this.tickets.answer(ritmSysId, inv, actor, log, { how: 'write a work note /ask <query> [args]', key });
+    if ((await this.journal.entryWith(ritmSysId, key)) !== undefined) return;
+    const answered = await this.tickets.answer(ritmSysId, inv, actor, log, { how: `write ${this.entry} /ask <query> [args]`, key });
     if (!answered) return;
     const ritm = await this.deps.client.get('sc_req_item', ritmSysId, ['sys_id', 'cat_item', 'state']);
     if (!ritm?.cat_item || !WAITING_QUESTION.has(ritm.state ?? '')) return;
     if ((await this.deps.ids.keyOf(SURFACE, ritm.cat_item)) === `item/${QUESTION_ITEM_KEY}`) {
       await this.deps.client.update('sc_req_item', ritmSysId, { state: RITM_STATE.closedComplete });
     }
-  }
-
-  /** The text of the work note the service closed with `key`, if it wrote one. */
-  private async noteWith(ritmSysId: string, key: string): Promise<string | undefined> {
-    const [note] = await this.deps.client.list('sys_journal_field', {
-      query: `element_id=${ritmSysId}^element=work_notes^valueENDSWITH${noteMarker(key)}`,
-      fields: ['sys_id', 'value'],
-      max: 1,
-    });
-    return note ? (note.value ?? '') : undefined;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -435,9 +408,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const request = await this.deps.engine.requests.get(notice.requestId);
     if (!(await this.tickets.isNews(notice, request))) return;
     const ritmSysId = request.origin.ref;
-    const view = await this.deps.views.build(request, this.tickets.hints(APPROVE_HINT));
+    const view = await this.deps.views.build(request, this.hints());
     if (notice.message !== 'status') {
-      await this.writeNote(ritmSysId, request.id, this.tickets.noticeBlocks(notice, view), notice.key, false);
+      await this.journal.post(ritmSysId, this.tickets.noticeBlocks(notice, view), notice.key, audienceOf(notice.message));
       return;
     }
     const ritm = await this.deps.client.get('sc_req_item', ritmSysId, ['sys_id', 'number', 'state', 'approval', 'opened_by']);
@@ -454,7 +427,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
       if (want.approval && ritm.approval !== want.approval) diff.approval = want.approval;
       if (Object.keys(diff).length) await this.deps.client.update('sc_req_item', ritmSysId, diff);
     }
-    await this.writeNote(ritmSysId, request.id, this.tickets.noticeBlocks(notice, view), notice.key, true);
+    await this.writeStatus(ritmSysId, request, notice, view);
     if (this.deps.config.changes.enabled && (await this.isProduction(request))) await this.changes.follow(request, ritm, view);
   }
 
@@ -464,31 +437,21 @@ export class ServiceNowSurface implements SurfaceAdapter {
   }
 
   /**
-   * Appends one work note per notice key. Work notes cannot be edited, so the note ends with the
-   * key ({@link noteMarker}) and is not written again when a note with that key exists; a status
-   * note whose text equals the request's latest status note is not repeated either.
+   * The request's status in the internal journal: the full status once per plan, then a short
+   * line per change of state (see {@link ServiceNowJournal.status}).
    */
-  private async writeNote(ritmSysId: string, requestId: string, blocks: Block[], key: string, status: boolean): Promise<void> {
-    const { client, config } = this.deps;
-    const marker = noteMarker(key);
-    const body = blocks.filter((b) => !(b.type === 'paragraph' && b.content.length === 1 && b.content[0]!.type === 'text' && b.content[0]!.text === statusMarker(requestId)));
-    const note = renderWorkNote(body, config.workNoteLimit - marker.length - 2);
-    const [same] = await client.list('sys_journal_field', { query: `element_id=${ritmSysId}^element=work_notes^valueENDSWITH${marker}`, fields: ['sys_id'], max: 1 });
-    if (same) return;
-    if (status) {
-      const [last] = await client.list('sys_journal_field', {
-        query: `element_id=${ritmSysId}^element=work_notes^valueLIKE${noteMarker(`${requestId}:status:`)}^ORDERBYDESCsys_created_on`,
-        fields: ['value'],
-        max: 1,
-      });
-      if (last && stripMarker(last.value ?? '') === note.text) return;
-    }
-    await client.update('sc_req_item', ritmSysId, { work_notes: `${note.text}\n\n${marker}` });
+  private async writeStatus(ritmSysId: string, request: Request, notice: WorkflowNotice, view: RequestView): Promise<void> {
+    const marker = statusMarker(request.id);
+    const full = this.tickets.noticeBlocks(notice, view).filter((b) => !(b.type === 'paragraph' && b.content.length === 1 && b.content[0]!.type === 'text' && b.content[0]!.text === marker));
+    const reason = notice.detail?.text;
+    const line = this.renderer.render('status-line', { view, ...(reason ? { event: { reason } } : {}) });
+    await this.journal.status(ritmSysId, { requestId: request.id, noticeKey: notice.key, full, line, ...(view.plan ? { planHash: view.plan.hashPrefix } : {}), ...(reason ? { reason } : {}) });
   }
 
-  /** A one-line work note (command answers, refused closes). */
-  private async note(ritmSysId: string, text: string): Promise<void> {
-    await this.deps.client.update('sc_req_item', ritmSysId, { work_notes: text });
+  /** How people act here, and where the full status is: a journal entry, never edited. */
+  private hints(): SurfaceHints {
+    const column = this.journal.column('internal') === 'comments' ? 'additional comment' : 'work note';
+    return { ...this.tickets.hints(APPROVE_HINT), details: `The full plan is in the status ${column} of this revision; ${column}s are never edited, so each later change of state adds a short one.` };
   }
 
   /**
@@ -543,6 +506,7 @@ function isRefusal(note: string): boolean {
   return note.trimStart().startsWith('✘');
 }
 
-function stripMarker(text: string): string {
-  return text.replace(/\n*ts:note:\S+\s*$/, '');
+/** The journal a message is written to: the requester's, or the internal one. */
+function audienceOf(message: WorkflowMessage): Audience {
+  return FOR_REQUESTER.has(message) ? 'requester' : 'internal';
 }

@@ -1,61 +1,31 @@
 /**
  * The service's ServiceNow client: a small axios edge over the Table API (and any other REST
- * path through {@link ServiceNowClient.api}). Basic auth; every answer's `{"result": ...}`
- * envelope is zod-parsed here, so callers only see validated shapes; every failure becomes one of
- * the typed errors below, built from the platform's `{"error": {"message", "detail"}}` body
- * (sanitized: the platform may echo input, and we never echo credentials). Rate limits (429) are
- * waited out in-process for short `Retry-After`s and surfaced as a retryable
+ * path through {@link ServiceNowClient.api}). Basic authentication or OAuth 2.0 (see `auth.ts`:
+ * a refused access token is renewed and the call tried once more); every answer's
+ * `{"result": ...}` envelope is zod-parsed here, so callers only see validated shapes; every
+ * failure becomes one of the typed errors of `errors.ts`, built from the platform's
+ * `{"error": {"message", "detail"}}` body (sanitized: the platform may echo input, and we never
+ * echo credentials). Rate limits (429) are waited out in-process for short waits (`Retry-After`,
+ * or `X-RateLimit-Reset` when that is missing) and surfaced as a retryable
  * {@link ServiceNowRateLimitedError} for long ones, the same policy as the Jira client.
  */
-import axios, { AxiosError, type AxiosInstance } from 'axios';
+import axios, { type AxiosInstance } from 'axios';
 import { z } from 'zod';
-import type { ErrorCode } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import { sanitize } from '../shared/sanitize.ts';
-import { RemoteApiError, RemoteAuthError, RemoteRateLimitedError, RemoteResponseError, RemoteUnavailableError } from '../shared/remote-errors.ts';
-import { RemoteCaller, axiosFailure, parseAnswer, type RateLimitOptions, type RemoteErrorFactory, type RemoteFailure } from '../shared/remote-call.ts';
+import { RemoteCaller, parseAnswer, type RateLimitOptions } from '../shared/remote-call.ts';
+import { serviceNowAuth, type ServiceNowAuth, type ServiceNowCredentials } from './auth.ts';
+import { ServiceNowApiError, ServiceNowAuthError, ServiceNowResponseError, serviceNowErrors } from './errors.ts';
+import { serviceNowFailure } from './rate-limit.ts';
 
-// ---------------------------------------------------------------------------------------------
-// Errors
-
-/** ServiceNow refused a call for a reason of the request itself (400, 403, 404 ...). Not retried. */
-export class ServiceNowApiError extends RemoteApiError {
-  /** ServiceNow's own error texts. */
-  get serviceNowMessages(): string[] {
-    return this.remoteMessages;
-  }
-  constructor(code: ErrorCode, status: number, operation: string, messages: string[]) {
-    super('ServiceNow', code, status, operation, messages);
-  }
-}
-
-/** ServiceNow rejected our credentials (401). A configuration problem: not retryable until fixed. */
-export class ServiceNowAuthError extends RemoteAuthError {
-  constructor(operation: string) {
-    super('ServiceNow', operation, 'SERVICENOW_USER and SERVICENOW_PASSWORD');
-  }
-}
-
-/** ServiceNow is down, slow or unreachable (5xx, 408, network). Retry later. */
-export class ServiceNowUnavailableError extends RemoteUnavailableError {
-  constructor(operation: string, status: number | undefined, detail: string, options?: { cause?: unknown }) {
-    super('ServiceNow', operation, status, detail, options);
-  }
-}
-
-/** ServiceNow kept answering 429 beyond what the client waits for itself. Retry after `retryAfterMs`. */
-export class ServiceNowRateLimitedError extends RemoteRateLimitedError {
-  constructor(operation: string, retryAfterMs: number) {
-    super('ServiceNow', operation, retryAfterMs);
-  }
-}
-
-/** ServiceNow answered 2xx with a body that does not have the documented shape. */
-export class ServiceNowResponseError extends RemoteResponseError {
-  constructor(operation: string, detail: string) {
-    super('ServiceNow', operation, detail);
-  }
-}
+export {
+  ServiceNowApiError,
+  ServiceNowAuthError,
+  ServiceNowRateLimitedError,
+  ServiceNowResponseError,
+  ServiceNowUnavailableError,
+} from './errors.ts';
+export { serviceNowCredentials, type ServiceNowCredentials } from './auth.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Shapes
@@ -93,11 +63,16 @@ export interface TableQuery {
 export interface ServiceNowClientOptions extends RateLimitOptions {
   /** Instance URL, for example https://example.service-now.com (or the sandbox's URL). */
   instanceUrl: string;
-  user: string;
-  password: string;
+  /** Basic authentication, unless `credentials` says otherwise. */
+  user?: string;
+  password?: string;
+  /** How to log in (Basic or OAuth); default Basic with `user` and `password`. */
+  credentials?: ServiceNowCredentials;
   logger: Logger;
   /** Per-request timeout (default 15 s). */
   timeoutMs?: number;
+  /** Epoch ms now, for token expiry; injected by tests that move time. */
+  now?: () => number;
 }
 
 /** The internal value of one column as read (a reference's sys_id, a display pair's value). */
@@ -143,16 +118,18 @@ const tablePath = (table: string, sysId?: string) => {
 export class ServiceNowClient {
   private readonly http: AxiosInstance;
   private readonly remote: RemoteCaller;
+  private readonly auth: ServiceNowAuth;
 
   constructor(options: ServiceNowClientOptions) {
     this.http = axios.create({
       baseURL: options.instanceUrl.replace(/\/+$/, ''),
       timeout: options.timeoutMs ?? 15_000,
-      auth: { username: options.user, password: options.password },
       headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
     });
     const logger = options.logger.child({ component: 'servicenow-client' });
-    this.remote = new RemoteCaller({ ...options, system: 'servicenow', logger, errors: SERVICENOW_ERRORS, describe: describeFailure });
+    const credentials = options.credentials ?? { kind: 'basic', user: options.user ?? '', password: options.password ?? '' };
+    this.auth = serviceNowAuth({ ...options, credentials, logger });
+    this.remote = new RemoteCaller({ ...options, system: 'servicenow', logger, errors: serviceNowErrors(this.auth.settings), describe: (err) => serviceNowFailure(err, serviceNowMessages) });
   }
 
   /** Every record of `table` matching the query (all pages), flattened. */
@@ -215,31 +192,35 @@ export class ServiceNowClient {
     opts: { params?: Record<string, string>; data?: unknown } = {},
   ): Promise<z.infer<S>> {
     const op = `${method} ${path.replace(/\/[0-9a-f]{32}(?=\/|$)/gi, '/{sys_id}')}`;
-    const res = await this.remote.call(op, async () => {
-      const r = await this.http.request({ method, url: path, params: opts.params, data: opts.data });
-      return { status: r.status, data: r.data as unknown };
-    });
+    const res = await this.authorized((authorization) =>
+      this.remote.call(op, async () => {
+        const r = await this.http.request({ method, url: path, params: opts.params, data: opts.data, headers: { Authorization: authorization } });
+        return { status: r.status, data: r.data as unknown };
+      }),
+    );
     if (res.status === 204) return this.parse(op, schema, undefined);
     const envelope = z.looseObject({ result: z.unknown() }).safeParse(res.data);
     if (!envelope.success) throw new ServiceNowResponseError(op, 'no {"result": ...} envelope');
     return this.parse(op, schema, envelope.data.result);
   }
 
+  /**
+   * Runs `call` with the current `Authorization`; when the instance refuses it (401) and the
+   * login can renew it (an OAuth access token), once more with a new one.
+   */
+  private async authorized<T>(call: (authorization: string) => Promise<T>): Promise<T> {
+    const first = await this.auth.authorization();
+    try {
+      return await call(first);
+    } catch (err) {
+      if (!(err instanceof ServiceNowAuthError) || !this.auth.refused(first)) throw err;
+      return call(await this.auth.authorization());
+    }
+  }
+
   private parse<S extends z.ZodType>(op: string, schema: S, value: unknown): z.infer<S> {
     return parseAnswer(schema, value, (detail) => new ServiceNowResponseError(op, detail), '/result');
   }
-}
-
-/** ServiceNow's typed errors, for the shared call loop. */
-const SERVICENOW_ERRORS: RemoteErrorFactory = {
-  api: (code, status, op, messages) => new ServiceNowApiError(code, status, op, messages),
-  auth: (op) => new ServiceNowAuthError(op),
-  unavailable: (op, status, detail, options) => new ServiceNowUnavailableError(op, status, detail, options),
-  rateLimited: (op, wait) => new ServiceNowRateLimitedError(op, wait),
-};
-
-function describeFailure(err: unknown): RemoteFailure {
-  return axiosFailure(err instanceof AxiosError ? err : undefined, err, serviceNowMessages);
 }
 
 /** The platform's `{"error": {"message", "detail"}, "status": "failure"}` as plain messages. */

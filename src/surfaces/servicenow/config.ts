@@ -3,8 +3,9 @@ import { loadConfigFile } from '../../engine/config-file.ts';
 
 /**
  * The ServiceNow surface's mapping (SERVICENOW_CONFIG_FILE): which ticket-surface project
- * requested items belong to, where catalog items are published, when production changes open a
- * `change_request`, and which blackout schedules count as change blackouts.
+ * requested items belong to, where catalog items are published, which journal the requester and
+ * the people working the item read, when production changes open a `change_request`, and which
+ * blackout schedules count as change blackouts.
  */
 export const serviceNowSurfaceConfigSchema = z.object({
   /** The ticket-surface project requested items belong to. */
@@ -15,6 +16,17 @@ export const serviceNowSurfaceConfigSchema = z.object({
   catalog: z.object({ catalog: z.string().optional(), category: z.string().optional() }).prefault({}),
   /** Longest work note written (characters); longer ones are shortened by dropping detail. */
   workNoteLimit: z.number().int().min(500).default(32_000),
+  /**
+   * Which journal each audience reads. `requester`: answers to questions, refusals the
+   * requester must act on, results (default `comments`, the additional comments the requester
+   * sees). `internal`: the plan, policy, approvals and states (default `work_notes`).
+   */
+  journal: z
+    .object({
+      requester: z.enum(['comments', 'work_notes']).default('comments'),
+      internal: z.enum(['comments', 'work_notes']).default('work_notes'),
+    })
+    .prefault({}),
   /** Normal change requests for requests into environments labelled `production: true`. */
   changes: z
     .object({

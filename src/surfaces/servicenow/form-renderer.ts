@@ -4,6 +4,7 @@
  * `question_regex` rows (Variable Validation Regex) for patterns. Pure data out; the sync
  * (elsewhere) writes these through the Table API and remembers the sys_ids.
  */
+import { DateTime } from 'luxon';
 import type { Json } from '../../engine/model.ts';
 import type { DynamicOptionSource, Form, FormField } from '../../forms/model.ts';
 import { describeField } from '../../forms/describe.ts';
@@ -163,8 +164,26 @@ export function serviceNowString(field: FormField, value: Json | undefined): str
   if (field.type === 'json') return JSON.stringify(value, null, 2);
   if (field.type === 'list') return (value as Json[]).map(String).join('\n');
   if (field.type === 'multiselect') return (value as Json[]).map(String).join(',');
-  if (field.type === 'datetime' && typeof value === 'string') return value.replace('T', ' ').replace(/(\.\d+)?(Z|[+-]\d\d:?\d\d)$/i, '');
+  if (field.type === 'datetime' && typeof value === 'string') return glideDateTimeOf(value);
   return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/**
+ * A date-time answer as the Table API stores a date/time: `YYYY-MM-DD HH:mm:ss` in UTC (people
+ * see it in their own time zone). An offset is converted, not dropped: 2026-12-05T10:00:00+01:00
+ * is 2026-12-05 09:00:00. No zone means UTC; text that is no date-time is passed on as it is.
+ */
+export function glideDateTimeOf(value: string): string {
+  const t = DateTime.fromISO(value.trim().replace(/^(\d{4}-\d\d-\d\d) /, '$1T'), { zone: 'utc', setZone: true });
+  return t.isValid ? t.toUTC().toFormat('yyyy-MM-dd HH:mm:ss') : value;
+}
+
+/**
+ * A list collector's qualifier over `question_choice`: the choices of its own variable (by
+ * sys_id, `{sys_id}` until the sync knows it), never by a variable name other items share.
+ */
+export function listCollectorQualifier(variableSysId = '{sys_id}'): string {
+  return `question=${variableSysId}^inactive=false`;
 }
 
 /**
@@ -270,7 +289,7 @@ function questionVariable(f: FormField, order: number, opts: ServiceNowRenderOpt
       default_value: serviceNowString(f, f.type === 'boolean' ? (f.default ?? false) : f.default),
       ...(regexName ? { validate_regex: regexName } : {}),
       ...(attributes ? { attributes } : {}),
-      ...(type === SN_VARIABLE_TYPES.listCollector ? { list_table: 'question_choice', reference_qual: `question.name=${f.name}^inactive=false` } : {}),
+      ...(type === SN_VARIABLE_TYPES.listCollector ? { list_table: 'question_choice', reference_qual: listCollectorQualifier() } : {}),
     },
   };
 }

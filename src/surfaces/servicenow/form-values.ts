@@ -2,8 +2,9 @@
  * ServiceNow variable values -> answers -> typed params. Every ServiceNow value is a string:
  * "true"/"false" for checkboxes, "50" for numbers, the choice value for select boxes,
  * comma-separated values (or question_choice sys_ids) for list collectors, "YYYY-MM-DD HH:mm:ss"
- * for date/time. The Table API may also hand `{ value, display_value }` pairs. This module
- * unwraps those; the forms room types and validates.
+ * in UTC for date/time (as the Table API stores it; a value without a zone reads as UTC). The
+ * Table API may also hand `{ value, display_value }` pairs. This module unwraps those; the forms
+ * room types and validates. The way back ({@link toServiceNowValue}) converts offsets to UTC.
  */
 import type { Json } from '../../engine/model.ts';
 import type { Form, FormField, SubmitResult } from '../../forms/model.ts';

@@ -17,6 +17,7 @@ import type { FormCatalog } from '../../forms/catalog.ts';
 import { resolveDynamicOptions, type OptionSources } from '../../forms/index.ts';
 import type { ServiceNowClient, ServiceNowRow } from './client.ts';
 import {
+  listCollectorQualifier,
   renderServiceNowForm,
   SN_VARIABLE_TYPES,
   type ServiceNowCatalogSpec,
@@ -371,7 +372,7 @@ function hasChoices(v: ServiceNowVariableSpec): boolean {
  * (a name would also match same-named questions of other items).
  */
 function referenceQual(v: ServiceNowVariableSpec, sysId: string): string {
-  if (v.record.type === SN_VARIABLE_TYPES.listCollector && v.record.list_table === 'question_choice') return `question=${sysId}^inactive=false`;
+  if (v.record.type === SN_VARIABLE_TYPES.listCollector && v.record.list_table === 'question_choice') return listCollectorQualifier(sysId);
   return v.record.reference_qual ?? '';
 }
 

@@ -9,6 +9,7 @@ import { REPO_ROOT, type OpenedEngine } from '../../workflow/bootstrap.ts';
 import { EngineOptionSources } from '../../workflow/form-options.ts';
 import { QueryCatalog } from '../../workflow/queries.ts';
 import type { SyncOutcome, TicketSurfaceTools } from '../shared/surface-tools.ts';
+import { serviceNowCredentials } from './auth.ts';
 import { ServiceNowClient } from './client.ts';
 import { loadServiceNowConfig } from './config.ts';
 import { renderServiceNowForm, renderServiceNowText } from './form-renderer.ts';
@@ -19,7 +20,11 @@ import { ServiceNowFormsSync, questionItem } from './forms-sync.ts';
 export const serviceNowTools: TicketSurfaceTools = {
   title: 'ServiceNow',
 
-  missingConfig: (config) => (['SERVICENOW_INSTANCE_URL', 'SERVICENOW_USER', 'SERVICENOW_PASSWORD'] as const).filter((k) => !config[k]),
+  missingConfig: (config) => {
+    // OAuth's client credentials grant logs in without a password.
+    const login = config.SERVICENOW_OAUTH_CLIENT_ID ? (['SERVICENOW_OAUTH_CLIENT_SECRET'] as const) : (['SERVICENOW_USER', 'SERVICENOW_PASSWORD'] as const);
+    return (['SERVICENOW_INSTANCE_URL', ...login] as const).filter((k) => !config[k]);
+  },
 
   async syncForms(opened: OpenedEngine, config: Config, logger: Logger): Promise<SyncOutcome> {
     const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
@@ -29,7 +34,7 @@ export const serviceNowTools: TicketSurfaceTools = {
       forms: new FormCatalog(opened.engine.registry, formsDir),
       options: new EngineOptionSources(opened.engine),
       logger,
-      client: new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL!, user: config.SERVICENOW_USER!, password: config.SERVICENOW_PASSWORD!, logger }),
+      client: new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL!, credentials: serviceNowCredentials(config), logger }),
       publish: snConfig.catalog,
       extraItems: () => [questionItem(new QueryCatalog(opened.engine).list())],
     }).sync();

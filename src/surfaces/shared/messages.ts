@@ -13,6 +13,8 @@ import { TemplateEngine, type TemplateData } from './template-engine.ts';
 /** The messages there are templates for. */
 export type MessageName =
   | 'status'
+  /** A one-entry status for an append-only journal, once the full status is written (ServiceNow). */
+  | 'status-line'
   | 'approval-needed'
   | 'applied'
   | 'failed'
@@ -27,6 +29,7 @@ export type MessageName =
 /** Every {@link MessageName}, for tests and start-up checks. */
 export const MESSAGE_NAMES: readonly MessageName[] = [
   'status',
+  'status-line',
   'approval-needed',
   'applied',
   'failed',

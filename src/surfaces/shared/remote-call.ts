@@ -15,8 +15,10 @@ import type { InboundHeaders } from '../surface.ts';
 export interface RemoteFailure {
   /** HTTP status; undefined when no answer came (network, timeout). */
   status?: number;
-  /** The answer's `Retry-After`, in milliseconds from now. */
+  /** How long the system asks to wait (its `Retry-After`, or what its own headers say), in milliseconds from now. */
   retryAfterMs?: number;
+  /** Which of the system's limits answered 429, in its own words (Jira's `RateLimit-Reason`). */
+  rateLimitReason?: string;
   /** The system's own error texts, sanitized. */
   messages: string[];
   /** A short description for logs and errors (never a credential). */
@@ -47,6 +49,30 @@ export interface RateLimitOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** What a {@link RateLimiter} knows of one call. */
+export interface CallScope {
+  /** The operation, `METHOD /path/{template}` (one endpoint and method). */
+  op: string;
+  /** True for calls that change something (not GET or HEAD). */
+  write: boolean;
+  /** The record the call is about (a Jira issue key), for limits per record. */
+  subject?: string;
+}
+
+/**
+ * Which calls a rate limit holds back, for a system whose limits have scopes (one endpoint, one
+ * record, the whole site): a client that knows them supplies one; without it only the call that
+ * met the 429 waits.
+ */
+export interface RateLimiter {
+  /** How long `call` must wait before it goes (0: now); may reserve a slot when writes are paced. */
+  delay(call: CallScope): number;
+  /** Records a 429 answered to `call`, whose wait is `waitMs`. */
+  limited(call: CallScope, failure: RemoteFailure, waitMs: number): void;
+  /** Records that `call` went through. */
+  passed(call: CallScope): void;
+}
+
 /** Settings of {@link RemoteCaller}. */
 export interface RemoteCallerOptions extends RateLimitOptions {
   /** Lower-case system name for log lines (`jira`, `servicenow`). */
@@ -55,6 +81,8 @@ export interface RemoteCallerOptions extends RateLimitOptions {
   errors: RemoteErrorFactory;
   /** Turns whatever the HTTP library threw into a {@link RemoteFailure}. */
   describe: (err: unknown) => RemoteFailure;
+  /** Holds calls back by the scope of the limits met (default: none, only the limited call waits). */
+  limiter?: RateLimiter;
 }
 
 /** Runs the calls of one client: waits out short 429s and maps every failure to a typed error. */
@@ -71,24 +99,48 @@ export class RemoteCaller {
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  /** Runs `fn` (operation `op`, as error messages name it) until it answers or fails for good. */
-  async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    const { system, logger, errors } = this.options;
+  /**
+   * Runs `fn` (operation `op`, as error messages name it) until it answers or fails for good.
+   * `scope` says what the call writes (default: a write unless `op` is a GET or HEAD) and the
+   * record it is about, for a limiter that paces per record.
+   */
+  async call<T>(op: string, fn: () => Promise<T>, scope: { write?: boolean; subject?: string } = {}): Promise<T> {
+    const { system, logger, errors, limiter } = this.options;
+    const call: CallScope = { op, write: scope.write ?? !/^(GET|HEAD) /.test(op), ...(scope.subject ? { subject: scope.subject } : {}) };
+    let waited = false;
     for (let attempt = 1; ; attempt++) {
+      if (!waited) await this.holdBack(call);
+      waited = false;
       try {
-        return await fn();
+        const result = await fn();
+        limiter?.passed(call);
+        return result;
       } catch (err) {
         const failure = this.options.describe(err);
         if (failure.status !== 429) throw this.toError(op, failure, err);
         const wait = failure.retryAfterMs ?? this.baseDelayMs * 2 ** (attempt - 1);
+        limiter?.limited(call, failure, wait);
+        const reason = failure.rateLimitReason;
         if (attempt >= this.maxAttempts || wait > this.maxInlineWaitMs) {
-          logger.warn({ op, attempt, retryAfterMs: wait }, `${system} rate limit: giving up for now`);
+          logger.warn({ op, attempt, retryAfterMs: wait, ...(reason ? { reason } : {}) }, `${system} rate limit: giving up for now`);
           throw errors.rateLimited(op, wait);
         }
-        logger.warn({ op, attempt, retryAfterMs: wait }, `${system} rate limit: waiting`);
+        logger.warn({ op, attempt, retryAfterMs: wait, ...(reason ? { reason } : {}) }, `${system} rate limit: waiting`);
         await this.sleep(wait);
+        waited = true;
       }
     }
+  }
+
+  /** Waits while the limiter holds `call` back; a hold longer than the inline wait throws the rate-limited error. */
+  private async holdBack(call: CallScope): Promise<void> {
+    const pause = this.options.limiter?.delay(call) ?? 0;
+    if (pause <= 0) return;
+    if (pause > this.maxInlineWaitMs) {
+      this.options.logger.warn({ op: call.op, retryAfterMs: pause }, `${this.options.system} rate limit: held back, retry later`);
+      throw this.options.errors.rateLimited(call.op, pause);
+    }
+    await this.sleep(pause);
   }
 
   private toError(op: string, f: RemoteFailure, cause: unknown): Error {

@@ -50,6 +50,11 @@ export interface SurfaceHints {
   edit?: string;
   /** For example "ticket-surface artifact show {package} {artifact} --reveal (audited)". */
   reveal?: string;
+  /**
+   * Where the full status is when there is no status comment to link to; unset: "the status
+   * update of this request (edited in place)". A surface whose journal cannot be edited says so.
+   */
+  details?: string;
 }
 
 /** One resource line of the plan table. */

@@ -9,6 +9,7 @@ import type { Config } from '../../config.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Form, SubmitResult } from '../../forms/index.ts';
 import type { OpenedEngine } from '../../workflow/bootstrap.ts';
+import type { DoctorReport } from './doctor.ts';
 
 /** The ticket surfaces that have tools. */
 export type TicketSurfaceName = 'jira' | 'servicenow';
@@ -39,6 +40,12 @@ export interface TicketSurfaceTools {
    * has no such inspection.
    */
   inspectWebhook?(raw: Buffer, headers: Record<string, string>, config: Config): Promise<unknown>;
+  /**
+   * Reads the live site's set-up and reports what the service needs that it lacks, each with how
+   * to fix it (see `shared/doctor.ts`); writes nothing. `now` is our clock, compared with the site's.
+   * Absent when the surface has no doctor yet.
+   */
+  doctor?(config: Config, options: { logger: Logger; now: () => Date }): Promise<DoctorReport>;
 }
 
 /** Loads one surface's tools on first use (so a command loads only the surface it names). */

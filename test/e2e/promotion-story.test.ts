@@ -90,6 +90,9 @@ test('the promotion form offers only qa-signed versions, newest attested first, 
 
 test('Pat promotes checkout-api 2.13.2 → 2.14.0 in production: approved on Monday, applied when the window opens on Tuesday', { timeout: 120_000 }, async () => {
   const sb = world.sandbox;
+  // The clock runs on from Monday noon while the stack is set up; on a loaded machine that can
+  // take a minute, so the request is filed at Monday noon exactly, whatever the setup took.
+  clock.set(MONDAY_NOON);
   const key = await filePromotionRequest(world, PEOPLE.outsider, { version: '2.14.0', environment: 'production', package: 'checkout-api' });
 
   const planned = await waitFor(() => conversation(sb, key).find((c) => c.status && /AWAITING APPROVAL/.test(c.text)), 'the plan comment', 60_000);

@@ -6,6 +6,7 @@ import { TicketSurfaceError, UserError, ValidationError, BundleError, type Field
 import type { Logger } from '../../engine/logger.ts';
 import type { Metrics } from '../../engine/metrics.ts';
 import { QueryCatalog } from '../../workflow/queries.ts';
+import { maskRequest } from '../../workflow/secrets.ts';
 import type { components } from './openapi-types.ts';
 import type { RequestWorkflow } from '../../workflow/workflow.ts';
 
@@ -244,7 +245,7 @@ function requestsRouter(engine: Engine, workflow?: RequestWorkflow): Router {
     res.json({ requests: await engine.listRequests(state ? { state: state as never } : {}) });
   });
   r.get('/requests/:id', async (req, res) => {
-    res.json(await engine.getRequest(req.params.id));
+    res.json(maskRequest(engine.registry, await engine.getRequest(req.params.id)));
   });
   r.post('/requests', async (req, res) => {
     if (!workflow) throw new ValidationError('requests cannot be filed through this process', [{ pointer: '', message: 'no workflow here' }]);

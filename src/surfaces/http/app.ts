@@ -7,6 +7,7 @@ import type { Logger } from '../../engine/logger.ts';
 import type { Metrics } from '../../engine/metrics.ts';
 import { QueryCatalog } from '../../workflow/queries.ts';
 import { maskRequest } from '../../workflow/secrets.ts';
+import { limitJsonDepth } from './json-depth.ts';
 import type { components } from './openapi-types.ts';
 import type { RequestWorkflow } from '../../workflow/workflow.ts';
 
@@ -313,7 +314,7 @@ function auditRouter(engine: Engine): Router {
 /** The v1 API (mounted at `/v1`): one router per resource group, every one on the same engine. */
 function apiRouter(engine: Engine, workflow?: RequestWorkflow): Router {
   const r = express.Router();
-  r.use(express.json({ limit: '1mb' }));
+  r.use(express.json({ limit: '1mb' }), limitJsonDepth());
   r.use(bundlesRouter(engine));
   r.use(projectsRouter(engine));
   r.use(packagesRouter(engine));

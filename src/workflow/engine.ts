@@ -4,7 +4,7 @@ import type { Inventory, ListFilters, ListOptions } from '../engine/inventory.ts
 import type { AttestationStore, VersionAttestation } from '../engine/attestations.ts';
 import type { RequestService } from '../engine/requests.ts';
 import type { AuditContext, AuditListOptions, AuditVerification } from '../engine/audit.ts';
-import { NotFoundError, ValidationError, type FieldIssue } from '../engine/errors.ts';
+import { ValidationError, type FieldIssue } from '../engine/errors.ts';
 import type {
   Attestation,
   AuditEvent,

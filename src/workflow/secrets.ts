@@ -101,9 +101,15 @@ export async function secretStorage(
   return { sensitivePointersFor: registrySensitivePointers(registry), secretBox };
 }
 
-/** A package as an API answer shows it: sensitive params and artifact fields masked (unknown artifact types masked whole). */
+/**
+ * A package as an API answer shows it: sensitive params and artifact fields masked; an artifact
+ * of an unknown type is masked whole, as `{ masked: "[sensitive]" }` (an artifact stays an object).
+ */
 export function maskPackage(registry: BundleRegistry, pkg: Package): Package {
-  return redactRecord(pkg, packagePointers(registry, pkg as unknown as Record<string, unknown>), pkg, MASK);
+  const masked = redactRecord(pkg, packagePointers(registry, pkg as unknown as Record<string, unknown>), pkg, MASK);
+  const artifacts: Package['artifacts'] = {};
+  for (const [name, value] of Object.entries(masked.artifacts ?? {})) artifacts[name] = typeof value === 'string' ? { masked: value } : value;
+  return { ...masked, artifacts };
 }
 
 /** A request as an API answer shows it: sensitive params, and the answers that carried them, masked. */

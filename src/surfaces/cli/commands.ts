@@ -12,6 +12,7 @@ const queries = () => import('./query-commands.ts');
 const webhooks = () => import('./webhook-commands.ts');
 const forms = () => import('./forms-commands.ts');
 const deliveries = () => import('./delivery-commands.ts');
+const tokens = () => import('./token-commands.ts');
 
 /** Every command, by name (one or two words), in the order `--help` lists them. */
 export const COMMANDS: Readonly<Record<string, CliCommand>> = {
@@ -39,6 +40,13 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   },
   'deliveries failed': { usage: ['deliveries failed [--json]'], summary: ['webhook deliveries intake gave up on (after a day of retries), with their last error'], run: lazy(deliveries, 'deliveriesFailed') },
   'deliveries replay': { usage: ['deliveries replay <surface:delivery-id>'], summary: ['queue a failed delivery again'], run: lazy(deliveries, 'deliveriesReplay') },
+  'token create': {
+    usage: ['token create --person <id> --role <role> [--name label] [--expires date]'],
+    summary: ['an API token for a person of the directory (admins only); printed once'],
+    run: lazy(tokens, 'tokenCreate'),
+  },
+  'token list': { usage: ['token list [--person <id>] [--all] [--json]'], summary: ['API tokens (--all: revoked too), never their secrets'], run: lazy(tokens, 'tokenList') },
+  'token revoke': { usage: ['token revoke <id> [--note why]'], summary: ['refuse the token from its next call on'], run: lazy(tokens, 'tokenRevoke') },
   approve: { usage: ['approve <request>'], summary: ["approve the request's current plan (checked against policy)"], run: lazy(requests, 'approve') },
   reject: { usage: ['reject <request> [--note why]'], summary: [], run: lazy(requests, 'reject') },
   'webhook inspect': {

@@ -25,6 +25,10 @@ const OPTIONS = {
   overlay: { type: 'string' },
   format: { type: 'string' },
   values: { type: 'string' },
+  person: { type: 'string' },
+  role: { type: 'string' },
+  expires: { type: 'string' },
+  all: { type: 'boolean' },
 } as const;
 
 /** The options of one command line, read by name. */

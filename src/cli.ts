@@ -33,10 +33,10 @@ function openWorkflow(config: Config, options: { logLevel: string }): Promise<Op
   return openService(config, options);
 }
 
-/** The service's authorizer and API tokens, for the commands only an admin may run. */
+/** The service's authorizer, API tokens and engine, for the commands only an admin may run. */
 async function openTrust(config: Config, options: { logLevel: string }): Promise<OpenedTrust> {
   const rt = await openService(config, options);
-  return { authorizer: rt.authorizer, tokens: rt.tokens, close: () => rt.close() };
+  return { authorizer: rt.authorizer, tokens: rt.tokens, engine: rt.opened.engine, close: () => rt.close() };
 }
 
 /** Each ticket surface's command-line tools, loaded only by the command that names the surface. */

@@ -1,5 +1,6 @@
 import { BundleRegistry } from '../engine/registry/index.ts';
 import { maskPackage, maskRequest } from './secrets.ts';
+import type { Authorizer, Principal } from './authorize.ts';
 import type { Inventory, ListFilters, ListOptions } from '../engine/inventory.ts';
 import type { AttestationStore, VersionAttestation } from '../engine/attestations.ts';
 import type { RequestService } from '../engine/requests.ts';
@@ -206,10 +207,16 @@ export class Engine {
     return opts.reveal ? pkg : this.maskPackage(pkg);
   }
 
-  /** A package with its secrets, for someone who must read them; the reading is audited. */
-  async revealPackage(id: string, ctx: AuditContext): Promise<Package> {
+  /**
+   * A package with its secrets, for a person allowed `secrets.reveal` (the admin role); anyone
+   * else is refused, and the refusal audited, by `authorizer`. The reading is audited as
+   * `package.reveal`: who (their account and person) read which package's artifacts, never the values.
+   */
+  async revealPackage(id: string, by: Principal, authorizer: Pick<Authorizer, 'require'>): Promise<Package> {
+    await authorizer.require(by, 'secrets.reveal', { type: 'package', id });
     const pkg = await this.inventory.get('package', id);
-    await this.inventory.audit.append({ actor: ctx.actor, surface: ctx.surface, action: 'package.reveal', subject: { type: 'package', id }, after: { artifacts: Object.keys(pkg.artifacts) } });
+    const after = { person: by.person.id, artifacts: Object.keys(pkg.artifacts) };
+    await this.inventory.audit.append({ actor: by.account, surface: by.surface, action: 'package.reveal', subject: { type: 'package', id }, after });
     return pkg;
   }
 

@@ -1,11 +1,11 @@
 /**
- * The admin's command-line tools: `token create|list|revoke`. The
+ * The admin's command-line tools: `token create|list|revoke` and `package show --reveal`. The
  * CLI acts as the operating-system user ($USER), as examples/directory.yaml maps them: quinn is
  * the platform admin, dana a requester, mallory nobody.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 let runtime: Runtime;
 let url: string;
+const canary = `canary-${randomBytes(12).toString('hex')}`;
 
 before(async () => {
   await redis.ready();
@@ -37,6 +38,7 @@ before(async () => {
   const ctx = { actor: 'platform-admin', surface: 'cli' as const };
   await engine.createProject({ id: 'checkout', name: 'Checkout' }, ctx);
   await engine.createEnvironment({ project: 'checkout', name: 'dev', labels: { production: false } }, ctx);
+  await engine.createPackage({ project: 'checkout', environment: 'dev', name: 'probe', bundle: 'secret-probe', params: { label: 'probe', api_secret: canary } }, ctx);
 });
 after(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -126,4 +128,29 @@ test('token create: a bad line is exit 2 with the usage; a role the person does 
   const dated = await cli(['token', 'create', '--person', 'erin', '--role', 'reader', '--expires', '2099-01-31T18:00:00Z', '--json'], 'quinn');
   assert.equal(dated.code, 0, dated.err);
   assert.equal(JSON.parse(dated.out).record.expiresAt, '2099-01-31T18:00:00.000Z');
+});
+
+test('package show --reveal shows the secrets to an admin only; the reading names who and which package, never the values; a refusal is audited', async () => {
+  const masked = await cli(['package', 'show', 'checkout-dev-probe', '--json'], 'dana');
+  assert.equal(masked.code, 0, masked.err);
+  assert.equal(masked.out.includes(canary), false, 'without --reveal the secret is masked');
+  assert.equal(JSON.parse(masked.out).desiredParams.api_secret, '[sensitive]');
+
+  const refused = await cli(['package', 'show', 'checkout-dev-probe', '--reveal'], 'dana');
+  assert.equal(refused.code, 1);
+  assert.match(refused.err, /revealing secrets needs the admin role; Dana Developer holds requester/);
+  assert.equal(refused.out.includes(canary) || refused.err.includes(canary), false);
+
+  const revealed = await cli(['package', 'show', 'checkout-dev-probe', '--reveal', '--json'], 'quinn');
+  assert.equal(revealed.code, 0, revealed.err);
+  assert.equal(JSON.parse(revealed.out).desiredParams.api_secret, canary);
+
+  const events = await auditOf({ type: 'package', id: 'checkout-dev-probe' });
+  const refusal = events.find((e) => e.action === 'authz.refused');
+  assert.ok(refusal, 'the refusal is audited');
+  assert.equal(refusal.actor, 'dana');
+  assert.deepEqual(refusal.after, { action: 'secrets.reveal', needs: 'the admin role', person: 'dana' });
+  const reveals = events.filter((e) => e.action === 'package.reveal');
+  assert.deepEqual(reveals.map((e) => [e.actor, e.surface, (e.after as { person: string }).person]), [['quinn', 'cli', 'quinn']]);
+  assert.equal(JSON.stringify(events).includes(canary), false, 'the audit log never holds the revealed values');
 });

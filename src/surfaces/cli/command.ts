@@ -25,12 +25,13 @@ export type OpenWorkflow = (config: Config, options: { logLevel: string }) => Pr
 
 /**
  * Who may do what, as the service decides it: the authorizer (the CLI's principal is the
- * operating-system user's person, `authorizer.cliPrincipal(user)`) and the API tokens, for the
- * commands an admin runs (`token ...`).
+ * operating-system user's person, `authorizer.cliPrincipal(user)`), the API tokens and the
+ * engine, for the commands an admin runs (`token ...`, `package show --reveal`).
  */
 export interface OpenedTrust {
   authorizer: Pick<Authorizer, 'cliPrincipal' | 'require'>;
   tokens: Pick<TokenStore, 'create' | 'list' | 'revoke'>;
+  engine: Pick<CliEngine, 'revealPackage'>;
   close(): Promise<void>;
 }
 

@@ -26,7 +26,7 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
     summary: ['a package: a bundle version with its params, in an environment'],
     run: lazy(inventory, 'packageCreate'),
   },
-  'package show': { usage: ['package show <id> [--json] [--reveal]'], summary: ['(--reveal shows secrets; audited)'], run: lazy(inventory, 'packageShow') },
+  'package show': { usage: ['package show <id> [--json] [--reveal]'], summary: ['(--reveal shows secrets to an admin; audited)'], run: lazy(inventory, 'packageShow') },
   'package list': { usage: ['package list [--project P] [--env E] [--json]'], summary: [], run: lazy(inventory, 'packageList') },
   attest: { usage: ['attest <bundle>@<version> <kind> --by <user> [--note text]'], summary: ['record an attestation (e.g. qa-signed)'], run: lazy(audit, 'attest') },
   'audit list': { usage: ['audit list [--limit N] [--json]'], summary: ['the last events, oldest first'], run: lazy(audit, 'auditList') },

@@ -116,6 +116,8 @@ test('a $md.sensitive param given at request time is masked in GET /v1/requests/
   const secret = `request-canary-${randomBytes(9).toString('hex')}`;
   const filed = await api.post('/v1/requests', { project: 'checkout', environment: 'dev', bundle: 'secret-probe', package: 'probe-two', params: { label: 'two', api_secret: secret } });
   assert.equal(filed.status, 202);
+  assert.equal(filed.data.submitted.api_secret, MASK, 'the answer to the filing masks it too');
+  assert.ok(!JSON.stringify(filed.data).includes(secret));
   const shown = await api.get(`/v1/requests/${filed.data.id}`);
   assert.equal(shown.status, 200);
   assert.equal(shown.data.submitted.api_secret, MASK);

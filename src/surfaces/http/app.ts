@@ -262,7 +262,7 @@ function requestsRouter(engine: Engine, authz: Authorizer, workflow?: RequestWor
   r.post('/requests', allow(authz, 'request.file'), async (req, res) => {
     if (!workflow) throw new ValidationError('requests cannot be filed through this process', [{ pointer: '', message: 'no workflow here' }]);
     const request = await workflow.submit(submissionOf(body(req), authz.actorOf(principalOf(res))));
-    res.status(202).location(`/v1/requests/${request.id}`).json(request);
+    res.status(202).location(`/v1/requests/${request.id}`).json(maskRequest(engine.registry, request));
   });
   r.post('/requests/:id/approve', allow(authz, 'request.approve'), async (req, res) => {
     if (!workflow) throw new ValidationError('approvals cannot be made through this process', [{ pointer: '', message: 'no workflow here' }]);
@@ -273,7 +273,7 @@ function requestsRouter(engine: Engine, authz: Authorizer, workflow?: RequestWor
       surface: 'http',
       ...(typeof b.planHash === 'string' ? { planHash: b.planHash } : {}),
     });
-    res.status(out.counted ? 200 : 403).json({ counted: out.counted, message: out.message, satisfied: out.satisfied, request: out.request });
+    res.status(out.counted ? 200 : 403).json({ counted: out.counted, message: out.message, satisfied: out.satisfied, request: maskRequest(engine.registry, out.request) });
   });
   return r;
 }

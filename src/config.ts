@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { ConfigError } from './engine/errors.ts';
+import { parseKey } from './engine/secret-box.ts';
+
+/** A base64 AES-256 key; the message never repeats the value. */
+const secretsKey = z.string().refine((v) => parseKey(v) !== undefined, 'must be the base64 of 32 random bytes (openssl rand -base64 32)');
 
 const list = z
   .string()
@@ -77,6 +81,11 @@ export const configSchema = z.object({
    */
   SERVICENOW_OAUTH_CLIENT_ID: z.string().min(1).optional(),
   SERVICENOW_OAUTH_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Key that encrypts sensitive values in Redis (base64, 32 bytes); required when NODE_ENV=production. */
+  SECRETS_KEY: secretsKey.optional(),
+  /** Earlier keys (comma-separated), still used to decrypt after a rotation. */
+  SECRETS_KEYS_OLD: z.string().optional().transform((v) => (v ? v.split(/[\s,]+/).filter(Boolean) : [])).pipe(z.array(secretsKey)),
+  NODE_ENV: z.string().optional(),
 });
 
 /** Validated configuration. */
@@ -119,5 +128,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       if (!cfg[k]) throw new ConfigError(k, 'required when any OIDC_ setting is set');
     }
   }
+  if (cfg.NODE_ENV === 'production' && !cfg.SECRETS_KEY) throw new ConfigError('SECRETS_KEY', 'required when NODE_ENV=production (openssl rand -base64 32)');
   return cfg;
+}
+
+/** The secret values in a configuration (tokens, passwords, keys), for redaction wherever text is shown. */
+export function configSecrets(cfg: Config): string[] {
+  const redisPassword = cfg.REDIS_URL ? decodeURIComponent(new URL(cfg.REDIS_URL).password) : '';
+  const values = [cfg.JIRA_API_TOKEN, cfg.JIRA_WEBHOOK_SECRET, cfg.SERVICENOW_PASSWORD, cfg.SERVICENOW_WEBHOOK_SECRET, cfg.SERVICENOW_WEBHOOK_PASSWORD, cfg.METRICS_TOKEN, cfg.SECRETS_KEY, ...cfg.SECRETS_KEYS_OLD, redisPassword];
+  return values.filter((v): v is string => typeof v === 'string' && v !== '');
 }

@@ -1,4 +1,4 @@
-import { loadConfig } from './config.ts';
+import { configSecrets, loadConfig } from './config.ts';
 import { createLogger } from './engine/logger.ts';
 import { runEntry } from './entry.ts';
 import { startService } from './service.ts';
@@ -6,7 +6,7 @@ import { startService } from './service.ts';
 // The HTTP service (API + webhooks), with the queue workers unless RUN_WORKERS=false.
 await runEntry(async () => {
   const config = loadConfig();
-  const logger = createLogger(config.LOG_LEVEL);
+  const logger = createLogger(config.LOG_LEVEL, undefined, { secrets: configSecrets(config) });
   const service = await startService(config, logger);
   logger.info({ url: service.url }, 'ticket-surface listening');
   return {

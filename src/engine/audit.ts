@@ -27,9 +27,9 @@ import type { Redis } from 'ioredis';
 import { SystemError, ValidationError } from './errors.ts';
 import { systemClock, type AuditEvent, type Clock, type SurfaceName } from './model.ts';
 import { auditedWriteScript } from './audit-lua.ts';
-import { redactSecretsByName } from './audit-redact.ts';
+import { redactSecretsByName } from './redact.ts';
 
-export { redactSensitive, redactSecretsByName, REDACTED, isSecretName } from './audit-redact.ts';
+export { maskAtPointers as redactSensitive, redactSecretsByName, REDACTED, isSensitiveKey as isSecretName } from './redact.ts';
 
 /** `prevHash` of the first event. */
 export const GENESIS_HASH = '0'.repeat(64);

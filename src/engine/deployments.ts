@@ -33,6 +33,7 @@ import {
 } from './model.ts';
 import { combineStepPlans, parsePlanJson, planHash, summarizePlan, type StepPlan } from './plan.ts';
 import { Redactor, isSensitiveKey } from './redact.ts';
+import { sensitivePointers } from './registry/sensitive.ts';
 import { costDelta, estimateMonthlyCost, type CostDelta } from './cost.ts';
 import { LockLostError, type Lease, type PackageLock, type QueuedInfo } from './package-lock.ts';
 import { excerptOf, type PlanScanner, type Provisioner, type StepContext } from './provisioner-port.ts';
@@ -146,22 +147,10 @@ export function provisionerName(step: BundleStep): string {
   return step.provisioner.split(':')[0].trim();
 }
 
-/** Strings in `params` at fields the params schema marks `$md.sensitive` or under sensitive-looking keys. */
+/** Strings in `params` at fields the params schema marks `$md.sensitive` (the registry's one reading of the marks) or under sensitive-looking keys. */
 function registerParamSecrets(redactor: Redactor, schema: unknown, params: unknown): void {
   redactor.addSecretsUnderSensitiveKeys(params);
-  const walk = (s: unknown, v: unknown): void => {
-    if (!s || typeof s !== 'object' || v === undefined || v === null) return;
-    const node = s as Record<string, unknown>;
-    if (node['$md.sensitive'] === true) {
-      redactor.addSensitiveFields(v, ['']);
-      return;
-    }
-    const props = node.properties;
-    if (props && typeof props === 'object' && typeof v === 'object') {
-      for (const [k, sub] of Object.entries(props)) walk(sub, (v as Record<string, unknown>)[k]);
-    }
-  };
-  walk(schema, params);
+  redactor.addSensitiveFields(params, sensitivePointers(schema));
 }
 
 /** One run's state while it holds the package lock: what it runs, and what it has recorded so far. */

@@ -32,7 +32,9 @@ import {
   type RequestState,
   type SurfaceName,
 } from './model.ts';
-import { AuditLog, canonicalJson, REDACTED, type AuditContext, type AuditedWrite, type WriteOp } from './audit.ts';
+import { AuditLog, canonicalJson, type AuditContext, type AuditedWrite, type WriteOp } from './audit.ts';
+import { redactRecord } from './redact.ts';
+import type { SecretBox } from './secret-box.ts';
 import { assertTransition } from './request-lifecycle.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 
@@ -113,11 +115,11 @@ export interface PreparedWrite<K extends RecordKind = RecordKind> {
 }
 
 /**
- * Turns a (possibly partial) record into what the audit log may store. Receives whole records
- * on create and only the changed members on update. The audit log additionally blanks values
- * under secret-looking names.
+ * JSON pointers (into a whole record, `*` matching any key) of the values that are secrets: the
+ * `$md.sensitive` params and artifact fields of the package's or request's bundle. They are
+ * masked in the audit log, and sealed in Redis when the inventory has a {@link SecretBox}.
  */
-export type AuditRedactor = (kind: RecordKind, record: Record<string, unknown>) => Record<string, unknown>;
+export type SensitivePointersLookup = (kind: RecordKind, record: Record<string, unknown>) => string[];
 
 /** Options of {@link Inventory}. */
 export interface InventoryOptions {
@@ -127,24 +129,20 @@ export interface InventoryOptions {
   clock?: Clock;
   /** Audit log to write to; default: one on the same redis, prefix and clock. */
   audit?: AuditLog;
-  /** Redaction of records before they enter the audit log (default {@link defaultAuditRedactor}). */
-  redact?: AuditRedactor;
+  /** Where a record's secrets are (default {@link wholeArtifacts}); the workflow wires the registry's `$md.sensitive` marks. */
+  sensitivePointersFor?: SensitivePointersLookup;
+  /** Seals the secrets of every record written and opens them on read; without it records are stored as they are. */
+  secretBox?: SecretBox;
   /** Outbox of owed work; default: one on the same redis and prefix. */
   outbox?: Outbox;
 }
 
 /**
- * Default redaction: a package's produced artifacts carry credentials (passwords marked
- * `$md.sensitive` in their artifact definition), and this layer does not know which fields are
- * sensitive, so each artifact is replaced whole. Wire a definition-aware redactor (see
- * `redactSensitive`) to keep the non-sensitive fields.
+ * Default sensitivity: a package's produced artifacts carry credentials (passwords marked
+ * `$md.sensitive` in their artifact definition), and without the registry this layer does not
+ * know which fields, so each artifact counts as sensitive whole.
  */
-export const defaultAuditRedactor: AuditRedactor = (kind, record) => {
-  if (kind !== 'package' || !record.artifacts || typeof record.artifacts !== 'object') return record;
-  const artifacts: Record<string, string> = {};
-  for (const name of Object.keys(record.artifacts as object)) artifacts[name] = REDACTED;
-  return { ...record, artifacts };
-};
+export const wholeArtifacts: SensitivePointersLookup = (kind) => (kind === 'package' ? ['/artifacts/*'] : []);
 
 const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const MAX_SLUG = 100;
@@ -246,15 +244,37 @@ export class Inventory {
   /** The clock records are stamped with (shared with services built on the inventory). */
   readonly clock: Clock;
   private readonly redis: Redis;
-  private readonly redact: AuditRedactor;
+  private readonly sensitivePointersFor: SensitivePointersLookup;
+  private readonly secretBox: SecretBox | undefined;
 
   constructor(options: InventoryOptions) {
     this.redis = options.redis;
     this.prefix = options.prefix ?? 'ts:';
     this.clock = options.clock ?? systemClock;
     this.audit = options.audit ?? new AuditLog({ redis: this.redis, prefix: this.prefix, clock: this.clock });
-    this.redact = options.redact ?? defaultAuditRedactor;
+    this.sensitivePointersFor = options.sensitivePointersFor ?? wholeArtifacts;
+    this.secretBox = options.secretBox;
     this.outbox = options.outbox ?? new Outbox({ redis: this.redis, prefix: this.prefix });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Secrets: masked in audit events, sealed at rest
+
+  /** What the audit log may store of `shown` (all or some members of `whole`): its secrets masked. */
+  private redact(kind: RecordKind, shown: Record<string, unknown>, whole: object): Record<string, unknown> {
+    return redactRecord(shown, this.sensitivePointersFor(kind, whole as Record<string, unknown>), whole);
+  }
+
+  /** The stored form of a record: its JSON, secrets sealed when there is a secret box. */
+  private serialize(kind: RecordKind, record: object): string {
+    if (!this.secretBox) return JSON.stringify(record);
+    return JSON.stringify(this.secretBox.sealRecord(record, this.sensitivePointersFor(kind, record as Record<string, unknown>)));
+  }
+
+  /** A record from its stored form, sealed values opened. */
+  private parse<T>(raw: string): T {
+    const record = JSON.parse(raw) as T;
+    return this.secretBox ? this.secretBox.openRecord(record) : record;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -329,7 +349,7 @@ export class Inventory {
 
   /** Operations that store `next` (replacing `prev`, if any) and keep every index consistent. */
   private recordOps<K extends RecordKind>(kind: K, next: RecordTypes[K], prev?: RecordTypes[K]): WriteOp[] {
-    const ops: WriteOp[] = [{ op: 'hset', key: this.recordsKey(kind), field: next.id, value: JSON.stringify(next) }];
+    const ops: WriteOp[] = [{ op: 'hset', key: this.recordsKey(kind), field: next.id, value: this.serialize(kind, next) }];
     const nextIdx = this.indexesOf(kind, next);
     const prevIdx = prev ? this.indexesOf(kind, prev) : [];
     const all = this.allKey(kind);
@@ -391,7 +411,7 @@ export class Inventory {
       at: now,
       subject: { type: kind, id: record.id },
       request: this.auditRequestOf(kind, record as unknown as RecordMetaLike, ctx),
-      after: this.redact(kind, auditView(kind, deepCopy(record) as unknown as Record<string, unknown>)),
+      after: this.redact(kind, auditView(kind, deepCopy(record) as unknown as Record<string, unknown>), record),
     };
     const write = { guard: { key: this.recordsKey(kind), field: record.id, expect: 'absent' as const }, ops: this.recordOps(kind, record) };
     return { kind, record, audited: { event, write } };
@@ -448,8 +468,8 @@ export class Inventory {
       subject: { type: kind, id },
       request: this.auditRequestOf(kind, next as unknown as RecordMetaLike, ctx),
       ...(options.reason !== undefined ? { reason: options.reason } : {}),
-      before: this.redact(kind, changes.before),
-      after: this.redact(kind, changes.after),
+      before: this.redact(kind, changes.before, current),
+      after: this.redact(kind, changes.after, next),
     };
     const write = { guard: { key: this.recordsKey(kind), field: id, expect: 'revision' as const, revision: expectedRevision }, ops: this.recordOps(kind, next, current) };
     return { kind, record: next, expectedRevision, audited: { event, write } };
@@ -512,14 +532,14 @@ export class Inventory {
   async find<K extends RecordKind>(kind: K, id: string): Promise<RecordTypes[K] | undefined> {
     if (typeof id !== 'string' || id.length === 0) return undefined;
     const raw = await this.redis.hget(this.recordsKey(kind), id);
-    return raw ? (JSON.parse(raw) as RecordTypes[K]) : undefined;
+    return raw ? this.parse<RecordTypes[K]>(raw) : undefined;
   }
 
   /** The records that exist among `ids`, in the order asked. */
   async getMany<K extends RecordKind>(kind: K, ids: readonly string[]): Promise<RecordTypes[K][]> {
     if (ids.length === 0) return [];
     const raws = await this.redis.hmget(this.recordsKey(kind), ...ids);
-    return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as RecordTypes[K]);
+    return raws.filter((r): r is string => r !== null).map((r) => this.parse<RecordTypes[K]>(r));
   }
 
   /** Records of one kind matching every filter, in creation order. */

@@ -3,7 +3,7 @@
  *
  * A surface names the action a caller asks for; this file decides. Route-level actions (read,
  * file a request, approve, attest, create projects and environments, write packages, sync
- * forms, manage tokens) need a role ({@link ACTIONS}); the commands on one request (cancel,
+ * forms, manage tokens, reveal secrets) need a role ({@link ACTIONS}); the commands on one request (cancel,
  * reject, `/plan` and `/apply`) need a relation to that request: its requester, one of its
  * approvers (the groups its policy names), or an admin. Admins may do everything. Every
  * refusal is audited as `authz.refused` (who, what, why) and thrown as a {@link ForbiddenError}
@@ -31,6 +31,7 @@ export type Action =
   | 'package.write'
   | 'forms.sync'
   | 'token.manage'
+  | 'secrets.reveal'
   | 'deliveries.replay';
 
 /** The role an action needs, and how a refusal names the action. */
@@ -53,6 +54,7 @@ export const ACTIONS: Readonly<Record<Action, ActionRule>> = {
   'package.write': { role: 'admin', doing: 'writing a package directly' },
   'forms.sync': { role: 'admin', doing: 'syncing forms' },
   'token.manage': { role: 'admin', doing: 'managing API tokens' },
+  'secrets.reveal': { role: 'admin', doing: 'revealing secrets' },
   'deliveries.replay': { role: 'admin', doing: 'replaying a failed webhook delivery' },
 };
 

@@ -6,6 +6,7 @@ import { Inventory } from '../engine/inventory.ts';
 import { AttestationStore } from '../engine/attestations.ts';
 import { RequestService } from '../engine/requests.ts';
 import { Engine } from './engine.ts';
+import { secretStorage } from './secrets.ts';
 import { openRedis, type RedisHandle } from '../engine/redis-connection.ts';
 import { estimateMonthlyCost, parseCostModel } from '../engine/cost.ts';
 import type { FieldIssue } from '../engine/errors.ts';
@@ -43,7 +44,7 @@ export async function openRegistry(config: Config): Promise<{ registry: BundleRe
 export async function openEngine(config: Config, opts: { clock?: Clock } = {}): Promise<OpenedEngine> {
   const { registry, issues } = await openRegistry(config);
   const redis = await openRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR });
-  const inventory = new Inventory({ redis: redis.redis, prefix: config.REDIS_PREFIX, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const inventory = new Inventory({ redis: redis.redis, prefix: config.REDIS_PREFIX, ...(await secretStorage(config, registry)), ...(opts.clock ? { clock: opts.clock } : {}) });
   const attestations = new AttestationStore({
     redis: redis.redis,
     prefix: config.REDIS_PREFIX,

@@ -1,9 +1,11 @@
-import { BundleRegistry, redact } from '../engine/registry/index.ts';
+import { BundleRegistry } from '../engine/registry/index.ts';
+import { maskPackage, maskRequest } from './secrets.ts';
+import type { Authorizer, Principal } from './authorize.ts';
 import type { Inventory, ListFilters, ListOptions } from '../engine/inventory.ts';
 import type { AttestationStore, VersionAttestation } from '../engine/attestations.ts';
 import type { RequestService } from '../engine/requests.ts';
 import type { AuditContext, AuditListOptions, AuditVerification } from '../engine/audit.ts';
-import { NotFoundError, ValidationError, type FieldIssue } from '../engine/errors.ts';
+import { ValidationError, type FieldIssue } from '../engine/errors.ts';
 import type {
   Attestation,
   AuditEvent,
@@ -205,10 +207,16 @@ export class Engine {
     return opts.reveal ? pkg : this.maskPackage(pkg);
   }
 
-  /** A package with its secrets, for someone who must read them; the reading is audited. */
-  async revealPackage(id: string, ctx: AuditContext): Promise<Package> {
+  /**
+   * A package with its secrets, for a person allowed `secrets.reveal` (the admin role); anyone
+   * else is refused, and the refusal audited, by `authorizer`. The reading is audited as
+   * `package.reveal`: who (their account and person) read which package's artifacts, never the values.
+   */
+  async revealPackage(id: string, by: Principal, authorizer: Pick<Authorizer, 'require'>): Promise<Package> {
+    await authorizer.require(by, 'secrets.reveal', { type: 'package', id });
     const pkg = await this.inventory.get('package', id);
-    await this.inventory.audit.append({ actor: ctx.actor, surface: ctx.surface, action: 'package.reveal', subject: { type: 'package', id }, after: { artifacts: Object.keys(pkg.artifacts) } });
+    const after = { person: by.person.id, artifacts: Object.keys(pkg.artifacts) };
+    await this.inventory.audit.append({ actor: by.account, surface: by.surface, action: 'package.reveal', subject: { type: 'package', id }, after });
     return pkg;
   }
 
@@ -217,33 +225,17 @@ export class Engine {
     return (await this.inventory.list('package', filter, options)).map((p) => this.maskPackage(p));
   }
 
-  /** Replaces every `$md.sensitive` artifact field by `[sensitive]`; unknown artifact types are masked whole. */
+  /** Replaces every `$md.sensitive` param and artifact field by `[sensitive]`; unknown artifact types are masked whole. */
   maskPackage(pkg: Package): Package {
-    let bundle: Bundle | undefined;
-    try {
-      bundle = this.registry.get(pkg.bundle, pkg.version);
-    } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err;
-    }
-    const artifacts: Package['artifacts'] = {};
-    for (const [name, data] of Object.entries(pkg.artifacts)) {
-      const type = bundle?.artifactTypes[name];
-      let pointers: string[] | undefined;
-      try {
-        pointers = type ? this.registry.artifactDefinition(type).sensitivePointers : undefined;
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-      }
-      artifacts[name] = pointers ? (redact(data, pointers) as Record<string, unknown>) : { masked: '[sensitive]' };
-    }
-    return { ...pkg, artifacts };
+    return maskPackage(this.registry, pkg);
   }
 
   // ---------------------------------------------------------------------------------------------
   // Requests and audit
 
-  listRequests(filter: ListFilters['request'] = {}, options: ListOptions = {}): Promise<Request[]> {
-    return this.requests.list(filter, options);
+  /** Requests, their sensitive params (and the answers that carried them) masked. */
+  async listRequests(filter: ListFilters['request'] = {}, options: ListOptions = {}): Promise<Request[]> {
+    return (await this.requests.list(filter, options)).map((r) => maskRequest(this.registry, r));
   }
 
   getRequest(id: string): Promise<Request> {

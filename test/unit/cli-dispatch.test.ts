@@ -82,6 +82,9 @@ function fakeWorkflow(counted: boolean): { deps: (io: CliIo) => CliDeps; calls: 
     io,
     version: VERSION,
     surfaceTools: loadSurfaceTools,
+    openTrust: async () => {
+      throw new Error('no command here needs the trust');
+    },
     openWorkflow: async (_config, options) => {
       calls.push(`opened (log ${options.logLevel})`);
       return opened;

@@ -1,7 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { parse } from 'yaml';
+import { configSecrets, loadConfig } from '../../src/config.ts';
+import { freePort } from '../../src/engine/redis-server.ts';
 
 // No Docker engine runs here, so the files are checked by parsing them.
 const ROOT = new URL('../../', import.meta.url);
@@ -38,19 +46,73 @@ test('the image checks its own health on /readyz; the build context leaves out d
   assert.equal(compose.services.worker?.healthcheck?.disable, true, 'the worker, which runs no HTTP listener, turns the check off');
 });
 
-test('docker-compose.yml runs Redis with AOF, the service and a worker', () => {
-  const doc = parse(readFileSync(new URL('docker-compose.yml', ROOT), 'utf8')) as {
-    services: Record<string, { image?: string; build?: string; command?: string[]; environment?: Record<string, string>; depends_on?: unknown }>;
-  };
-  const { redis, service, worker } = doc.services;
+type ComposeService = { image?: string; build?: string; command?: string[]; environment?: Record<string, string>; depends_on?: unknown };
+
+/** Compose's variable interpolation as far as the file uses it: `${VAR:?message}` and `${VAR:-default}`. */
+function interpolate(text: string, env: Record<string, string | undefined>): string {
+  return text.replace(/\$\{(\w+)(?::([?-])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => {
+    const v = env[name];
+    if (v) return v;
+    if (op === '?') throw new Error(`compose refuses to start: ${name}: ${arg}`);
+    return op === '-' ? (arg ?? '') : '';
+  });
+}
+
+/** The first reply line to a PING sent without credentials. */
+function anonymousPing(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+    socket.once('data', (d) => {
+      socket.destroy();
+      resolve(d.toString('utf8').split('\r\n')[0]!);
+    });
+    socket.once('error', reject);
+  });
+}
+
+function composeServices(): Record<string, ComposeService> {
+  return (parse(readFileSync(new URL('docker-compose.yml', ROOT), 'utf8')) as { services: Record<string, ComposeService> }).services;
+}
+
+test('docker-compose.yml runs Redis with AOF and a password, the service and a worker', () => {
+  const { redis, service, worker } = composeServices();
   assert.ok(redis && service && worker);
   assert.match(redis.image!, /^redis:/);
   assert.ok(redis.command!.join(' ').includes('--appendonly yes'));
+  assert.ok(redis.command!.join(' ').includes('--requirepass ${REDIS_PASSWORD:?'), 'Redis requires the password, and compose refuses to start without one');
   for (const s of [service, worker]) {
     assert.equal(s.build, '.');
-    assert.equal(s.environment!.REDIS_URL, 'redis://redis:6379');
+    assert.equal(s.environment!.REDIS_URL, 'redis://:${REDIS_PASSWORD:?set REDIS_PASSWORD}@redis:6379');
+    assert.match(s.environment!.SECRETS_KEY!, /^\$\{SECRETS_KEY:\?/);
     assert.ok(s.depends_on);
   }
   assert.ok(service.command!.join(' ').includes('src/main.ts'));
   assert.ok(worker.command!.join(' ').includes('src/worker-main.ts'));
+  assert.throws(() => interpolate(service.environment!.REDIS_URL!, {}), /REDIS_PASSWORD/);
+});
+
+test('the compose Redis refuses clients without the password; the service URL carries it and is a valid configuration', async () => {
+  const { redis, service } = composeServices();
+  const env = { REDIS_PASSWORD: `pw-${randomBytes(12).toString('hex')}`, SECRETS_KEY: randomBytes(32).toString('base64') };
+  const args = redis.command!.slice(1).map((a) => interpolate(a, env));
+  const dir = mkdtempSync(join(tmpdir(), 'compose-redis-'));
+  const port = await freePort();
+  const server = spawn('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''], { stdio: 'ignore' });
+  const url = interpolate(service.environment!.REDIS_URL!, env).replace('@redis:6379', `@127.0.0.1:${port}`);
+  const authed = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  try {
+    for (let i = 0; (await anonymousPing(port).catch(() => undefined)) === undefined; i++) {
+      if (i > 100) throw new Error('redis-server did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await authed.connect();
+    assert.equal(await authed.ping(), 'PONG');
+    assert.match(await anonymousPing(port), /^-NOAUTH/);
+    const config = loadConfig({ REDIS_URL: url, SECRETS_KEY: env.SECRETS_KEY, NODE_ENV: 'production' });
+    assert.ok(configSecrets(config).includes(env.REDIS_PASSWORD), 'the Redis password is redacted like any configured secret');
+  } finally {
+    authed.disconnect();
+    server.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

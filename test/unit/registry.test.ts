@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { BundleRegistry, redact, SchemaValidator, sensitivePointers } from '../../src/engine/registry/index.ts';
+import { BundleRegistry, SchemaValidator, sensitivePointers } from '../../src/engine/registry/index.ts';
+import { MASK, maskAtPointers } from '../../src/engine/redact.ts';
 import { NotFoundError, ValidationError } from '../../src/engine/errors.ts';
 import type { JsonSchema } from '../../src/engine/model.ts';
 
@@ -228,9 +229,9 @@ describe('the project artifact definitions', () => {
     assert.deepEqual(registry.validateArtifact(def.name, artifact), []);
     const bad = registry.validateArtifact(def.name, { data: { authentication: { ...artifact.data.authentication, port: 0, database: undefined } } });
     assert.deepEqual(bad.map((i) => i.pointer).sort(), ['/data/authentication/database', '/data/authentication/port']);
-    assert.deepEqual(redact(artifact, def.sensitivePointers), {
+    assert.deepEqual(maskAtPointers(artifact, def.sensitivePointers, MASK), {
       ...artifact,
-      data: { authentication: { ...artifact.data.authentication, password: '[sensitive]' } },
+      data: { authentication: { ...artifact.data.authentication, password: MASK } },
     });
   });
 

@@ -1,10 +1,11 @@
-import { isObject, joinPointer, splitPointer } from './json-pointer.ts';
+import { isObject, joinPointer } from './json-pointer.ts';
 
 /**
  * JSON pointers (into a value that satisfies `schema`) of every field marked
  * `"$md.sensitive": true`. Array items and map values use `*` as their token, so
  * `/data/users/*\/password` covers every user. Branches of `oneOf`/`anyOf`/`allOf`/`if`
- * count: a field is sensitive if any shape marks it so.
+ * count: a field is sensitive if any shape marks it so. Hiding the values is the job of
+ * `engine/redact.ts` (`maskAtPointers`, `redactRecord`).
  */
 export function sensitivePointers(schema: unknown): string[] {
   const found = new Set<string>();
@@ -25,34 +26,4 @@ function walk(node: unknown, at: string, found: Set<string>, visiting: Set<unkno
   for (const k of ['if', 'then', 'else', 'not']) walk(node[k], at, found, visiting);
   if (isObject(node.dependencies)) for (const v of Object.values(node.dependencies)) walk(v, at, found, visiting);
   visiting.delete(node);
-}
-
-/**
- * A deep copy of `data` with every value at `pointers` (as returned by
- * {@link sensitivePointers}, `*` matching any key or index) replaced by `mask`. Use it before
- * anything reaches a ticket, a log line or an error message.
- */
-export function redact(data: unknown, pointers: string[], mask = '[sensitive]'): unknown {
-  const paths = pointers.map(splitPointer);
-  if (paths.some((p) => p.length === 0)) return mask;
-  return redactAt(data, paths, mask);
-}
-
-function redactAt(node: unknown, paths: string[][], mask: string): unknown {
-  if (Array.isArray(node)) {
-    return node.map((v, i) => step(v, String(i), paths, mask));
-  }
-  if (isObject(node)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(node)) out[k] = step(v, k, paths, mask);
-    return out;
-  }
-  return node;
-}
-
-function step(value: unknown, token: string, paths: string[][], mask: string): unknown {
-  const rest = paths.filter((p) => p[0] === token || p[0] === '*').map((p) => p.slice(1));
-  if (rest.length === 0) return value;
-  if (rest.some((p) => p.length === 0)) return value === undefined || value === null ? value : mask;
-  return redactAt(value, rest, mask);
 }

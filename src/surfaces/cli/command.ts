@@ -3,6 +3,8 @@ import type { AuditContext } from '../../engine/audit.ts';
 import type { OpenedEngine } from '../../workflow/bootstrap.ts';
 import type { RequestRecovery } from '../../workflow/recovery.ts';
 import type { RequestWorkflow } from '../../workflow/workflow.ts';
+import type { Authorizer } from '../../workflow/authorize.ts';
+import type { TokenStore } from '../../workflow/tokens.ts';
 import type { CliIo } from './io.ts';
 import type { CliOptions } from './options.ts';
 import type { SurfaceToolsLoader } from '../shared/surface-tools.ts';
@@ -24,12 +26,28 @@ export interface OpenedWorkflow {
 /** Opens the workflow for one command; the composition root provides it. */
 export type OpenWorkflow = (config: Config, options: { logLevel: string }) => Promise<OpenedWorkflow>;
 
+/**
+ * Who may do what, as the service decides it: the authorizer (the CLI's principal is the
+ * operating-system user's person, `authorizer.cliPrincipal(user)`), the API tokens and the
+ * engine, for the commands an admin runs (`token ...`, `package show --reveal`).
+ */
+export interface OpenedTrust {
+  authorizer: Pick<Authorizer, 'cliPrincipal' | 'require'>;
+  tokens: Pick<TokenStore, 'create' | 'list' | 'revoke'>;
+  engine: Pick<CliEngine, 'revealPackage'>;
+  close(): Promise<void>;
+}
+
+/** Opens {@link OpenedTrust} for one command; the composition root provides it. */
+export type OpenTrust = (config: Config, options: { logLevel: string }) => Promise<OpenedTrust>;
+
 /** What the composition root gives the CLI. */
 export interface CliDeps {
   io: CliIo;
   /** The version `--version` prints. */
   version: string;
   openWorkflow: OpenWorkflow;
+  openTrust: OpenTrust;
   /** Each ticket surface's command-line tools (forms sync, form render, webhook inspect). */
   surfaceTools: SurfaceToolsLoader;
 }
@@ -50,6 +68,7 @@ export interface CommandContext {
   /** The engine, opened on first use and closed when the command ends. */
   engine(): Promise<CliEngine>;
   openWorkflow: OpenWorkflow;
+  openTrust: OpenTrust;
   surfaceTools: SurfaceToolsLoader;
 }
 

@@ -13,6 +13,7 @@ const webhooks = () => import('./webhook-commands.ts');
 const forms = () => import('./forms-commands.ts');
 const deliveries = () => import('./delivery-commands.ts');
 const doctor = () => import('./doctor-commands.ts');
+const tokens = () => import('./token-commands.ts');
 
 /** Every command, by name (one or two words), in the order `--help` lists them. */
 export const COMMANDS: Readonly<Record<string, CliCommand>> = {
@@ -26,7 +27,7 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
     summary: ['a package: a bundle version with its params, in an environment'],
     run: lazy(inventory, 'packageCreate'),
   },
-  'package show': { usage: ['package show <id> [--json] [--reveal]'], summary: ['(--reveal shows secrets; audited)'], run: lazy(inventory, 'packageShow') },
+  'package show': { usage: ['package show <id> [--json] [--reveal]'], summary: ['(--reveal shows secrets to an admin; audited)'], run: lazy(inventory, 'packageShow') },
   'package list': { usage: ['package list [--project P] [--env E] [--json]'], summary: [], run: lazy(inventory, 'packageList') },
   attest: { usage: ['attest <bundle>@<version> <kind> --by <user> [--note text]'], summary: ['record an attestation (e.g. qa-signed)'], run: lazy(audit, 'attest') },
   'audit list': { usage: ['audit list [--limit N] [--json]'], summary: ['the last events, oldest first'], run: lazy(audit, 'auditList') },
@@ -41,6 +42,13 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   },
   'deliveries failed': { usage: ['deliveries failed [--json]'], summary: ['webhook deliveries intake gave up on (after a day of retries), with their last error'], run: lazy(deliveries, 'deliveriesFailed') },
   'deliveries replay': { usage: ['deliveries replay <surface:delivery-id>'], summary: ['queue a failed delivery again'], run: lazy(deliveries, 'deliveriesReplay') },
+  'token create': {
+    usage: ['token create --person <id> --role <role> [--name label] [--expires date]'],
+    summary: ['an API token for a person of the directory (admins only); printed once'],
+    run: lazy(tokens, 'tokenCreate'),
+  },
+  'token list': { usage: ['token list [--person <id>] [--all] [--json]'], summary: ['API tokens (--all: revoked too), never their secrets'], run: lazy(tokens, 'tokenList') },
+  'token revoke': { usage: ['token revoke <id> [--note why]'], summary: ['refuse the token from its next call on'], run: lazy(tokens, 'tokenRevoke') },
   approve: { usage: ['approve <request>'], summary: ["approve the request's current plan (checked against policy)"], run: lazy(requests, 'approve') },
   reject: { usage: ['reject <request> [--note why]'], summary: [], run: lazy(requests, 'reject') },
   'webhook inspect': {

@@ -1,6 +1,7 @@
 /** Projects, environments and packages: `project create`, `env create|list`, `package create|show|list`. */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Package } from '../../engine/model.ts';
 import type { CommandContext } from './command.ts';
 import { print } from './io.ts';
 import { parseLabels, parseSets } from './options.ts';
@@ -72,14 +73,28 @@ export async function packageCreate(ctx: CommandContext): Promise<number> {
   return 0;
 }
 
-/** `package show <id> [--json] [--reveal]`: `--reveal` shows secrets, and is audited. */
-export async function packageShow({ io, args, options, json, actor, engine }: CommandContext): Promise<number> {
+/**
+ * The package with its secrets, as the operating-system user's person (who needs the admin
+ * role: `secrets.reveal`); the reading, or the refusal, is audited.
+ */
+async function revealedPackage(ctx: CommandContext, id: string): Promise<Package> {
+  const trust = await ctx.openTrust(ctx.config, { logLevel: ctx.io.env.LOG_LEVEL ?? 'silent' });
+  try {
+    return await trust.engine.revealPackage(id, trust.authorizer.cliPrincipal(ctx.actor.actor), trust.authorizer);
+  } finally {
+    await trust.close();
+  }
+}
+
+/** `package show <id> [--json] [--reveal]`: `--reveal` shows secrets to an admin, and is audited. */
+export async function packageShow(ctx: CommandContext): Promise<number> {
+  const { io, args, options, json, engine } = ctx;
   const id = args[0];
   if (!id) {
     io.err('usage: ticket-surface package show <id>');
     return 2;
   }
-  const pkg = options.flag('reveal') ? await (await engine()).revealPackage(id, actor) : await (await engine()).getPackage(id);
+  const pkg = options.flag('reveal') ? await revealedPackage(ctx, id) : await (await engine()).getPackage(id);
   print(io, json, pkg, () =>
     [
       `${pkg.id}  ${pkg.bundle}@${pkg.version}  ${pkg.status}  revision ${pkg.revision}`,

@@ -84,6 +84,7 @@ async function runCommand(command: CliCommand, line: { argv: string[]; args: str
       return (opened ??= await openEngine(config)).engine;
     },
     openWorkflow: deps.openWorkflow,
+    openTrust: deps.openTrust,
     surfaceTools: deps.surfaceTools,
   };
   try {

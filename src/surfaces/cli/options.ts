@@ -26,6 +26,10 @@ const OPTIONS = {
   format: { type: 'string' },
   values: { type: 'string' },
   'older-than': { type: 'string' },
+  person: { type: 'string' },
+  role: { type: 'string' },
+  expires: { type: 'string' },
+  all: { type: 'boolean' },
 } as const;
 
 /** The options of one command line, read by name. */

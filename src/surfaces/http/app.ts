@@ -7,6 +7,8 @@ import { TicketSurfaceError, UserError, ValidationError, BundleError, type Field
 import type { Logger } from '../../engine/logger.ts';
 import type { Metrics } from '../../engine/metrics.ts';
 import { QueryCatalog } from '../../workflow/queries.ts';
+import { maskRequest } from '../../workflow/secrets.ts';
+import { limitJsonDepth } from './json-depth.ts';
 import type { components } from './openapi-types.ts';
 import type { RequestWorkflow } from '../../workflow/workflow.ts';
 import type { DeadLetters } from '../../queue/dead-letters.ts';
@@ -255,12 +257,12 @@ function requestsRouter(engine: Engine, authz: Authorizer, workflow?: RequestWor
     res.json({ requests: await engine.listRequests(state ? { state: state as never } : {}) });
   });
   r.get('/requests/:id', async (req, res) => {
-    res.json(await engine.getRequest(req.params.id));
+    res.json(maskRequest(engine.registry, await engine.getRequest(req.params.id)));
   });
   r.post('/requests', allow(authz, 'request.file'), async (req, res) => {
     if (!workflow) throw new ValidationError('requests cannot be filed through this process', [{ pointer: '', message: 'no workflow here' }]);
     const request = await workflow.submit(submissionOf(body(req), authz.actorOf(principalOf(res))));
-    res.status(202).location(`/v1/requests/${request.id}`).json(request);
+    res.status(202).location(`/v1/requests/${request.id}`).json(maskRequest(engine.registry, request));
   });
   r.post('/requests/:id/approve', allow(authz, 'request.approve'), async (req, res) => {
     if (!workflow) throw new ValidationError('approvals cannot be made through this process', [{ pointer: '', message: 'no workflow here' }]);
@@ -271,7 +273,7 @@ function requestsRouter(engine: Engine, authz: Authorizer, workflow?: RequestWor
       surface: 'http',
       ...(typeof b.planHash === 'string' ? { planHash: b.planHash } : {}),
     });
-    res.status(out.counted ? 200 : 403).json({ counted: out.counted, message: out.message, satisfied: out.satisfied, request: out.request });
+    res.status(out.counted ? 200 : 403).json({ counted: out.counted, message: out.message, satisfied: out.satisfied, request: maskRequest(engine.registry, out.request) });
   });
   return r;
 }
@@ -342,7 +344,7 @@ function apiRouter(deps: HttpAppDeps): Router {
   const { engine, workflow, authorizer: authz } = deps;
   const r = express.Router();
   r.use(authenticate(deps.auth, authz));
-  r.use(express.json({ limit: '1mb' }));
+  r.use(express.json({ limit: '1mb' }), limitJsonDepth());
   if (deps.deliveries) r.use(deliveriesRouter(deps.deliveries, authz, deps.logger));
   r.use(bundlesRouter(engine, authz));
   r.use(projectsRouter(engine, authz));

@@ -23,7 +23,8 @@ import { JiraTransitionRefusedError, type JiraClient } from './client.ts';
 import type { JiraSurfaceConfig } from './config.ts';
 import { jiraAnswers } from './form-values.ts';
 import { JsmApprovals } from './jsm-approvals.ts';
-import { normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
+
+import { JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
 
 /** Dependencies of {@link JiraSurface}. */
 export interface JiraSurfaceDeps {
@@ -113,7 +114,14 @@ export class JiraSurface implements SurfaceAdapter {
   async normalize(headers: InboundHeaders, body: string): Promise<SurfaceEvent> {
     const projects: Record<string, { issueTypes: string[] }> = {};
     for (const [key, p] of Object.entries(this.deps.config.projects)) projects[key] = { issueTypes: Object.keys(p.issueTypes) };
-    return normalizeJiraDelivery(headers, JSON.parse(body) as unknown, { projects, baseUrl: this.deps.baseUrl, selfAccountId: await this.self() });
+    let payload: unknown;
+    try {
+      payload = JSON.parse(body);
+    } catch {
+      // Signed but not JSON: refused (a user error), not retried as if the service had failed.
+      throw new JiraWebhookHeaderError('body', 'is not JSON');
+    }
+    return normalizeJiraDelivery(headers, payload, { projects, baseUrl: this.deps.baseUrl, selfAccountId: await this.self() });
   }
 
   /** The issue a delivery is about (deliveries of one issue are handled one at a time). */

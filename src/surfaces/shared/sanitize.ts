@@ -5,6 +5,9 @@
  * The template engine runs {@link sanitize} on every substituted value; template text itself is
  * trusted and not touched.
  */
+import { REDACTED, redactText } from '../../engine/redact.ts';
+
+export { REDACTED };
 
 /** Options of {@link sanitize}. */
 export interface SanitizeOptions {
@@ -14,51 +17,18 @@ export interface SanitizeOptions {
   secrets?: readonly string[];
 }
 
-/** What replaces a secret. */
-export const REDACTED = '[redacted]';
-
 // C0 and C1 controls except tab/newline, DEL, bidi overrides and isolates (the "Trojan Source"
 // characters that make text read differently from what it is), and zero-width characters used to
 // smuggle look-alike mentions.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
 
-// Secrets recognisable by shape. Each keeps a harmless prefix (group 1) and replaces the rest.
-const SECRET_SHAPES: { re: RegExp; keep: boolean }[] = [
-  // PEM private keys, whole block.
-  { re: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, keep: false },
-  // scheme://user:password@host -> keep the user.
-  { re: /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)[^\s@/]+(?=@)/gi, keep: true },
-  // key = value, key: value, "key": "value" for secret-looking keys.
-  {
-    re: /((?:^|[^a-z0-9])(?:password|passwd|pwd|secret|client[_-]?secret|token|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|private[_-]?key|auth)["']?\s*(?:=|:)\s*["']?)(?!\[redacted\])[^\s"',;&]{3,}/gi,
-    keep: true,
-  },
-  // Authorization headers.
-  { re: /(\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}/g, keep: true },
-  // Well-known token formats.
-  { re: /\bAKIA[0-9A-Z]{16}\b/g, keep: false },
-  { re: /\bgh[pousr]_[A-Za-z0-9]{20,}\b/g, keep: false },
-  { re: /\bxox[abposr]-[A-Za-z0-9-]{10,}\b/g, keep: false },
-  { re: /\bATATT[A-Za-z0-9_=-]{20,}\b/g, keep: false },
-  { re: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b/g, keep: false },
-];
-
 /**
- * Blanks out anything that looks like a secret: PEM keys, passwords in URLs, `password=...`
- * style assignments, bearer tokens, AWS/GitHub/Slack/Atlassian tokens, JWTs, plus any exact
- * `secrets` given. Errs on the side of redacting.
+ * Blanks out anything that looks like a secret, plus any exact `secrets` given: the engine's one
+ * rule ({@link redactText} in `engine/redact.ts`), so a ticket hides what a log hides.
  */
 export function redactSecrets(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  for (const s of secrets) {
-    // Very short "secrets" would shred ordinary text; they are not secrets worth the name.
-    if (s.length >= 4) out = out.split(s).join(REDACTED);
-  }
-  for (const { re, keep } of SECRET_SHAPES) {
-    out = out.replace(re, (m: string, prefix?: string) => (keep && typeof prefix === 'string' ? prefix + REDACTED : REDACTED));
-  }
-  return out;
+  return redactText(text, secrets);
 }
 
 /**

@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
 
+/** The request and plan a ticket's status showed last. */
+export interface ShownPlan {
+  requestId: string;
+  planHash: string;
+}
+
 /**
  * Remembers, per surface, the ids a surface gave to what we created there (Jira custom field
  * ids, option ids, ServiceNow sys_ids), keyed by our own stable keys (`<bundle>/<field>`).
@@ -37,6 +43,20 @@ export class SurfaceIdStore {
   /** Our key for the surface's `id`. */
   async keyOf(surface: string, id: string): Promise<string | undefined> {
     return (await this.redis.hget(this.rev(surface), id)) ?? undefined;
+  }
+
+  /**
+   * Records which request's plan ticket `ref` shows now (written when its status is published),
+   * so an approval given in the ticket binds to the plan the approver saw.
+   */
+  async setShownPlan(surface: string, ref: string, shown: ShownPlan): Promise<void> {
+    await this.redis.hset(`${this.prefix}surface-ids:${surface}:shown-plans`, ref, JSON.stringify(shown));
+  }
+
+  /** The plan ticket `ref` showed last (see {@link setShownPlan}), if any was shown. */
+  async shownPlan(surface: string, ref: string): Promise<ShownPlan | undefined> {
+    const raw = await this.redis.hget(`${this.prefix}surface-ids:${surface}:shown-plans`, ref);
+    return raw ? (JSON.parse(raw) as ShownPlan) : undefined;
   }
 
   /** Every key → id of a surface. */

@@ -143,6 +143,24 @@ test('an approval of a superseded plan is refused in the ticket', { timeout: 60_
   assert.equal((await world.runtime.opened.engine.requests.get(first.id)).state, 'superseded');
 });
 
+test('a status approval binds to the plan the ticket showed: a plan the approver never saw is not approved', { timeout: 60_000 }, async () => {
+  const sb = world.sandbox;
+  const key = await fileDatabaseRequest(world, PEOPLE.developer, { package: 'shown-db', database: 'shown_db', username: 'shown_app', size: 20 });
+  await waitFor(() => conversation(sb, key).find((c) => c.status && /AWAITING APPROVAL/.test(c.text)), 'the plan comment');
+  const r = await latestRequest(key);
+  // Publishing the status remembers the plan it showed (right after the comment is written).
+  const shown = await waitFor(() => world.runtime.ids.shownPlan('jira', key), 'the shown plan');
+  assert.deepEqual(shown, { requestId: r.id, planHash: r.plan!.hash });
+  // The ticket shows another plan than the request holds (a newer plan not yet written to the ticket).
+  await world.runtime.ids.setShownPlan('jira', key, { requestId: r.id, planHash: 'f'.repeat(64) });
+  await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.awaitingApproval ? true : undefined), 'awaiting approval status');
+  sb.as(PEOPLE.approver).transition(key, STATUSES.approved);
+  await waitFor(() => conversation(sb, key).find((c) => /not counted/.test(c.text) && /plan changed/.test(c.text)), 'refused: the plan changed');
+  const after = await world.runtime.opened.engine.requests.get(r.id);
+  assert.equal(after.state, 'awaiting_approval');
+  assert.deepEqual(after.approvals, []);
+});
+
 test('webhook intake: bad or missing signature is 401 and queues nothing; a retried delivery is dropped', async () => {
   const url = `${world.runtime.url}/webhooks/jira`;
   const body = JSON.stringify({ webhookEvent: 'jira:issue_created', timestamp: Date.now() });

@@ -89,6 +89,7 @@ export class JiraSurface implements SurfaceAdapter {
       queries: this.queries,
       renderer: deps.renderer ?? new MessageRenderer(),
       words: { answers: 'fields', ticket: 'on this issue', retryCommand: '/apply' },
+      ids: deps.ids,
       writer: {
         remark: (ref, text) => this.remark(ref, text),
         post: (ref, blocks) => this.comment(ref, blocks),
@@ -249,7 +250,8 @@ export class JiraSurface implements SurfaceAdapter {
     }
     // Status approvals: the person who moved the issue to the approved status approves; checked against policy.
     if (to === s.approved.toLowerCase()) {
-      const outcome = await this.deps.workflow.approve({ requestId: latest.id, approver: event.actor, surface: 'jira' });
+      // Bound to the plan the status comment showed when the issue was moved (see approvalBinding).
+      const outcome = await this.deps.workflow.approve({ ...(await this.tickets.approvalBinding(event.ref, latest)), approver: event.actor, surface: 'jira' });
       log.info({ counted: outcome.counted }, 'approval handled');
       if (!outcome.counted && latest.state === 'awaiting_approval') await this.tryTransition(event.ref, s.awaitingApproval, project, log);
       return;
@@ -395,6 +397,7 @@ export class JiraSurface implements SurfaceAdapter {
     const rendered = renderJiraComment(blocks);
     if (rendered.shrunk && request.plan) await this.attachPlan(ref, request);
     await this.deps.client.upsertStatusComment(ref, thread, rendered.doc);
+    await this.tickets.planShown(ref, request);
     if (project) for (const st of this.statusFor(request.state, project.statuses)) await this.tryTransition(ref, st, project, log);
     // The JSM approval opened by entering the approval status is bound to this plan.
     if (project?.approval === 'jsm' && request.state === 'awaiting_approval') await this.jsm.bind(ref, request);

@@ -122,6 +122,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
       queries: deps.queries ?? new QueryCatalog(deps.engine),
       renderer: this.renderer,
       words: { answers: 'variables', ticket: 'of this requested item', retryCommand: `${this.entry} /apply` },
+      ids: deps.ids,
       // Remarks (refused commands, closes, edits) and answers are for whoever asked: the requester's journal.
       writer: {
         remark: (ritmSysId, text) => this.journal.remark(ritmSysId, text, 'requester'),
@@ -236,7 +237,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
       await this.tickets.closeSafely(await this.deps.engine.requests.get(requestId), 'rejected', approver, a.sysapproval!, log);
       return;
     }
-    const outcome = await workflow.approve({ requestId, approver, surface: SURFACE });
+    // Bound to the plan the item's journal showed for that request (see approvalBinding).
+    const shown = await this.tickets.approvalBinding(a.sysapproval!, latest);
+    const outcome = await workflow.approve({ requestId, approver, surface: SURFACE, ...(shown.requestId === requestId && shown.planHash ? { planHash: shown.planHash } : {}) });
     log.info({ counted: outcome.counted, request: requestId }, 'approval handled');
     if (!outcome.counted) {
       // An approval that does not count must not look like one in ServiceNow either.
@@ -446,6 +449,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const reason = notice.detail?.text;
     const line = this.renderer.render('status-line', { view, ...(reason ? { event: { reason } } : {}) });
     await this.journal.status(ritmSysId, { requestId: request.id, noticeKey: notice.key, full, line, ...(view.plan ? { planHash: view.plan.hashPrefix } : {}), ...(reason ? { reason } : {}) });
+    await this.tickets.planShown(ritmSysId, request);
   }
 
   /** How people act here, and where the full status is: a journal entry, never edited. */

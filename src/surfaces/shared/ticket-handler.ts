@@ -8,6 +8,7 @@
  * remark is written, how states and approvals look there.
  */
 import type { Engine } from '../../workflow/engine.ts';
+import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
 import { UserError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Actor, Request, RequestState } from '../../engine/model.ts';
@@ -68,6 +69,8 @@ export interface TicketHandlerDeps {
   renderer: MessageRenderer;
   words: TicketWords;
   writer: TicketWriter;
+  /** Where the plan each ticket shows is remembered (approvals bind to it). */
+  ids: SurfaceIdStore;
 }
 
 /** What a surface read from a ticket: a request's input but for its kind and actor (decided here). */
@@ -90,6 +93,22 @@ export interface AskOptions {
 /** The shared handling of one ticket surface (one instance per adapter). */
 export class TicketHandler {
   constructor(private readonly deps: TicketHandlerDeps) {}
+
+  /** Remembers that ticket `ref` now shows `request`'s plan (call once its status is written). */
+  async planShown(ref: string, request: Request): Promise<void> {
+    if (request.plan) await this.deps.ids.setShownPlan(this.deps.surface, ref, { requestId: request.id, planHash: request.plan.hash });
+  }
+
+  /**
+   * What an approval given in ticket `ref` approves: the request and plan its status showed
+   * last. When a newer revision exists but was not shown yet, that is the older request, so the
+   * approval is refused as given for a plan that changed, never counted for a plan nobody saw.
+   * Nothing shown yet (a ticket from before plans were remembered): `latest` and its plan now.
+   */
+  async approvalBinding(ref: string, latest: Request): Promise<{ requestId: string; planHash?: string }> {
+    const shown = await this.deps.ids.shownPlan(this.deps.surface, ref);
+    return shown ? { requestId: shown.requestId, planHash: shown.planHash } : { requestId: latest.id };
+  }
 
   /** The newest request filed from ticket `ref` (its latest revision), if any. */
   async latestRequest(ref: string): Promise<Request | undefined> {

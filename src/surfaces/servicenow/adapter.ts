@@ -435,6 +435,11 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const request = await this.deps.engine.requests.get(notice.requestId);
     if (!(await this.tickets.isNews(notice, request))) return;
     const ritmSysId = request.origin.ref;
+    if (notice.message === 'drift') {
+      // Work notes cannot be edited: one note per change of the drift, never twice for the same one.
+      await this.writeNote(ritmSysId, request.id, await this.tickets.driftNoticeBlocks(notice), notice.key, false);
+      return;
+    }
     const view = await this.deps.views.build(request, this.tickets.hints(APPROVE_HINT));
     if (notice.message !== 'status') {
       await this.writeNote(ritmSysId, request.id, this.tickets.noticeBlocks(notice, view), notice.key, false);

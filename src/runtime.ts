@@ -10,6 +10,8 @@ import { DeploymentRunner, InventoryDeploymentStore } from './engine/deployments
 import { PackageLock } from './engine/package-lock.ts';
 import { SurfaceIdStore } from './engine/surface-ids.ts';
 import { RequestWorkflow } from './workflow/workflow.ts';
+import { DriftDesk } from './workflow/drift.ts';
+import { ObserveRunner } from './engine/observe.ts';
 import { DEFAULT_STUCK_AFTER_MS, RequestRecovery } from './workflow/recovery.ts';
 import type { Faults } from './workflow/faults.ts';
 import { QueryCatalog } from './workflow/queries.ts';
@@ -115,6 +117,8 @@ export interface Runtime {
   forms: FormCatalog;
   runner: DeploymentRunner;
   workflow: RequestWorkflow;
+  /** Drift checks and decisions (reality as a surface). */
+  drift: DriftDesk;
   /** Finds (and, in a worker, resumes) requests left without an owner. */
   recovery: RequestRecovery;
   queues: WorkflowQueues;
@@ -199,6 +203,22 @@ function createDeploymentRunner(config: Config, opened: OpenedEngine, clock: Clo
     clock,
     logger,
   });
+}
+
+/** The drift desk: observes through the same provisioners, state and lock as the deployment runner. */
+function createDriftDesk(config: Config, f: Foundation, policy: Policy, workflow: RequestWorkflow, authorizer: Authorizer, clock: Clock, logger: Logger): DriftDesk {
+  const { engine } = f;
+  const dataDir = resolve(config.DATA_DIR);
+  const observer = new ObserveRunner({
+    store: new InventoryDeploymentStore(engine.inventory),
+    getBundle: (name, version) => engine.registry.get(name, version),
+    provisioners: createProvisioners({ tofuBin: config.TOFU_BIN, terraformBin: config.TERRAFORM_BIN }),
+    lock: new PackageLock(f.opened.redis.redis, { prefix: config.REDIS_PREFIX }),
+    workRoot: join(dataDir, 'work'),
+    stateRoot: join(dataDir, 'state'),
+    clock,
+  });
+  return new DriftDesk({ engine, observer, forms: f.forms, policy, authorizer, submit: (input) => workflow.submit(input), clock, logger });
 }
 
 /** What the workflow and every surface stand on: engine, policy and windows, forms, runner, queues. */
@@ -467,6 +487,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const trust = buildTrust(config, f, surfaces);
     const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories: surfaces.directories, clock, logger, authorizer: trust.authorizer, ...(opts.faults ? { faults: opts.faults } : {}) });
     workflowRef = workflow;
+    const drift = createDriftDesk(config, f, policy, workflow, trust.authorizer, clock, logger);
     const metrics = new Metrics();
     const jobs = { requestsWithJobs: () => requestsWithJobs(queues.requests) };
     const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics });
@@ -479,6 +500,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       forms,
       runner,
       workflow,
+      drift,
       recovery,
       queues,
       adapters: surfaces.adapters,

@@ -133,12 +133,14 @@ export const STEP_FILES = {
 
 const MAX_LOG_LINES_PER_STEP = 2000;
 
-function safeSegment(s: string): string {
+/** `s` made safe as one path segment. */
+export function safeSegment(s: string): string {
   const out = s.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^\.+/, '_');
   return out || '_';
 }
 
-function slug(s: string): string {
+/** `s` lower-cased with runs of other characters turned into one hyphen (names, `name_prefix`). */
+export function slug(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
 }
 

@@ -146,9 +146,9 @@ export const wholeArtifacts: SensitivePointersLookup = (kind) => (kind === 'pack
 
 const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const MAX_SLUG = 100;
-const SURFACES: readonly SurfaceName[] = ['jira', 'servicenow', 'http', 'cli', 'engine'];
+const SURFACES: readonly SurfaceName[] = ['jira', 'servicenow', 'http', 'cli', 'engine', 'reality'];
 const PACKAGE_STATUSES: readonly PackageStatus[] = ['new', 'provisioning', 'ready', 'failed', 'decommissioning', 'decommissioned'];
-const DEPLOYMENT_ACTIONS: readonly DeploymentAction[] = ['plan', 'apply', 'destroy'];
+const DEPLOYMENT_ACTIONS: readonly DeploymentAction[] = ['plan', 'apply', 'destroy', 'observe'];
 const DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = ['queued', 'running', 'succeeded', 'failed'];
 /** Fields that make up a record's identity or its id, by kind: an update may not change them. */
 const IMMUTABLE: Record<RecordKind, readonly string[]> = {

@@ -134,7 +134,12 @@ export interface Package extends RecordMeta {
   version: string;
   desiredParams: Record<string, unknown>;
   lastAppliedParams?: Record<string, unknown>;
+  /** What the last drift check read from reality (see src/engine/drift-merge.ts); absent until one ran. */
   observedParams?: Record<string, unknown>;
+  /** When and through which observe deployment `observedParams` were read, and resource attributes the bundle does not model. */
+  observed?: ObservationMeta;
+  /** The package's drift: the last check's findings and the decisions taken on them. */
+  drift?: DriftState;
   connections: Record<string, ConnectionBinding>;
   /** Artifact name -> artifact data, as produced by the last good apply (sensitive fields included; never rendered). */
   artifacts: Record<string, Record<string, unknown>>;
@@ -142,6 +147,67 @@ export interface Package extends RecordMeta {
   /** Monthly cost estimate in USD. */
   costMonthly?: number;
   lastDeployment?: string;
+}
+
+/** When reality was read for a package, by which observe deployment, and what it saw beyond the params. */
+export interface ObservationMeta {
+  at: string;
+  deployment: string;
+  /** Resource address -> attribute -> observed value, for what no param models ("reality only"). */
+  attributes: Record<string, Record<string, unknown>>;
+}
+
+/** How one field compares across last applied, desired and observed. */
+export type DriftClass = 'in_sync' | 'drifted' | 'both_sides' | 'reality_only';
+
+/** What is proposed for one field: merge reality back, plan it back, ask a person, or nothing. */
+export type DriftProposal = 'adopt' | 'revert' | 'ask' | 'none';
+
+/** Who answers for a field: ops (fixed in the form overlay or named by policy) or the developers. */
+export type FieldOwner = 'ops' | 'dev';
+
+/** One field (a param, or a resource attribute for reality-only findings) of a drift check. */
+export interface DriftFinding {
+  /** Param name, or `<resource address>.<attribute>` for reality-only findings. */
+  field: string;
+  /** Human label (the form's). */
+  label: string;
+  class: DriftClass;
+  owner: FieldOwner;
+  proposal: DriftProposal;
+  lastApplied?: unknown;
+  desired?: unknown;
+  observed?: unknown;
+  /** When reality was first seen differing from what was applied (kept across checks). */
+  since?: string;
+  /** Set while a person's `ignore until` holds: nothing is proposed until then. */
+  ignoredUntil?: string;
+}
+
+/** A person's decision on one field, or one policy took automatically. */
+export interface DriftDecision {
+  field: string;
+  decision: 'adopt' | 'revert' | 'ignore';
+  by: string;
+  at: string;
+  /** For ignore: until when. */
+  until?: string;
+  /** For revert: the update request filed. */
+  request?: string;
+  /** For adopt: what was applied before and what reality held. */
+  from?: unknown;
+  to?: unknown;
+}
+
+/** The drift of a package as the last check found it. */
+export interface DriftState {
+  checkedAt: string;
+  /** Fingerprint of the open findings: the same drift seen again has the same one (nothing is posted twice). */
+  fingerprint: string;
+  findings: DriftFinding[];
+  decisions: DriftDecision[];
+  /** Set when the last check could not run: which step, and why. */
+  error?: { step?: string; message: string; at: string };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,7 +231,7 @@ export type RequestState =
   | 'superseded';
 
 /** The surfaces a request or audit event can come from. */
-export type SurfaceName = 'jira' | 'servicenow' | 'http' | 'cli' | 'engine';
+export type SurfaceName = 'jira' | 'servicenow' | 'http' | 'cli' | 'engine' | 'reality';
 
 /** Where a request came from: `ref` is the ticket key / sys_id, `url` a link a person can open. */
 export interface Origin {
@@ -279,7 +345,7 @@ export interface Request extends RecordMeta {
 // ---------------------------------------------------------------------------------------------
 // Deployments
 
-export type DeploymentAction = 'plan' | 'apply' | 'destroy';
+export type DeploymentAction = 'plan' | 'apply' | 'destroy' | 'observe';
 export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
 /** One structured log line of a step, secrets redacted. */

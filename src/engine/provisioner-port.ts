@@ -60,6 +60,16 @@ export interface ApplyResult {
 }
 
 /**
+ * What `observe` returns: what reality holds, read without changing anything. `params` holds
+ * the params it could read (a param left out was not observed: it counts as unchanged);
+ * `attributes` holds resource attributes no param models (resource address -> attribute -> value).
+ */
+export interface ObserveResult {
+  params: Record<string, unknown>;
+  attributes: Record<string, Record<string, unknown>>;
+}
+
+/**
  * A provisioner runs one bundle step. Every method throws `DeploymentFailedError` (naming the
  * step, with a redacted excerpt) when the step fails; any other error is a system failure.
  */
@@ -70,6 +80,11 @@ export interface Provisioner {
   apply(ctx: StepContext): Promise<ApplyResult>;
   /** Destroys what the step manages, following the destroy plan made by `plan`. */
   destroy(ctx: StepContext): Promise<void>;
+  /**
+   * Reads reality for the step without changing it (a drift check). Absent: the provisioner
+   * cannot observe; a step whose bundle declares no way to observe throws `DeploymentFailedError`.
+   */
+  observe?(ctx: StepContext): Promise<ObserveResult>;
 }
 
 /** What the runner hands the plan scanner after every plan. */

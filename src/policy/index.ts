@@ -47,3 +47,4 @@ export {
 export { StaticDirectory, loadPeople, peopleOf } from './directory.ts';
 export { IDENTITY_KINDS, People, PersonResolver, ROLES, type IdentityKind, type Person, type Role } from './identity.ts';
 export { formatDuration, parseDuration } from './duration.ts';
+export { driftChoice, driftRulesFor, fieldOwner, normalizeDriftPolicy } from './drift-policy.ts';

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { ValidationError, type FieldIssue } from '../engine/errors.ts';
 import type { Labels, RequestKind } from '../engine/model.ts';
 import { parseDuration } from './duration.ts';
+import { normalizeDriftPolicy, type RawDriftPolicy } from './drift-policy.ts';
 import type {
   ApproverRequirement,
   Blackout,
@@ -80,6 +81,7 @@ interface RawPolicy {
   time_zone?: string;
   rules?: RawRule[];
   environments: RawEnvironment[];
+  drift?: RawDriftPolicy;
 }
 
 type PathSeg = string | number;
@@ -336,7 +338,8 @@ function normalize(raw: RawPolicy, file: string, ctx: IssueCollector): Policy {
     };
   });
 
-  return { version: 1, file, approvalTtlMs: ttlMs, timeZone: raw.time_zone ?? 'UTC', rules, environments };
+  const drift = raw.drift ? normalizeDriftPolicy(raw.drift) : undefined;
+  return { version: 1, file, approvalTtlMs: ttlMs, timeZone: raw.time_zone ?? 'UTC', rules, environments, ...(drift ? { drift } : {}) };
 }
 
 function normalizeApprovers(a: RawApprovers | undefined): ApproverRequirement | null {

@@ -110,6 +110,31 @@ export interface Policy {
   rules: PolicyRule[];
   /** First match wins. */
   environments: EnvironmentPolicy[];
+  /** How drift is checked and decided (`drift:`); absent: checks on demand only, every field asks. */
+  drift?: DriftPolicy;
+}
+
+/** What policy does on its own with a field reality changed: merge it back, plan it back, or ask. */
+export type DriftChoice = 'adopt' | 'revert' | 'ask';
+
+/** The drift part of one environment's policy (first `drift.environments[]` entry that matches). */
+export interface DriftEnvironmentPolicy {
+  match: { names?: string[]; labels?: Labels };
+  /** Cadence of the scheduled check; undefined: on demand only. */
+  checkEveryMs?: number;
+  /** For fields developers own. */
+  dev: DriftChoice;
+  /** For fields ops own (fixed in the form overlay, or listed in `ops_fields`). */
+  ops: DriftChoice;
+  /** Per field (a param name, or `<resource address>.<attribute>`), before the owner's choice. */
+  fields: Record<string, DriftChoice>;
+}
+
+/** The `drift:` section of the policy file. */
+export interface DriftPolicy {
+  /** Params ops own besides those the form overlay fixes. */
+  opsFields: string[];
+  environments: DriftEnvironmentPolicy[];
 }
 
 // ---------------------------------------------------------------------------------------------

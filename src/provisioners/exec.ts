@@ -9,17 +9,22 @@
  *       plan: [node, plan.mjs]          # argv: run without a shell
  *       apply: ./apply.sh               # string: run with /bin/sh -c, written by the bundle author
  *       destroy: [node, destroy.mjs]
+ *       observe: [node, observe.mjs]    # optional: reads reality for a drift check
  *       timeout_seconds: 120            # per command, default 300
  * ```
  *
  * Params, connections and metadata reach the commands only as files and `MD_*` environment
  * variables (see {@link stepEnv}); nothing is ever put on a command line. `plan` prints plan JSON
- * on stdout, `apply` prints the artifacts JSON object on stdout, logs go to stderr.
+ * on stdout, `apply` prints the artifacts JSON object on stdout, logs go to stderr. `observe`
+ * (optional) must change nothing and prints what reality holds as one JSON object:
+ * `{ "params": { <param>: <observed value> }, "attributes": { <resource address>: { <attribute>: <value> } } }`
+ * (params it cannot read are left out; `attributes` is optional and holds what no param models).
  */
 import { z } from 'zod';
 import { DeploymentFailedError } from '../engine/errors.ts';
 import { describeFailure, excerptOf, runProcess, type RunProcessResult } from './run-process.ts';
-import { stepEnv, type ApplyResult, type PlanResult, type Provisioner, type StepContext } from './types.ts';
+import { parseObserveOutput } from './observe-output.ts';
+import { stepEnv, type ApplyResult, type ObserveResult, type PlanResult, type Provisioner, type StepContext } from './types.ts';
 
 const CommandSchema = z.union([
   z.string().min(1, 'must not be empty'),
@@ -31,6 +36,7 @@ export const ExecConfigSchema = z.object({
   plan: CommandSchema,
   apply: CommandSchema,
   destroy: CommandSchema,
+  observe: CommandSchema.optional(),
   timeout_seconds: z.number().positive().max(24 * 3600).optional(),
 });
 
@@ -90,12 +96,21 @@ export class ExecProvisioner implements Provisioner {
     await this.run(ctx, 'destroy', true);
   }
 
-  private async run(ctx: StepContext, action: 'plan' | 'apply' | 'destroy', logStdout: boolean): Promise<RunProcessResult> {
+  /** Runs the observe command; its stdout is what reality holds (see the module comment). */
+  async observe(ctx: StepContext): Promise<ObserveResult> {
+    if (!parseExecConfig(ctx).observe) {
+      throw new DeploymentFailedError(ctx.stepName, `step ${ctx.stepName}: the bundle declares no observe command, so reality cannot be read`, '');
+    }
+    const r = await this.run(ctx, 'observe', false);
+    return parseObserveOutput(r.stdout, ctx.stepName, (l) => ctx.redactor.redactText(l));
+  }
+
+  private async run(ctx: StepContext, action: 'plan' | 'apply' | 'destroy' | 'observe', logStdout: boolean): Promise<RunProcessResult> {
     const config = parseExecConfig(ctx);
     const timeoutMs = (this.timeoutOverride ?? config.timeout_seconds ?? DEFAULT_EXEC_TIMEOUT_SECONDS) * 1000;
     ctx.log({ at: ctx.clock.now().toISOString(), stream: 'engine', line: `running ${action} command of step ${ctx.stepName}` });
     const r = await runProcess({
-      command: config[action],
+      command: config[action]!,
       cwd: ctx.workDir,
       env: stepEnv(this.baseEnv, ctx, action),
       timeoutMs,

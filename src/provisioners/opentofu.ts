@@ -8,6 +8,9 @@
  *            `output -json -no-color -state=<state>`: outputs named like the bundle's artifacts
  *            become those artifacts, and an output named `artifacts` (an object) adds its keys.
  * - destroy: `apply` of the destroy plan made by `plan` in destroy mode.
+ * - observe: `init`, then `plan -refresh-only -input=false -no-color -out=tfplan -state=...`,
+ *            then `show -json -no-color tfplan`, whose `resource_drift` is mapped back to params
+ *            through the module's variables (see refresh-drift.ts). Nothing is applied.
  *
  * Params, connections and metadata are `*.auto.tfvars.json` files in the working directory,
  * which the CLI loads by itself. State lives per package and step in `MD_STATE_DIR` (the local
@@ -17,7 +20,9 @@
 import { join } from 'node:path';
 import { DeploymentFailedError } from '../engine/errors.ts';
 import { describeFailure, excerptOf, runProcess } from './run-process.ts';
-import { stepEnv, type ApplyResult, type PlanResult, type Provisioner, type StepContext } from './types.ts';
+import { readFile } from 'node:fs/promises';
+import { observationFromRefreshPlan } from './refresh-drift.ts';
+import { stepEnv, type ApplyResult, type ObserveResult, type PlanResult, type Provisioner, type StepContext } from './types.ts';
 
 /** Options for {@link OpenTofuProvisioner}. */
 export interface OpenTofuProvisionerOptions {
@@ -82,6 +87,21 @@ export class OpenTofuProvisioner implements Provisioner {
     await this.cli(ctx, 'destroy', ['apply', '-input=false', '-no-color', `-state=${this.statePath(ctx)}`, PLAN_FILE_NAME], true);
   }
 
+  /** A refresh-only plan, shown as JSON: what reality holds against the state. Applies nothing. */
+  async observe(ctx: StepContext): Promise<ObserveResult> {
+    await this.cli(ctx, 'observe', ['init', '-input=false', '-no-color'], true);
+    await this.cli(ctx, 'observe', ['plan', '-refresh-only', '-input=false', '-no-color', `-out=${PLAN_FILE_NAME}`, `-state=${this.statePath(ctx)}`], true);
+    const shown = await this.cli(ctx, 'observe', ['show', '-json', '-no-color', PLAN_FILE_NAME], false);
+    let plan: unknown;
+    try {
+      plan = JSON.parse(shown);
+    } catch {
+      throw new DeploymentFailedError(ctx.stepName, `step ${ctx.stepName}: ${this.name} show -json printed something that is not JSON`, '');
+    }
+    const params = JSON.parse(await readFile(ctx.files.params, 'utf8')) as Record<string, unknown>;
+    return observationFromRefreshPlan(plan, Object.keys(params));
+  }
+
   private statePath(ctx: StepContext): string {
     return join(ctx.stateDir, STATE_FILE_NAME);
   }
@@ -111,7 +131,7 @@ export class OpenTofuProvisioner implements Provisioner {
   }
 
   /** Runs one CLI command; `logStdout` for human output, otherwise stdout is returned (machine output). */
-  private async cli(ctx: StepContext, phase: 'plan' | 'apply' | 'destroy', args: string[], logStdout: boolean): Promise<string> {
+  private async cli(ctx: StepContext, phase: 'plan' | 'apply' | 'destroy' | 'observe', args: string[], logStdout: boolean): Promise<string> {
     ctx.log({ at: ctx.clock.now().toISOString(), stream: 'engine', line: `${this.name} ${args.join(' ')}` });
     const env = { ...stepEnv(this.baseEnv, ctx, phase), TF_IN_AUTOMATION: '1', TF_INPUT: '0', ...this.extraEnv };
     const r = await runProcess({

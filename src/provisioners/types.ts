@@ -4,7 +4,7 @@
  */
 import type { StepContext } from '../engine/provisioner-port.ts';
 
-export type { StepFiles, StepContext, PlanResult, ApplyResult, Provisioner } from '../engine/provisioner-port.ts';
+export type { StepFiles, StepContext, PlanResult, ApplyResult, ObserveResult, Provisioner } from '../engine/provisioner-port.ts';
 
 /** Engine-set environment variable names every command sees. */
 export const MD_ENV = {
@@ -32,7 +32,7 @@ export function inheritedEnv(base: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 /** The environment of one command of a step: inherited variables plus the MD_* ones. */
-export function stepEnv(base: NodeJS.ProcessEnv, ctx: StepContext, action: 'plan' | 'apply' | 'destroy'): Record<string, string> {
+export function stepEnv(base: NodeJS.ProcessEnv, ctx: StepContext, action: 'plan' | 'apply' | 'destroy' | 'observe'): Record<string, string> {
   const env = inheritedEnv(base);
   env[MD_ENV.action] = action;
   env[MD_ENV.planMode] = ctx.mode;
@@ -40,6 +40,6 @@ export function stepEnv(base: NodeJS.ProcessEnv, ctx: StepContext, action: 'plan
   env[MD_ENV.connectionsFile] = ctx.files.connections;
   env[MD_ENV.metadataFile] = ctx.files.metadata;
   env[MD_ENV.stateDir] = ctx.stateDir;
-  if (action !== 'plan') env[MD_ENV.planFile] = ctx.planFile;
+  if (action === 'apply' || action === 'destroy') env[MD_ENV.planFile] = ctx.planFile;
   return env;
 }

@@ -32,7 +32,10 @@ export type Action =
   | 'forms.sync'
   | 'token.manage'
   | 'secrets.reveal'
-  | 'deliveries.replay';
+  | 'deliveries.replay'
+  | 'drift.check'
+  | 'drift.decide'
+  | 'drift.decide.ops';
 
 /** The role an action needs, and how a refusal names the action. */
 export interface ActionRule {
@@ -56,6 +59,9 @@ export const ACTIONS: Readonly<Record<Action, ActionRule>> = {
   'token.manage': { role: 'admin', doing: 'managing API tokens' },
   'secrets.reveal': { role: 'admin', doing: 'revealing secrets' },
   'deliveries.replay': { role: 'admin', doing: 'replaying a failed webhook delivery' },
+  'drift.check': { role: 'requester', doing: 'checking a package for drift' },
+  'drift.decide': { role: 'requester', doing: 'deciding on drift of a request\'s package' },
+  'drift.decide.ops': { role: 'approver', doing: 'deciding on drift of an ops-owned field of a request\'s package' },
 };
 
 /** Why a credential was not accepted. */
@@ -112,7 +118,7 @@ export interface Caller {
 }
 
 /** The commands on one request that need a relation to it. */
-export type RequestCommand = 'request.cancel' | 'request.reject' | 'request.replan';
+export type RequestCommand = 'request.cancel' | 'request.reject' | 'request.replan' | 'drift.decide' | 'drift.decide.ops';
 
 /** Dependencies of {@link Authorizer}. */
 export interface AuthorizerDeps {
@@ -208,12 +214,13 @@ export class Authorizer {
       await this.refuse(caller, action, 'an active person', `${ACTIONS[action].doing} needs an active person; ${person.displayName} is not active in the directory`, subject, request.id);
     }
     if (person && this.holds(person, 'admin')) return;
-    if (action !== 'request.reject' && (await resolver.keyOf(caller.actor, caller.surface)) === (await resolver.keyOf(request.actor, request.origin.surface))) return;
+    const approverOnly = action === 'request.reject' || action === 'drift.decide.ops';
+    if (!approverOnly && (await resolver.keyOf(caller.actor, caller.surface)) === (await resolver.keyOf(request.actor, request.origin.surface))) return;
     const groups = action === 'request.cancel' ? [] : await this.approverGroupsOf(request);
     if (groups.length && (await this.inGroups(caller, groups))) return;
     const requester = `its requester (${request.actor.displayName ?? request.actor.id})`;
     const approver = `an approver (${joinOr(groups)})`;
-    const needs = action === 'request.cancel' ? `${requester} or the admin role` : action === 'request.reject' ? `${approver} or the admin role` : `${requester}, ${approver} or the admin role`;
+    const needs = action === 'request.cancel' ? `${requester} or the admin role` : approverOnly ? `${approver} or the admin role` : `${requester}, ${approver} or the admin role`;
     const who = person?.displayName ?? caller.actor.displayName ?? caller.actor.id;
     await this.refuse(caller, action, needs, `${ACTIONS[action].doing.replace('a request', `request ${request.id}`)} needs ${needs}; ${who} is none of these`, subject, request.id);
   }

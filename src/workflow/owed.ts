@@ -21,7 +21,8 @@ export type WorkflowMessage =
   | 'applied'
   | 'failed'
   | 'refused'
-  | 'answer';
+  | 'answer'
+  | 'drift';
 
 /**
  * One thing to write back to where the request came from. The outbox renders it from the
@@ -34,7 +35,7 @@ export interface WorkflowNotice {
   /** Unique per distinct notice: `<request>:<message>:<record revision>`. */
   key: string;
   /** Free text for event messages (who approved, why refused, where it moved). */
-  detail?: { actor?: Actor; reason?: string; text?: string };
+  detail?: { actor?: Actor; reason?: string; text?: string; package?: string };
 }
 
 /** A unit of engine work the queue runs (and re-runs after a crash). */

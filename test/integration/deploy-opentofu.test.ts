@@ -123,3 +123,50 @@ test('an opentofu step that fails names the step and redacts secrets from the ex
   assert.equal(r.status, 64);
   assert.match(r.stderr, /unexpected arguments/);
 });
+
+test('opentofu observe: a refresh-only plan shown as JSON, resource_drift reported, nothing applied', async () => {
+  const { kit, bundle, log } = await tofuKit();
+  const pkg = await kit.pkg(bundle, await kit.environment(), { desiredParams: { foo: 'bar' } });
+  const statePath = join(kit.root, 'state', pkg.id, 'src', 'terraform.tfstate');
+  assert.equal((await kit.runner.apply(pkg.id)).deployment.status, 'succeeded');
+  const stateBefore = readFileSync(statePath, 'utf8');
+  const callsBefore = invocations(log).length;
+
+  const { ObserveRunner } = await import('../../src/engine/observe.ts');
+  const observer = new ObserveRunner({
+    store: kit.store,
+    getBundle: (name, version) => kit.bundles.get(`${name}@${version}`)!,
+    provisioners: { opentofu: new OpenTofuProvisioner({ binary: STANDIN, extraEnv: { TOFU_STANDIN_LOG: log }, baseEnv: { PATH: process.env.PATH, HOME: process.env.HOME } }) },
+    lock: kit.lock,
+    workRoot: join(kit.root, 'work'),
+    stateRoot: join(kit.root, 'state'),
+  });
+  const seen = await observer.observe(pkg.id);
+  assert.equal(seen.error, undefined, seen.error?.message);
+  assert.equal(seen.deployment.action, 'observe');
+  assert.equal(seen.deployment.status, 'succeeded');
+  assert.deepEqual(seen.params, {});
+  assert.deepEqual(seen.attributes, { 'test_instance.should_refresh': { ami: 'refreshed' } });
+  assert.deepEqual(invocations(log).slice(callsBefore).map((c) => c.argv), [
+    ['init', '-input=false', '-no-color'],
+    ['plan', '-refresh-only', '-input=false', '-no-color', '-out=tfplan', `-state=${statePath}`],
+    ['show', '-json', '-no-color', 'tfplan'],
+  ]);
+  assert.equal(readFileSync(statePath, 'utf8'), stateBefore, 'the state is untouched');
+
+  // A failing CLI command fails the check naming the step; the package keeps its state.
+  const failing = new ObserveRunner({
+    store: kit.store,
+    getBundle: (name, version) => kit.bundles.get(`${name}@${version}`)!,
+    provisioners: { opentofu: new OpenTofuProvisioner({ binary: STANDIN, extraEnv: { TOFU_STANDIN_FAIL: 'plan' }, baseEnv: { PATH: process.env.PATH, HOME: process.env.HOME } }) },
+    lock: kit.lock,
+    workRoot: join(kit.root, 'work'),
+    stateRoot: join(kit.root, 'state'),
+  });
+  const before = await kit.store.getPackage(pkg.id);
+  const failed = await failing.observe(pkg.id);
+  assert.equal(failed.error?.step, 'src');
+  assert.match(failed.error!.message, /step src: opentofu plan/);
+  assert.equal(failed.deployment.status, 'failed');
+  assert.deepEqual(await kit.store.getPackage(pkg.id), before);
+});

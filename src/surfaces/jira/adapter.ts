@@ -384,6 +384,12 @@ export class JiraSurface implements SurfaceAdapter {
     const request = await this.deps.engine.requests.get(notice.requestId);
     if (!(await this.tickets.isNews(notice, request))) return;
     const ref = request.origin.ref;
+    if (notice.message === 'drift') {
+      // One drift comment per package, found again by its marker and edited in place.
+      const doc = renderJiraComment(await this.tickets.driftNoticeBlocks(notice)).doc;
+      await this.deps.client.upsertStatusComment(ref, `drift-${notice.detail?.package ?? ''}`, doc);
+      return;
+    }
     const project = this.deps.config.projects[ref.split('-')[0]!];
     const approve = project ? approveHint(project) : undefined;
     const blocks = this.tickets.noticeBlocks(notice, await this.deps.views.build(request, this.tickets.hints(approve)));

@@ -411,6 +411,11 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const request = await this.deps.engine.requests.get(notice.requestId);
     if (!(await this.tickets.isNews(notice, request))) return;
     const ritmSysId = request.origin.ref;
+    if (notice.message === 'drift') {
+      // Work notes cannot be edited: one note per change of the drift, never twice for the same one.
+      await this.journal.post(ritmSysId, await this.tickets.driftNoticeBlocks(notice), notice.key, 'internal');
+      return;
+    }
     const view = await this.deps.views.build(request, this.hints());
     if (notice.message !== 'status') {
       await this.journal.post(ritmSysId, this.tickets.noticeBlocks(notice, view), notice.key, audienceOf(notice.message));

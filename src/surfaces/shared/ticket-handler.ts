@@ -18,6 +18,7 @@ import type { Block } from './blocks.ts';
 import type { MessageName, MessageRenderer } from './messages.ts';
 import { buildAnswerView, type RequestView, type SurfaceHints } from './request-view.ts';
 import { sanitize } from './sanitize.ts';
+import { driftBlocks } from './drift-view.ts';
 import type { SurfaceCommand } from './surface-event.ts';
 
 /** The commands a ticket understands, as the answer to an unknown one lists them. */
@@ -26,6 +27,7 @@ const COMMANDS: readonly string[] = [
   '/apply — retry a failed request',
   '/cancel — cancel the request',
   '/ask <query> [args] — answer a question, for example /ask most-expensive --top 3',
+  '/drift [check | adopt <field> | revert <field> | ignore <field> until <date>] — drift of this ticket\'s package',
 ];
 
 /** States after which an edit of the ticket is a new (day-2) request rather than a revision. */
@@ -71,6 +73,16 @@ export interface TicketHandlerDeps {
   writer: TicketWriter;
   /** Where the plan each ticket shows is remembered (approvals bind to it). */
   ids: SurfaceIdStore;
+  /** Drift checks and decisions (read at each use, like the workflow); absent: `/drift` is refused. */
+  drift?: () => DriftCommands | undefined;
+}
+
+/** What `/drift` needs of the drift desk (src/workflow/drift.ts). */
+export interface DriftCommands {
+  check(packageId: string, by: { actor: Actor; surface: 'jira' | 'servicenow' }): Promise<unknown>;
+  adopt(packageId: string, field: string, by: { actor: Actor; surface: 'jira' | 'servicenow' }): Promise<unknown>;
+  revert(packageId: string, field: string, by: { actor: Actor; surface: 'jira' | 'servicenow' }, origin?: Request['origin']): Promise<unknown>;
+  ignore(packageId: string, field: string, until: string, by: { actor: Actor; surface: 'jira' | 'servicenow' }): Promise<unknown>;
 }
 
 /** What a surface read from a ticket: a request's input but for its kind and actor (decided here). */
@@ -175,7 +187,8 @@ export class TicketHandler {
     if (!latest) return;
     const { surface, writer } = this.deps;
     try {
-      if (cmd.name === 'plan' || cmd.name === 'apply') await this.deps.workflow().replan(latest.id, actor, surface);
+      if (cmd.name === 'drift') await this.driftCommand(latest, cmd, actor);
+      else if (cmd.name === 'plan' || cmd.name === 'apply') await this.deps.workflow().replan(latest.id, actor, surface);
       else if (cmd.name === 'cancel') await this.deps.workflow().close(latest.id, 'cancelled', actor, surface);
       else await writer.remark(ref, `✘ Unknown command /${cmd.name}. Commands: ${COMMANDS.join(' · ')}`);
     } catch (err) {
@@ -183,6 +196,29 @@ export class TicketHandler {
       log.info({ code: err.code, problem: err.message }, 'command refused');
       await writer.remark(ref, `✘ /${cmd.name} not done: ${err.message}`);
     }
+  }
+
+  /** `/drift check`, `/drift adopt <field>`, `/drift revert <field>`, `/drift ignore <field> until <date>` on the ticket's package. */
+  private async driftCommand(latest: Request, cmd: SurfaceCommand, actor: Actor): Promise<void> {
+    const desk = this.deps.drift?.();
+    if (!desk || !latest.package) throw new UserError('validation', 'this ticket has no package to check for drift');
+    const by = { actor, surface: this.deps.surface };
+    const [verb = 'check', field, word, until] = cmd.args;
+    if (verb === 'check') await desk.check(latest.package, by);
+    else if (!field) throw new UserError('validation', `/drift ${verb} needs a field, for example /drift ${verb} connection_limit`);
+    else if (verb === 'adopt') await desk.adopt(latest.package, field, by);
+    else if (verb === 'revert') await desk.revert(latest.package, field, by, latest.origin);
+    else if (verb === 'ignore' && word === 'until' && until) await desk.ignore(latest.package, field, until, by);
+    else throw new UserError('validation', 'use /drift check, /drift adopt <field>, /drift revert <field> or /drift ignore <field> until <YYYY-MM-DD>');
+  }
+
+  /** The blocks of a drift notice: the package's drift comment, with the decision just taken. */
+  async driftNoticeBlocks(notice: WorkflowNotice): Promise<Block[]> {
+    const id = notice.detail?.package ?? '';
+    const pkg = await this.deps.engine.inventory.get('package', id);
+    const history = await this.deps.engine.inventory.history('package', id);
+    const lastChange = [...history].reverse().find((e) => e.surface !== 'reality' && e.actor !== 'engine' && !e.action.startsWith('package.drift'));
+    return driftBlocks(pkg, lastChange, notice.detail?.text);
   }
 
   /**

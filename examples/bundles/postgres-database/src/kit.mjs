@@ -52,7 +52,7 @@ function readJsonFile(envName, fallback, required) {
  */
 export function readInputs() {
   const mode = process.argv[2];
-  if (!['plan', 'apply', 'destroy'].includes(mode)) throw new StepError(`first argument must be plan, apply or destroy (got ${JSON.stringify(mode)})`);
+  if (!['plan', 'apply', 'destroy', 'observe'].includes(mode)) throw new StepError(`first argument must be plan, apply, destroy or observe (got ${JSON.stringify(mode)})`);
   const planMode = process.env.MD_PLAN_MODE || (process.env.MD_ACTION === 'destroy' ? 'destroy' : 'apply');
   const stateDir = process.env.MD_STATE_DIR;
   if (!stateDir) throw new StepError('MD_STATE_DIR is not set');
@@ -249,6 +249,12 @@ export function actionsOf(changes, address) {
 export async function main(handlers) {
   try {
     const inputs = readInputs();
+    // A drift check: read reality, change nothing, print { params, attributes }.
+    if (inputs.mode === 'observe') {
+      if (!handlers.observe) throw new StepError('this step cannot observe reality');
+      process.stdout.write(`${JSON.stringify(await handlers.observe(inputs))}\n`);
+      return;
+    }
     const changes = await handlers.plan(inputs);
     if (inputs.mode === 'plan') {
       process.stdout.write(`${JSON.stringify(planDocument(changes))}\n`);

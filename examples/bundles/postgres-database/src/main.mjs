@@ -224,4 +224,35 @@ async function apply(inputs, changes) {
   };
 }
 
-await main({ plan, apply });
+/**
+ * A drift check: what the server holds for this package's database and role, as params where
+ * the bundle models them (connection limit, owner team, size, criticality from the comment) and
+ * as resource attributes where it does not (owner, login, privileges: reported only when they
+ * differ from what apply sets). Reads only; changes nothing.
+ */
+async function observeReality(inputs) {
+  const t = target();
+  const d = desired(inputs.params);
+  const state = loadState(inputs.stateDir);
+  const database = state.database ?? d.database;
+  const role = state.role ?? d.role;
+  const now = await observe(t, database, role);
+  const params = {};
+  const attributes = {};
+  if (now.role) {
+    params.username = now.role.name;
+    params.connection_limit = now.role.connection_limit;
+    if (!now.role.login) attributes['postgresql_role.app'] = { login: false };
+  } else attributes['postgresql_role.app'] = { exists: false };
+  if (now.database) {
+    params.database_name = now.database.name;
+    const comment = parseComment(now.database.comment);
+    for (const key of ['expected_size_gib', 'owner_team', 'production_critical']) if (comment[key] !== undefined && comment[key] !== null) params[key] = comment[key];
+    if (now.database.owner !== role) attributes['postgresql_database.main'] = { owner: now.database.owner };
+    const privileges = now.grant ?? [];
+    if (DATABASE_PRIVILEGES.some((p) => !privileges.includes(p))) attributes['postgresql_grant.app_all'] = { privileges };
+  } else attributes['postgresql_database.main'] = { exists: false };
+  return { params, attributes };
+}
+
+await main({ plan, apply, observe: observeReality });

@@ -215,4 +215,36 @@ async function apply(inputs, changes) {
   };
 }
 
-await main({ plan, apply });
+/**
+ * A drift check: what the server holds for this cache's ACL user and settings hash, as params
+ * (key prefix from the key pattern, access level from ACL DRYRUN, memory budget and eviction
+ * policy from the settings hash) and as ACL attributes no param models (disabled, other key
+ * patterns, more than its access level, a password changed by hand). Reads only.
+ */
+async function observeReality(inputs) {
+  const t = target();
+  const d = desired(inputs);
+  const password = ensurePassword(inputs.stateDir, 'redis', { create: false });
+  const user = await observeUser(t, d.username, password);
+  const settings = await observeSettings(t, d.username);
+  const params = {};
+  const attributes = {};
+  if (user) {
+    const prefix = /^~([a-z][a-z0-9-]{1,40}):\*$/.exec(user.key_pattern)?.[1];
+    const acl = {};
+    if (prefix) params.key_prefix = prefix;
+    else acl.key_pattern = user.key_pattern;
+    if (ACCESS_LEVELS.includes(user.access_level)) params.access_level = user.access_level;
+    else acl.access_level = user.access_level;
+    if (!user.enabled) acl.enabled = false;
+    if (!user.password_matches) acl.password_matches = false;
+    if (Object.keys(acl).length) attributes['redis_acl_user.app'] = acl;
+  } else attributes['redis_acl_user.app'] = { exists: false };
+  if (settings) {
+    if (settings.max_memory_mb !== null) params.max_memory_mb = settings.max_memory_mb;
+    if (settings.eviction_policy !== null) params.eviction_policy = settings.eviction_policy;
+  } else attributes['redis_hash.settings'] = { exists: false };
+  return { params, attributes };
+}
+
+await main({ plan, apply, observe: observeReality });

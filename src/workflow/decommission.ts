@@ -13,7 +13,7 @@
  */
 import type { DeploymentOutcome, DeploymentRunner } from '../engine/deployments.ts';
 import type { FieldIssue } from '../engine/errors.ts';
-import type { Clock, DeploymentAction, Environment, Package, PolicyDecision, Request } from '../engine/model.ts';
+import type { Actor, Clock, DeploymentAction, Environment, Origin, Package, PolicyDecision, Request } from '../engine/model.ts';
 import { evaluatePolicy, matchEnvironment, type Directory, type Policy } from '../policy/index.ts';
 import type { Engine } from './engine.ts';
 
@@ -49,6 +49,24 @@ export function applyAction(r: Pick<Request, 'kind'>): Extract<DeploymentAction,
   return isDecommission(r) ? 'destroy' : 'apply';
 }
 
+/**
+ * What a surface hands the workflow's `submit` to give package `pkg` back: a decommission
+ * request by `actor`, filed from `origin` (a ticket, the CLI, the API).
+ */
+export function decommissionIntake(pkg: Package, actor: Actor, origin: Origin) {
+  return {
+    kind: 'decommission' as const,
+    actor,
+    origin,
+    project: pkg.project,
+    bundle: pkg.bundle,
+    version: pkg.version,
+    environment: pkg.environment.slice(pkg.project.length + 1),
+    packageName: pkg.name,
+    answers: {},
+  };
+}
+
 /** The package id a decommission request names (its stored package, else environment + name). */
 export function decommissionTarget(r: Request): string {
   if (r.package) return r.package;
@@ -77,6 +95,7 @@ async function target(engine: Engine, r: Request): Promise<{ env: Environment; p
   const id = decommissionTarget(r);
   const pkg = await engine.inventory.find('package', id);
   if (!pkg) return { issues: [{ pointer: '/package', field: 'Package', message: `there is no package ${id} to decommission` }] };
+  if (pkg.bundle !== r.bundle) return { issues: [{ pointer: '/bundle', field: 'Bundle', message: `${id} is a ${pkg.bundle} package, not ${r.bundle}` }] };
   if (pkg.status === 'decommissioned' || pkg.status === 'new') {
     return { issues: [{ pointer: '/package', field: 'Package', message: `${id} is ${pkg.status === 'new' ? 'not created yet' : 'decommissioned already'}: nothing to give back` }] };
   }

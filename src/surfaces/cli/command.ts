@@ -15,7 +15,7 @@ export type CliEngine = OpenedEngine['engine'];
  * approval or rejection made from the CLI is posted to the ticket it came from.
  */
 export interface OpenedWorkflow {
-  workflow: Pick<RequestWorkflow, 'approve' | 'close'>;
+  workflow: Pick<RequestWorkflow, 'approve' | 'close' | 'submit'>;
   /** Finds requests waiting without an owner (read-only here: the workers' sweep resumes them). */
   recovery: Pick<RequestRecovery, 'stuck'>;
   close(): Promise<void>;

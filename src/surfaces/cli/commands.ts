@@ -12,6 +12,7 @@ const queries = () => import('./query-commands.ts');
 const webhooks = () => import('./webhook-commands.ts');
 const forms = () => import('./forms-commands.ts');
 const deliveries = () => import('./delivery-commands.ts');
+const lifecycle = () => import('./lifecycle-commands.ts');
 
 /** Every command, by name (one or two words), in the order `--help` lists them. */
 export const COMMANDS: Readonly<Record<string, CliCommand>> = {
@@ -42,6 +43,11 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   'deliveries replay': { usage: ['deliveries replay <surface:delivery-id>'], summary: ['queue a failed delivery again'], run: lazy(deliveries, 'deliveriesReplay') },
   approve: { usage: ['approve <request>'], summary: ["approve the request's current plan (checked against policy)"], run: lazy(requests, 'approve') },
   reject: { usage: ['reject <request> [--note why]'], summary: [], run: lazy(requests, 'reject') },
+  decommission: {
+    usage: ['decommission <package>'],
+    summary: ['give a package back: files a decommission request (destroy plan, policy, approvals, window)'],
+    run: lazy(lifecycle, 'decommission'),
+  },
   'webhook inspect': {
     usage: ['webhook inspect --surface jira <payload.json> [--headers headers.json]'],
     summary: ['the normalized event a delivery becomes, or why it is refused'],

@@ -226,7 +226,7 @@ function submissionOf(b: Record<string, unknown>, actor: Actor): Parameters<Requ
   const bundle = requireString(b, 'bundle', issues);
   const pkg = requireString(b, 'package', issues);
   const kind = typeof b.kind === 'string' ? b.kind : 'provision';
-  if (!['provision', 'update', 'promote'].includes(kind)) issues.push({ pointer: '/kind', field: 'kind', message: 'must be provision, update or promote' });
+  if (!['provision', 'update', 'promote', 'decommission'].includes(kind)) issues.push({ pointer: '/kind', field: 'kind', message: 'must be provision, update, promote or decommission' });
   if (b.params !== undefined && (typeof b.params !== 'object' || b.params === null || Array.isArray(b.params))) {
     issues.push({ pointer: '/params', field: 'params', message: 'must be an object of answers keyed by param name' });
   }

@@ -1030,10 +1030,11 @@ export interface operations {
             content: {
                 "application/json": {
                     /**
+                     * @description decommission destroys the named package (a destroy plan, then the same policy, approvals and window)
                      * @default provision
                      * @enum {string}
                      */
-                    kind?: "provision" | "update" | "promote";
+                    kind?: "provision" | "update" | "promote" | "decommission";
                     project: string;
                     /** @description environment name inside the project */
                     environment: string;

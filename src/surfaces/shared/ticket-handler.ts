@@ -13,6 +13,7 @@ import type { Logger } from '../../engine/logger.ts';
 import type { Actor, Request, RequestState } from '../../engine/model.ts';
 import { QueryError, type QueryAnswer, type QueryCatalog, type QueryInvocation } from '../../workflow/queries.ts';
 import { RequestCommandError, type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../workflow/workflow.ts';
+import { decommissionIntake } from '../../workflow/decommission.ts';
 import type { Block } from './blocks.ts';
 import type { MessageName, MessageRenderer } from './messages.ts';
 import { buildAnswerView, type RequestView, type SurfaceHints } from './request-view.ts';
@@ -178,17 +179,7 @@ export class TicketHandler {
     if (!isFinished(latest.state) && latest.state !== 'failed' && latest.state !== 'invalid') {
       throw new RequestCommandError(`the request on this ticket is ${latest.state.replace(/_/g, ' ')}; let it finish, or /cancel it, first`);
     }
-    return this.deps.workflow().submit({
-      kind: 'decommission',
-      actor,
-      origin: latest.origin,
-      project: pkg.project,
-      bundle: pkg.bundle,
-      version: pkg.version,
-      environment: pkg.environment.slice(pkg.project.length + 1),
-      packageName: pkg.name,
-      answers: {},
-    });
+    return this.deps.workflow().submit(decommissionIntake(pkg, actor, latest.origin));
   }
 
   /**

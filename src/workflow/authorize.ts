@@ -31,7 +31,8 @@ export type Action =
   | 'package.write'
   | 'forms.sync'
   | 'token.manage'
-  | 'deliveries.replay';
+  | 'deliveries.replay'
+  | 'environment.freeze';
 
 /** The role an action needs, and how a refusal names the action. */
 export interface ActionRule {
@@ -54,6 +55,7 @@ export const ACTIONS: Readonly<Record<Action, ActionRule>> = {
   'forms.sync': { role: 'admin', doing: 'syncing forms' },
   'token.manage': { role: 'admin', doing: 'managing API tokens' },
   'deliveries.replay': { role: 'admin', doing: 'replaying a failed webhook delivery' },
+  'environment.freeze': { role: 'admin', doing: 'freezing or unfreezing an environment' },
 };
 
 /** Why a credential was not accepted. */

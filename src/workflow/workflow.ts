@@ -39,6 +39,7 @@ import { NO_FAULTS, type FaultPoint, type Faults } from './faults.ts';
 import { missingEmergencyApproval, withDecision } from './emergency.ts';
 import { outboxEntries, owing, type Owed, type WorkflowJob, type WorkflowNotice } from './owed.ts';
 import { applyAction, isDecommission, planDecommission } from './decommission.ts';
+import { freezeGate, type FreezeReader } from './freeze.ts';
 
 export type { WorkflowJob, WorkflowMessage, WorkflowNotice } from './owed.ts';
 
@@ -85,6 +86,8 @@ export interface RequestWorkflowDeps {
   authorizer: Authorizer;
   /** Crash injection for tests (see faults.ts); none in production. */
   faults?: Faults;
+  /** Environment freezes: approved and scheduled requests wait while one holds (freeze.ts). */
+  freezes?: FreezeReader;
 }
 
 const ENGINE: AuditContext = { actor: 'engine', surface: 'engine' };
@@ -538,6 +541,11 @@ export class RequestWorkflow {
   async apply(requestId: string): Promise<Request> {
     let r = await this.requests.get(requestId);
     if (r.state === 'applying') return this.resumeApplying(r);
+    if (r.state === 'approved' || r.state === 'scheduled') {
+      // A freeze holds it (told once), or one lifted meanwhile releases it with a new job.
+      const gated = await freezeGate({ requests: this.requests, clock: this.deps.clock, ...(this.deps.freezes ? { freezes: this.deps.freezes } : {}) }, r);
+      if (gated) return gated;
+    }
     if (r.state === 'scheduled') {
       const rechecked = await this.recheckScheduled(r);
       if (rechecked) return rechecked;

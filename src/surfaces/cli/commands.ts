@@ -48,6 +48,12 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
     summary: ['give a package back: files a decommission request (destroy plan, policy, approvals, window)'],
     run: lazy(lifecycle, 'decommission'),
   },
+  freeze: {
+    usage: ['freeze <environment> --reason R [--until 2026-12-24T18:00Z]'],
+    summary: ['freeze an environment now (admins): approved and scheduled applies wait, tickets say why'],
+    run: lazy(lifecycle, 'freeze'),
+  },
+  unfreeze: { usage: ['unfreeze <environment>'], summary: ['lift a freeze: the waiting requests go ahead, in order'], run: lazy(lifecycle, 'unfreeze') },
   'webhook inspect': {
     usage: ['webhook inspect --surface jira <payload.json> [--headers headers.json]'],
     summary: ['the normalized event a delivery becomes, or why it is refused'],

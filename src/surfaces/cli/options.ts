@@ -26,6 +26,8 @@ const OPTIONS = {
   format: { type: 'string' },
   values: { type: 'string' },
   'older-than': { type: 'string' },
+  reason: { type: 'string' },
+  until: { type: 'string' },
 } as const;
 
 /** The options of one command line, read by name. */

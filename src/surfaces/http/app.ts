@@ -12,6 +12,8 @@ import type { RequestWorkflow } from '../../workflow/workflow.ts';
 import type { DeadLetters } from '../../queue/dead-letters.ts';
 import { NotAuthenticatedError, type Authorizer } from '../../workflow/authorize.ts';
 import { allow, authenticate, metricsAccess, principalOf, wwwAuthenticate, type HttpAuthenticator } from './auth.ts';
+import type { FreezeDesk } from '../../workflow/freeze.ts';
+import { freezesRouter } from './freeze-routes.ts';
 
 type ErrorBody = components['schemas']['Error'];
 
@@ -31,6 +33,8 @@ export interface HttpAppDeps {
   auth: HttpAuthenticator;
   /** What they may do. */
   authorizer: Authorizer;
+  /** Freezing and lifting environments (`/v1/freezes`, `/v1/environments/:id/freeze`). */
+  freezes?: FreezeDesk;
   /** When set, `/metrics` needs it as a bearer token. */
   metricsToken?: string;
 }
@@ -348,6 +352,7 @@ function apiRouter(deps: HttpAppDeps): Router {
   r.use(projectsRouter(engine, authz));
   r.use(packagesRouter(engine, authz));
   r.use(requestsRouter(engine, authz, workflow));
+  if (deps.freezes) r.use(freezesRouter(deps.freezes, authz));
   r.use(queriesRouter(engine));
   r.use(auditRouter(engine));
   return r;

@@ -18,6 +18,7 @@ import { QueryCatalog } from './workflow/queries.ts';
 import { FormCatalog } from './forms/catalog.ts';
 import { ChangeWindowService, loadPolicy, loadPeople, PersonResolver, type Directory, type People, type Policy, type WindowSource } from './policy/index.ts';
 import { Authorizer } from './workflow/authorize.ts';
+import { FreezeDesk } from './workflow/freeze.ts';
 import { TokenStore } from './workflow/tokens.ts';
 import { ProcessPlanScanner, createProvisioners } from './provisioners/index.ts';
 import { DeadLetters } from './queue/dead-letters.ts';
@@ -135,6 +136,8 @@ export interface Runtime {
   authorizer: Authorizer;
   /** API tokens: create, list, revoke (admins), verify. */
   tokens: TokenStore;
+  /** Freezing and lifting environments (admins). */
+  freezes: FreezeDesk;
   url?: string;
   close(): Promise<void>;
 }
@@ -439,7 +442,7 @@ async function httpAuthenticator(config: Config, f: Foundation, trust: Trust): P
 }
 
 /** The HTTP service: health, metrics, the v1 API and the ticket surfaces' webhooks. Returns its URL. */
-async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, trust: Trust, metrics: Metrics, closers: CloseStack): Promise<string> {
+async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, trust: Trust & { freezes: FreezeDesk }, metrics: Metrics, closers: CloseStack): Promise<string> {
   const { config, logger } = opts;
   const redis = f.opened.redis.redis;
   const deliveries = new DeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, intake: f.queues.intake });
@@ -452,6 +455,7 @@ async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces
     deliveries,
     auth: await httpAuthenticator(config, f, trust),
     authorizer: trust.authorizer,
+    freezes: trust.freezes,
     ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}),
     mount: (a) => a.use(webhookRouter({ adapters: surfaces.adapters, queues: f.queues, logger, metrics })),
   });
@@ -485,14 +489,16 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!);
     const { engine, runner, forms, windows, queues } = f;
     const trust = buildTrust(config, f, surfaces);
-    const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories: surfaces.directories, clock, logger, authorizer: trust.authorizer, ...(opts.faults ? { faults: opts.faults } : {}) });
+    const freezeStore = engine.freezes!;
+    const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories: surfaces.directories, clock, logger, authorizer: trust.authorizer, freezes: freezeStore, ...(opts.faults ? { faults: opts.faults } : {}) });
     workflowRef = workflow;
     const drift = createDriftDesk(config, f, policy, workflow, trust.authorizer, clock, logger);
+    const freezes = new FreezeDesk({ store: freezeStore, requests: engine.requests, inventory: engine.inventory, authorizer: trust.authorizer, clock, freezes: freezeStore });
     const metrics = new Metrics();
     const jobs = { requestsWithJobs: () => requestsWithJobs(queues.requests) };
-    const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics });
+    const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics, held: (r) => freezes.holds(r) });
     if (opts.workers ?? config.RUN_WORKERS) await startWorkers(opts, f, surfaces, workflow, recovery, metrics, closers);
-    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, trust, metrics, closers) : undefined;
+    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, { ...trust, freezes }, metrics, closers) : undefined;
     return {
       config,
       opened,
@@ -511,6 +517,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       people: f.people,
       authorizer: trust.authorizer,
       tokens: trust.tokens,
+      freezes,
       ...(url ? { url } : {}),
       close: async () => {
         await closers.close();

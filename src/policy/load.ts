@@ -73,6 +73,7 @@ interface RawEnvironment {
   approvals?: 'none' | RawApprovers;
   windows?: { time_zone?: string; weekly?: { days: string[]; start: string; end: string }[]; blackouts?: RawBlackout[] };
   emergency?: { allowed: boolean; approvals?: RawApprovers };
+  decommission?: { with_consumers?: 'deny' | 'allow' };
   rules?: RawRule[];
 }
 interface RawPolicy {
@@ -334,6 +335,7 @@ function normalize(raw: RawPolicy, file: string, ctx: IssueCollector): Policy {
       approvalTtlMs: envTtl,
       windows,
       emergency,
+      ...(env.decommission ? { decommission: { withConsumers: env.decommission.with_consumers ?? 'deny' } } : {}),
       rules: (env.rules ?? []).map((r, j) => normalizeRule(r, [...base, 'rules', j], raw, ctx, ruleIds)),
     };
   });

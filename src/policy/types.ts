@@ -94,6 +94,11 @@ export interface EnvironmentPolicy {
   /** undefined = changes may be applied at any time. */
   windows?: WindowPolicy;
   emergency?: { allowed: boolean; approvals?: ApproverRequirement };
+  /**
+   * Decommissions here: a package whose artifacts another package consumes is refused
+   * (`withConsumers: 'deny'`, the default) unless this says `allow` explicitly.
+   */
+  decommission?: { withConsumers: 'deny' | 'allow' };
   rules: PolicyRule[];
 }
 

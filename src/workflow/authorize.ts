@@ -35,7 +35,8 @@ export type Action =
   | 'deliveries.replay'
   | 'drift.check'
   | 'drift.decide'
-  | 'drift.decide.ops';
+  | 'drift.decide.ops'
+  | 'environment.freeze';
 
 /** The role an action needs, and how a refusal names the action. */
 export interface ActionRule {
@@ -62,6 +63,7 @@ export const ACTIONS: Readonly<Record<Action, ActionRule>> = {
   'drift.check': { role: 'requester', doing: 'checking a package for drift' },
   'drift.decide': { role: 'requester', doing: 'deciding on drift of a request\'s package' },
   'drift.decide.ops': { role: 'approver', doing: 'deciding on drift of an ops-owned field of a request\'s package' },
+  'environment.freeze': { role: 'admin', doing: 'freezing or unfreezing an environment' },
 };
 
 /** Why a credential was not accepted. */

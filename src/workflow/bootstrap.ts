@@ -11,6 +11,7 @@ import { openRedis, type RedisHandle } from '../engine/redis-connection.ts';
 import { estimateMonthlyCost, parseCostModel } from '../engine/cost.ts';
 import type { FieldIssue } from '../engine/errors.ts';
 import type { Clock } from '../engine/model.ts';
+import { FreezeStore } from './freeze.ts';
 
 export { REPO_ROOT };
 
@@ -53,11 +54,13 @@ export async function openEngine(config: Config, opts: { clock?: Clock } = {}): 
     exists: (bundle, version) => registry.versions(bundle).includes(version),
   });
   const requests = new RequestService({ inventory });
+  const freezes = new FreezeStore({ redis: redis.redis, prefix: config.REDIS_PREFIX, audit: inventory.audit, clock: inventory.clock });
   const engine = new Engine({
     registry,
     inventory,
     attestations,
     requests,
+    freezes,
     estimateCost: (bundle, params) => (parseCostModel(bundle) ? estimateMonthlyCost(bundle, params) : undefined),
   });
   return { engine, redis, bundleIssues: issues, close: () => redis.close() };

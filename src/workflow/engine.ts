@@ -4,6 +4,7 @@ import type { Authorizer, Principal } from './authorize.ts';
 import type { Inventory, ListFilters, ListOptions } from '../engine/inventory.ts';
 import type { AttestationStore, VersionAttestation } from '../engine/attestations.ts';
 import type { RequestService } from '../engine/requests.ts';
+import type { FreezeStore } from './freeze.ts';
 import type { AuditContext, AuditListOptions, AuditVerification } from '../engine/audit.ts';
 import { ValidationError, type FieldIssue } from '../engine/errors.ts';
 import type {
@@ -24,6 +25,8 @@ export interface EngineDeps {
   inventory: Inventory;
   attestations: AttestationStore;
   requests: RequestService;
+  /** Environment freezes (see freeze.ts); absent: nothing is ever frozen. */
+  freezes?: FreezeStore;
   /** Monthly cost estimate of a bundle's params; absent means no estimate. */
   estimateCost?: (bundle: Bundle, params: Record<string, unknown>) => number | undefined;
 }
@@ -59,6 +62,8 @@ export class Engine {
   readonly inventory: Inventory;
   readonly attestations: AttestationStore;
   readonly requests: RequestService;
+  /** Environment freezes, when this engine keeps them. */
+  readonly freezes?: FreezeStore;
   private readonly estimateCost?: EngineDeps['estimateCost'];
 
   constructor(deps: EngineDeps) {
@@ -66,6 +71,7 @@ export class Engine {
     this.inventory = deps.inventory;
     this.attestations = deps.attestations;
     this.requests = deps.requests;
+    if (deps.freezes) this.freezes = deps.freezes;
     this.estimateCost = deps.estimateCost;
   }
 

@@ -172,6 +172,7 @@ export class QueryCatalog {
       this.environmentQuery(),
       this.whoChanged(),
       this.waiting(),
+      this.frozen(),
       this.packageQuery(),
     ] as unknown as QueryDefinition<z.ZodType>[];
   }
@@ -399,6 +400,30 @@ export class QueryCatalog {
               ? `${rest}: ${moreCommand('who-changed', [args.package], events.length)}`
               : `${plural(entries.length, 'change', 'changes')}, newest first.`,
           data: { package: args.package, changes: entries },
+        };
+      },
+    };
+  }
+
+  private frozen() {
+    const schema = z.object({}).strict();
+    return {
+      name: 'frozen',
+      summary: 'environments frozen now: by whom, since when, until when, why, and how many requests wait',
+      args: [],
+      schema,
+      run: async () => {
+        const store = this.engine.freezes;
+        const freezes = [];
+        for (const f of store ? await store.list() : []) if (await store!.active(f.environment)) freezes.push(f);
+        const held = (await Promise.all(WAITING_STATES.map((state) => this.engine.requests.list({ state })))).flat().filter((r) => r.decisions.some((d) => d.rule === 'freeze'));
+        const waits = (env: string) => held.filter((r) => r.environment === env).length;
+        return {
+          title: 'Frozen environments',
+          columns: ['environment', 'by', 'since', 'until', 'reason', 'waiting'],
+          rows: freezes.map((f) => [f.environment, f.by.displayName ?? f.by.id, f.since.slice(0, 16).replace('T', ' '), f.until ? f.until.slice(0, 16).replace('T', ' ') : 'until lifted', f.reason, String(waits(f.environment))]),
+          footer: freezes.length ? `${plural(freezes.length, 'environment', 'environments')} frozen.` : 'Nothing is frozen.',
+          data: { freezes: freezes.map((f) => ({ ...f, waiting: waits(f.environment) })) },
         };
       },
     };

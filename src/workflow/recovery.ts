@@ -41,6 +41,8 @@ export interface RequestRecoveryDeps {
   jobs: JobOwners;
   clock: Clock;
   logger: Logger;
+  /** True for a request a freeze holds on purpose (freeze.ts): not stuck, the freeze owns it. */
+  held?: (r: Request) => Promise<boolean>;
   /** Where each sweep reports `ts_requests_stuck` (and counts resumes). */
   metrics?: Metrics;
 }
@@ -74,6 +76,7 @@ export class RequestRecovery {
     const stuck: StuckRequest[] = [];
     for (const s of waiting) {
       if (jobs.has(s.request.id) || owed.has(s.request.id)) continue;
+      if (await this.deps.held?.(s.request)) continue;
       // Awaiting approval is a person's move, unless the approvals are complete and the move was lost.
       if (s.request.state === 'awaiting_approval' && (s.request.approvals.length === 0 || !(await this.deps.workflow.approvalSatisfied(s.request)))) continue;
       stuck.push(s);

@@ -38,6 +38,8 @@ import type { Authorizer } from './authorize.ts';
 import { NO_FAULTS, type FaultPoint, type Faults } from './faults.ts';
 import { missingEmergencyApproval, withDecision } from './emergency.ts';
 import { outboxEntries, owing, type Owed, type WorkflowJob, type WorkflowNotice } from './owed.ts';
+import { applyAction, isDecommission, planDecommission } from './decommission.ts';
+import { freezeGate, type FreezeReader } from './freeze.ts';
 
 export type { WorkflowJob, WorkflowMessage, WorkflowNotice } from './owed.ts';
 
@@ -84,6 +86,8 @@ export interface RequestWorkflowDeps {
   authorizer: Authorizer;
   /** Crash injection for tests (see faults.ts); none in production. */
   faults?: Faults;
+  /** Environment freezes: approved and scheduled requests wait while one holds (freeze.ts). */
+  freezes?: FreezeReader;
 }
 
 const ENGINE: AuditContext = { actor: 'engine', surface: 'engine' };
@@ -239,6 +243,7 @@ export class RequestWorkflow {
     // Resumable: the plan and the decisions were stored with the move to planned.
     if (r.state === 'planned') return this.followDecisions(r, r.decisions);
     if (r.state !== 'received' && r.state !== 'validated') return r;
+    if (isDecommission(r)) return this.evaluateDecommission(r);
     const target = await this.evaluationTarget(r);
     if ('issues' in target) return this.markInvalid(r, target.issues);
     const answered = await this.answeredParams(r, target);
@@ -260,6 +265,22 @@ export class RequestWorkflow {
     // Resumable: a crash after this write leaves `planned` with its decisions, which evaluate follows.
     r = await this.move(r, 'planned', 'planned', { params, version: bundleVersion, package: pkgId, plan: planOf(outcome), decisions, approvals: [] });
     return this.followDecisions(r, decisions);
+  }
+
+  /**
+   * Evaluates decommission request `r` (received or validated): its package's destroy plan and
+   * what policy decides (see decommission.ts). Resumable like {@link evaluate}.
+   */
+  private async evaluateDecommission(r: Request): Promise<Request> {
+    const planned = await planDecommission({ ...this.deps, directory: this.directoryFor(r.origin.surface) }, r);
+    if ('issues' in planned) return this.markInvalid(r, planned.issues);
+    const { pkg, outcome } = planned;
+    const fixed: RequestPatch = { package: pkg.id, version: pkg.version, params: pkg.lastAppliedParams ?? pkg.desiredParams };
+    // Resumable: a crash after this write leaves `validated`, which is evaluated again.
+    if (r.state === 'received') r = await this.move(r, 'validated', 'the package can be decommissioned', fixed);
+    if (outcome.error) return this.markPlanFailed(r, outcome);
+    r = await this.move(r, 'planned', 'planned', { ...fixed, plan: planOf(outcome), decisions: planned.decisions, approvals: [] });
+    return this.followDecisions(r, planned.decisions);
   }
 
   /** The bundle version and environment a request names; issues when either does not exist. */
@@ -520,6 +541,11 @@ export class RequestWorkflow {
   async apply(requestId: string): Promise<Request> {
     let r = await this.requests.get(requestId);
     if (r.state === 'applying') return this.resumeApplying(r);
+    if (r.state === 'approved' || r.state === 'scheduled') {
+      // A freeze holds it (told once), or one lifted meanwhile releases it with a new job.
+      const gated = await freezeGate({ requests: this.requests, clock: this.deps.clock, ...(this.deps.freezes ? { freezes: this.deps.freezes } : {}) }, r);
+      if (gated) return gated;
+    }
     if (r.state === 'scheduled') {
       const rechecked = await this.recheckScheduled(r);
       if (rechecked) return rechecked;
@@ -574,7 +600,7 @@ export class RequestWorkflow {
 
   /** Runs the apply of `r` (applying) and records how it went. */
   private async runApply(r: Request): Promise<Request> {
-    const outcome = await this.deps.runner.apply(r.package!, {
+    const outcome = await this.deps.runner[applyAction(r)](r.package!, {
       request: r.id,
       ...(r.params ? { params: r.params } : {}),
       ...(r.version ? { version: r.version } : {}),
@@ -609,7 +635,7 @@ export class RequestWorkflow {
     if (last?.status === 'running' || last?.status === 'queued') return r;
     if (last?.status === 'succeeded') return this.recordApply(r, last);
     if (last?.status === 'failed') return this.recordApply(r, last, undefined, 'the worker applying this request stopped');
-    const outcome = await this.deps.runner.plan(r.package!, { request: r.id, ...(r.params ? { params: r.params } : {}), ...(r.version ? { version: r.version } : {}) });
+    const outcome = await this.deps.runner.plan(r.package!, { request: r.id, mode: applyAction(r), ...(r.params ? { params: r.params } : {}), ...(r.version ? { version: r.version } : {}) });
     if (outcome.error) return this.markPlanFailed(r, outcome);
     if (outcome.deployment.planHash === r.plan?.hash) return this.runApply(r);
     const reason = 'The plan changed since it was approved (the apply was resumed after its worker stopped; nothing was applied). Approve the new plan.';
@@ -623,11 +649,15 @@ export class RequestWorkflow {
   private async lastApply(r: Request): Promise<Deployment | undefined> {
     const since = [...r.history].reverse().find((h) => h.to === 'applying')?.at ?? r.updatedAt;
     const deployments = await this.inventory.list('deployment', { request: r.id }, { order: 'desc' });
-    return deployments.find((d) => d.action === 'apply' && d.createdAt >= since);
+    return deployments.find((d) => d.action === applyAction(r) && d.createdAt >= since);
   }
 
   /** What policy decides about `r` with a fresh plan (its stored decisions when its answers no longer map). */
   private async freshDecisions(r: Request, outcome: DeploymentOutcome): Promise<PolicyDecision[]> {
+    if (isDecommission(r)) {
+      const planned = await planDecommission({ ...this.deps, directory: this.directoryFor(r.origin.surface) }, r);
+      return 'issues' in planned || planned.outcome.error ? r.decisions : planned.decisions;
+    }
     const target = await this.evaluationTarget(r);
     if ('issues' in target) return r.decisions;
     const answered = await this.answeredParams(r, target);

@@ -75,6 +75,10 @@ function fakeWorkflow(counted: boolean): { deps: (io: CliIo) => CliDeps; calls: 
         calls.push(`${to} ${id} by ${by.id} on ${surface}: ${reason}`);
         return { id, state: to } as never;
       },
+      submit: async (input) => {
+        calls.push(`${input.kind} ${input.packageName ?? input.bundle} by ${input.actor.id} on ${input.origin.surface}`);
+        return { id: 'req_x', state: 'received' } as never;
+      },
     },
     close: async () => void calls.push('closed'),
   };

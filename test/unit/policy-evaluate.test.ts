@@ -154,8 +154,12 @@ environments:
 
 test('a request kind the environment does not allow, and an environment no entry covers, are denied with the reason', async () => {
   const policy = await loadPolicy({ path: EXAMPLE });
-  const ds = await evaluatePolicy(policy, dbRequest({ kind: 'decommission', environment: production, params: { production_critical: true } }), { directory, clock: MIDDAY });
-  assert.equal(byRule(ds, 'request-kind')?.reason, 'Decommission requests are not allowed in production (allowed: provision, update, promote)');
+  const ds = await evaluatePolicy(policy, dbRequest({ kind: 'query', environment: production, params: { production_critical: true } }), { directory, clock: MIDDAY });
+  assert.equal(byRule(ds, 'request-kind')?.reason, 'Query requests are not allowed in production (allowed: provision, update, promote, decommission)');
+  // A decommission is allowed in production, and its destroy plan needs the platform's extra approval.
+  const gone = await evaluatePolicy(policy, dbRequest({ kind: 'decommission', environment: production, params: { production_critical: true }, plan: { destructive: true } }), { directory, clock: MIDDAY });
+  assert.equal(byRule(gone, 'request-kind'), undefined);
+  assert.equal(byRule(gone, 'destructive-plans-need-platform')?.outcome, 'needs_approval');
   const none = await evaluatePolicy(policy, dbRequest({ environment: { name: 'qa', labels: {} } }), { directory, clock: MIDDAY });
   assert.deepEqual(none, [
     { rule: 'environment', outcome: 'deny', reason: 'No policy covers environment qa: nothing can be requested there until it is added to policy.yaml' },

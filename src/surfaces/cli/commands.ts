@@ -14,6 +14,7 @@ const forms = () => import('./forms-commands.ts');
 const deliveries = () => import('./delivery-commands.ts');
 const doctor = () => import('./doctor-commands.ts');
 const tokens = () => import('./token-commands.ts');
+const lifecycle = () => import('./lifecycle-commands.ts');
 
 /** Every command, by name (one or two words), in the order `--help` lists them. */
 export const COMMANDS: Readonly<Record<string, CliCommand>> = {
@@ -51,6 +52,17 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   'token revoke': { usage: ['token revoke <id> [--note why]'], summary: ['refuse the token from its next call on'], run: lazy(tokens, 'tokenRevoke') },
   approve: { usage: ['approve <request>'], summary: ["approve the request's current plan (checked against policy)"], run: lazy(requests, 'approve') },
   reject: { usage: ['reject <request> [--note why]'], summary: [], run: lazy(requests, 'reject') },
+  decommission: {
+    usage: ['decommission <package>'],
+    summary: ['give a package back: files a decommission request (destroy plan, policy, approvals, window)'],
+    run: lazy(lifecycle, 'decommission'),
+  },
+  freeze: {
+    usage: ['freeze <environment> --reason R [--until 2026-12-24T18:00Z]'],
+    summary: ['freeze an environment now (admins): approved and scheduled applies wait, tickets say why'],
+    run: lazy(lifecycle, 'freeze'),
+  },
+  unfreeze: { usage: ['unfreeze <environment>'], summary: ['lift a freeze: the waiting requests go ahead, in order'], run: lazy(lifecycle, 'unfreeze') },
   'webhook inspect': {
     usage: ['webhook inspect --surface jira <payload.json> [--headers headers.json]'],
     summary: ['the normalized event a delivery becomes, or why it is refused'],

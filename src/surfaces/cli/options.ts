@@ -30,6 +30,8 @@ const OPTIONS = {
   role: { type: 'string' },
   expires: { type: 'string' },
   all: { type: 'boolean' },
+  reason: { type: 'string' },
+  until: { type: 'string' },
 } as const;
 
 /** The options of one command line, read by name. */

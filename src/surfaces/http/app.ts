@@ -14,6 +14,8 @@ import type { RequestWorkflow } from '../../workflow/workflow.ts';
 import type { DeadLetters } from '../../queue/dead-letters.ts';
 import { NotAuthenticatedError, type Authorizer } from '../../workflow/authorize.ts';
 import { allow, authenticate, metricsAccess, principalOf, wwwAuthenticate, type HttpAuthenticator } from './auth.ts';
+import type { FreezeDesk } from '../../workflow/freeze.ts';
+import { freezesRouter } from './freeze-routes.ts';
 
 type ErrorBody = components['schemas']['Error'];
 
@@ -33,6 +35,8 @@ export interface HttpAppDeps {
   auth: HttpAuthenticator;
   /** What they may do. */
   authorizer: Authorizer;
+  /** Freezing and lifting environments (`/v1/freezes`, `/v1/environments/:id/freeze`). */
+  freezes?: FreezeDesk;
   /** When set, `/metrics` needs it as a bearer token. */
   metricsToken?: string;
 }
@@ -228,7 +232,7 @@ function submissionOf(b: Record<string, unknown>, actor: Actor): Parameters<Requ
   const bundle = requireString(b, 'bundle', issues);
   const pkg = requireString(b, 'package', issues);
   const kind = typeof b.kind === 'string' ? b.kind : 'provision';
-  if (!['provision', 'update', 'promote'].includes(kind)) issues.push({ pointer: '/kind', field: 'kind', message: 'must be provision, update or promote' });
+  if (!['provision', 'update', 'promote', 'decommission'].includes(kind)) issues.push({ pointer: '/kind', field: 'kind', message: 'must be provision, update, promote or decommission' });
   if (b.params !== undefined && (typeof b.params !== 'object' || b.params === null || Array.isArray(b.params))) {
     issues.push({ pointer: '/params', field: 'params', message: 'must be an object of answers keyed by param name' });
   }
@@ -350,6 +354,7 @@ function apiRouter(deps: HttpAppDeps): Router {
   r.use(projectsRouter(engine, authz));
   r.use(packagesRouter(engine, authz));
   r.use(requestsRouter(engine, authz, workflow));
+  if (deps.freezes) r.use(freezesRouter(deps.freezes, authz));
   r.use(queriesRouter(engine));
   r.use(auditRouter(engine));
   return r;

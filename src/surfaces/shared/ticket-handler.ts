@@ -13,7 +13,8 @@ import { UserError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Actor, Request, RequestState } from '../../engine/model.ts';
 import { QueryError, type QueryAnswer, type QueryCatalog, type QueryInvocation } from '../../workflow/queries.ts';
-import { type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../workflow/workflow.ts';
+import { RequestCommandError, type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../workflow/workflow.ts';
+import { decommissionIntake } from '../../workflow/decommission.ts';
 import type { Block } from './blocks.ts';
 import type { MessageName, MessageRenderer } from './messages.ts';
 import { buildAnswerView, type RequestView, type SurfaceHints } from './request-view.ts';
@@ -26,6 +27,7 @@ const COMMANDS: readonly string[] = [
   '/plan — plan again with the current answers',
   '/apply — retry a failed request',
   '/cancel — cancel the request',
+  '/decommission — give back the package this ticket created (destroys it, after the approvals its environment needs)',
   '/ask <query> [args] — answer a question, for example /ask most-expensive --top 3',
   '/drift [check | adopt <field> | revert <field> | ignore <field> until <date>] — drift of this ticket\'s package',
 ];
@@ -190,6 +192,7 @@ export class TicketHandler {
       if (cmd.name === 'drift') await this.driftCommand(latest, cmd, actor);
       else if (cmd.name === 'plan' || cmd.name === 'apply') await this.deps.workflow().replan(latest.id, actor, surface);
       else if (cmd.name === 'cancel') await this.deps.workflow().close(latest.id, 'cancelled', actor, surface);
+      else if (cmd.name === 'decommission') await this.decommission(latest, actor);
       else await writer.remark(ref, `✘ Unknown command /${cmd.name}. Commands: ${COMMANDS.join(' · ')}`);
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
@@ -219,6 +222,19 @@ export class TicketHandler {
     const history = await this.deps.engine.inventory.history('package', id);
     const lastChange = [...history].reverse().find((e) => e.surface !== 'reality' && e.actor !== 'engine' && !e.action.startsWith('package.drift'));
     return driftBlocks(pkg, lastChange, notice.detail?.text);
+  }
+
+  /**
+   * `/decommission`: files a decommission request for the package the ticket's latest request
+   * names, on the same ticket, once that request has finished (or failed, or was refused).
+   */
+  private async decommission(latest: Request, actor: Actor): Promise<Request> {
+    const pkg = latest.package ? await this.deps.engine.inventory.find('package', latest.package) : undefined;
+    if (!pkg) throw new RequestCommandError('this ticket has no package to give back');
+    if (!isFinished(latest.state) && latest.state !== 'failed' && latest.state !== 'invalid') {
+      throw new RequestCommandError(`the request on this ticket is ${latest.state.replace(/_/g, ' ')}; let it finish, or /cancel it, first`);
+    }
+    return this.deps.workflow().submit(decommissionIntake(pkg, actor, latest.origin));
   }
 
   /**

@@ -6,7 +6,8 @@
  * redis-server. Runs are interleaved so a load spike hits every variant alike.
  *
  * Knobs: BENCH_CLI_RUNS (15, runs of each CLI variant), BENCH_IDLE_SECONDS (3, how long the
- * service sits idle before its RSS is read).
+ * service sits idle before its RSS is read), BENCH_BEFORE_ROOT (unset: a checkout of an earlier
+ * commit, with its node_modules, whose `bin/ticket-surface.mjs` is timed too, as "before").
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -32,12 +33,17 @@ const node = (args: string[]) => [process.execPath, ...args];
 const compiled = (args: string[]) => node([join(ROOT, 'bin/ticket-surface.mjs'), ...args]);
 const underTsx = (args: string[]) => node(['--import', 'tsx', join(ROOT, 'bench/lib/tsx-cli.ts'), ...args]);
 
+const BEFORE = process.env.BENCH_BEFORE_ROOT;
+const before = (args: string[]) => node([join(BEFORE ?? '', 'bin/ticket-surface.mjs'), ...args]);
+
 const VARIANTS: Variant[] = [
   { name: "node -e ''", argv: node(['-e', '']) },
   { name: '--help, compiled', argv: compiled(['--help']), goalMs: 200 },
   { name: '--help, tsx', argv: underTsx(['--help']) },
+  ...(BEFORE ? [{ name: '--help, before (BENCH_BEFORE_ROOT)', argv: before(['--help']) }] : []),
   { name: 'bundle lint, compiled', argv: compiled(['bundle', 'lint', LINTED]), goalMs: 500 },
   { name: 'bundle lint, tsx', argv: underTsx(['bundle', 'lint', LINTED]) },
+  ...(BEFORE ? [{ name: 'bundle lint, before (BENCH_BEFORE_ROOT)', argv: before(['bundle', 'lint', LINTED]) }] : []),
 ];
 
 /** Wall time of one run, in ms; throws when the command fails. */

@@ -1,9 +1,20 @@
 # syntax=docker/dockerfile:1
-# Multi-stage: dependencies are installed in a build stage, the runtime stage runs as a non-root user.
+# Multi-stage: dependencies are installed and src/ compiled to dist/ in build stages; the runtime
+# stage runs the compiled JavaScript (no TypeScript at run time) as a non-root user.
 FROM node:22-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# `prepare` runs the build script; it finds no src/ here and does nothing.
+COPY scripts/build.mjs ./scripts/
 RUN npm ci --omit=dev
+
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json tsconfig.json ./
+COPY scripts/build.mjs ./scripts/
+COPY src ./src
+RUN node scripts/build.mjs
 
 FROM node:22-bookworm-slim AS runtime
 # redis-tools and postgresql-client: the example bundles' exec steps call redis-cli and psql.
@@ -13,9 +24,9 @@ RUN apt-get update \
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json ./
+COPY --from=build /app/dist ./dist
+COPY package.json package-lock.json ./
 COPY bin ./bin
-COPY src ./src
 COPY contracts ./contracts
 COPY forms ./forms
 COPY examples ./examples
@@ -28,4 +39,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "dist/main.js"]

@@ -27,7 +27,7 @@ test('Dockerfile is multi-stage on Node 22 LTS and runs as a non-root user', () 
   assert.ok(lines.some((l) => /^COPY --from=/i.test(l)), 'runtime copies from the build stage');
   // The last CMD is the image's (a HEALTHCHECK's continuation line starts with CMD too).
   const cmd = lines.filter((l) => /^CMD\s/i.test(l)).pop();
-  assert.ok(cmd && cmd.includes('src/main.ts'));
+  assert.ok(cmd && cmd.includes('dist/main.js'), 'the image runs the compiled service');
   for (const c of lines.filter((l) => /^COPY\s(?!--from)/i.test(l))) {
     const srcs = c.replace(/^COPY\s+/i, '').split(/\s+/).slice(0, -1);
     for (const s of srcs) assert.ok(existsSync(new URL(s, ROOT)), `COPY source ${s} exists`);
@@ -86,8 +86,8 @@ test('docker-compose.yml runs Redis with AOF and a password, the service and a w
     assert.match(s.environment!.SECRETS_KEY!, /^\$\{SECRETS_KEY:\?/);
     assert.ok(s.depends_on);
   }
-  assert.ok(service.command!.join(' ').includes('src/main.ts'));
-  assert.ok(worker.command!.join(' ').includes('src/worker-main.ts'));
+  assert.ok(service.command!.join(' ').includes('dist/main.js'));
+  assert.ok(worker.command!.join(' ').includes('dist/worker-main.js'));
   assert.throws(() => interpolate(service.environment!.REDIS_URL!, {}), /REDIS_PASSWORD/);
 });
 

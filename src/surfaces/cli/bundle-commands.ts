@@ -1,6 +1,5 @@
-/** `bundle lint` and `bundle list`. */
+/** `bundle lint` (one directory, offline: no Redis, no workflow) and `bundle list`. */
 import { resolve } from 'node:path';
-import { openRegistry } from '../../workflow/bootstrap.ts';
 import { registryForBundleDir } from './bundle-dir.ts';
 import type { CommandContext } from './command.ts';
 import { issueLine, print } from './io.ts';
@@ -24,6 +23,7 @@ export async function bundleLint({ io, args, config }: CommandContext): Promise<
 
 /** `bundle list [--json]`: every bundle with its versions, then the problems of those that did not load. */
 export async function bundleList({ io, json, config }: CommandContext): Promise<number> {
+  const { openRegistry } = await import('../../workflow/bootstrap.ts');
   const { registry, issues } = await openRegistry(config);
   const bundles = [...new Set(registry.list().map((b) => b.name))].sort().map((name) => ({ name, versions: registry.versions(name) }));
   print(io, json, { bundles, issues }, () =>

@@ -1,10 +1,12 @@
-/** Forms: `forms sync` (onto a ticket surface) and `form render|values` (one bundle's form, offline). */
+/**
+ * Forms: `forms sync` (onto a ticket surface) and `form render|values` (one bundle's form,
+ * offline: they load neither Redis nor the workflow, which only `forms sync` imports).
+ */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Config } from '../../config.ts';
-import { openEngine, type OpenedEngine } from '../../workflow/bootstrap.ts';
-import { createLogger } from '../../engine/logger.ts';
+import type { OpenedEngine } from '../../workflow/bootstrap.ts';
 import { UserError, ValidationError } from '../../engine/errors.ts';
 import { buildForm, loadOverlay, findOverlayFile, describeIssue, type Form } from '../../forms/index.ts';
 import type { SurfaceToolsLoader, SyncOutcome, TicketSurfaceName, TicketSurfaceTools } from '../shared/surface-tools.ts';
@@ -49,6 +51,7 @@ export async function formsCommand(args: string[], io: CliIo, config: Config, lo
     io.err(`configuration error: ${missing.join(', ')}: required for forms sync --surface ${surface}`);
     return 2;
   }
+  const [{ openEngine }, { createLogger }] = await Promise.all([import('../../workflow/bootstrap.ts'), import('../../engine/logger.ts')]);
   let opened: OpenedEngine | undefined;
   try {
     opened = await openEngine(config);

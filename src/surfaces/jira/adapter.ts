@@ -13,7 +13,7 @@ import type { Directory, DirectoryUser } from '../../policy/index.ts';
 import type { IntakeJobData } from '../../queue/queues.ts';
 import type { Block } from '../shared/blocks.ts';
 import { MessageRenderer } from '../shared/messages.ts';
-import { headerValue, WebhookHeaderError } from '../shared/remote-call.ts';
+import { headerValue, WebhookHeaderError } from '../shared/inbound-headers.ts';
 import type { SurfaceEvent } from '../shared/surface-event.ts';
 import { TicketHandler, type AskOptions, type TicketInput } from '../shared/ticket-handler.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';

@@ -1,20 +1,19 @@
-/** Jira's command-line tools: forms sync, form render and values, webhook inspect. */
+/**
+ * Jira's command-line tools: forms sync, form render and values, webhook inspect. Only forms
+ * sync talks to Jira and Redis: it loads the client (jira.js) and the stores when it runs, so the
+ * offline tools (render, values, inspect) start without them.
+ */
 import { isAbsolute, join } from 'node:path';
 import type { Config } from '../../config.ts';
+import { REPO_ROOT } from '../../engine/config-file.ts';
 import { ValidationError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
-import { SurfaceIdStore } from '../../engine/surface-ids.ts';
-import { FormCatalog } from '../../forms/catalog.ts';
 import type { Form } from '../../forms/index.ts';
-import { REPO_ROOT, type OpenedEngine } from '../../workflow/bootstrap.ts';
-import { EngineOptionSources } from '../../workflow/form-options.ts';
+import type { OpenedEngine } from '../../workflow/bootstrap.ts';
 import type { SyncOutcome, TicketSurfaceTools } from '../shared/surface-tools.ts';
-import { JiraClient } from './client.ts';
-import { JiraDoctor } from './doctor.ts';
 import { loadJiraConfig } from './config.ts';
 import { renderJiraForm, renderJiraText } from './form-renderer.ts';
 import { jiraValuesToParams } from './form-values.ts';
-import { JiraFormsSync } from './forms-sync.ts';
 import { normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
 
 function jiraConfigFile(config: Config): string {
@@ -29,6 +28,13 @@ export const jiraTools: TicketSurfaceTools = {
 
   async syncForms(opened: OpenedEngine, config: Config, logger: Logger): Promise<SyncOutcome> {
     const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
+    const [{ SurfaceIdStore }, { FormCatalog }, { EngineOptionSources }, { JiraClient }, { JiraFormsSync }] = await Promise.all([
+      import('../../engine/surface-ids.ts'),
+      import('../../forms/catalog.ts'),
+      import('../../workflow/form-options.ts'),
+      import('./client.ts'),
+      import('./forms-sync.ts'),
+    ]);
     return new JiraFormsSync({
       ids: new SurfaceIdStore(opened.redis.redis, config.REDIS_PREFIX),
       forms: new FormCatalog(opened.engine.registry, formsDir),
@@ -62,6 +68,7 @@ export const jiraTools: TicketSurfaceTools = {
   },
 
   async doctor(config, { logger, now }) {
+    const [{ JiraClient }, { JiraDoctor }] = await Promise.all([import('./client.ts'), import('./doctor.ts')]);
     const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL!, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger, maxAttempts: 2 });
     return new JiraDoctor({ client, config: await loadJiraConfig(jiraConfigFile(config)), site: config.JIRA_BASE_URL!, now }).run();
   },

@@ -10,7 +10,7 @@ import { ConfigError, UserError, ValidationError, type FieldIssue } from '../../
 import type { Actor } from '../../engine/model.ts';
 import { sanitize } from '../shared/sanitize.ts';
 import { parseCommand, type SurfaceEvent } from '../shared/surface-event.ts';
-import { headerValue } from '../shared/remote-call.ts';
+import { headerValue } from '../shared/inbound-headers.ts';
 import type { InboundHeaders } from '../surface.ts';
 import { adfText, type AdfNode } from './adf.ts';
 

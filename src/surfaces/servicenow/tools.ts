@@ -1,20 +1,18 @@
-/** ServiceNow's command-line tools: forms sync (catalog items), form render and values. */
+/**
+ * ServiceNow's command-line tools: forms sync (catalog items), form render and values. Only forms
+ * sync talks to ServiceNow and Redis: it loads the client and the stores when it runs, so the
+ * offline tools (render, values) start without them.
+ */
 import { isAbsolute, join } from 'node:path';
 import type { Config } from '../../config.ts';
+import { REPO_ROOT } from '../../engine/config-file.ts';
 import type { Logger } from '../../engine/logger.ts';
-import { SurfaceIdStore } from '../../engine/surface-ids.ts';
-import { FormCatalog } from '../../forms/catalog.ts';
 import type { Form } from '../../forms/index.ts';
-import { REPO_ROOT, type OpenedEngine } from '../../workflow/bootstrap.ts';
-import { EngineOptionSources } from '../../workflow/form-options.ts';
-import { QueryCatalog } from '../../workflow/queries.ts';
+import type { OpenedEngine } from '../../workflow/bootstrap.ts';
 import type { SyncOutcome, TicketSurfaceTools } from '../shared/surface-tools.ts';
-import { serviceNowCredentials } from './auth.ts';
-import { ServiceNowClient } from './client.ts';
 import { loadServiceNowConfig } from './config.ts';
 import { renderServiceNowForm, renderServiceNowText } from './form-renderer.ts';
 import { serviceNowValuesToParams } from './form-values.ts';
-import { ServiceNowFormsSync, questionItem } from './forms-sync.ts';
 
 /** {@link TicketSurfaceTools} for ServiceNow. */
 export const serviceNowTools: TicketSurfaceTools = {
@@ -29,6 +27,15 @@ export const serviceNowTools: TicketSurfaceTools = {
   async syncForms(opened: OpenedEngine, config: Config, logger: Logger): Promise<SyncOutcome> {
     const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
     const snConfig = await loadServiceNowConfig(config.SERVICENOW_CONFIG_FILE ?? join(REPO_ROOT, 'examples', 'servicenow-config.yaml'));
+    const [{ SurfaceIdStore }, { FormCatalog }, { EngineOptionSources }, { QueryCatalog }, { ServiceNowClient }, { ServiceNowFormsSync, questionItem }, { serviceNowCredentials }] = await Promise.all([
+      import('../../engine/surface-ids.ts'),
+      import('../../forms/catalog.ts'),
+      import('../../workflow/form-options.ts'),
+      import('../../workflow/queries.ts'),
+      import('./client.ts'),
+      import('./forms-sync.ts'),
+      import('./auth.ts'),
+    ]);
     return new ServiceNowFormsSync({
       ids: new SurfaceIdStore(opened.redis.redis, config.REDIS_PREFIX),
       forms: new FormCatalog(opened.engine.registry, formsDir),

@@ -6,7 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { headerValue, WebhookHeaderError } from '../shared/remote-call.ts';
+import { headerValue, WebhookHeaderError } from '../shared/inbound-headers.ts';
 import type { InboundHeaders } from '../surface.ts';
 
 /** Header carrying the HMAC signature. */

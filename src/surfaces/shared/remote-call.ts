@@ -7,9 +7,8 @@
  */
 import { AxiosError } from 'axios';
 import type { z } from 'zod';
-import { UserError, type ErrorCode } from '../../engine/errors.ts';
+import type { ErrorCode } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
-import type { InboundHeaders } from '../surface.ts';
 
 /** What went wrong in one call, whatever the HTTP library said. */
 export interface RemoteFailure {
@@ -201,23 +200,4 @@ export function parseAnswer<S extends z.ZodType>(schema: S, value: unknown, wron
   if (r.success) return r.data;
   const first = r.error.issues[0]!;
   throw wrongShape(`${prefix}/${first.path.map(String).join('/')} ${first.message}`);
-}
-
-/** The first value of header `name` (any casing) of an inbound call, trimmed; undefined when absent or blank. */
-export function headerValue(headers: InboundHeaders, name: string): string | undefined {
-  const want = name.toLowerCase();
-  for (const [k, v] of Object.entries(headers)) {
-    if (k.toLowerCase() === want) return (Array.isArray(v) ? v[0] : v)?.trim() || undefined;
-  }
-  return undefined;
-}
-
-/** A delivery whose header (or body part) fails verification; the message names it (answered 401). */
-export class WebhookHeaderError extends UserError {
-  /** The header (or body part) at fault, as people write it. */
-  readonly header: string;
-  constructor(header: string, problem: string) {
-    super('unauthorized', `${header} ${problem}`);
-    this.header = header;
-  }
 }

@@ -12,9 +12,24 @@ import type { SyncOutcome, TicketSurfaceTools } from '../shared/surface-tools.ts
 import { serviceNowCredentials } from './auth.ts';
 import { ServiceNowClient } from './client.ts';
 import { loadServiceNowConfig } from './config.ts';
+import { ServiceNowDoctor } from './doctor.ts';
 import { renderServiceNowForm, renderServiceNowText } from './form-renderer.ts';
 import { serviceNowValuesToParams } from './form-values.ts';
-import { ServiceNowFormsSync, questionItem } from './forms-sync.ts';
+import { ServiceNowFormsSync, questionItem, type ServiceNowItemDefinition } from './forms-sync.ts';
+
+function serviceNowConfigFile(config: Config): string {
+  return config.SERVICENOW_CONFIG_FILE ?? join(REPO_ROOT, 'examples', 'servicenow-config.yaml');
+}
+
+function formsDir(config: Config): string {
+  return isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
+}
+
+/** The catalog items the forms sync publishes (names and questions; dynamic choices left unresolved). */
+async function publishedItems(engine: OpenedEngine['engine'], config: Config): Promise<ServiceNowItemDefinition[]> {
+  const forms = await new FormCatalog(engine.registry, formsDir(config)).all();
+  return [...forms.map((form) => ({ key: form.bundle, spec: renderServiceNowForm(form) })), questionItem(new QueryCatalog(engine).list())];
+}
 
 /** {@link TicketSurfaceTools} for ServiceNow. */
 export const serviceNowTools: TicketSurfaceTools = {
@@ -27,11 +42,10 @@ export const serviceNowTools: TicketSurfaceTools = {
   },
 
   async syncForms(opened: OpenedEngine, config: Config, logger: Logger): Promise<SyncOutcome> {
-    const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
-    const snConfig = await loadServiceNowConfig(config.SERVICENOW_CONFIG_FILE ?? join(REPO_ROOT, 'examples', 'servicenow-config.yaml'));
+    const snConfig = await loadServiceNowConfig(serviceNowConfigFile(config));
     return new ServiceNowFormsSync({
       ids: new SurfaceIdStore(opened.redis.redis, config.REDIS_PREFIX),
-      forms: new FormCatalog(opened.engine.registry, formsDir),
+      forms: new FormCatalog(opened.engine.registry, formsDir(config)),
       options: new EngineOptionSources(opened.engine),
       logger,
       client: new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL!, credentials: serviceNowCredentials(config), logger }),
@@ -46,4 +60,19 @@ export const serviceNowTools: TicketSurfaceTools = {
   },
 
   formValues: (form, submitted) => serviceNowValuesToParams(form, submitted as Record<string, string>),
+
+  async doctor(config, { logger, now, engine }) {
+    const credentials = serviceNowCredentials(config);
+    const client = new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL!, credentials, logger, maxAttempts: 2 });
+    return new ServiceNowDoctor({
+      client,
+      config: await loadServiceNowConfig(serviceNowConfigFile(config)),
+      credentials,
+      ...(config.SERVICENOW_USER ? { user: config.SERVICENOW_USER } : {}),
+      site: config.SERVICENOW_INSTANCE_URL!,
+      ...(engine ? { items: await publishedItems(await engine(), config) } : {}),
+      webhookBasic: Boolean(config.SERVICENOW_WEBHOOK_USER),
+      now,
+    }).run();
+  },
 };

@@ -60,8 +60,8 @@ export interface ServiceNowSandboxOptions {
    */
   oauth?: SandboxOAuthOptions & { clients?: SandboxOAuthClient[] };
   /**
-   * Check every /api exchange against the ServiceNow exports and documentation examples: `true`
-   * loads them from test/fixtures; pass a recorder to share one.
+   * Check every /api exchange against the ServiceNow exports and documentation examples: on
+   * unless `false` (loaded from sandbox/specs); pass a recorder to share one.
    */
   contract?: boolean | ServiceNowContractRecorder;
   /** Seed applied at start. */
@@ -290,7 +290,8 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
   const events: WebhookPayload[] = [];
   const changes: StateEvent[] = [];
   const faults: InjectedFault[] = [];
-  const contract = options.contract === true ? new ServiceNowContractRecorder() : options.contract || undefined;
+  const wanted = options.contract ?? true;
+  const contract = wanted === true ? new ServiceNowContractRecorder() : wanted || undefined;
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const hooks: { webhook?: SandboxWebhookOptions; transformResponse?: (x: ResponseExchange) => unknown } = { webhook: options.webhook };
   const creds = {

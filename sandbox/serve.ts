@@ -74,6 +74,8 @@ async function serveServiceNow(port: number, serviceUrl: string): Promise<Served
   const webhookUrl = `${serviceUrl}/webhooks/servicenow`;
   // The Business Rule's system properties: where to post and the shared secret.
   const sandbox = await startServiceNowSandbox({ port, contract: true, seed, webhook: { url: webhookUrl, secret: WEBHOOK_SECRET } });
+  // The records an administrator installs for the webhook, so `doctor --surface servicenow` finds them.
+  sandbox.installWebhook({ url: webhookUrl });
   return {
     surface: 'servicenow',
     url: sandbox.url,

@@ -41,8 +41,8 @@ export interface JiraSandboxOptions {
   /** The API account the service authenticates as (Basic email:token). */
   auth?: { email?: string; apiToken?: string; accountId?: string; displayName?: string };
   /**
-   * Check every /rest response against the Jira OpenAPI documents: `true` loads them from
-   * sandbox/specs; pass a recorder to share one across sandboxes.
+   * Check every /rest response against the Jira OpenAPI documents: on unless `false` (the
+   * documents are loaded from sandbox/specs); pass a recorder to share one across sandboxes.
    */
   contract?: boolean | ContractRecorder;
   /** Seed applied at start. */
@@ -331,7 +331,8 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     if (ctx.actor.groups.includes('jira-admins') && !revoked.has(`${ctx.actor.accountId} ADMINISTER`)) return;
     throw new JiraApiError(403, ['You are not authorized to perform this action. Administrator privileges are required.']);
   };
-  const contract = options.contract === true ? new ContractRecorder(loadJiraContracts()) : options.contract || undefined;
+  const wanted = options.contract ?? true;
+  const contract = wanted === true ? new ContractRecorder(loadJiraContracts()) : wanted || undefined;
   const maxBody = options.maxBodyBytes ?? 20 * 1024 * 1024;
   // Views need the base URL, known only once listening; events are rendered through this holder.
   const holder: { views?: JiraViews } = {};

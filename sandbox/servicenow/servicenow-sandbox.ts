@@ -19,6 +19,7 @@ import { ServiceNowContractRecorder, type ServiceNowViolation } from './servicen
 import {
   newSysId,
   ServiceNowApiError,
+  type AclOperation,
   ServiceNowSandboxState,
   type Row,
   type SeedResult,
@@ -28,6 +29,7 @@ import {
 } from './state.ts';
 import { renderOptions, ServiceNowViews } from './views.ts';
 import { ServiceNowWebhookSender, type WebhookDelivery, type WebhookTarget } from './webhook-sender.ts';
+import { installWebhookRecords, type InstalledWebhook, type WebhookInstallOptions } from './webhook-install.ts';
 
 /** Where the Business Rule posts, as configured by the x_ticket_surface.* properties. */
 export interface SandboxWebhookOptions extends WebhookTarget {
@@ -58,8 +60,8 @@ export interface ServiceNowSandboxOptions {
    */
   oauth?: SandboxOAuthOptions & { clients?: SandboxOAuthClient[] };
   /**
-   * Check every /api exchange against the ServiceNow exports and documentation examples: `true`
-   * loads them from test/fixtures; pass a recorder to share one.
+   * Check every /api exchange against the ServiceNow exports and documentation examples: on
+   * unless `false` (loaded from sandbox/specs); pass a recorder to share one.
    */
   contract?: boolean | ServiceNowContractRecorder;
   /** Seed applied at start. */
@@ -174,6 +176,14 @@ export interface ServiceNowSandbox {
   as(user: string): ServiceNowActor;
   /** Sets (or clears) where webhooks go. */
   setWebhook(webhook: SandboxWebhookOptions | undefined): void;
+  /**
+   * Creates the records an administrator installs for the webhook (properties, Script Include,
+   * Script Action, Business Rules; see `webhook-install.ts`); the integration user defaults to the
+   * API user. Records only: where webhooks go is still {@link setWebhook}'s.
+   */
+  installWebhook(options: Omit<WebhookInstallOptions, 'integrationUser'> & { integrationUser?: string }): InstalledWebhook;
+  /** From now on an ACL denies API callers these operations on `table` (default all): 403 as on the platform. */
+  denyAccess(table: string, operations?: AclOperation[]): void;
   /** Creates requested approvals on a task as a flow would (approvers by user_name/sys_id, or a group). */
   requestApprovals(task: string, who: { approvers?: string[]; group?: string }): Row[];
   /**
@@ -280,7 +290,8 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
   const events: WebhookPayload[] = [];
   const changes: StateEvent[] = [];
   const faults: InjectedFault[] = [];
-  const contract = options.contract === true ? new ServiceNowContractRecorder() : options.contract || undefined;
+  const wanted = options.contract ?? true;
+  const contract = wanted === true ? new ServiceNowContractRecorder() : wanted || undefined;
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const hooks: { webhook?: SandboxWebhookOptions; transformResponse?: (x: ResponseExchange) => unknown } = { webhook: options.webhook };
   const creds = {
@@ -309,7 +320,7 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
   };
 
   const state = new ServiceNowSandboxState(onEvent, { clock: options.clock, strictChangeModel: options.strictChangeModel, timeZone: options.timeZone });
-  state.seed({ users: [{ user_name: creds.username, name: 'ticket-surface integration', password: creds.password }] });
+  state.seed({ users: [{ user_name: creds.username, name: 'ticket-surface integration', password: creds.password, roles: ['itil', 'catalog_admin'] }] });
   const apiUser = state.mustUser(creds.username);
   const oauth = new SandboxOAuth(state, clock, options.oauth);
   oauth.register({ clientId: creds.clientId, clientSecret: creds.clientSecret, user: creds.username });
@@ -332,6 +343,7 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
   route('GET', '/api/now/table/{tableName}', (ctx) => {
     const table = ctx.params.tableName as string;
     state.assertTable(table);
+    state.assertAllowed(table, 'read');
     const rows = state.query(table, ctx.query.get('sysparm_query') ?? '');
     const limit = nonNegativeInt(ctx.query, 'sysparm_limit', DEFAULT_LIMIT) || DEFAULT_LIMIT;
     const offset = nonNegativeInt(ctx.query, 'sysparm_offset', 0);
@@ -358,16 +370,19 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
   route('POST', '/api/now/table/{tableName}', (ctx) => {
     const table = ctx.params.tableName as string;
     state.assertTable(table);
+    state.assertAllowed(table, 'create');
     const row = state.insert(table, jsonObject(ctx), ctx.actor);
     return { status: 201, headers: { Location: views.recordUrl(table, row.sys_id as string) }, body: { result: views.record(table, row, renderOptions(ctx.query)) } };
   });
   route('GET', '/api/now/table/{tableName}/{sys_id}', (ctx) => {
     const table = ctx.params.tableName as string;
+    state.assertAllowed(table, 'read');
     const row = state.mustGet(table, ctx.params.sys_id as string);
     return { status: 200, body: { result: views.record(table, row, renderOptions(ctx.query)) } };
   });
   const update: Handler = (ctx) => {
     const table = ctx.params.tableName as string;
+    state.assertAllowed(table, 'write');
     const input = jsonObject(ctx);
     const row = state.update(table, ctx.params.sys_id as string, input, ctx.actor);
     return { status: 200, body: { result: views.record(table, row, renderOptions(ctx.query)) } };
@@ -375,6 +390,7 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
   route('PUT', '/api/now/table/{tableName}/{sys_id}', update);
   route('PATCH', '/api/now/table/{tableName}/{sys_id}', update);
   route('DELETE', '/api/now/table/{tableName}/{sys_id}', (ctx) => {
+    state.assertAllowed(ctx.params.tableName as string, 'delete');
     state.delete(ctx.params.tableName as string, ctx.params.sys_id as string, ctx.actor);
     return { status: 204 };
   });
@@ -650,6 +666,8 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
     setWebhook: (w) => {
       hooks.webhook = w;
     },
+    installWebhook: (o) => installWebhookRecords(state, { ...o, integrationUser: o.integrationUser ?? creds.username }),
+    denyAccess: (table, operations = ['read', 'create', 'write', 'delete']) => state.deny(table, operations),
     requestApprovals,
     rateLimit: (count, retryAfter, filter) => addFault({ status: 429, remaining: count, retryAfter, methods: filter?.methods, path: filter?.path, withoutRetryAfter: filter?.withoutRetryAfter }),
     fail: (count, status, filter) => addFault({ status, remaining: count, methods: filter?.methods, path: filter?.path }),

@@ -43,6 +43,9 @@ export interface StateEvent {
   actor: string;
 }
 
+/** An operation an ACL guards. */
+export type AclOperation = 'read' | 'create' | 'write' | 'delete';
+
 /** A user to seed. */
 export interface SeedUser {
   user_name: string;
@@ -57,6 +60,8 @@ export interface SeedUser {
   groups?: string[];
   sys_id?: string;
   time_zone?: string;
+  /** Role names the user holds (`sys_user_has_role`; roles are created when missing). */
+  roles?: string[];
 }
 
 /** A catalog variable to seed (an `item_option_new` row, plus its choices). */
@@ -156,6 +161,8 @@ export class ServiceNowSandboxState {
   /** Approval group per catalog item sys_id (what the item's flow would ask). */
   readonly itemApprovalGroups = new Map<string, string>();
   private readonly counters = new Map<string, number>();
+  /** `<table>.<operation>` an ACL denies to API callers. */
+  private readonly denied = new Set<string>();
   private readonly clock: Clock;
   private readonly strictChangeModel: boolean;
   private readonly timeZone: string;
@@ -181,6 +188,38 @@ export class ServiceNowSandboxState {
   /** Throws the platform's 400 for an unknown table. */
   assertTable(table: string): void {
     if (!this.catalog.has(table)) throw new ServiceNowApiError(400, `Invalid table ${table}`, '');
+  }
+
+  // --- access control -------------------------------------------------------------------
+
+  /**
+   * Denies an operation on a table to every API caller, as a missing ACL does on the platform
+   * (`read`, `create`, `write`, `delete`); tables extending it are denied too.
+   */
+  deny(table: string, operations: AclOperation[]): void {
+    this.assertTable(table);
+    for (const op of operations) this.denied.add(`${table}.${op}`);
+  }
+
+  /** Throws the platform's 403 when an ACL denies `operation` on `table` (or a table it extends). */
+  assertAllowed(table: string, operation: AclOperation): void {
+    if (!this.catalog.has(table)) return;
+    const hit = [...this.denied].find((d) => {
+      const dot = d.lastIndexOf('.');
+      return d.slice(dot + 1) === operation && this.catalog.isA(table, d.slice(0, dot));
+    });
+    if (!hit) return;
+    if (operation === 'read') throw new ServiceNowApiError(403, 'User Not Authorized', 'Failed API level ACL Validation');
+    const verb = { create: 'Insert', write: 'Update', delete: 'Delete' }[operation];
+    throw new ServiceNowApiError(403, 'Operation Failed', `ACL Exception ${verb} Failed due to security constraints`);
+  }
+
+  /** Gives a user a role (the role is created when missing). */
+  grantRole(userSysId: string, role: string): void {
+    const sys = this.systemUser;
+    const existing = this.all('sys_user_role').find((r) => r.name === role);
+    const roleRow = existing ?? this.insert('sys_user_role', { name: role }, sys, { silent: true });
+    this.insert('sys_user_has_role', { user: userSysId, role: roleRow.sys_id }, sys, { silent: true });
   }
 
   // --- reading --------------------------------------------------------------------------
@@ -713,6 +752,7 @@ export class ServiceNowSandboxState {
       );
       out.users[u.user_name] = row.sys_id as string;
       for (const g of u.groups ?? []) this.insert('sys_user_grmember', { user: row.sys_id, group: groupId(g) }, sys, { silent: true });
+      for (const r of u.roles ?? []) this.grantRole(row.sys_id as string, r);
     }
     for (const g of seed.groups ?? []) {
       for (const m of g.members ?? []) this.insert('sys_user_grmember', { user: this.mustUser(m).sys_id, group: groupId(g.name) }, sys, { silent: true });

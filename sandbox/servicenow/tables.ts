@@ -439,6 +439,31 @@ export const TABLES: TableDef[] = [
       show_as: s('busy'),
     },
   },
+  // Roles, as the doctor reads the integration user's.
+  { name: 'sys_user_role', displayField: 'name', fields: { name: s(), description: s() } },
+  { name: 'sys_user_has_role', displayField: 'role', fields: { user: ref('sys_user'), role: ref('sys_user_role'), state: s('active'), inherited: b('false') } },
+  // What an administrator installs for the webhook (integrations/servicenow/README.md).
+  {
+    name: 'sys_script',
+    displayField: 'name',
+    fields: {
+      name: s(),
+      collection: s(),
+      active: b('true'),
+      advanced: b('false'),
+      when: choice({ before: 'before', after: 'after', async: 'async', display: 'display' }, 'before'),
+      action_insert: b('false'),
+      action_update: b('false'),
+      action_delete: b('false'),
+      action_query: b('false'),
+      order: i('100'),
+      script: s(),
+    },
+  },
+  { name: 'sys_script_include', displayField: 'name', fields: { name: s(), api_name: s(), active: b('true'), access: s('package_private'), client_callable: b('false'), script: s() } },
+  { name: 'sysevent_register', displayField: 'event_name', fields: { event_name: s(), table: s(), description: s() } },
+  { name: 'sysevent_script_action', displayField: 'name', fields: { name: s(), event_name: s(), active: b('true'), script: s() } },
+  { name: 'sys_properties', displayField: 'name', fields: { name: s(), type: s('string'), value: s(), description: s(), read_roles: s(), write_roles: s() } },
 ];
 
 /**

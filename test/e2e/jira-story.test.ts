@@ -276,3 +276,8 @@ test('a plan too large for one Jira comment is shortened under 32,767 characters
   const text = attachments[0]!.content.toString('utf8');
   assert.equal(text.split('\n').filter((l) => l.startsWith('add ')).length, 3000);
 });
+
+// Runs last: every call of every step above was checked against the official API documents.
+test('the whole story made no contract violations', () => {
+  assert.deepEqual(world.sandbox.violations(), []);
+});

@@ -212,3 +212,8 @@ test('a promotion to production by someone who may not target it is refused, nam
   assert.equal(r.state, 'rejected');
   assert.ok(r.decisions.some((d) => d.rule === 'requester' && d.outcome === 'deny'));
 });
+
+// Runs last: every call of every step above was checked against the official API documents.
+test('the whole story made no contract violations', () => {
+  assert.deepEqual(world.sandbox.violations(), []);
+});

@@ -354,3 +354,8 @@ test('work note commands and closing the item: /plan re-plans, an unknown comman
   assert.ok(sb.state.approvalsFor(ritm.sysId).every((a) => a.state !== 'requested'), 'no approval is left open');
   assert.equal(await psql("select count(*) from pg_database where datname = 'cmd_db'"), '0');
 });
+
+// Runs last: every call of every step above was checked against the official API documents.
+test('the whole story made no contract violations', () => {
+  assert.deepEqual(world.sandbox.violations(), []);
+});

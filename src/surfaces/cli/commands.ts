@@ -75,7 +75,7 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
     run: lazy(forms, 'form'),
   },
   doctor: {
-    usage: ['doctor --surface jira [--json]'],
+    usage: ['doctor --surface jira|servicenow [--json]'],
     summary: ["check a live site's set-up against what the service needs (read-only);", 'prints each problem with how to fix it; exit 1 when there is any'],
     run: lazy(doctor, 'doctor'),
   },

@@ -8,7 +8,7 @@ import type { CommandContext } from './command.ts';
  * surface's settings and prints each check that passed and each problem with how to fix it;
  * exit 1 when there is any problem, 2 when the command itself is wrong. Writes nothing.
  */
-export async function doctor({ io, options, config, surfaceTools, json }: CommandContext): Promise<number> {
+export async function doctor({ io, options, config, surfaceTools, json, engine }: CommandContext): Promise<number> {
   const surface = options.str('surface');
   if (surface !== 'jira' && surface !== 'servicenow') {
     io.err('usage: ticket-surface doctor --surface jira|servicenow [--json]');
@@ -24,7 +24,7 @@ export async function doctor({ io, options, config, surfaceTools, json }: Comman
     io.err(`configuration error: ${missing.join(', ')}: required for doctor --surface ${surface}`);
     return 2;
   }
-  const report = await tools.doctor(config, { logger: createLogger(io.env.LOG_LEVEL ?? 'warn'), now: () => new Date() });
+  const report = await tools.doctor(config, { logger: createLogger(io.env.LOG_LEVEL ?? 'warn'), now: () => new Date(), engine });
   if (json) io.out(JSON.stringify(report, null, 2));
   else for (const line of renderDoctorReport(report)) io.out(line);
   return report.problems.length ? 1 : 0;

@@ -153,6 +153,28 @@ export class ServiceNowClient {
     return q.max !== undefined ? out.slice(0, q.max) : out;
   }
 
+  /**
+   * The first record of `table` matching `query` (or undefined) with the instance's `Date`
+   * header: a one-row read that proves the table may be read and shows the instance's clock
+   * (the doctor compares it with ours).
+   */
+  async probe(table: string, query = '', fields: string[] = ['sys_id']): Promise<{ row?: ServiceNowRow; date?: string }> {
+    const path = tablePath(table);
+    const op = `GET ${path}`;
+    const params: Record<string, string> = { sysparm_exclude_reference_link: 'true', sysparm_limit: '1', sysparm_no_count: 'true', sysparm_fields: fields.join(',') };
+    if (query) params.sysparm_query = query;
+    const res = await this.authorized((authorization) =>
+      this.remote.call(op, async () => {
+        const r = await this.http.request({ method: 'GET', url: path, params, headers: { Authorization: authorization } });
+        return { data: r.data as unknown, date: typeof r.headers.date === 'string' ? r.headers.date : undefined };
+      }),
+    );
+    const envelope = z.looseObject({ result: z.unknown() }).safeParse(res.data);
+    if (!envelope.success) throw new ServiceNowResponseError(op, 'no {"result": ...} envelope');
+    const rows = this.parse(op, z.array(recordSchema), envelope.data.result);
+    return { ...(rows[0] ? { row: flattenRecord(rows[0]) } : {}), ...(res.date ? { date: res.date } : {}) };
+  }
+
   /** One record, or undefined when it does not exist (404). */
   async get(table: string, sysId: string, fields?: string[]): Promise<ServiceNowRow | undefined> {
     const params: Record<string, string> = { sysparm_exclude_reference_link: 'true' };

@@ -12,6 +12,11 @@ export const serviceNowSurfaceConfigSchema = z.object({
   project: z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be a ticket-surface project id (lowercase, hyphens)'),
   /** Environment used when a catalog item has no environment question. */
   defaultEnvironment: z.string().optional(),
+  /**
+   * The service's webhook URL as the instance must post to it (`https://<service>/webhooks/servicenow`);
+   * `doctor` compares the `x_ticket_surface.url` property with it (unset: only its path is checked).
+   */
+  webhookUrl: z.url().optional(),
   /** Where the forms sync publishes catalog items (sc_catalog and sc_category, by title or sys_id). */
   catalog: z.object({ catalog: z.string().optional(), category: z.string().optional() }).prefault({}),
   /** Longest work note written (characters); longer ones are shortened by dropping detail. */

@@ -1,7 +1,7 @@
 /**
- * ServiceNow's command-line tools: forms sync (catalog items), form render and values. Only forms
- * sync talks to ServiceNow and Redis: it loads the client and the stores when it runs, so the
- * offline tools (render, values) start without them.
+ * ServiceNow's command-line tools: forms sync (catalog items), form render and values, doctor.
+ * Only forms sync and the doctor talk to ServiceNow and Redis: they load the client and the
+ * stores when they run, so the offline tools (render, values) start without them.
  */
 import { isAbsolute, join } from 'node:path';
 import type { Config } from '../../config.ts';
@@ -13,6 +13,22 @@ import type { SyncOutcome, TicketSurfaceTools } from '../shared/surface-tools.ts
 import { loadServiceNowConfig } from './config.ts';
 import { renderServiceNowForm, renderServiceNowText } from './form-renderer.ts';
 import { serviceNowValuesToParams } from './form-values.ts';
+import type { ServiceNowItemDefinition } from './forms-sync.ts';
+
+function serviceNowConfigFile(config: Config): string {
+  return config.SERVICENOW_CONFIG_FILE ?? join(REPO_ROOT, 'examples', 'servicenow-config.yaml');
+}
+
+function formsDir(config: Config): string {
+  return isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
+}
+
+/** The catalog items the forms sync publishes (names and questions; dynamic choices left unresolved). */
+async function publishedItems(engine: OpenedEngine['engine'], config: Config): Promise<ServiceNowItemDefinition[]> {
+  const [{ FormCatalog }, { QueryCatalog }, { questionItem }] = await Promise.all([import('../../forms/catalog.ts'), import('../../workflow/queries.ts'), import('./forms-sync.ts')]);
+  const forms = await new FormCatalog(engine.registry, formsDir(config)).all();
+  return [...forms.map((form) => ({ key: form.bundle, spec: renderServiceNowForm(form) })), questionItem(new QueryCatalog(engine).list())];
+}
 
 /** {@link TicketSurfaceTools} for ServiceNow. */
 export const serviceNowTools: TicketSurfaceTools = {
@@ -25,8 +41,7 @@ export const serviceNowTools: TicketSurfaceTools = {
   },
 
   async syncForms(opened: OpenedEngine, config: Config, logger: Logger): Promise<SyncOutcome> {
-    const formsDir = isAbsolute(config.FORMS_DIR) ? config.FORMS_DIR : join(REPO_ROOT, config.FORMS_DIR);
-    const snConfig = await loadServiceNowConfig(config.SERVICENOW_CONFIG_FILE ?? join(REPO_ROOT, 'examples', 'servicenow-config.yaml'));
+    const snConfig = await loadServiceNowConfig(serviceNowConfigFile(config));
     const [{ SurfaceIdStore }, { FormCatalog }, { EngineOptionSources }, { QueryCatalog }, { ServiceNowClient }, { ServiceNowFormsSync, questionItem }, { serviceNowCredentials }] = await Promise.all([
       import('../../engine/surface-ids.ts'),
       import('../../forms/catalog.ts'),
@@ -38,7 +53,7 @@ export const serviceNowTools: TicketSurfaceTools = {
     ]);
     return new ServiceNowFormsSync({
       ids: new SurfaceIdStore(opened.redis.redis, config.REDIS_PREFIX),
-      forms: new FormCatalog(opened.engine.registry, formsDir),
+      forms: new FormCatalog(opened.engine.registry, formsDir(config)),
       options: new EngineOptionSources(opened.engine),
       logger,
       client: new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL!, credentials: serviceNowCredentials(config), logger }),
@@ -53,4 +68,20 @@ export const serviceNowTools: TicketSurfaceTools = {
   },
 
   formValues: (form, submitted) => serviceNowValuesToParams(form, submitted as Record<string, string>),
+
+  async doctor(config, { logger, now, engine }) {
+    const [{ ServiceNowClient }, { ServiceNowDoctor }, { serviceNowCredentials }] = await Promise.all([import('./client.ts'), import('./doctor.ts'), import('./auth.ts')]);
+    const credentials = serviceNowCredentials(config);
+    const client = new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL!, credentials, logger, maxAttempts: 2 });
+    return new ServiceNowDoctor({
+      client,
+      config: await loadServiceNowConfig(serviceNowConfigFile(config)),
+      credentials,
+      ...(config.SERVICENOW_USER ? { user: config.SERVICENOW_USER } : {}),
+      site: config.SERVICENOW_INSTANCE_URL!,
+      ...(engine ? { items: await publishedItems(await engine(), config) } : {}),
+      webhookBasic: Boolean(config.SERVICENOW_WEBHOOK_USER),
+      now,
+    }).run();
+  },
 };

@@ -42,10 +42,11 @@ export interface TicketSurfaceTools {
   inspectWebhook?(raw: Buffer, headers: Record<string, string>, config: Config): Promise<unknown>;
   /**
    * Reads the live site's set-up and reports what the service needs that it lacks, each with how
-   * to fix it (see `shared/doctor.ts`); writes nothing. `now` is our clock, compared with the site's.
-   * Absent when the surface has no doctor yet.
+   * to fix it (see `shared/doctor.ts`); writes nothing. `now` is our clock, compared with the site's;
+   * `engine`, when given, opens the engine for what the forms sync would publish (the catalog the
+   * doctor expects). Absent when the surface has no doctor yet.
    */
-  doctor?(config: Config, options: { logger: Logger; now: () => Date }): Promise<DoctorReport>;
+  doctor?(config: Config, options: { logger: Logger; now: () => Date; engine?: () => Promise<OpenedEngine['engine']> }): Promise<DoctorReport>;
 }
 
 /** Loads one surface's tools on first use (so a command loads only the surface it names). */

@@ -265,6 +265,9 @@ async function buildFoundation(
 /** The workflow, handed to the surfaces once it exists (they and the workflow need each other). */
 type LateWorkflow = () => RequestWorkflow;
 
+/** The drift desk, handed to the surfaces once it exists (it stands on the workflow). */
+type LateDrift = () => DriftDesk | undefined;
+
 /** A wired ticket surface: its adapter and its forms sync (which re-syncs dynamic dropdowns). */
 interface WiredSurface<S extends SurfaceAdapter, F> {
   surface: S;
@@ -272,7 +275,7 @@ interface WiredSurface<S extends SurfaceAdapter, F> {
 }
 
 /** The Jira adapter and its forms sync, when `JIRA_BASE_URL` is set. */
-async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
+async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow, drift: LateDrift): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
   if (!config.JIRA_BASE_URL) return undefined;
   const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
   const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger });
@@ -287,6 +290,7 @@ async function wireJira(config: Config, logger: Logger, f: Foundation, workflow:
     forms: f.forms,
     ids: f.ids,
     views: f.views,
+    drift,
     baseUrl: config.JIRA_BASE_URL.replace(/\/$/, ''),
   });
   const sync = new JiraFormsSync({ client, ids: f.ids, forms: f.forms, config: jiraConfig, options: new EngineOptionSources(f.engine), logger });
@@ -294,7 +298,7 @@ async function wireJira(config: Config, logger: Logger, f: Foundation, workflow:
 }
 
 /** The ServiceNow adapter and its forms sync (one catalog item per bundle plus the question item), when configured. */
-function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow): WiredSurface<ServiceNowSurface, ServiceNowFormsSync> | undefined {
+function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift): WiredSurface<ServiceNowSurface, ServiceNowFormsSync> | undefined {
   if (!sn) return undefined;
   // One catalog answers the question item and `/ask`, and lists its queries as the item's choices.
   const queries = new QueryCatalog(f.engine);
@@ -313,6 +317,7 @@ function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: Servi
     forms: f.forms,
     ids: f.ids,
     views: f.views,
+    drift,
     clock: f.clock,
     logger,
     instanceUrl: config.SERVICENOW_INSTANCE_URL!,
@@ -339,16 +344,16 @@ interface Surfaces {
 }
 
 /** Every configured ticket surface; the API and the CLI check approvers against the directory file's people. */
-async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow): Promise<Surfaces> {
+async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift): Promise<Surfaces> {
   const { config, logger } = opts;
   const out: Surfaces = { adapters: {}, directories: { cli: f.people.directoryFor('cli'), http: f.people.directoryFor('http') } };
-  const jira = await wireJira(config, logger, f, workflow);
+  const jira = await wireJira(config, logger, f, workflow, drift);
   if (jira) {
     out.jira = jira;
     out.adapters.jira = jira.surface;
     out.directories.jira = jira.surface.directory;
   }
-  const servicenow = wireServiceNow(config, logger, f, sn, workflow);
+  const servicenow = wireServiceNow(config, logger, f, sn, workflow, drift);
   if (servicenow) {
     out.servicenow = servicenow;
     out.adapters.servicenow = servicenow.surface;
@@ -482,12 +487,14 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const sn = await connectServiceNow(config, logger);
     const f = await buildFoundation(opts, opened, clock, policy, sn, closers);
     let workflowRef: RequestWorkflow | undefined;
-    const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!);
+    let driftRef: DriftDesk | undefined;
+    const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!, () => driftRef);
     const { engine, runner, forms, windows, queues } = f;
     const trust = buildTrust(config, f, surfaces);
     const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories: surfaces.directories, clock, logger, authorizer: trust.authorizer, ...(opts.faults ? { faults: opts.faults } : {}) });
     workflowRef = workflow;
     const drift = createDriftDesk(config, f, policy, workflow, trust.authorizer, clock, logger);
+    driftRef = drift;
     const metrics = new Metrics();
     const jobs = { requestsWithJobs: () => requestsWithJobs(queues.requests) };
     const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics });

@@ -444,13 +444,14 @@ async function httpAuthenticator(config: Config, f: Foundation, trust: Trust): P
 }
 
 /** The HTTP service: health, metrics, the v1 API and the ticket surfaces' webhooks. Returns its URL. */
-async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, trust: Trust, metrics: Metrics, closers: CloseStack): Promise<string> {
+async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, drift: DriftDesk, trust: Trust, metrics: Metrics, closers: CloseStack): Promise<string> {
   const { config, logger } = opts;
   const redis = f.opened.redis.redis;
   const deliveries = new DeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, intake: f.queues.intake });
   const app = createHttpApp({
     engine: f.engine,
     workflow,
+    drift,
     redis,
     logger,
     metrics,
@@ -499,7 +500,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const jobs = { requestsWithJobs: () => requestsWithJobs(queues.requests) };
     const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics });
     if (opts.workers ?? config.RUN_WORKERS) await startWorkers(opts, f, surfaces, workflow, recovery, metrics, closers);
-    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, trust, metrics, closers) : undefined;
+    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, drift, trust, metrics, closers) : undefined;
     return {
       config,
       opened,

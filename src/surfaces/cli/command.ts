@@ -4,6 +4,7 @@ import type { OpenedEngine } from '../../workflow/bootstrap.ts';
 import type { RequestRecovery } from '../../workflow/recovery.ts';
 import type { RequestWorkflow } from '../../workflow/workflow.ts';
 import type { Authorizer } from '../../workflow/authorize.ts';
+import type { DriftDesk } from '../../workflow/drift.ts';
 import type { TokenStore } from '../../workflow/tokens.ts';
 import type { CliIo } from './io.ts';
 import type { CliOptions } from './options.ts';
@@ -20,6 +21,10 @@ export interface OpenedWorkflow {
   workflow: Pick<RequestWorkflow, 'approve' | 'close'>;
   /** Finds requests waiting without an owner (read-only here: the workers' sweep resumes them). */
   recovery: Pick<RequestRecovery, 'stuck'>;
+  /** Drift checks (`drift check`); absent where the process has no drift desk. */
+  drift?: Pick<DriftDesk, 'check'>;
+  /** Who may check: the CLI's principal is the operating-system user's person. */
+  authorizer?: Pick<Authorizer, 'cliPrincipal' | 'require' | 'actorOf'>;
   close(): Promise<void>;
 }
 

@@ -11,12 +11,13 @@ import { PackageLock } from './engine/package-lock.ts';
 import { SurfaceIdStore } from './engine/surface-ids.ts';
 import { RequestWorkflow } from './workflow/workflow.ts';
 import { DriftDesk } from './workflow/drift.ts';
+import { DriftSchedule } from './queue/drift-schedule.ts';
 import { ObserveRunner } from './engine/observe.ts';
 import { DEFAULT_STUCK_AFTER_MS, RequestRecovery } from './workflow/recovery.ts';
 import type { Faults } from './workflow/faults.ts';
 import { QueryCatalog } from './workflow/queries.ts';
 import { FormCatalog } from './forms/catalog.ts';
-import { ChangeWindowService, loadPolicy, loadPeople, PersonResolver, type Directory, type People, type Policy, type WindowSource } from './policy/index.ts';
+import { ChangeWindowService, driftRulesFor, loadPolicy, loadPeople, PersonResolver, type Directory, type People, type Policy, type WindowSource } from './policy/index.ts';
 import { Authorizer } from './workflow/authorize.ts';
 import { TokenStore } from './workflow/tokens.ts';
 import { ProcessPlanScanner, createProvisioners } from './provisioners/index.ts';
@@ -65,6 +66,8 @@ export interface RuntimeOptions {
   dynamicOptionsPollMs?: number;
   /** HTTP server timeouts (default {@link HTTP_TIMEOUTS}). */
   httpTimeouts?: HttpTimeouts;
+  /** Scheduled drift checks: `everyMs` instead of every policy cadence (tests), how often new environments are picked up (ms, default 60000). */
+  driftSchedule?: { everyMs?: number; resyncMs?: number };
 }
 
 /** How long the HTTP server waits on a client before cutting it off. */
@@ -119,6 +122,8 @@ export interface Runtime {
   workflow: RequestWorkflow;
   /** Drift checks and decisions (reality as a surface). */
   drift: DriftDesk;
+  /** Scheduled drift checks, in a process that runs the workers. */
+  driftSchedule?: DriftSchedule;
   /** Finds (and, in a worker, resumes) requests left without an owner. */
   recovery: RequestRecovery;
   queues: WorkflowQueues;
@@ -414,6 +419,30 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
   }
 }
 
+/**
+ * Scheduled drift checks (workers only): one repeatable job per environment whose drift policy
+ * sets `check_every`, at that cadence; each run checks the environment's applied packages.
+ */
+async function startDriftSchedule(opts: RuntimeOptions, f: Foundation, drift: DriftDesk, closers: CloseStack): Promise<DriftSchedule> {
+  const { engine } = f;
+  const schedule = new DriftSchedule({
+    connection: f.opened.redis.redis,
+    name: runtimeQueueNames(opts).drift,
+    check: (id) => drift.check(id),
+    environments: () => engine.inventory.list('environment', {}),
+    packages: (environment) => engine.inventory.list('package', { environment }),
+    cadence: (env) => {
+      const every = driftRulesFor(f.policy, { name: env.name, labels: env.labels }).checkEveryMs;
+      return every ? (opts.driftSchedule?.everyMs ?? every) : undefined;
+    },
+    logger: opts.logger,
+    ...(opts.driftSchedule?.resyncMs ? { resyncMs: opts.driftSchedule.resyncMs } : {}),
+  });
+  await schedule.start();
+  closers.push(() => schedule.close());
+  return schedule;
+}
+
 /** Who is who and who may do what: the person resolver, the authorizer and the API token store. */
 interface Trust {
   authorizer: Authorizer;
@@ -499,7 +528,9 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const metrics = new Metrics();
     const jobs = { requestsWithJobs: () => requestsWithJobs(queues.requests) };
     const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics });
-    if (opts.workers ?? config.RUN_WORKERS) await startWorkers(opts, f, surfaces, workflow, recovery, metrics, closers);
+    const workers = opts.workers ?? config.RUN_WORKERS;
+    if (workers) await startWorkers(opts, f, surfaces, workflow, recovery, metrics, closers);
+    const driftSchedule = workers ? await startDriftSchedule(opts, f, drift, closers) : undefined;
     const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, drift, trust, metrics, closers) : undefined;
     return {
       config,
@@ -509,6 +540,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       runner,
       workflow,
       drift,
+      ...(driftSchedule ? { driftSchedule } : {}),
       recovery,
       queues,
       adapters: surfaces.adapters,

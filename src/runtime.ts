@@ -11,12 +11,13 @@ import { PackageLock } from './engine/package-lock.ts';
 import { SurfaceIdStore } from './engine/surface-ids.ts';
 import { RequestWorkflow } from './workflow/workflow.ts';
 import { DriftDesk } from './workflow/drift.ts';
+import { DriftSchedule } from './queue/drift-schedule.ts';
 import { ObserveRunner } from './engine/observe.ts';
 import { DEFAULT_STUCK_AFTER_MS, RequestRecovery } from './workflow/recovery.ts';
 import type { Faults } from './workflow/faults.ts';
 import { QueryCatalog } from './workflow/queries.ts';
 import { FormCatalog } from './forms/catalog.ts';
-import { ChangeWindowService, loadPolicy, loadPeople, PersonResolver, type Directory, type People, type Policy, type WindowSource } from './policy/index.ts';
+import { ChangeWindowService, driftRulesFor, loadPolicy, loadPeople, PersonResolver, type Directory, type People, type Policy, type WindowSource } from './policy/index.ts';
 import { Authorizer } from './workflow/authorize.ts';
 import { FreezeDesk } from './workflow/freeze.ts';
 import { TokenStore } from './workflow/tokens.ts';
@@ -66,6 +67,8 @@ export interface RuntimeOptions {
   dynamicOptionsPollMs?: number;
   /** HTTP server timeouts (default {@link HTTP_TIMEOUTS}). */
   httpTimeouts?: HttpTimeouts;
+  /** Scheduled drift checks: `everyMs` instead of every policy cadence (tests), how often new environments are picked up (ms, default 60000). */
+  driftSchedule?: { everyMs?: number; resyncMs?: number };
 }
 
 /** How long the HTTP server waits on a client before cutting it off. */
@@ -120,6 +123,8 @@ export interface Runtime {
   workflow: RequestWorkflow;
   /** Drift checks and decisions (reality as a surface). */
   drift: DriftDesk;
+  /** Scheduled drift checks, in a process that runs the workers. */
+  driftSchedule?: DriftSchedule;
   /** Finds (and, in a worker, resumes) requests left without an owner. */
   recovery: RequestRecovery;
   queues: WorkflowQueues;
@@ -268,6 +273,9 @@ async function buildFoundation(
 /** The workflow, handed to the surfaces once it exists (they and the workflow need each other). */
 type LateWorkflow = () => RequestWorkflow;
 
+/** The drift desk, handed to the surfaces once it exists (it stands on the workflow). */
+type LateDrift = () => DriftDesk | undefined;
+
 /** A wired ticket surface: its adapter and its forms sync (which re-syncs dynamic dropdowns). */
 interface WiredSurface<S extends SurfaceAdapter, F> {
   surface: S;
@@ -275,7 +283,7 @@ interface WiredSurface<S extends SurfaceAdapter, F> {
 }
 
 /** The Jira adapter and its forms sync, when `JIRA_BASE_URL` is set. */
-async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
+async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow, drift: LateDrift): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
   if (!config.JIRA_BASE_URL) return undefined;
   const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
   const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger });
@@ -290,6 +298,7 @@ async function wireJira(config: Config, logger: Logger, f: Foundation, workflow:
     forms: f.forms,
     ids: f.ids,
     views: f.views,
+    drift,
     baseUrl: config.JIRA_BASE_URL.replace(/\/$/, ''),
   });
   const sync = new JiraFormsSync({ client, ids: f.ids, forms: f.forms, config: jiraConfig, options: new EngineOptionSources(f.engine), logger });
@@ -297,7 +306,7 @@ async function wireJira(config: Config, logger: Logger, f: Foundation, workflow:
 }
 
 /** The ServiceNow adapter and its forms sync (one catalog item per bundle plus the question item), when configured. */
-function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow): WiredSurface<ServiceNowSurface, ServiceNowFormsSync> | undefined {
+function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift): WiredSurface<ServiceNowSurface, ServiceNowFormsSync> | undefined {
   if (!sn) return undefined;
   // One catalog answers the question item and `/ask`, and lists its queries as the item's choices.
   const queries = new QueryCatalog(f.engine);
@@ -316,6 +325,7 @@ function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: Servi
     forms: f.forms,
     ids: f.ids,
     views: f.views,
+    drift,
     clock: f.clock,
     logger,
     instanceUrl: config.SERVICENOW_INSTANCE_URL!,
@@ -342,16 +352,16 @@ interface Surfaces {
 }
 
 /** Every configured ticket surface; the API and the CLI check approvers against the directory file's people. */
-async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow): Promise<Surfaces> {
+async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift): Promise<Surfaces> {
   const { config, logger } = opts;
   const out: Surfaces = { adapters: {}, directories: { cli: f.people.directoryFor('cli'), http: f.people.directoryFor('http') } };
-  const jira = await wireJira(config, logger, f, workflow);
+  const jira = await wireJira(config, logger, f, workflow, drift);
   if (jira) {
     out.jira = jira;
     out.adapters.jira = jira.surface;
     out.directories.jira = jira.surface.directory;
   }
-  const servicenow = wireServiceNow(config, logger, f, sn, workflow);
+  const servicenow = wireServiceNow(config, logger, f, sn, workflow, drift);
   if (servicenow) {
     out.servicenow = servicenow;
     out.adapters.servicenow = servicenow.surface;
@@ -412,6 +422,30 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
   }
 }
 
+/**
+ * Scheduled drift checks (workers only): one repeatable job per environment whose drift policy
+ * sets `check_every`, at that cadence; each run checks the environment's applied packages.
+ */
+async function startDriftSchedule(opts: RuntimeOptions, f: Foundation, drift: DriftDesk, closers: CloseStack): Promise<DriftSchedule> {
+  const { engine } = f;
+  const schedule = new DriftSchedule({
+    connection: f.opened.redis.redis,
+    name: runtimeQueueNames(opts).drift,
+    check: (id) => drift.check(id),
+    environments: () => engine.inventory.list('environment', {}),
+    packages: (environment) => engine.inventory.list('package', { environment }),
+    cadence: (env) => {
+      const every = driftRulesFor(f.policy, { name: env.name, labels: env.labels }).checkEveryMs;
+      return every ? (opts.driftSchedule?.everyMs ?? every) : undefined;
+    },
+    logger: opts.logger,
+    ...(opts.driftSchedule?.resyncMs ? { resyncMs: opts.driftSchedule.resyncMs } : {}),
+  });
+  await schedule.start();
+  closers.push(() => schedule.close());
+  return schedule;
+}
+
 /** Who is who and who may do what: the person resolver, the authorizer and the API token store. */
 interface Trust {
   authorizer: Authorizer;
@@ -442,13 +476,14 @@ async function httpAuthenticator(config: Config, f: Foundation, trust: Trust): P
 }
 
 /** The HTTP service: health, metrics, the v1 API and the ticket surfaces' webhooks. Returns its URL. */
-async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, trust: Trust & { freezes: FreezeDesk }, metrics: Metrics, closers: CloseStack): Promise<string> {
+async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, drift: DriftDesk, trust: Trust & { freezes: FreezeDesk }, metrics: Metrics, closers: CloseStack): Promise<string> {
   const { config, logger } = opts;
   const redis = f.opened.redis.redis;
   const deliveries = new DeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, intake: f.queues.intake });
   const app = createHttpApp({
     engine: f.engine,
     workflow,
+    drift,
     redis,
     logger,
     metrics,
@@ -486,19 +521,23 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const sn = await connectServiceNow(config, logger);
     const f = await buildFoundation(opts, opened, clock, policy, sn, closers);
     let workflowRef: RequestWorkflow | undefined;
-    const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!);
+    let driftRef: DriftDesk | undefined;
+    const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!, () => driftRef);
     const { engine, runner, forms, windows, queues } = f;
     const trust = buildTrust(config, f, surfaces);
     const freezeStore = engine.freezes!;
     const workflow = new RequestWorkflow({ engine, runner, forms, policy, windows, directories: surfaces.directories, clock, logger, authorizer: trust.authorizer, freezes: freezeStore, ...(opts.faults ? { faults: opts.faults } : {}) });
     workflowRef = workflow;
     const drift = createDriftDesk(config, f, policy, workflow, trust.authorizer, clock, logger);
+    driftRef = drift;
     const freezes = new FreezeDesk({ store: freezeStore, requests: engine.requests, inventory: engine.inventory, authorizer: trust.authorizer, clock, freezes: freezeStore });
     const metrics = new Metrics();
     const jobs = { requestsWithJobs: () => requestsWithJobs(queues.requests) };
     const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics, held: (r) => freezes.holds(r) });
-    if (opts.workers ?? config.RUN_WORKERS) await startWorkers(opts, f, surfaces, workflow, recovery, metrics, closers);
-    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, { ...trust, freezes }, metrics, closers) : undefined;
+    const workers = opts.workers ?? config.RUN_WORKERS;
+    if (workers) await startWorkers(opts, f, surfaces, workflow, recovery, metrics, closers);
+    const driftSchedule = workers ? await startDriftSchedule(opts, f, drift, closers) : undefined;
+    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, drift, { ...trust, freezes }, metrics, closers) : undefined;
     return {
       config,
       opened,
@@ -507,6 +546,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       runner,
       workflow,
       drift,
+      ...(driftSchedule ? { driftSchedule } : {}),
       recovery,
       queues,
       adapters: surfaces.adapters,

@@ -22,11 +22,13 @@ export interface QueueNames {
   intake: string;
   requests: string;
   outbox: string;
+  /** Scheduled drift checks (src/queue/drift-schedule.ts). */
+  drift: string;
 }
 
 /** Default queue names. */
 export function queueNames(prefix = 'ts'): QueueNames {
-  return { intake: `${prefix}-intake`, requests: `${prefix}-requests`, outbox: `${prefix}-outbox` };
+  return { intake: `${prefix}-intake`, requests: `${prefix}-requests`, outbox: `${prefix}-outbox`, drift: `${prefix}-drift` };
 }
 
 /** The queue names of a service whose own keys start with `redisPrefix` (REDIS_PREFIX): the CLI finds the service's queues this way. */

@@ -13,7 +13,7 @@ import type { Engine } from './engine.ts';
 import { compareVersions } from '../engine/attestations.ts';
 import { NotFoundError, ValidationError, type FieldIssue } from '../engine/errors.ts';
 import type { PackageSummary } from '../engine/inventory.ts';
-import type { Request, RequestState, SurfaceName } from '../engine/model.ts';
+import type { Package, Request, RequestState, SurfaceName } from '../engine/model.ts';
 
 /** One argument of a query, as the catalog describes it. */
 export interface QueryArgSpec {
@@ -154,6 +154,28 @@ function moreFooter(shown: number, total: number, noun: string, name: string, po
   return `${plural(total - shown, `more ${noun}`, `more ${noun}s`)}: ${moreCommand(name, positional, total)}`;
 }
 
+/** A drifted package as the `drift` query shows it: field names and classes, never their values. */
+interface DriftEntry {
+  package: string;
+  name: string;
+  project: string;
+  environment: string;
+  fields: { field: string; label: string; class: string; owner: string; proposal: string; since?: string }[];
+  /** The oldest `since` of its open fields. */
+  since: string;
+  checkedAt: string;
+}
+
+/** `pkg`'s open drift (fields that differ and are not ignored), or undefined when it has none. */
+function driftEntry(pkg: Package): DriftEntry | undefined {
+  const drift = pkg.drift;
+  const open = (drift?.findings ?? []).filter((f) => f.class !== 'in_sync' && !f.ignoredUntil);
+  if (!drift || open.length === 0) return undefined;
+  const fields = open.map((f) => ({ field: f.field, label: f.label, class: f.class, owner: f.owner, proposal: f.proposal, ...(f.since ? { since: f.since } : {}) }));
+  const since = fields.map((f) => f.since ?? drift.checkedAt).sort()[0]!;
+  return { package: pkg.id, name: pkg.name, project: pkg.project, environment: envName(pkg.project, pkg.environment), fields, since, checkedAt: drift.checkedAt };
+}
+
 const WAITING_STATES: readonly RequestState[] = ['awaiting_approval', 'approved', 'scheduled'];
 /** Package statuses that no longer cost anything. */
 const GONE = new Set(['decommissioned']);
@@ -174,6 +196,7 @@ export class QueryCatalog {
       this.waiting(),
       this.frozen(),
       this.packageQuery(),
+      this.driftQuery(),
     ] as unknown as QueryDefinition<z.ZodType>[];
   }
 
@@ -469,6 +492,33 @@ export class QueryCatalog {
             moreFooter(shown.length, all.length, 'request', 'waiting', []) ??
             (all.length ? `${plural(all.length, 'request', 'requests')} waiting.` : 'Nothing is waiting.'),
           data: { requests: entries, total: all.length },
+        };
+      },
+    };
+  }
+
+  private driftQuery() {
+    const schema = z.object({ project: word('project').optional(), top: top(20) }).strict();
+    return {
+      name: 'drift',
+      summary: 'packages whose reality differs from what was applied: which fields, where, since when (from the last drift check)',
+      args: [{ name: 'project', description: 'only this project, for example checkout', positional: true, required: false }, TOP_SPEC(20)],
+      schema,
+      run: async (args: z.infer<typeof schema>) => {
+        const drifted = (await this.engine.inventory.list('package', args.project ? { project: args.project } : {}))
+          .filter((p) => !GONE.has(p.status))
+          .map(driftEntry)
+          .filter((e): e is DriftEntry => e !== undefined)
+          .sort((a, b) => a.since.localeCompare(b.since) || a.package.localeCompare(b.package));
+        const shown = drifted.slice(0, args.top);
+        return {
+          title: args.project ? `Drift in ${args.project}` : 'Drift',
+          columns: ['project / environment', 'package', 'fields', 'since', 'checked'],
+          rows: shown.map((e) => [`${e.project} / ${e.environment}`, e.name, e.fields.map((f) => `${f.label} (${f.class.replace(/_/g, ' ')})`).join(', '), utcText(e.since), utcText(e.checkedAt)]),
+          footer:
+            moreFooter(shown.length, drifted.length, 'package', 'drift', args.project ? [args.project] : []) ??
+            (drifted.length ? `${plural(drifted.length, 'package has', 'packages have')} drifted, oldest drift first.` : 'No package has drifted (as of the last checks).'),
+          data: { packages: shown, total: drifted.length },
         };
       },
     };

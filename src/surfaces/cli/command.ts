@@ -3,9 +3,10 @@ import type { AuditContext } from '../../engine/audit.ts';
 import type { OpenedEngine } from '../../workflow/bootstrap.ts';
 import type { RequestRecovery } from '../../workflow/recovery.ts';
 import type { RequestWorkflow } from '../../workflow/workflow.ts';
+import type { Authorizer } from '../../workflow/authorize.ts';
+import type { DriftDesk } from '../../workflow/drift.ts';
 import type { TokenStore } from '../../workflow/tokens.ts';
 import type { FreezeDesk } from '../../workflow/freeze.ts';
-import type { Authorizer } from '../../workflow/authorize.ts';
 import type { CliIo } from './io.ts';
 import type { CliOptions } from './options.ts';
 import type { SurfaceToolsLoader } from '../shared/surface-tools.ts';
@@ -21,10 +22,12 @@ export interface OpenedWorkflow {
   workflow: Pick<RequestWorkflow, 'approve' | 'close' | 'submit'>;
   /** Freezing and lifting environments, as the CLI user's person (`freeze`, `unfreeze`). */
   freezes?: Pick<FreezeDesk, 'freeze' | 'unfreeze'>;
-  /** Who the CLI user is (their principal, for the admin-only commands). */
-  authorizer?: Pick<Authorizer, 'cliPrincipal'>;
   /** Finds requests waiting without an owner (read-only here: the workers' sweep resumes them). */
   recovery: Pick<RequestRecovery, 'stuck'>;
+  /** Drift checks (`drift check`); absent where the process has no drift desk. */
+  drift?: Pick<DriftDesk, 'check'>;
+  /** Who the CLI user is (their principal, for the admin-only commands and drift checks). */
+  authorizer?: Pick<Authorizer, 'cliPrincipal' | 'require' | 'actorOf'>;
   close(): Promise<void>;
 }
 

@@ -15,6 +15,7 @@ const deliveries = () => import('./delivery-commands.ts');
 const doctor = () => import('./doctor-commands.ts');
 const tokens = () => import('./token-commands.ts');
 const lifecycle = () => import('./lifecycle-commands.ts');
+const drift = () => import('./drift-commands.ts');
 
 /** Every command, by name (one or two words), in the order `--help` lists them. */
 export const COMMANDS: Readonly<Record<string, CliCommand>> = {
@@ -50,6 +51,11 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   },
   'token list': { usage: ['token list [--person <id>] [--all] [--json]'], summary: ['API tokens (--all: revoked too), never their secrets'], run: lazy(tokens, 'tokenList') },
   'token revoke': { usage: ['token revoke <id> [--note why]'], summary: ['refuse the token from its next call on'], run: lazy(tokens, 'tokenRevoke') },
+  'drift check': {
+    usage: ['drift check <package> [--json]'],
+    summary: ['compare reality with what was applied (changes nothing there);', 'prints each field that differs; exit 1 when any does'],
+    run: lazy(drift, 'driftCheck'),
+  },
   approve: { usage: ['approve <request>'], summary: ["approve the request's current plan (checked against policy)"], run: lazy(requests, 'approve') },
   reject: { usage: ['reject <request> [--note why]'], summary: [], run: lazy(requests, 'reject') },
   decommission: {

@@ -2,7 +2,9 @@ import express, { type NextFunction, type Request as ExpressRequest, type Respon
 import type { Redis } from 'ioredis';
 import type { Engine } from '../../workflow/engine.ts';
 import type { AuditContext } from '../../engine/audit.ts';
-import type { Actor } from '../../engine/model.ts';
+import type { Actor, DriftFinding, Package } from '../../engine/model.ts';
+import { openFindings } from '../../engine/drift-merge.ts';
+import type { DriftDesk } from '../../workflow/drift.ts';
 import { TicketSurfaceError, UserError, ValidationError, BundleError, type FieldIssue } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
 import type { Metrics } from '../../engine/metrics.ts';
@@ -39,6 +41,8 @@ export interface HttpAppDeps {
   freezes?: FreezeDesk;
   /** When set, `/metrics` needs it as a bearer token. */
   metricsToken?: string;
+  /** The drift desk, for `POST /packages/{id}/drift-check`. */
+  drift?: Pick<DriftDesk, 'check'>;
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -224,6 +228,29 @@ function packagesRouter(engine: Engine, authz: Authorizer): Router {
   return r;
 }
 
+/** `findings` with the values of every param the masked package `shown` masks replaced by its mask. */
+function maskFindings(raw: Package, shown: Package, findings: DriftFinding[]): DriftFinding[] {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  return findings.map((f) => {
+    const member = (['observedParams', 'desiredParams', 'lastAppliedParams'] as const).find((m) => !same(raw[m]?.[f.field], shown[m]?.[f.field]));
+    if (!member) return f;
+    const mask = shown[member]?.[f.field];
+    return { ...f, ...(f.lastApplied !== undefined ? { lastApplied: mask } : {}), ...(f.desired !== undefined ? { desired: mask } : {}), ...(f.observed !== undefined ? { observed: mask } : {}) };
+  });
+}
+
+/** Drift: `POST /packages/{id}/drift-check` reads reality (never changes it) and answers what differs. */
+function driftRouter(engine: Engine, authz: Authorizer, drift: NonNullable<HttpAppDeps['drift']>): Router {
+  const r = express.Router();
+  r.post('/packages/:id/drift-check', allow(authz, 'drift.check'), async (req, res) => {
+    const outcome = await drift.check(req.params.id, { actor: authz.actorOf(principalOf(res)), surface: 'http' });
+    const findings = maskFindings(outcome.package, engine.maskPackage(outcome.package), outcome.findings);
+    const inSync = !outcome.error && openFindings(findings).length === 0;
+    res.json({ package: outcome.package.id, inSync, changed: outcome.changed, findings, ...(outcome.error ? { error: { ...(outcome.error.step ? { step: outcome.error.step } : {}), message: outcome.error.message } } : {}) });
+  });
+  return r;
+}
+
 /** The body of `POST /requests` as the workflow takes it; answers carry the request's own fields too. */
 function submissionOf(b: Record<string, unknown>, actor: Actor): Parameters<RequestWorkflow['submit']>[0] {
   const issues: FieldIssue[] = [];
@@ -353,6 +380,7 @@ function apiRouter(deps: HttpAppDeps): Router {
   r.use(bundlesRouter(engine, authz));
   r.use(projectsRouter(engine, authz));
   r.use(packagesRouter(engine, authz));
+  if (deps.drift) r.use(driftRouter(engine, authz, deps.drift));
   r.use(requestsRouter(engine, authz, workflow));
   if (deps.freezes) r.use(freezesRouter(deps.freezes, authz));
   r.use(queriesRouter(engine));

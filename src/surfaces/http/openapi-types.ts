@@ -167,6 +167,23 @@ export interface paths {
         patch: operations["updatePackageParams"];
         trace?: never;
     };
+    "/v1/packages/{id}/drift-check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Reads the package's reality through its bundle's observe (never changes it), merges three ways per field (last applied, desired, observed), stores what it saw on the package and tells the package's ticket when the drift changed. Authorized as the action `drift.check`. */
+        post: operations["checkPackageDrift"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/requests": {
         parameters: {
             query?: never;
@@ -1026,6 +1043,58 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
+        };
+    };
+    checkPackageDrift: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description what the check found; sensitive values are masked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        package: string;
+                        /** @description no field differs from what was applied (and the check ran) */
+                        inSync: boolean;
+                        /** @description the drift differs from the last check's */
+                        changed: boolean;
+                        findings: {
+                            field: string;
+                            label: string;
+                            /** @enum {string} */
+                            class: "in_sync" | "drifted" | "both_sides" | "reality_only";
+                            lastApplied?: unknown;
+                            desired?: unknown;
+                            observed?: unknown;
+                            /** @enum {string} */
+                            owner: "ops" | "dev";
+                            /** @enum {string} */
+                            proposal: "none" | "adopt" | "revert" | "ask";
+                            /** Format: date-time */
+                            ignoredUntil?: string;
+                        }[];
+                        /** @description why the check could not run (the package keeps its last observation) */
+                        error?: {
+                            step?: string;
+                            message: string;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
         };
     };
     listRequests: {

@@ -15,7 +15,7 @@ import type { Block } from '../shared/blocks.ts';
 import { MessageRenderer } from '../shared/messages.ts';
 import { headerValue, WebhookHeaderError } from '../shared/inbound-headers.ts';
 import type { SurfaceEvent } from '../shared/surface-event.ts';
-import { TicketHandler, type AskOptions, type TicketInput } from '../shared/ticket-handler.ts';
+import { TicketHandler, type AskOptions, type DriftCommands, type TicketInput } from '../shared/ticket-handler.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';
 import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
 import { adfText, renderJiraComment, type AdfDoc } from './adf.ts';
@@ -44,6 +44,8 @@ export interface JiraSurfaceDeps {
   renderer?: MessageRenderer;
   /** Read-only queries answered for `/ask` and question issues; default: a catalog over `engine`. */
   queries?: QueryCatalog;
+  /** The drift desk for `/drift` (read at each use, like the workflow); absent: `/drift` is refused. */
+  drift?: () => DriftCommands | undefined;
 }
 
 /** Issue property marking a question issue as answered (a retried delivery does not answer twice). */
@@ -90,6 +92,7 @@ export class JiraSurface implements SurfaceAdapter {
       renderer: deps.renderer ?? new MessageRenderer(),
       words: { answers: 'fields', ticket: 'on this issue', retryCommand: '/apply' },
       ids: deps.ids,
+      ...(deps.drift ? { drift: deps.drift } : {}),
       writer: {
         remark: (ref, text) => this.remark(ref, text),
         post: (ref, blocks) => this.comment(ref, blocks),

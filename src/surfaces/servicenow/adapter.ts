@@ -10,7 +10,7 @@ import { QueryCatalog, parseQueryText, type QueryInvocation } from '../../workfl
 import type { IntakeJobData } from '../../queue/queues.ts';
 import { MessageRenderer, statusMarker } from '../shared/messages.ts';
 import { parseCommand } from '../shared/surface-event.ts';
-import { TicketHandler, isFinished, type TicketInput } from '../shared/ticket-handler.ts';
+import { TicketHandler, isFinished, type DriftCommands, type TicketInput } from '../shared/ticket-handler.ts';
 import type { RequestView, SurfaceHints } from '../shared/request-view.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';
 import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
@@ -42,6 +42,8 @@ export interface ServiceNowSurfaceDeps {
   renderer?: MessageRenderer;
   /** Read-only queries answered for `/ask` and the question item; default: a catalog over `engine`. */
   queries?: QueryCatalog;
+  /** The drift desk for `/drift` (read at each use, like the workflow); absent: `/drift` is refused. */
+  drift?: () => DriftCommands | undefined;
 }
 
 const SURFACE = 'servicenow';
@@ -123,6 +125,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
       renderer: this.renderer,
       words: { answers: 'variables', ticket: 'of this requested item', retryCommand: `${this.entry} /apply` },
       ids: deps.ids,
+      ...(deps.drift ? { drift: deps.drift } : {}),
       // Remarks (refused commands, closes, edits) and answers are for whoever asked: the requester's journal.
       writer: {
         remark: (ritmSysId, text) => this.journal.remark(ritmSysId, text, 'requester'),

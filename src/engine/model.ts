@@ -182,6 +182,8 @@ export interface DriftFinding {
   since?: string;
   /** Set while a person's `ignore until` holds: nothing is proposed until then. */
   ignoredUntil?: string;
+  /** A `$md.sensitive` param: its values are stored and shown masked, and it is never adopted. */
+  sensitive?: boolean;
 }
 
 /** A person's decision on one field, or one policy took automatically. */

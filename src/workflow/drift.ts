@@ -14,6 +14,8 @@ import { randomUUID } from 'node:crypto';
 import type { AuditContext } from '../engine/audit.ts';
 import { driftFingerprint, mergeDrift, openFindings } from '../engine/drift-merge.ts';
 import { UserError } from '../engine/errors.ts';
+import { REDACTED } from '../engine/redact.ts';
+import { sensitivePointers } from '../engine/registry/index.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { Clock, DriftDecision, DriftFinding, DriftState, Package, Request } from '../engine/model.ts';
 import type { Observation, ObserveRunner } from '../engine/observe.ts';
@@ -109,7 +111,7 @@ export class DriftDesk {
     const now = this.deps.clock.now();
     const ignored: Record<string, string> = {};
     for (const d of pkg.drift?.decisions ?? []) if (d.decision === 'ignore' && d.until) ignored[d.field] = d.until;
-    return mergeDrift({
+    const findings = mergeDrift({
       fields,
       base: pkg.lastAppliedParams ?? {},
       desired: pkg.desiredParams ?? {},
@@ -120,6 +122,13 @@ export class DriftDesk {
       ignored,
       now,
     });
+    return maskSensitive(findings, this.sensitiveParams(pkg));
+  }
+
+  /** Top-level params of `pkg`'s bundle that hold a `$md.sensitive` value (or contain one). */
+  private sensitiveParams(pkg: Package): Set<string> {
+    const bundle = this.deps.engine.registry.get(pkg.bundle, pkg.version);
+    return new Set(sensitivePointers(bundle.params).map((p) => p.split('/')[1]!).filter(Boolean));
   }
 
   /** The bundle's params as merge fields: labels from the form, owners from the overlay and policy. */
@@ -196,6 +205,7 @@ export class DriftDesk {
     const pkg = await this.inventory.get('package', packageId);
     const f = this.finding(pkg, field);
     await this.authorize(pkg, f, caller);
+    if (f.sensitive) throw new DriftDecisionError(`${f.label} is a secret: its value is never read back into the data model. Revert it, or change it through a request.`);
     if (f.class === 'reality_only') throw new DriftDecisionError(`${f.label} cannot be adopted: the bundle has no field for it. Revert it, or ignore it for a while.`);
     const bundle = this.deps.engine.registry.get(pkg.bundle, pkg.version);
     const issues = this.deps.engine.registry.validateParams(bundle, { ...pkg.desiredParams, [field]: f.observed });
@@ -250,4 +260,17 @@ export class DriftDesk {
     if (Number.isNaN(at.getTime()) || at <= this.deps.clock.now()) throw new DriftDecisionError(`ignore until needs a future date such as 2026-12-11 (got "${until}")`);
     return this.recordDecisions(pkg, [field], { decision: 'ignore', by: caller.actor.id }, caller, at.toISOString());
   }
+}
+
+/**
+ * Findings with the values of sensitive params replaced by {@link REDACTED}: classified on the
+ * real values first, then stored, shown in tickets and answered without them (never adopted).
+ */
+export function maskSensitive(findings: DriftFinding[], sensitive: ReadonlySet<string>): DriftFinding[] {
+  return findings.map((f) => {
+    if (!sensitive.has(f.field)) return f;
+    const masked: DriftFinding = { ...f, sensitive: true };
+    for (const k of ['lastApplied', 'desired', 'observed'] as const) if (k in f) masked[k] = REDACTED;
+    return masked;
+  });
 }

@@ -85,3 +85,19 @@ test('driftFingerprint: the same drift has the same fingerprint; another value a
   assert.notEqual(a, c);
   assert.match(a, /^[0-9a-f]{16}$/);
 });
+
+test('a sensitive param is classified on its real values, then kept and shown only masked', async () => {
+  const { maskSensitive } = await import('../../src/workflow/drift.ts');
+  const findings = mergeDrift(input({
+    fields: [{ name: 'password', label: 'Password', owner: 'dev' }, { name: 'owner_team', label: 'Owner team', owner: 'dev' }],
+    base: { password: 'hunter2-old', owner_team: 'checkout' },
+    desired: { password: 'hunter2-old', owner_team: 'checkout' },
+    observed: { password: 'hunter2-by-hand', owner_team: 'payments' },
+  }));
+  const masked = maskSensitive(findings, new Set(['password']));
+  const pw = masked.find((f) => f.field === 'password')!;
+  assert.equal(pw.class, 'drifted');
+  assert.equal(pw.sensitive, true);
+  assert.doesNotMatch(JSON.stringify(masked), /hunter2/);
+  assert.deepEqual(masked.find((f) => f.field === 'owner_team'), findings.find((f) => f.field === 'owner_team'), 'other fields keep their values');
+});

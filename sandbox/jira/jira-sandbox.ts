@@ -78,6 +78,12 @@ export interface InjectedFault {
   methods?: string[];
   /** Substring the path must contain. */
   path?: string;
+  /**
+   * Carry the call out first, then answer `status` instead of its result: Jira accepted the write
+   * but the answer was lost (a gateway timeout, a dropped connection), so a client that retries
+   * blindly writes twice.
+   */
+  after?: boolean;
 }
 
 /** What `transformResponse` sees and may replace (used to prove drift is caught). */
@@ -138,8 +144,8 @@ export interface JiraSandbox {
   registerWebhook(input: { url: string; secret?: string; events?: string[]; jql?: string }): WebhookRegistration;
   /** The next `count` matching /rest calls answer 429 with `Retry-After: retryAfter` (seconds). */
   rateLimit(count: number, retryAfter: number, filter?: { methods?: string[]; path?: string }): void;
-  /** The next `count` matching /rest calls answer `status` (e.g. 503). */
-  fail(count: number, status: number, filter?: { methods?: string[]; path?: string }): void;
+  /** The next `count` matching /rest calls answer `status` (e.g. 503); with `after`, once carried out. */
+  fail(count: number, status: number, filter?: { methods?: string[]; path?: string; after?: boolean }): void;
   /** Calls that change state (POST/PUT/DELETE under /rest), answered 2xx. */
   writes(): SandboxCall[];
   /** Contract violations so far (empty when checking is off). */
@@ -674,7 +680,11 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   // --- control endpoints (outside /rest; no auth) ------------------------------------------
   const control = async (method: string, path: string, body: unknown): Promise<Reply> => {
     const b = (body ?? {}) as Record<string, unknown>;
-    const filter = { methods: Array.isArray(b.methods) ? b.methods.map((m) => String(m).toUpperCase()) : undefined, path: typeof b.path === 'string' ? b.path : undefined };
+    const filter = {
+      methods: Array.isArray(b.methods) ? b.methods.map((m) => String(m).toUpperCase()) : undefined,
+      path: typeof b.path === 'string' ? b.path : undefined,
+      ...(b.after === true ? { after: true } : {}),
+    };
     if (method === 'POST' && path === '/_sandbox/rate-limit') {
       addFault({ status: 429, remaining: Number(b.count ?? 1), retryAfter: Number(b.retryAfter ?? 1), ...filter });
       return ok({ queued: faults.length });
@@ -793,13 +803,18 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
 
     const call: Omit<SandboxCall, 'status'> = { method, path, query: url.search, at: clock.now() };
     const fault = faults.find((f) => f.remaining > 0 && (!f.methods || f.methods.includes(method)) && (!f.path || path.includes(f.path)));
-    if (fault && path.startsWith('/rest')) {
+    const faulted = fault && path.startsWith('/rest');
+    if (faulted) {
       fault.remaining -= 1;
       if (fault.remaining === 0) faults.splice(faults.indexOf(fault), 1);
-      const headers: Record<string, string> = fault.status === 429 ? { 'Retry-After': String(fault.retryAfter ?? 1), 'RateLimit-Reason': 'jira-burst-based' } : {};
-      const msg = fault.status === 429 ? 'Rate limit exceeded.' : 'The sandbox was told to fail this call.';
-      return send(req, res, path, { status: fault.status, headers, body: errorBody(path, new JiraApiError(fault.status, [msg])) }, call);
     }
+    const faultReply = (): Reply => {
+      const f = fault!;
+      const headers: Record<string, string> = f.status === 429 ? { 'Retry-After': String(f.retryAfter ?? 1), 'RateLimit-Reason': 'jira-burst-based' } : {};
+      const msg = f.status === 429 ? 'Rate limit exceeded.' : 'The sandbox was told to fail this call.';
+      return { status: f.status, headers, body: errorBody(path, new JiraApiError(f.status, [msg])) };
+    };
+    if (faulted && !fault.after) return send(req, res, path, faultReply(), call);
 
     const auth = String(req.headers.authorization ?? '');
     const m = /^Basic\s+(.+)$/i.exec(auth);
@@ -838,7 +853,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     }
     try {
       const reply = await handler({ method, path, params, query: url.searchParams, headers: req.headers, body, rawBody: raw, actor });
-      send(req, res, path, reply, call);
+      send(req, res, path, faulted ? faultReply() : reply, call);
     } catch (err) {
       if (err instanceof JiraApiError) return send(req, res, path, { status: err.status, body: errorBody(path, err) }, call);
       const e = new JiraApiError(500, ['Internal server error in the Jira sandbox.']);
@@ -887,7 +902,8 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     as,
     registerWebhook,
     rateLimit: (count, retryAfter, filter) => addFault({ status: 429, remaining: count, retryAfter, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path }),
-    fail: (count, status, filter) => addFault({ status, remaining: count, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path }),
+    fail: (count, status, filter) =>
+      addFault({ status, remaining: count, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path, ...(filter?.after ? { after: true } : {}) }),
     writes: () => calls.filter((c) => c.method !== 'GET' && c.method !== 'HEAD' && c.path.startsWith('/rest') && c.status >= 200 && c.status < 300),
     violations: () => contract?.violations ?? [],
     webhooksIdle: () => webhooks.idle(),

@@ -5,6 +5,7 @@ import { ConflictError, UserError } from '../engine/errors.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { Metrics } from '../engine/metrics.ts';
 import { DeadLetters } from './dead-letters.ts';
+import { NoticeDeadLetters } from './notice-dead-letters.ts';
 import { intakeBackoffStrategy } from './intake-retry.ts';
 import { takeLock, type HeldLock } from './locks.ts';
 import type { IntakeJobData, QueueNames } from './queues.ts';
@@ -67,9 +68,13 @@ export class WorkflowWorkers {
   private readonly workers: Worker[] = [];
   /** Deliveries intake gave up on. */
   readonly deadLetters: DeadLetters;
+  /** Notices the outbox gave up on (after more than a day of retries). */
+  readonly deadNotices: NoticeDeadLetters;
 
   constructor(private readonly opts: WorkflowWorkersOptions) {
-    this.deadLetters = new DeadLetters({ redis: opts.redis, names: opts.names, ...(opts.prefix ? { prefix: opts.prefix } : {}), keyPrefix: opts.keyPrefix ?? 'ts:' });
+    const where = { redis: opts.redis, names: opts.names, ...(opts.prefix ? { prefix: opts.prefix } : {}), keyPrefix: opts.keyPrefix ?? 'ts:' };
+    this.deadLetters = new DeadLetters(where);
+    this.deadNotices = new NoticeDeadLetters(where);
   }
 
   /** Starts the workers. */
@@ -84,7 +89,11 @@ export class WorkflowWorkers {
         settings: { backoffStrategy: intakeBackoffStrategy },
       }),
       new Worker<{ requestId: string }>(names.requests, (job) => this.runRequest(job), { ...base, concurrency: c.requests ?? 4 }),
-      new Worker<WorkflowNotice>(names.outbox, (job, token) => this.runOutbox(job, token), { ...base, concurrency: c.outbox ?? 8 }),
+      new Worker<WorkflowNotice>(names.outbox, (job, token) => this.runOutbox(job, token), {
+        ...base,
+        concurrency: c.outbox ?? 8,
+        settings: { backoffStrategy: intakeBackoffStrategy },
+      }),
     );
     for (const w of this.workers) {
       w.on('failed', (job, err) => {
@@ -187,20 +196,39 @@ export class WorkflowWorkers {
       if (notice.message !== 'status') await this.opts.redis.sadd(sentKey, notice.key);
       this.opts.metrics?.inc('ts_outbox_delivered_total', 'Notices written back to tickets', { message: notice.message });
     } catch (err) {
-      const wait = retryAfterMs(err);
-      if (wait !== undefined) {
-        log.warn({ retryAfterMs: wait }, 'rate limited; delaying');
-        await job.moveToDelayed(Date.now() + wait, token);
-        throw new DelayedError();
-      }
-      if (err instanceof UserError) {
-        log.error({ code: err.code, problem: err.message }, 'notice refused by the surface');
-        return;
-      }
-      throw err;
+      await this.outboxFailed(job, err, log, token);
     } finally {
       await this.release(lock, log);
     }
+  }
+
+  /**
+   * A failed ticket write: a 429 delays the job by its `Retry-After` (no attempt counted); a user
+   * error is refused for good; anything else is thrown for BullMQ to retry on the day-long
+   * schedule, and kept as a dead notice when it was the last attempt.
+   */
+  private async outboxFailed(job: Job<WorkflowNotice>, err: unknown, log: Logger, token?: string): Promise<void> {
+    const wait = retryAfterMs(err);
+    if (wait !== undefined) {
+      log.warn({ retryAfterMs: wait }, 'rate limited; delaying');
+      await job.moveToDelayed(Date.now() + wait, token);
+      throw new DelayedError();
+    }
+    if (err instanceof UserError) {
+      log.error({ code: err.code, problem: err.message }, 'notice refused by the surface');
+      return;
+    }
+    if (isLastAttempt(job)) {
+      const replays = Number(/\.replay\.(\d+)$/.exec(job.id ?? '')?.[1] ?? 0);
+      await this.deadNotices
+        .record(job.data, err, job.attemptsMade + 1, replays)
+        .then(async () => {
+          log.error({ attempts: job.attemptsMade + 1 }, 'notice failed for good; kept as a dead letter');
+          this.opts.metrics?.set('ts_notices_dead', 'Ticket writes the outbox gave up on, awaiting replay', await this.deadNotices.count());
+        })
+        .catch((e: unknown) => log.error({ err: e }, 'could not keep the failed notice as a dead letter'));
+    }
+    throw err;
   }
 
   /** Waits for running jobs and stops. */

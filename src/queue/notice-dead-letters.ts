@@ -68,6 +68,11 @@ export class NoticeDeadLetters {
     return listed;
   }
 
+  /** True when the notice with this key is kept as a dead letter. */
+  async has(key: string): Promise<boolean> {
+    return (await this.opts.redis.hexists(this.key, key)) === 1;
+  }
+
   /** Every dead notice, oldest failure first. */
   async list(): Promise<FailedNotice[]> {
     const all = await this.opts.redis.hvals(this.key);

@@ -42,7 +42,18 @@ export interface WorkflowWorkersOptions {
   concurrency?: { intake?: number; requests?: number; outbox?: number };
   /** Lock TTLs in ms: intake per ticket (default 60000), outbox per request (default 30000); renewed every third. */
   lockTtlMs?: { intake?: number; outbox?: number };
+  /** How jobs of a dead worker are taken over (see {@link STALLED_TAKEOVERS}); tests shorten the times. */
+  stalled?: { maxCount?: number; lockDurationMs?: number; intervalMs?: number };
 }
+
+/**
+ * How many times a job whose worker died (SIGKILL, a lost host: its job lock expired) is taken
+ * over by another worker before it is failed. BullMQ's default is 1: a delivery whose worker is
+ * killed twice while handling it would fail for good, past every retry and dead letter, though
+ * it was answered 202. A job that kills its worker every time still stops after this many and
+ * is kept as a dead letter.
+ */
+export const STALLED_TAKEOVERS = 50;
 
 /** True when a failure of this attempt is the job's last (BullMQ will not retry it). */
 function isLastAttempt(job: Job): boolean {
@@ -79,8 +90,14 @@ export class WorkflowWorkers {
 
   /** Starts the workers. */
   start(): void {
-    const { connection, names, prefix } = this.opts;
-    const base = { connection, ...(prefix ? { prefix } : {}) };
+    const { connection, names, prefix, stalled = {} } = this.opts;
+    const base = {
+      connection,
+      ...(prefix ? { prefix } : {}),
+      maxStalledCount: stalled.maxCount ?? STALLED_TAKEOVERS,
+      ...(stalled.lockDurationMs ? { lockDuration: stalled.lockDurationMs } : {}),
+      ...(stalled.intervalMs ? { stalledInterval: stalled.intervalMs } : {}),
+    };
     const c = this.opts.concurrency ?? {};
     this.workers.push(
       new Worker<IntakeJobData>(names.intake, (job, token) => this.runIntake(job, token), {
@@ -98,8 +115,26 @@ export class WorkflowWorkers {
     for (const w of this.workers) {
       w.on('failed', (job, err) => {
         this.opts.logger.error({ queue: w.name, job: job?.id, attempts: job?.attemptsMade, err }, 'job failed');
+        if (job) void this.keepFailed(w.name, job, err);
       });
       w.on('error', (err) => this.opts.logger.error({ queue: w.name, err: { name: err.name } }, 'worker error'));
+    }
+  }
+
+  /**
+   * A job failed for good without its handler keeping it (its workers kept dying: failed by
+   * BullMQ's stalled check): an intake delivery or a notice becomes a dead letter all the same.
+   */
+  private async keepFailed(queue: string, job: Job, err: Error): Promise<void> {
+    try {
+      if (!(await job.isFailed())) return;
+      if (queue === this.opts.names.intake && !(await this.deadLetters.has(job.data as IntakeJobData))) {
+        await this.deadLetters.record(job.data as IntakeJobData, err, job.attemptsMade);
+      } else if (queue === this.opts.names.outbox && !(await this.deadNotices.has((job.data as WorkflowNotice).key))) {
+        await this.deadNotices.record(job.data as WorkflowNotice, err, job.attemptsMade);
+      }
+    } catch (e) {
+      this.opts.logger.error({ err: e, job: job.id }, 'could not keep the failed job as a dead letter');
     }
   }
 
@@ -231,8 +266,8 @@ export class WorkflowWorkers {
     throw err;
   }
 
-  /** Waits for running jobs and stops. */
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close()));
+  /** Waits for running jobs and stops; `force` abandons them instead, as a crash would (their jobs stall and are taken over). */
+  async close(force = false): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close(force)));
   }
 }

@@ -270,6 +270,7 @@ export class DeploymentRunner {
         const at = this.clock.now().toISOString();
         const marked = await store.updateDeployment(d.id, {
           status: 'failed',
+          abandoned: true,
           finishedAt: at,
           steps: fresh.steps.map((s) => (s.status === 'running' ? { ...s, status: 'failed', finishedAt: at, error: 'worker stopped' } : s)),
           error: { message: 'the worker running this deployment stopped and its package lock expired; nothing was marked applied' },

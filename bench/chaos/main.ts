@@ -146,10 +146,17 @@ async function requestStates(requests: RequestService, tickets: Ticket[]): Promi
 
 async function drain(requests: RequestService, tickets: Ticket[]): Promise<number> {
   const t0 = Date.now();
+  let told = 0;
   while (Date.now() - t0 < DRAIN_MS) {
     const states = await requestStates(requests, tickets);
-    const open = [...states.values()].filter((s) => !s || !isTerminal(s as never)).length;
-    if (open === 0) return (Date.now() - t0) / 1000;
+    const open = [...states.values()].filter((s) => !s || !isTerminal(s as never));
+    if (open.length === 0) return (Date.now() - t0) / 1000;
+    if (Date.now() - told > 15_000) {
+      told = Date.now();
+      const by: Record<string, number> = {};
+      for (const s of open) by[s ?? 'no request'] = (by[s ?? 'no request'] ?? 0) + 1;
+      say(`  ${Math.round((Date.now() - t0) / 1000)}s: ${open.length} open ${JSON.stringify(by)}`);
+    }
     await sleep(2000);
   }
   return (Date.now() - t0) / 1000;
@@ -243,7 +250,7 @@ async function main(): Promise<number> {
         }),
     );
     slots.forEach((s, i) => {
-      if (i < 2) s.chaosEnv = { CHAOS_EXIT_AT: POINTS.filter((_, j) => j % 2 === i).join(','), CHAOS_EXIT_CHANCE: '0.08' };
+      if (i < 2) s.chaosEnv = { CHAOS_EXIT_AT: POINTS.filter((_, j) => j % 2 === i).join(','), CHAOS_EXIT_CHANCE: '0.2' };
       s.start();
     });
     const ids = new SurfaceIdStore(conn, 'ts:');

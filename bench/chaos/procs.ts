@@ -25,10 +25,13 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /** Every process the harness started, so it can stop exactly those. */
 export const started = new Set<ChildProcess>();
 
-/** Spawns `command` with output appended to `<logDir>/<name>.log`. */
-export function launch(name: string, command: string[], env: NodeJS.ProcessEnv, logDir: string): ChildProcess {
+/**
+ * Spawns `command` with output appended to `<logDir>/<name>.log`. `group`: in its own process
+ * group, so a kill takes its children (a step's process) with it, as a host or container crash does.
+ */
+export function launch(name: string, command: string[], env: NodeJS.ProcessEnv, logDir: string, group = false): ChildProcess {
   const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
-  const child = spawn(command[0]!, command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command[0]!, command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: group });
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });
   started.add(child);
@@ -115,7 +118,7 @@ export class WorkerSlot {
 
   start(): void {
     if (this.closed) return;
-    const child = launch(this.name, [process.execPath, '--import', 'tsx', 'bench/chaos/worker.ts'], { ...this.env, ...this.chaosEnv }, this.logDir);
+    const child = launch(this.name, [process.execPath, '--import', 'tsx', 'bench/chaos/worker.ts'], { ...this.env, ...this.chaosEnv }, this.logDir, true);
     this.child = child;
     this.startedAt = Date.now();
     let point: string | undefined;
@@ -130,10 +133,14 @@ export class WorkerSlot {
     });
   }
 
-  /** SIGKILL at a random moment (when it has been up long enough to be doing work). */
+  /** SIGKILL of the worker and the step processes it runs, at a random moment (once it is up long enough to be working). */
   killNow(): boolean {
-    if (!this.child || Date.now() - this.startedAt < 2500) return false;
-    this.child.kill('SIGKILL');
+    if (!this.child?.pid || Date.now() - this.startedAt < 2500) return false;
+    try {
+      process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      this.child.kill('SIGKILL');
+    }
     return true;
   }
 

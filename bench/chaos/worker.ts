@@ -5,8 +5,8 @@
  *
  * - `CHAOS_EXIT_AT`: comma-separated named points (`mid-evaluate`, `after-plan`,
  *   `between-state-and-notice`, `before-apply`, `after-apply-before-record`, `relay-after-add`);
- * - `CHAOS_EXIT_CHANCE`: the chance (0..1) that reaching one of them kills this process with
- *   SIGKILL there and then, as a crash at that instruction would.
+ * - `CHAOS_EXIT_CHANCE`: the chance (0..1) that reaching one of them kills this process (and its
+ *   step processes) with SIGKILL there and then, as a crash at that instruction would.
  */
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/engine/logger.ts';
@@ -21,7 +21,12 @@ const faults: Faults = {
   at(point) {
     if (points.has(point) && Math.random() < chance) {
       process.stdout.write(`chaos-exit ${point}\n`);
-      process.kill(process.pid, 'SIGKILL');
+      // The harness starts each worker as a process group: the crash takes its step processes too.
+      try {
+        process.kill(-process.pid, 'SIGKILL');
+      } catch {
+        process.kill(process.pid, 'SIGKILL');
+      }
     }
   },
 };

@@ -133,6 +133,15 @@ async function chaos(slots: WorkerSlot[], redis: RedisProc, sandboxes: Sandbox[]
   }
 }
 
+/**
+ * No more random kills; the workers keep dying at named points (most requests plan and apply
+ * now) until every point was hit once, or a minute and a half passed.
+ */
+async function namedPoints(): Promise<void> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < 90_000 && POINTS.some((p) => !counts.points[p])) await sleep(1000);
+}
+
 /** Every ticket's request state, from the service's own records. */
 async function requestStates(requests: RequestService, tickets: Ticket[]): Promise<Map<Ticket, string | undefined>> {
   const out = new Map<Ticket, string | undefined>();
@@ -250,7 +259,7 @@ async function main(): Promise<number> {
         }),
     );
     slots.forEach((s, i) => {
-      if (i < 2) s.chaosEnv = { CHAOS_EXIT_AT: POINTS.filter((_, j) => j % 2 === i).join(','), CHAOS_EXIT_CHANCE: '0.2' };
+      if (i < 2) s.chaosEnv = { CHAOS_EXIT_AT: POINTS.filter((_, j) => j % 2 === i).join(','), CHAOS_EXIT_CHANCE: '0.25' };
       s.start();
     });
     const ids = new SurfaceIdStore(conn, 'ts:');
@@ -274,6 +283,7 @@ async function main(): Promise<number> {
     })();
     await chaos(slots, redis, [jira, servicenow], filing);
     await filing;
+    await namedPoints();
     say(`  chaos over: ${counts.randomKills} random kills, ${counts.pointKills} at named points ${JSON.stringify(counts.points)}; draining`);
     await Promise.all(slots.map((s) => s.replace({})));
     const drainedIn = await drain(requests, tickets);

@@ -4,6 +4,7 @@ import { parseKey } from './engine/secret-box.ts';
 
 /** A base64 AES-256 key; the message never repeats the value. */
 const secretsKey = z.string().refine((v) => parseKey(v) !== undefined, 'must be the base64 of 32 random bytes (openssl rand -base64 32)');
+import type { StateBackend } from './provisioners/opentofu.ts';
 
 const list = z
   .string()
@@ -22,6 +23,19 @@ const bool = z
 export const configSchema = z.object({
   /** Redis for the inventory and the queues. Unset: a private redis-server with AOF in DATA_DIR. */
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /**
+   * Redis through Sentinel instead of REDIS_URL: comma-separated `host:port` of the sentinels,
+   * with REDIS_SENTINEL_NAME (the master group). REDIS_PASSWORD is the servers' password,
+   * REDIS_SENTINEL_PASSWORD the sentinels' own; REDIS_TLS turns TLS on for both.
+   */
+  REDIS_SENTINELS: z
+    .string()
+    .regex(/^\s*[^\s:,]+:\d{1,5}\s*(,\s*[^\s:,]+:\d{1,5}\s*)*$/, 'must be host:port[,host:port...]')
+    .optional(),
+  REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  REDIS_TLS: bool,
   /** Where the private Redis, deployment work dirs and package state live. */
   DATA_DIR: z.string().min(1).default('.data'),
   /** Extra bundle directories (colon-separated), besides examples/bundles. */
@@ -49,6 +63,19 @@ export const configSchema = z.object({
   /** OpenTofu / Terraform binaries for the opentofu and terraform provisioners. */
   TOFU_BIN: z.string().min(1).default('tofu'),
   TERRAFORM_BIN: z.string().min(1).default('terraform'),
+  /**
+   * Where OpenTofu/Terraform state lives: `local` (files under DATA_DIR, one worker host), `pg`
+   * (TOFU_STATE_PG_CONN_STR, for example the project's PostgreSQL) or `http` (TOFU_STATE_HTTP_ADDRESS,
+   * with optional TOFU_STATE_HTTP_USERNAME / TOFU_STATE_HTTP_PASSWORD). Remote state lets any worker
+   * host apply what another planned.
+   */
+  TOFU_STATE_BACKEND: z.enum(['local', 'pg', 'http']).default('local'),
+  TOFU_STATE_PG_CONN_STR: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  /** Schema name prefix of the pg backend (default `ts_state`): one schema per package and step. */
+  TOFU_STATE_PG_SCHEMA_PREFIX: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier').optional(),
+  TOFU_STATE_HTTP_ADDRESS: z.url({ protocol: /^https?$/ }).optional(),
+  TOFU_STATE_HTTP_USERNAME: z.string().min(1).optional(),
+  TOFU_STATE_HTTP_PASSWORD: z.string().min(1).optional(),
   /** Jira surface: enabled when JIRA_BASE_URL is set. */
   JIRA_BASE_URL: z.url().optional(),
   JIRA_EMAIL: z.string().min(1).optional(),
@@ -123,6 +150,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (Boolean(cfg.SERVICENOW_OAUTH_CLIENT_ID) !== Boolean(cfg.SERVICENOW_OAUTH_CLIENT_SECRET)) {
     throw new ConfigError(cfg.SERVICENOW_OAUTH_CLIENT_ID ? 'SERVICENOW_OAUTH_CLIENT_SECRET' : 'SERVICENOW_OAUTH_CLIENT_ID', 'SERVICENOW_OAUTH_CLIENT_ID and SERVICENOW_OAUTH_CLIENT_SECRET go together');
   }
+  if (cfg.TOFU_STATE_BACKEND === 'pg' && !cfg.TOFU_STATE_PG_CONN_STR) throw new ConfigError('TOFU_STATE_PG_CONN_STR', 'required when TOFU_STATE_BACKEND is pg');
+  if (cfg.TOFU_STATE_BACKEND === 'http' && !cfg.TOFU_STATE_HTTP_ADDRESS) throw new ConfigError('TOFU_STATE_HTTP_ADDRESS', 'required when TOFU_STATE_BACKEND is http');
+  if (cfg.REDIS_SENTINELS && !cfg.REDIS_SENTINEL_NAME) throw new ConfigError('REDIS_SENTINEL_NAME', 'required when REDIS_SENTINELS is set');
+  if (cfg.REDIS_SENTINEL_NAME && !cfg.REDIS_SENTINELS) throw new ConfigError('REDIS_SENTINELS', 'required when REDIS_SENTINEL_NAME is set');
   if (cfg.OIDC_ISSUER || cfg.OIDC_AUDIENCE || cfg.OIDC_JWKS_URL) {
     for (const k of ['OIDC_ISSUER', 'OIDC_AUDIENCE', 'OIDC_JWKS_URL'] as const) {
       if (!cfg[k]) throw new ConfigError(k, 'required when any OIDC_ setting is set');
@@ -135,6 +166,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** The secret values in a configuration (tokens, passwords, keys), for redaction wherever text is shown. */
 export function configSecrets(cfg: Config): string[] {
   const redisPassword = cfg.REDIS_URL ? decodeURIComponent(new URL(cfg.REDIS_URL).password) : '';
-  const values = [cfg.JIRA_API_TOKEN, cfg.JIRA_WEBHOOK_SECRET, cfg.SERVICENOW_PASSWORD, cfg.SERVICENOW_WEBHOOK_SECRET, cfg.SERVICENOW_WEBHOOK_PASSWORD, cfg.METRICS_TOKEN, cfg.SECRETS_KEY, ...cfg.SECRETS_KEYS_OLD, redisPassword];
+  const values = [
+    cfg.JIRA_API_TOKEN,
+    cfg.JIRA_WEBHOOK_SECRET,
+    cfg.SERVICENOW_PASSWORD,
+    cfg.SERVICENOW_OAUTH_CLIENT_SECRET,
+    cfg.SERVICENOW_WEBHOOK_SECRET,
+    cfg.SERVICENOW_WEBHOOK_PASSWORD,
+    cfg.METRICS_TOKEN,
+    cfg.SECRETS_KEY,
+    ...cfg.SECRETS_KEYS_OLD,
+    redisPassword,
+    cfg.REDIS_PASSWORD,
+    cfg.REDIS_SENTINEL_PASSWORD,
+    cfg.TOFU_STATE_PG_CONN_STR,
+    cfg.TOFU_STATE_HTTP_PASSWORD,
+  ];
   return values.filter((v): v is string => typeof v === 'string' && v !== '');
+}
+
+/** The OpenTofu/Terraform state backend the configuration names (see TOFU_STATE_BACKEND). */
+export function stateBackendOf(cfg: Config): StateBackend {
+  if (cfg.TOFU_STATE_BACKEND === 'pg') {
+    return { type: 'pg', connStr: cfg.TOFU_STATE_PG_CONN_STR!, ...(cfg.TOFU_STATE_PG_SCHEMA_PREFIX ? { schemaPrefix: cfg.TOFU_STATE_PG_SCHEMA_PREFIX } : {}) };
+  }
+  if (cfg.TOFU_STATE_BACKEND === 'http') {
+    return {
+      type: 'http',
+      address: cfg.TOFU_STATE_HTTP_ADDRESS!,
+      ...(cfg.TOFU_STATE_HTTP_USERNAME ? { username: cfg.TOFU_STATE_HTTP_USERNAME } : {}),
+      ...(cfg.TOFU_STATE_HTTP_PASSWORD ? { password: cfg.TOFU_STATE_HTTP_PASSWORD } : {}),
+    };
+  }
+  return { type: 'local' };
 }

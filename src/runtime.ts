@@ -1,7 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config.ts';
+import { stateBackendOf, type Config } from './config.ts';
 import { openEngine, REPO_ROOT, type OpenedEngine } from './workflow/bootstrap.ts';
 import type { Logger } from './engine/logger.ts';
 import { Metrics } from './engine/metrics.ts';
@@ -201,7 +201,7 @@ function createDeploymentRunner(config: Config, opened: OpenedEngine, clock: Clo
   return new DeploymentRunner({
     store: new InventoryDeploymentStore(engine.inventory),
     getBundle: (name, version) => engine.registry.get(name, version),
-    provisioners: createProvisioners({ tofuBin: config.TOFU_BIN, terraformBin: config.TERRAFORM_BIN }),
+    provisioners: createProvisioners({ tofuBin: config.TOFU_BIN, terraformBin: config.TERRAFORM_BIN, stateBackend: stateBackendOf(config) }),
     scanner: new ProcessPlanScanner(),
     lock: new PackageLock(opened.redis.redis, { prefix: config.REDIS_PREFIX }),
     validateArtifact: (definition, data) => engine.registry.validateArtifact(definition, data),

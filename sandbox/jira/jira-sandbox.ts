@@ -88,6 +88,12 @@ export interface InjectedFault {
   reason?: RateLimitReason;
   /** Only writes to this issue (key or id) match: Jira's per-issue write limit. */
   issue?: string;
+  /**
+   * Carry the call out first, then answer `status` instead of its result: Jira accepted the write
+   * but the answer was lost (a gateway timeout, a dropped connection), so a client that retries
+   * blindly writes twice.
+   */
+  after?: boolean;
 }
 
 /** Jira's documented `RateLimit-Reason` values. */
@@ -101,6 +107,8 @@ export interface FaultFilter {
   reason?: RateLimitReason;
   /** Only writes (POST/PUT/DELETE) to this issue, by key or id, as Jira's per-issue write limit does. */
   issue?: string;
+  /** Carry the call out, then answer the fault (see InjectedFault.after). */
+  after?: boolean;
 }
 
 /** What `transformResponse` sees and may replace (used to prove drift is caught). */
@@ -171,8 +179,8 @@ export interface JiraSandbox {
    * account holds every permission the sandbox knows until then.
    */
   revokePermission(permission: string, accountId?: string): void;
-  /** The next `count` matching /rest calls answer `status` (e.g. 503). */
-  fail(count: number, status: number, filter?: { methods?: string[]; path?: string }): void;
+  /** The next `count` matching /rest calls answer `status` (e.g. 503); with `after`, once carried out. */
+  fail(count: number, status: number, filter?: { methods?: string[]; path?: string; after?: boolean }): void;
   /** Calls that change state (POST/PUT/DELETE under /rest), answered 2xx. */
   writes(): SandboxCall[];
   /** Contract violations so far (empty when checking is off). */
@@ -861,6 +869,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
       path: typeof b.path === 'string' ? b.path : undefined,
       ...(typeof b.reason === 'string' ? { reason: b.reason as RateLimitReason } : {}),
       ...(typeof b.issue === 'string' ? { issue: b.issue } : {}),
+      ...(b.after === true ? { after: true } : {}),
     };
     if (method === 'POST' && path === '/_sandbox/rate-limit') {
       addFault({ status: 429, remaining: Number(b.count ?? 1), retryAfter: Number(b.retryAfter ?? 1), ...filter });
@@ -980,13 +989,18 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
 
     const call: Omit<SandboxCall, 'status'> = { method, path, query: url.search, at: clock.now() };
     const fault = faults.find((f) => f.remaining > 0 && faultMatches(f, method, path, state));
-    if (fault && path.startsWith('/rest')) {
+    const faulted = fault && path.startsWith('/rest');
+    if (faulted) {
       fault.remaining -= 1;
       if (fault.remaining === 0) faults.splice(faults.indexOf(fault), 1);
-      const headers = fault.status === 429 ? rateLimitHeaders(fault, clock.now()) : {};
-      const msg = fault.status === 429 ? 'Rate limit exceeded.' : 'The sandbox was told to fail this call.';
-      return send(req, res, path, { status: fault.status, headers, body: errorBody(path, new JiraApiError(fault.status, [msg])) }, call);
     }
+    const faultReply = (): Reply => {
+      const f = fault!;
+      const headers = f.status === 429 ? rateLimitHeaders(f, clock.now()) : {};
+      const msg = f.status === 429 ? 'Rate limit exceeded.' : 'The sandbox was told to fail this call.';
+      return { status: f.status, headers, body: errorBody(path, new JiraApiError(f.status, [msg])) };
+    };
+    if (faulted && !fault.after) return send(req, res, path, faultReply(), call);
 
     const auth = String(req.headers.authorization ?? '');
     const m = /^Basic\s+(.+)$/i.exec(auth);
@@ -1025,7 +1039,7 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     }
     try {
       const reply = await handler({ method, path, params, query: url.searchParams, headers: req.headers, body, rawBody: raw, actor });
-      send(req, res, path, reply, call);
+      send(req, res, path, faulted ? faultReply() : reply, call);
     } catch (err) {
       if (err instanceof JiraApiError) return send(req, res, path, { status: err.status, body: errorBody(path, err) }, call);
       const e = new JiraApiError(500, ['Internal server error in the Jira sandbox.']);
@@ -1076,7 +1090,8 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     revokePermission: (permission, accountId) => void revoked.add(`${accountId ?? apiUser.accountId} ${permission}`),
     rateLimit: (count, retryAfter, filter) =>
       addFault({ status: 429, remaining: count, retryAfter, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path, reason: filter?.reason, issue: filter?.issue }),
-    fail: (count, status, filter) => addFault({ status, remaining: count, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path }),
+    fail: (count, status, filter) =>
+      addFault({ status, remaining: count, methods: filter?.methods?.map((x) => x.toUpperCase()), path: filter?.path, ...(filter?.after ? { after: true } : {}) }),
     writes: () => calls.filter((c) => c.method !== 'GET' && c.method !== 'HEAD' && c.path.startsWith('/rest') && c.status >= 200 && c.status < 300),
     violations: () => contract?.violations ?? [],
     webhooksIdle: () => webhooks.idle(),

@@ -70,12 +70,14 @@ end
  *
  * KEYS: 1 audit events hash, 2 audit head hash, 3.. every other key, named by index in ARGV.
  * ARGV is read in order:
- * - G, then G guards of 4 values: mode (absent|present|revision), key index, field, expected revision;
+ * - G, then G guards of 4 values: mode (absent|present|revision|holds), key index, field, expected
+ *   revision (`holds`: the string key at the index must equal the field, a lock's fencing value);
  * - E, then E events: body (canonical JSON members without seq/prevHash/hash), subject index
  *   key, actor index key, request index key (0: none), N, then N operations of 4 values:
  *   opcode, key index, arg1, arg2.
  * Returns {'ok', seq, hash, prevHash, seq, hash, prevHash...} (one triple per event), or
- * {'exists', guard} | {'missing', guard} | {'conflict', actualRevision, guard} (1-based guard).
+ * {'exists', guard} | {'missing', guard} | {'conflict', actualRevision, guard} | {'fenced', guard}
+ * (1-based guard).
  */
 const WRITE_LUA = `${SHA256_LUA}
 local pos = 1
@@ -109,6 +111,8 @@ for g, guard in ipairs(guards) do
     if not cur then return {'missing', g} end
     local rev = cjson.decode(cur).revision
     if rev ~= guard.revision then return {'conflict', tostring(rev), g} end
+  elseif guard.mode == 'holds' then
+    if redis.call('GET', guard.key) ~= guard.field then return {'fenced', g} end
   else
     return redis.error_reply('audit write: unknown guard ' .. tostring(guard.mode))
   end

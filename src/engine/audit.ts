@@ -95,16 +95,28 @@ export type WriteOp =
   /** Adds `member` with the score it has in the sorted set `scoreFrom` (or this write's seq when absent there). */
   | { op: 'zaddref'; key: string; member: string; scoreFrom: string };
 
+/**
+ * A lock the write is made under: the string at `key` must still be `value` (its holder and
+ * fencing token) when the write lands, checked inside the same atomic step. A holder whose lock
+ * expired or was taken over is refused with reason `fenced`, however long it was paused.
+ */
+export interface WriteFence {
+  key: string;
+  value: string;
+}
+
 /** A record change to apply together with its audit event. */
 export interface AtomicWrite {
   guard?: WriteGuard;
+  /** Refuse the write unless this lock is still held with this value. */
+  fence?: WriteFence;
   ops: WriteOp[];
 }
 
 /** Outcome of {@link AuditLog.commit}: the appended event, or why the guard refused the write. */
 export type CommitResult =
   | { ok: true; event: AuditEvent }
-  | { ok: false; reason: 'exists' | 'missing' }
+  | { ok: false; reason: 'exists' | 'missing' | 'fenced' }
   | { ok: false; reason: 'conflict'; actualRevision: number };
 
 /** One audit event together with the record change it describes, for {@link AuditLog.commitAll}. */
@@ -119,7 +131,7 @@ export interface AuditedWrite {
  */
 export type CommitAllResult =
   | { ok: true; events: AuditEvent[] }
-  | { ok: false; index: number; reason: 'exists' | 'missing' }
+  | { ok: false; index: number; reason: 'exists' | 'missing' | 'fenced' }
   | { ok: false; index: number; reason: 'conflict'; actualRevision: number };
 
 /** Options of {@link AuditLog}. */
@@ -227,6 +239,15 @@ function appendOps(keys: ScriptKeys, args: (string | number)[], ops: readonly Wr
   }
 }
 
+/** The guards the script checks for one write, in order: its record guard, then its fence. */
+function guardsOf(write: AtomicWrite): { mode: string; key: string; field: string; revision: number }[] {
+  const out: { mode: string; key: string; field: string; revision: number }[] = [];
+  const g = write.guard;
+  if (g) out.push({ mode: g.expect, key: g.key, field: g.field, revision: g.expect === 'revision' ? g.revision : 0 });
+  if (write.fence) out.push({ mode: 'holds', key: write.fence.key, field: write.fence.value, revision: 0 });
+  return out;
+}
+
 /** The audit script's reply: the stored events, or which guard refused the step and why. */
 function commitAllResult(reply: [string, ...unknown[]], drafts: EventDraft[], guardOwners: number[]): CommitAllResult {
   switch (reply[0]) {
@@ -239,6 +260,7 @@ function commitAllResult(reply: [string, ...unknown[]], drafts: EventDraft[], gu
     }
     case 'exists':
     case 'missing':
+    case 'fenced':
       return { ok: false, index: guardOwners[Number(reply[1]) - 1] ?? 0, reason: reply[0] };
     case 'conflict':
       return { ok: false, index: guardOwners[Number(reply[2]) - 1] ?? 0, reason: 'conflict', actualRevision: Number(reply[1]) };
@@ -314,7 +336,7 @@ export class AuditLog {
       throw new SystemError(`audit write failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     // The script numbers only the guards; map each back to the write it came with.
-    const guardOwners = writes.flatMap((w, i) => (w.write.guard ? [i] : []));
+    const guardOwners = writes.flatMap((w, i) => guardsOf(w.write).map(() => i));
     return commitAllResult(reply, drafts, guardOwners);
   }
 
@@ -344,12 +366,9 @@ export class AuditLog {
    */
   private scriptArguments(drafts: EventDraft[], writes: readonly AuditedWrite[]): { keys: string[]; args: (string | number)[] } {
     const keys = new ScriptKeys(this.eventsKey, this.headKey);
-    const guards = writes.map((w) => w.write.guard).filter((g): g is WriteGuard => g !== undefined);
+    const guards = writes.flatMap((w) => guardsOf(w.write));
     const args: (string | number)[] = [guards.length];
-    for (const w of writes) {
-      const g = w.write.guard;
-      if (g) args.push(g.expect, keys.of(g.key), g.field, g.expect === 'revision' ? g.revision : 0);
-    }
+    for (const g of guards) args.push(g.mode, keys.of(g.key), g.field, g.revision);
     args.push(drafts.length);
     drafts.forEach((draft, i) => {
       const request = draft.request !== undefined ? keys.of(this.requestKey(draft.request)) : 0;

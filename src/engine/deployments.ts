@@ -35,7 +35,7 @@ import { combineStepPlans, parsePlanJson, planHash, summarizePlan, type StepPlan
 import { Redactor, isSensitiveKey } from './redact.ts';
 import { sensitivePointers } from './registry/sensitive.ts';
 import { costDelta, estimateMonthlyCost, type CostDelta } from './cost.ts';
-import { LockLostError, type Lease, type PackageLock, type QueuedInfo } from './package-lock.ts';
+import { LockLostError, type Lease, type LeaseFence, type PackageLock, type QueuedInfo } from './package-lock.ts';
 import { excerptOf, type PlanScanner, type Provisioner, type StepContext } from './provisioner-port.ts';
 import type { Inventory } from './inventory.ts';
 import type { AuditContext } from './audit.ts';
@@ -48,17 +48,19 @@ export type Fields<T extends RecordMeta> = Omit<T, keyof RecordMeta>;
 
 /**
  * What the runner needs of the inventory. Small on purpose, so the real Inventory can implement
- * it (or be wrapped) without the runner knowing anything else of it. Writes are made only while
- * the package lock is held and after checking its fencing token.
+ * it (or be wrapped) without the runner knowing anything else of it. Writes made under the package
+ * lock carry its `fence`: the store checks it in the same atomic step that writes the record and
+ * refuses a stale holder with {@link LockLostError}.
  */
 export interface DeploymentStore {
   getPackage(id: string): Promise<Package>;
   getEnvironment(id: string): Promise<Environment>;
-  /** Merges `patch` into the package (revision + 1). */
-  updatePackage(id: string, patch: Partial<Fields<Package>>): Promise<Package>;
-  createDeployment(input: Fields<Deployment>): Promise<Deployment>;
-  /** Merges `patch` into the deployment (revision + 1). */
-  updateDeployment(id: string, patch: Partial<Fields<Deployment>>): Promise<Deployment>;
+  /** Merges `patch` into the package (revision + 1); refused unless `fence` (when given) still holds. */
+  updatePackage(id: string, patch: Partial<Fields<Package>>, fence?: LeaseFence): Promise<Package>;
+  /** Stores a new deployment; refused unless `fence` (when given) still holds. */
+  createDeployment(input: Fields<Deployment>, fence?: LeaseFence): Promise<Deployment>;
+  /** Merges `patch` into the deployment (revision + 1); refused unless `fence` (when given) still holds. */
+  updateDeployment(id: string, patch: Partial<Fields<Deployment>>, fence?: LeaseFence): Promise<Deployment>;
   getDeployment(id: string): Promise<Deployment>;
   /** Deployments in a status (for {@link DeploymentRunner.recoverStale}: `running`). */
   listDeploymentsByStatus(status: DeploymentStatus): Promise<Deployment[]>;
@@ -259,6 +261,7 @@ export class DeploymentRunner {
         const at = this.clock.now().toISOString();
         const marked = await store.updateDeployment(d.id, {
           status: 'failed',
+          abandoned: true,
           finishedAt: at,
           steps: fresh.steps.map((s) => (s.status === 'running' ? { ...s, status: 'failed', finishedAt: at, error: 'worker stopped' } : s)),
           error: { message: 'the worker running this deployment stopped and its package lock expired; nothing was marked applied' },
@@ -268,8 +271,7 @@ export class DeploymentRunner {
         if (lease) {
           const pkg = await store.getPackage(d.package);
           if (pkg.status === 'provisioning' || pkg.status === 'decommissioning') {
-            await lease.assertCurrent();
-            await store.updatePackage(pkg.id, { status: pkg.lastAppliedParams ? 'ready' : 'failed' });
+            await store.updatePackage(pkg.id, { status: pkg.lastAppliedParams ? 'ready' : 'failed' }, lease.fence);
           }
         }
       } finally {
@@ -315,8 +317,7 @@ export class DeploymentRunner {
     try {
       const connections = await this.resolveConnections(run.pkg, run.bundle, run.redactor);
       if (action !== 'plan') {
-        await lease.assertCurrent();
-        await this.deps.store.updatePackage(run.pkg.id, { status: mode === 'destroy' ? 'decommissioning' : 'provisioning' });
+        await this.deps.store.updatePackage(run.pkg.id, { status: mode === 'destroy' ? 'decommissioning' : 'provisioning' }, lease.fence);
       }
       const hash = await this.planAllSteps(run, connections);
       await this.scanPlan(run);
@@ -362,7 +363,6 @@ export class DeploymentRunner {
       log: [],
     }));
 
-    await lease.assertCurrent();
     const deployment = await store.createDeployment({
       package: pkg.id,
       ...(opts.request ? { request: opts.request } : {}),
@@ -371,7 +371,7 @@ export class DeploymentRunner {
       steps,
       fencingToken: lease.token,
       startedAt: now(),
-    });
+    }, lease.fence);
     const deploymentDir = join(this.deps.workRoot, safeSegment(deployment.id));
     logger?.info({ deployment: deployment.id, package: pkg.id, action }, 'deployment started');
 
@@ -389,8 +389,7 @@ export class DeploymentRunner {
       decisions: [],
       now,
       save: async (patch) => {
-        await lease.assertCurrent();
-        run.deployment = await store.updateDeployment(run.deployment.id, { ...patch, steps: steps.map((s) => ({ ...s, log: [...s.log] })) });
+        run.deployment = await store.updateDeployment(run.deployment.id, { ...patch, steps: steps.map((s) => ({ ...s, log: [...s.log] })) }, lease.fence);
       },
       logTo: (i) => (line) => {
         const log = steps[i].log;
@@ -499,9 +498,9 @@ export class DeploymentRunner {
     const { store, logger } = this.deps;
     const { pkg, params, deployment, costAfter } = run;
     // Everything succeeded and validated: only now does the package change.
-    await run.lease.assertCurrent();
+    const fence = run.lease.fence;
     if (run.mode === 'destroy') {
-      await store.updatePackage(pkg.id, { status: 'decommissioned', artifacts: {}, costMonthly: 0, lastDeployment: deployment.id });
+      await store.updatePackage(pkg.id, { status: 'decommissioned', artifacts: {}, costMonthly: 0, lastDeployment: deployment.id }, fence);
     } else {
       await store.updatePackage(pkg.id, {
         status: 'ready',
@@ -511,7 +510,7 @@ export class DeploymentRunner {
         lastAppliedParams: params,
         lastDeployment: deployment.id,
         ...(costAfter !== undefined ? { costMonthly: costAfter } : {}),
-      });
+      }, fence);
     }
     await run.save({ status: 'succeeded', finishedAt: run.now() });
     logger?.info({ deployment: run.deployment.id, package: pkg.id, action: run.action }, 'deployment succeeded');
@@ -553,10 +552,9 @@ export class DeploymentRunner {
     }
     if (run.action !== 'plan') {
       // The last good state stands: artifacts and last-applied params are left as they were.
-      await run.lease.assertCurrent();
       const previousStatus = run.previousStatus;
       const status: PackageStatus = previousStatus === 'ready' || previousStatus === 'decommissioned' ? previousStatus : 'failed';
-      await this.deps.store.updatePackage(run.pkg.id, { status });
+      await this.deps.store.updatePackage(run.pkg.id, { status }, run.lease.fence);
     }
     await run.save({ status: 'failed', finishedAt: now(), error });
   }
@@ -696,6 +694,19 @@ export class DeploymentRunner {
 // ---------------------------------------------------------------------------------------------
 // A Redis-backed store for the port, until the inventory is plugged in
 
+/**
+ * Stores one record (and moves it between status sets), refused with 0 unless the lock at KEYS[2]
+ * still holds ARGV[2] (empty: no fence). KEYS: record, lock, status set left, status set joined;
+ * ARGV: JSON, fence value, member leaving KEYS[3] (or empty), member joining KEYS[4] (or empty).
+ */
+const STORE_FENCED = `
+if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] ~= '' then redis.call('SREM', KEYS[3], ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('SADD', KEYS[4], ARGV[4]) end
+return 1
+`;
+
 /** Options for {@link RedisDeploymentStore}. */
 export interface RedisDeploymentStoreOptions {
   /** Key prefix (default `ts:`). */
@@ -734,10 +745,20 @@ export class RedisDeploymentStore implements DeploymentStore {
     return { ...fields, id: id ?? randomUUID(), revision: 1, createdAt: at, updatedAt: at };
   }
 
-  private async merge<T extends RecordMeta>(kind: string, id: string, patch: Partial<T>): Promise<T> {
+  /** Writes the record in one step with its status-set move, refused when `fence` no longer holds. */
+  private async store(kind: string, record: RecordMeta, fence?: LeaseFence, move?: { from?: string; to?: string }): Promise<void> {
+    const sets = (status?: string): string => `${this.prefix}deployments:${status ?? '-'}`;
+    const stored = await this.redis.eval(
+      STORE_FENCED, 4, this.key(kind, record.id), fence?.key ?? `${this.prefix}no-fence`, sets(move?.from), sets(move?.to),
+      JSON.stringify(record), fence?.value ?? '', move?.from ? record.id : '', move?.to ? record.id : '',
+    );
+    if (stored !== 1 && fence) throw new LockLostError(fence.packageId, fence.token);
+  }
+
+  private async merge<T extends RecordMeta>(kind: string, id: string, patch: Partial<T>, fence?: LeaseFence, moves?: (cur: T, next: T) => { from?: string; to?: string }): Promise<T> {
     const cur = await this.read<T>(kind, id);
     const next = { ...cur, ...patch, id: cur.id, createdAt: cur.createdAt, revision: cur.revision + 1, updatedAt: this.clock.now().toISOString() } as T;
-    await this.redis.set(this.key(kind, id), JSON.stringify(next));
+    await this.store(kind, next, fence, moves?.(cur, next));
     return next;
   }
 
@@ -763,31 +784,18 @@ export class RedisDeploymentStore implements DeploymentStore {
     return this.read<Environment>('environment', id);
   }
 
-  updatePackage(id: string, patch: Partial<Fields<Package>>): Promise<Package> {
-    return this.merge<Package>('package', id, patch);
+  updatePackage(id: string, patch: Partial<Fields<Package>>, fence?: LeaseFence): Promise<Package> {
+    return this.merge<Package>('package', id, patch, fence);
   }
 
-  async createDeployment(input: Fields<Deployment>): Promise<Deployment> {
+  async createDeployment(input: Fields<Deployment>, fence?: LeaseFence): Promise<Deployment> {
     const d = this.stamp(input);
-    await this.redis
-      .multi()
-      .set(this.key('deployment', d.id), JSON.stringify(d))
-      .sadd(`${this.prefix}deployments:${d.status}`, d.id)
-      .exec();
+    await this.store('deployment', d, fence, { to: d.status });
     return d;
   }
 
-  async updateDeployment(id: string, patch: Partial<Fields<Deployment>>): Promise<Deployment> {
-    const before = await this.read<Deployment>('deployment', id);
-    const next = await this.merge<Deployment>('deployment', id, patch);
-    if (before.status !== next.status) {
-      await this.redis
-        .multi()
-        .srem(`${this.prefix}deployments:${before.status}`, id)
-        .sadd(`${this.prefix}deployments:${next.status}`, id)
-        .exec();
-    }
-    return next;
+  updateDeployment(id: string, patch: Partial<Fields<Deployment>>, fence?: LeaseFence): Promise<Deployment> {
+    return this.merge<Deployment>('deployment', id, patch, fence, (cur, next) => (cur.status === next.status ? {} : { from: cur.status, to: next.status }));
   }
 
   getDeployment(id: string): Promise<Deployment> {
@@ -830,21 +838,22 @@ export class InventoryDeploymentStore implements DeploymentStore {
     return this.inventory.get('environment', id);
   }
 
-  updatePackage(id: string, patch: Partial<Fields<Package>>): Promise<Package> {
-    return this.inventory.modify('package', id, (draft) => ({ ...draft, ...patch }), this.ctx, { action: 'package.deploy' });
+  updatePackage(id: string, patch: Partial<Fields<Package>>, fence?: LeaseFence): Promise<Package> {
+    return this.inventory.modify('package', id, (draft) => ({ ...draft, ...patch }), this.ctx, { action: 'package.deploy', ...(fence ? { fence } : {}) });
   }
 
-  async createDeployment(input: Fields<Deployment>): Promise<Deployment> {
+  async createDeployment(input: Fields<Deployment>, fence?: LeaseFence): Promise<Deployment> {
     const ctx = input.request ? { ...this.ctx, request: input.request } : this.ctx;
     const created = await this.inventory.createDeployment(
       { package: input.package, action: input.action, status: input.status, ...(input.request ? { request: input.request } : {}) },
       ctx,
+      fence,
     );
-    return this.inventory.modify('deployment', created.id, (draft) => ({ ...draft, ...input }), ctx);
+    return this.inventory.modify('deployment', created.id, (draft) => ({ ...draft, ...input }), ctx, fence ? { fence } : {});
   }
 
-  updateDeployment(id: string, patch: Partial<Fields<Deployment>>): Promise<Deployment> {
-    return this.inventory.modify('deployment', id, (draft) => ({ ...draft, ...patch }), this.ctx);
+  updateDeployment(id: string, patch: Partial<Fields<Deployment>>, fence?: LeaseFence): Promise<Deployment> {
+    return this.inventory.modify('deployment', id, (draft) => ({ ...draft, ...patch }), this.ctx, fence ? { fence } : {});
   }
 
   getDeployment(id: string): Promise<Deployment> {

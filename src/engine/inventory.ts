@@ -37,6 +37,7 @@ import { redactRecord } from './redact.ts';
 import type { SecretBox } from './secret-box.ts';
 import { assertTransition } from './request-lifecycle.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
+import { LockLostError, type LeaseFence } from './package-lock.ts';
 
 /** The kinds of record the inventory stores. */
 export type RecordKind = 'project' | 'environment' | 'package' | 'request' | 'deployment';
@@ -100,6 +101,13 @@ export interface UpdateOptions {
   at?: Date;
   /** Work this change owes (notices, jobs), stored in the outbox in the same atomic step. */
   outbox?: readonly OutboxEntry[];
+  /** The package lock this write is made under: refused with {@link LockLostError}, inside the write, once lost. */
+  fence?: LeaseFence;
+}
+
+/** The audit write's fence for a lease fence (key and value only), or nothing. */
+function fenceOf(fence: LeaseFence | undefined): { fence?: { key: string; value: string } } {
+  return fence ? { fence: { key: fence.key, value: fence.value } } : {};
 }
 
 /**
@@ -111,6 +119,8 @@ export interface PreparedWrite<K extends RecordKind = RecordKind> {
   record: RecordTypes[K];
   /** The revision the write expects (an update), for the conflict error. */
   expectedRevision?: number;
+  /** The lock the write is made under (for the error when it is refused). */
+  fence?: LeaseFence;
   audited: AuditedWrite;
 }
 
@@ -392,14 +402,19 @@ export class Inventory {
    * Stores a new record at revision 1. Throws {@link AlreadyExistsError} when the id is taken.
    * Prefer the typed creators ({@link createProject}...), which validate and derive ids.
    */
-  async create<K extends RecordKind>(kind: K, data: NewRecord<K>, ctx: AuditContext, options: { at?: Date; outbox?: readonly OutboxEntry[] } = {}): Promise<RecordTypes[K]> {
+  async create<K extends RecordKind>(
+    kind: K,
+    data: NewRecord<K>,
+    ctx: AuditContext,
+    options: { at?: Date; outbox?: readonly OutboxEntry[]; fence?: LeaseFence } = {},
+  ): Promise<RecordTypes[K]> {
     const prepared = this.prepareCreate(kind, data, ctx, options);
     await this.commit([prepared], options.outbox);
     return prepared.record;
   }
 
   /** The write {@link create} makes, not yet stored (see {@link commit}). */
-  prepareCreate<K extends RecordKind>(kind: K, data: NewRecord<K>, ctx: AuditContext, options: { at?: Date } = {}): PreparedWrite<K> {
+  prepareCreate<K extends RecordKind>(kind: K, data: NewRecord<K>, ctx: AuditContext, options: { at?: Date; fence?: LeaseFence } = {}): PreparedWrite<K> {
     assertAuditContext(ctx);
     this.assertId(kind, data.id);
     const now = (options.at ?? this.clock.now()).toISOString();
@@ -413,8 +428,8 @@ export class Inventory {
       request: this.auditRequestOf(kind, record as unknown as RecordMetaLike, ctx),
       after: this.redact(kind, auditView(kind, deepCopy(record) as unknown as Record<string, unknown>), record),
     };
-    const write = { guard: { key: this.recordsKey(kind), field: record.id, expect: 'absent' as const }, ops: this.recordOps(kind, record) };
-    return { kind, record, audited: { event, write } };
+    const write = { guard: { key: this.recordsKey(kind), field: record.id, expect: 'absent' as const }, ops: this.recordOps(kind, record), ...fenceOf(options.fence) };
+    return { kind, record, ...(options.fence ? { fence: options.fence } : {}), audited: { event, write } };
   }
 
   /**
@@ -471,8 +486,9 @@ export class Inventory {
       before: this.redact(kind, changes.before, current),
       after: this.redact(kind, changes.after, next),
     };
-    const write = { guard: { key: this.recordsKey(kind), field: id, expect: 'revision' as const, revision: expectedRevision }, ops: this.recordOps(kind, next, current) };
-    return { kind, record: next, expectedRevision, audited: { event, write } };
+    const guard = { key: this.recordsKey(kind), field: id, expect: 'revision' as const, revision: expectedRevision };
+    const write = { guard, ops: this.recordOps(kind, next, current), ...fenceOf(options.fence) };
+    return { kind, record: next, expectedRevision, ...(options.fence ? { fence: options.fence } : {}), audited: { event, write } };
   }
 
   /**
@@ -493,6 +509,7 @@ export class Inventory {
       if (result.reason === 'exists') throw new AlreadyExistsError(w.kind, w.record.id);
       if (result.reason === 'conflict') throw new ConflictError(w.kind, w.record.id, w.expectedRevision ?? 0, result.actualRevision);
       if (result.reason === 'missing') throw new NotFoundError(w.kind, w.record.id);
+      if (result.reason === 'fenced' && w.fence) throw new LockLostError(w.fence.packageId, w.fence.token);
       throw new SystemError(`write ${w.kind} ${w.record.id}: unexpected guard result`);
     }
     if (outbox.length) this.outbox.written(outbox);
@@ -662,6 +679,7 @@ export class Inventory {
   async createDeployment(
     input: { package: string; action: DeploymentAction; request?: string; status?: DeploymentStatus; planHash?: string },
     ctx: AuditContext,
+    fence?: LeaseFence,
   ): Promise<Deployment> {
     const issues: FieldIssue[] = [];
     if (!DEPLOYMENT_ACTIONS.includes(input.action)) issues.push({ pointer: '/action', field: 'action', message: `must be one of ${DEPLOYMENT_ACTIONS.join(', ')}` });
@@ -682,6 +700,7 @@ export class Inventory {
         ...(input.planHash !== undefined ? { planHash: input.planHash } : {}),
       },
       ctx,
+      fence ? { fence } : {},
     );
   }
 

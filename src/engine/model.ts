@@ -380,6 +380,11 @@ export interface Deployment extends RecordMeta {
   startedAt?: string;
   finishedAt?: string;
   error?: { step?: string; message: string; excerpt?: string };
+  /**
+   * Its worker stopped while it ran (the lock expired; marked failed by the stale sweep): what it
+   * did is unknown, so an apply is planned again rather than reported as failed.
+   */
+  abandoned?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,8 +4,10 @@
  * - The lock is `SET <lock> <owner>|<token> PX <ttl>`, taken only when free; the token comes from
  *   `INCR` on a per-package counter, so every holder ever gets a larger token than the one before.
  * - A holder renews the lock while it works; a crashed holder stops renewing and the lock expires.
- * - Writes made under the lock call {@link Lease.assertCurrent} first: a holder whose lock expired
- *   (a long GC pause, a partition) learns it lost the lock instead of overwriting its successor.
+ * - Writes made under the lock carry the lease's {@link Lease.fence}: the audited write checks, in
+ *   the same Lua step that stores the record, that the lock still holds this owner and token. A
+ *   holder whose lock expired (a long GC pause, a partition) is refused there with
+ *   {@link LockLostError} instead of overwriting its successor; no window between check and write.
  * - A second request for the same package does not fail: {@link PackageLock.waitForLock} queues it
  *   (a sorted set ordered by arrival, each waiter keeping a heartbeat key alive), tells the caller
  *   once that it is queued and its position, and returns when it is at the head and the lock is free.
@@ -18,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { SystemError } from './errors.ts';
+import type { WriteFence } from './audit.ts';
 
 /** The package lock was lost (expired or taken over) while its holder still worked. */
 export class LockLostError extends SystemError {
@@ -28,6 +31,12 @@ export class LockLostError extends SystemError {
     this.packageId = packageId;
     this.token = token;
   }
+}
+
+/** A {@link WriteFence} on a package lock, naming the package and token for the error a refusal raises. */
+export interface LeaseFence extends WriteFence {
+  packageId: string;
+  token: number;
 }
 
 /** Options for {@link PackageLock}. */
@@ -132,6 +141,11 @@ export class Lease {
     return `${this.owner}|${this.token}`;
   }
 
+  /** The fence writes made under this lease carry: refused inside the write once the lock is lost. */
+  get fence(): LeaseFence {
+    return { key: this.lock.lockKey(this.packageId), value: this.value, packageId: this.packageId, token: this.token };
+  }
+
   /** Extends the lock's life; false when it was already lost. */
   renew(): Promise<boolean> {
     return this.lock.renewLease(this);
@@ -142,7 +156,10 @@ export class Lease {
     return this.lock.releaseLease(this);
   }
 
-  /** Throws {@link LockLostError} unless this lease still holds the lock (call before every write). */
+  /**
+   * Throws {@link LockLostError} unless this lease still holds the lock. A check before work with
+   * outside effects; record writes carry {@link fence} instead, checked inside the write itself.
+   */
   async assertCurrent(): Promise<void> {
     if (!(await this.lock.isCurrent(this.packageId, this.token, this.owner))) throw new LockLostError(this.packageId, this.token);
   }
@@ -199,6 +216,11 @@ export class PackageLock {
   private keys(packageId: string) {
     const base = `${this.prefix}lock:${packageId}`;
     return { lock: base, token: `${base}:token`, queue: `${base}:queue`, ticket: `${base}:ticket`, waiter: `${base}:waiter:` };
+  }
+
+  /** Redis key of the package's lock (its value is `<owner>|<token>` while held). */
+  lockKey(packageId: string): string {
+    return this.keys(packageId).lock;
   }
 
   /** Heartbeat TTL of a waiter: several polls long, so a slow poll does not lose the place. */

@@ -2,11 +2,11 @@
  * The provisioners a bundle step can name: `exec`, `opentofu` and `terraform`.
  */
 import { ExecProvisioner } from './exec.ts';
-import { OpenTofuProvisioner } from './opentofu.ts';
+import { OpenTofuProvisioner, type StateBackend } from './opentofu.ts';
 import type { Provisioner } from './types.ts';
 
 export { ExecProvisioner, ExecConfigSchema, parseExecConfig, DEFAULT_EXEC_TIMEOUT_SECONDS, type ExecConfig } from './exec.ts';
-export { OpenTofuProvisioner, type OpenTofuProvisionerOptions } from './opentofu.ts';
+export { OpenTofuProvisioner, type OpenTofuProvisionerOptions, type StateBackend } from './opentofu.ts';
 export { ProcessPlanScanner, parseScanners, runScanners, severityFor } from './scanners.ts';
 export { inheritedEnv, stepEnv, MD_ENV, type Provisioner, type StepContext, type PlanResult, type ApplyResult } from './types.ts';
 
@@ -18,13 +18,15 @@ export interface ProvisionerSetOptions {
   terraformBin?: string;
   /** The service environment (only PATH/HOME/LANG/TS_TARGET_* reach steps). */
   baseEnv?: NodeJS.ProcessEnv;
+  /** Where OpenTofu/Terraform state lives (default: local files per package and step). */
+  stateBackend?: StateBackend;
 }
 
 /** The standard provisioner map for the DeploymentRunner (src/engine/deployments.ts): `exec`, `opentofu`, `terraform`. */
 export function createProvisioners(opts: ProvisionerSetOptions = {}): Record<string, Provisioner> {
   return {
     exec: new ExecProvisioner({ baseEnv: opts.baseEnv }),
-    opentofu: new OpenTofuProvisioner({ binary: opts.tofuBin ?? 'tofu', name: 'opentofu', baseEnv: opts.baseEnv }),
-    terraform: new OpenTofuProvisioner({ binary: opts.terraformBin ?? 'terraform', name: 'terraform', baseEnv: opts.baseEnv }),
+    opentofu: new OpenTofuProvisioner({ binary: opts.tofuBin ?? 'tofu', name: 'opentofu', baseEnv: opts.baseEnv, backend: opts.stateBackend }),
+    terraform: new OpenTofuProvisioner({ binary: opts.terraformBin ?? 'terraform', name: 'terraform', baseEnv: opts.baseEnv, backend: opts.stateBackend }),
   };
 }

@@ -13,11 +13,17 @@
  *            through the module's variables (see refresh-drift.ts). Nothing is applied.
  *
  * Params, connections and metadata are `*.auto.tfvars.json` files in the working directory,
- * which the CLI loads by itself. State lives per package and step in `MD_STATE_DIR` (the local
- * backend with `-state`), so every deployment can use a fresh working directory. Sensitive
- * outputs are registered with the run's redactor before anything is logged.
+ * which the CLI loads by itself. State lives per package and step: by default in `MD_STATE_DIR`
+ * (the local backend with `-state`), so every deployment can use a fresh working directory; with a
+ * configured remote backend ({@link StateBackend}: `pg` on the project's PostgreSQL, or `http`)
+ * it lives there instead, so a package planned on one worker host can be applied on another.
+ * Then the working directory gets an override file declaring the backend and a backend config
+ * file naming the package's and step's own state (`init -reconfigure -backend-config=...`), and
+ * no `-state` flag is passed. Sensitive outputs and the backend's credentials are registered with
+ * the run's redactor before anything is logged.
  */
-import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { DeploymentFailedError } from '../engine/errors.ts';
 import { describeFailure, excerptOf, runProcess } from './run-process.ts';
 import { readFile } from 'node:fs/promises';
@@ -36,6 +42,65 @@ export interface OpenTofuProvisionerOptions {
   timeoutSeconds?: number;
   /** Extra variables for the CLI, for example `TF_PLUGIN_CACHE_DIR` (never secrets). */
   extraEnv?: Record<string, string>;
+  /** Where state lives (default: local files in each step's state directory). */
+  backend?: StateBackend;
+}
+
+/**
+ * Where OpenTofu keeps state. `local`: a file per package and step in `MD_STATE_DIR` (one worker
+ * host). `pg`: the PostgreSQL backend, one schema per package and step (`<schemaPrefix>_<package>_<step>`).
+ * `http`: an HTTP state service, one address per package and step (`<address>/<package>/<step>`),
+ * locked and unlocked at the same address.
+ */
+export type StateBackend =
+  | { type: 'local' }
+  | { type: 'pg'; connStr: string; schemaPrefix?: string }
+  | { type: 'http'; address: string; username?: string; password?: string };
+
+/** The backend config file written into the working directory for a remote backend. */
+export const BACKEND_CONFIG_FILE = 'ts-state.tfbackend';
+/** The override file declaring the remote backend, so a bundle's module need not declare it. */
+export const BACKEND_OVERRIDE_FILE = 'ts_state_override.tf';
+
+/** The name of a step's state in a remote backend: `<package>/<step>`, from its state directory. */
+export function stateName(stateDir: string): string {
+  return `${basename(dirname(stateDir))}/${basename(stateDir)}`;
+}
+
+/** The override file and backend config file of a remote backend for the state named `name`; undefined for `local`. */
+export function backendFiles(backend: StateBackend, name: string): { override: string; config: string } | undefined {
+  if (backend.type === 'local') return undefined;
+  const hcl = (pairs: [string, string | undefined][]) =>
+    pairs.filter((p): p is [string, string] => p[1] !== undefined).map(([k, v]) => `${k} = ${JSON.stringify(v)}\n`).join('');
+  const override = `terraform {\n  backend "${backend.type}" {}\n}\n`;
+  if (backend.type === 'pg') {
+    const schema = `${backend.schemaPrefix ?? 'ts_state'}_${name.replace(/[^A-Za-z0-9]+/g, '_')}`.toLowerCase();
+    return { override, config: hcl([['conn_str', backend.connStr], ['schema_name', schema]]) };
+  }
+  const address = `${backend.address.replace(/\/+$/, '')}/${name.split('/').map(encodeURIComponent).join('/')}`;
+  return {
+    override,
+    config: hcl([
+      ['address', address],
+      ['lock_address', address],
+      ['unlock_address', address],
+      ['username', backend.username],
+      ['password', backend.password],
+    ]),
+  };
+}
+
+/** The command lines of one step run: `-state=<statePath>` with the local backend, the backend config file otherwise. */
+export function commandLines(backend: StateBackend, statePath: string, mode: 'apply' | 'destroy') {
+  const local = backend.type === 'local';
+  const state = local ? [`-state=${statePath}`] : [];
+  return {
+    init: ['init', '-input=false', '-no-color', ...(local ? [] : ['-reconfigure', `-backend-config=${BACKEND_CONFIG_FILE}`])],
+    plan: ['plan', '-input=false', '-no-color', `-out=${PLAN_FILE_NAME}`, ...state, ...(mode === 'destroy' ? ['-destroy'] : [])],
+    show: ['show', '-json', '-no-color', PLAN_FILE_NAME],
+    apply: ['apply', '-input=false', '-no-color', ...state, PLAN_FILE_NAME],
+    output: ['output', '-json', '-no-color', ...state],
+  };
 }
 
 /** File name of the saved plan inside the working directory. */
@@ -56,6 +121,7 @@ export class OpenTofuProvisioner implements Provisioner {
   private readonly baseEnv: NodeJS.ProcessEnv;
   private readonly timeoutMs: number;
   private readonly extraEnv: Record<string, string>;
+  private readonly backend: StateBackend;
 
   constructor(opts: OpenTofuProvisionerOptions = {}) {
     this.binary = opts.binary ?? 'tofu';
@@ -63,35 +129,40 @@ export class OpenTofuProvisioner implements Provisioner {
     this.baseEnv = opts.baseEnv ?? process.env;
     this.timeoutMs = (opts.timeoutSeconds ?? 1800) * 1000;
     this.extraEnv = opts.extraEnv ?? {};
+    this.backend = opts.backend ?? { type: 'local' };
   }
 
   /** init, plan to `tfplan`, and `show -json` of it. */
   async plan(ctx: StepContext): Promise<PlanResult> {
-    await this.cli(ctx, 'plan', ['init', '-input=false', '-no-color'], true);
-    const args = ['plan', '-input=false', '-no-color', `-out=${PLAN_FILE_NAME}`, `-state=${this.statePath(ctx)}`];
-    if (ctx.mode === 'destroy') args.push('-destroy');
-    await this.cli(ctx, 'plan', args, true);
-    const shown = await this.cli(ctx, 'plan', ['show', '-json', '-no-color', PLAN_FILE_NAME], false);
+    const cmd = this.commands(ctx);
+    await this.writeBackendFiles(ctx);
+    await this.cli(ctx, 'plan', cmd.init, true);
+    await this.cli(ctx, 'plan', cmd.plan, true);
+    const shown = await this.cli(ctx, 'plan', cmd.show, false);
     return { planJson: shown };
   }
 
   /** Applies the saved plan, then reads the outputs into artifacts. */
   async apply(ctx: StepContext): Promise<ApplyResult> {
-    await this.cli(ctx, 'apply', ['apply', '-input=false', '-no-color', `-state=${this.statePath(ctx)}`, PLAN_FILE_NAME], true);
-    const text = await this.cli(ctx, 'apply', ['output', '-json', '-no-color', `-state=${this.statePath(ctx)}`], false);
+    const cmd = this.commands(ctx);
+    await this.cli(ctx, 'apply', cmd.apply, true);
+    const text = await this.cli(ctx, 'apply', cmd.output, false);
     return { artifacts: this.artifactsFromOutputs(text, ctx) };
   }
 
   /** Applies the destroy plan saved by `plan` in destroy mode. */
   async destroy(ctx: StepContext): Promise<void> {
-    await this.cli(ctx, 'destroy', ['apply', '-input=false', '-no-color', `-state=${this.statePath(ctx)}`, PLAN_FILE_NAME], true);
+    await this.cli(ctx, 'destroy', this.commands(ctx).apply, true);
   }
 
   /** A refresh-only plan, shown as JSON: what reality holds against the state. Applies nothing. */
   async observe(ctx: StepContext): Promise<ObserveResult> {
-    await this.cli(ctx, 'observe', ['init', '-input=false', '-no-color'], true);
-    await this.cli(ctx, 'observe', ['plan', '-refresh-only', '-input=false', '-no-color', `-out=${PLAN_FILE_NAME}`, `-state=${this.statePath(ctx)}`], true);
-    const shown = await this.cli(ctx, 'observe', ['show', '-json', '-no-color', PLAN_FILE_NAME], false);
+    // The same backend as plan and apply: a refresh-only plan of the state they wrote.
+    const lines = commandLines(this.backend, join(ctx.stateDir, STATE_FILE_NAME), 'apply');
+    await this.writeBackendFiles(ctx);
+    await this.cli(ctx, 'observe', lines.init, true);
+    await this.cli(ctx, 'observe', [...lines.plan.slice(0, 1), '-refresh-only', ...lines.plan.slice(1)], true);
+    const shown = await this.cli(ctx, 'observe', lines.show, false);
     let plan: unknown;
     try {
       plan = JSON.parse(shown);
@@ -102,8 +173,18 @@ export class OpenTofuProvisioner implements Provisioner {
     return observationFromRefreshPlan(plan, Object.keys(params));
   }
 
-  private statePath(ctx: StepContext): string {
-    return join(ctx.stateDir, STATE_FILE_NAME);
+  private commands(ctx: StepContext): ReturnType<typeof commandLines> {
+    return commandLines(this.backend, join(ctx.stateDir, STATE_FILE_NAME), ctx.mode);
+  }
+
+  /** With a remote backend: the override and backend config files (credentials registered as secrets first). */
+  private async writeBackendFiles(ctx: StepContext): Promise<void> {
+    const files = backendFiles(this.backend, stateName(ctx.stateDir));
+    if (!files) return;
+    if (this.backend.type === 'pg') ctx.redactor.addSecret(this.backend.connStr);
+    if (this.backend.type === 'http') ctx.redactor.addSecret(this.backend.password);
+    await writeFile(join(ctx.workDir, BACKEND_OVERRIDE_FILE), files.override);
+    await writeFile(join(ctx.workDir, BACKEND_CONFIG_FILE), files.config, { mode: 0o600 });
   }
 
   /** Maps `output -json` to artifacts: outputs named like declared artifacts, plus the keys of an `artifacts` output. */

@@ -111,6 +111,11 @@ export class DeadLetters {
     return listed;
   }
 
+  /** True when the delivery is kept as a dead letter. */
+  async has(delivery: Pick<IntakeJobData, 'surface' | 'deliveryId'>): Promise<boolean> {
+    return (await this.opts.redis.hexists(this.key, DeadLetters.idOf(delivery))) === 1;
+  }
+
   /** Drops a delivery's dead letter (it succeeded after all); true when there was one. */
   async forget(delivery: Pick<IntakeJobData, 'surface' | 'deliveryId'>): Promise<boolean> {
     return (await this.opts.redis.hdel(this.key, DeadLetters.idOf(delivery))) > 0;

@@ -19,6 +19,9 @@ export const INTAKE_RETRY: IntakeRetrySchedule = { firstDelayMs: 500, maxDelayMs
 /** The BullMQ backoff type name of {@link intakeRetryDelay}. */
 export const INTAKE_BACKOFF_TYPE = 'intake';
 
+/** The backoff type name of outbox jobs: the same schedule, so a ticket write outlasts a day of outage too. */
+export const OUTBOX_BACKOFF_TYPE = 'outbox';
+
 /** The wait (ms) after the `attemptsMade`-th failed attempt (1 after the first failure). */
 export function intakeRetryDelay(attemptsMade: number, schedule: IntakeRetrySchedule = INTAKE_RETRY): number {
   const exponential = schedule.firstDelayMs * 2 ** Math.max(0, attemptsMade - 1);

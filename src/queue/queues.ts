@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { WorkflowJob, WorkflowNotice, WorkflowPorts } from '../workflow/workflow.ts';
-import { INTAKE_BACKOFF_TYPE, intakeAttempts } from './intake-retry.ts';
+import { INTAKE_BACKOFF_TYPE, intakeAttempts, OUTBOX_BACKOFF_TYPE } from './intake-retry.ts';
 
 /** A webhook delivery as received: verified, not yet parsed further. */
 export interface IntakeJobData {
@@ -70,6 +70,21 @@ export function intakeJobOptions(): JobsOptions {
   };
 }
 
+/**
+ * Options of every outbox job (a write back to a ticket): the intake schedule, capped exponential
+ * backoff for more than a day of surface outage (not ten attempts in a few minutes), then a dead
+ * letter (notice-dead-letters.ts). Finished jobs are kept as the requests' are.
+ */
+export function noticeJobOptions(): JobsOptions {
+  return {
+    attempts: intakeAttempts(),
+    backoff: { type: OUTBOX_BACKOFF_TYPE },
+    stackTraceLimit: 3,
+    removeOnComplete: { age: 7 * DAY, count: 100_000 },
+    removeOnFail: { age: 30 * DAY },
+  };
+}
+
 /** Options of {@link WorkflowQueues}. */
 export interface WorkflowQueuesOptions {
   connection: ConnectionOptions;
@@ -94,7 +109,7 @@ export class WorkflowQueues implements WorkflowPorts {
     const keep = { removeOnComplete: { age: 7 * DAY, count: 100_000 }, removeOnFail: { age: 30 * DAY } };
     this.intake = new Queue(opts.names.intake, { ...base, defaultJobOptions: intakeJobOptions() });
     this.requests = new Queue(opts.names.requests, { ...base, defaultJobOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, ...keep } });
-    this.outbox = new Queue(opts.names.outbox, { ...base, defaultJobOptions: { attempts: 10, backoff: { type: 'exponential', delay: 500 }, ...keep } });
+    this.outbox = new Queue(opts.names.outbox, { ...base, defaultJobOptions: noticeJobOptions() });
   }
 
   /**

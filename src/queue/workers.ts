@@ -5,6 +5,7 @@ import { ConflictError, UserError } from '../engine/errors.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { Metrics } from '../engine/metrics.ts';
 import { DeadLetters } from './dead-letters.ts';
+import { NoticeDeadLetters } from './notice-dead-letters.ts';
 import { intakeBackoffStrategy } from './intake-retry.ts';
 import { takeLock, type HeldLock } from './locks.ts';
 import type { IntakeJobData, QueueNames } from './queues.ts';
@@ -41,7 +42,18 @@ export interface WorkflowWorkersOptions {
   concurrency?: { intake?: number; requests?: number; outbox?: number };
   /** Lock TTLs in ms: intake per ticket (default 60000), outbox per request (default 30000); renewed every third. */
   lockTtlMs?: { intake?: number; outbox?: number };
+  /** How jobs of a dead worker are taken over (see {@link STALLED_TAKEOVERS}); tests shorten the times. */
+  stalled?: { maxCount?: number; lockDurationMs?: number; intervalMs?: number };
 }
+
+/**
+ * How many times a job whose worker died (SIGKILL, a lost host: its job lock expired) is taken
+ * over by another worker before it is failed. BullMQ's default is 1: a delivery whose worker is
+ * killed twice while handling it would fail for good, past every retry and dead letter, though
+ * it was answered 202. A job that kills its worker every time still stops after this many and
+ * is kept as a dead letter.
+ */
+export const STALLED_TAKEOVERS = 50;
 
 /** True when a failure of this attempt is the job's last (BullMQ will not retry it). */
 function isLastAttempt(job: Job): boolean {
@@ -67,15 +79,25 @@ export class WorkflowWorkers {
   private readonly workers: Worker[] = [];
   /** Deliveries intake gave up on. */
   readonly deadLetters: DeadLetters;
+  /** Notices the outbox gave up on (after more than a day of retries). */
+  readonly deadNotices: NoticeDeadLetters;
 
   constructor(private readonly opts: WorkflowWorkersOptions) {
-    this.deadLetters = new DeadLetters({ redis: opts.redis, names: opts.names, ...(opts.prefix ? { prefix: opts.prefix } : {}), keyPrefix: opts.keyPrefix ?? 'ts:' });
+    const where = { redis: opts.redis, names: opts.names, ...(opts.prefix ? { prefix: opts.prefix } : {}), keyPrefix: opts.keyPrefix ?? 'ts:' };
+    this.deadLetters = new DeadLetters(where);
+    this.deadNotices = new NoticeDeadLetters(where);
   }
 
   /** Starts the workers. */
   start(): void {
-    const { connection, names, prefix } = this.opts;
-    const base = { connection, ...(prefix ? { prefix } : {}) };
+    const { connection, names, prefix, stalled = {} } = this.opts;
+    const base = {
+      connection,
+      ...(prefix ? { prefix } : {}),
+      maxStalledCount: stalled.maxCount ?? STALLED_TAKEOVERS,
+      ...(stalled.lockDurationMs ? { lockDuration: stalled.lockDurationMs } : {}),
+      ...(stalled.intervalMs ? { stalledInterval: stalled.intervalMs } : {}),
+    };
     const c = this.opts.concurrency ?? {};
     this.workers.push(
       new Worker<IntakeJobData>(names.intake, (job, token) => this.runIntake(job, token), {
@@ -84,13 +106,35 @@ export class WorkflowWorkers {
         settings: { backoffStrategy: intakeBackoffStrategy },
       }),
       new Worker<{ requestId: string }>(names.requests, (job) => this.runRequest(job), { ...base, concurrency: c.requests ?? 4 }),
-      new Worker<WorkflowNotice>(names.outbox, (job, token) => this.runOutbox(job, token), { ...base, concurrency: c.outbox ?? 8 }),
+      new Worker<WorkflowNotice>(names.outbox, (job, token) => this.runOutbox(job, token), {
+        ...base,
+        concurrency: c.outbox ?? 8,
+        settings: { backoffStrategy: intakeBackoffStrategy },
+      }),
     );
     for (const w of this.workers) {
       w.on('failed', (job, err) => {
         this.opts.logger.error({ queue: w.name, job: job?.id, attempts: job?.attemptsMade, err }, 'job failed');
+        if (job) void this.keepFailed(w.name, job, err);
       });
       w.on('error', (err) => this.opts.logger.error({ queue: w.name, err: { name: err.name } }, 'worker error'));
+    }
+  }
+
+  /**
+   * A job failed for good without its handler keeping it (its workers kept dying: failed by
+   * BullMQ's stalled check): an intake delivery or a notice becomes a dead letter all the same.
+   */
+  private async keepFailed(queue: string, job: Job, err: Error): Promise<void> {
+    try {
+      if (!(await job.isFailed())) return;
+      if (queue === this.opts.names.intake && !(await this.deadLetters.has(job.data as IntakeJobData))) {
+        await this.deadLetters.record(job.data as IntakeJobData, err, job.attemptsMade);
+      } else if (queue === this.opts.names.outbox && !(await this.deadNotices.has((job.data as WorkflowNotice).key))) {
+        await this.deadNotices.record(job.data as WorkflowNotice, err, job.attemptsMade);
+      }
+    } catch (e) {
+      this.opts.logger.error({ err: e, job: job.id }, 'could not keep the failed job as a dead letter');
     }
   }
 
@@ -187,24 +231,43 @@ export class WorkflowWorkers {
       if (notice.message !== 'status') await this.opts.redis.sadd(sentKey, notice.key);
       this.opts.metrics?.inc('ts_outbox_delivered_total', 'Notices written back to tickets', { message: notice.message });
     } catch (err) {
-      const wait = retryAfterMs(err);
-      if (wait !== undefined) {
-        log.warn({ retryAfterMs: wait }, 'rate limited; delaying');
-        await job.moveToDelayed(Date.now() + wait, token);
-        throw new DelayedError();
-      }
-      if (err instanceof UserError) {
-        log.error({ code: err.code, problem: err.message }, 'notice refused by the surface');
-        return;
-      }
-      throw err;
+      await this.outboxFailed(job, err, log, token);
     } finally {
       await this.release(lock, log);
     }
   }
 
-  /** Waits for running jobs and stops. */
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close()));
+  /**
+   * A failed ticket write: a 429 delays the job by its `Retry-After` (no attempt counted); a user
+   * error is refused for good; anything else is thrown for BullMQ to retry on the day-long
+   * schedule, and kept as a dead notice when it was the last attempt.
+   */
+  private async outboxFailed(job: Job<WorkflowNotice>, err: unknown, log: Logger, token?: string): Promise<void> {
+    const wait = retryAfterMs(err);
+    if (wait !== undefined) {
+      log.warn({ retryAfterMs: wait }, 'rate limited; delaying');
+      await job.moveToDelayed(Date.now() + wait, token);
+      throw new DelayedError();
+    }
+    if (err instanceof UserError) {
+      log.error({ code: err.code, problem: err.message }, 'notice refused by the surface');
+      return;
+    }
+    if (isLastAttempt(job)) {
+      const replays = Number(/\.replay\.(\d+)$/.exec(job.id ?? '')?.[1] ?? 0);
+      await this.deadNotices
+        .record(job.data, err, job.attemptsMade + 1, replays)
+        .then(async () => {
+          log.error({ attempts: job.attemptsMade + 1 }, 'notice failed for good; kept as a dead letter');
+          this.opts.metrics?.set('ts_notices_dead', 'Ticket writes the outbox gave up on, awaiting replay', await this.deadNotices.count());
+        })
+        .catch((e: unknown) => log.error({ err: e }, 'could not keep the failed notice as a dead letter'));
+    }
+    throw err;
+  }
+
+  /** Waits for running jobs and stops; `force` abandons them instead, as a crash would (their jobs stall and are taken over). */
+  async close(force = false): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close(force)));
   }
 }

@@ -7,7 +7,7 @@ import { AttestationStore } from '../engine/attestations.ts';
 import { RequestService } from '../engine/requests.ts';
 import { Engine } from './engine.ts';
 import { secretStorage } from './secrets.ts';
-import { openRedis, type RedisHandle } from '../engine/redis-connection.ts';
+import { openRedis, redisSettings, type RedisHandle } from '../engine/redis-connection.ts';
 import { estimateMonthlyCost, parseCostModel } from '../engine/cost.ts';
 import type { FieldIssue } from '../engine/errors.ts';
 import type { Clock } from '../engine/model.ts';
@@ -44,7 +44,7 @@ export async function openRegistry(config: Config): Promise<{ registry: BundleRe
 /** Opens Redis (private server when REDIS_URL is unset), the registry and the engine. */
 export async function openEngine(config: Config, opts: { clock?: Clock } = {}): Promise<OpenedEngine> {
   const { registry, issues } = await openRegistry(config);
-  const redis = await openRedis({ url: config.REDIS_URL, dataDir: config.DATA_DIR });
+  const redis = await openRedis({ ...redisSettings(config), dataDir: config.DATA_DIR });
   const inventory = new Inventory({ redis: redis.redis, prefix: config.REDIS_PREFIX, ...(await secretStorage(config, registry)), ...(opts.clock ? { clock: opts.clock } : {}) });
   const attestations = new AttestationStore({
     redis: redis.redis,

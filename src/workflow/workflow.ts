@@ -626,19 +626,21 @@ export class RequestWorkflow {
   /**
    * Settles request `r` left `applying` by a worker that stopped, from the stored facts: the
    * apply deployment started since it entered `applying`. Succeeded: applied. Failed: failed.
-   * Still running: left alone (the stale sweep fails it once its lock expires). None: the
-   * worker stopped before the apply started, so it is planned again and applied only when the
+   * Still running: left alone (the stale sweep fails it once its lock expires). None, or one
+   * abandoned by its worker (what it did is unknown): planned again and applied only when the
    * plan is still the approved one; otherwise it goes back for approval, saying why.
    */
   async resumeApplying(r: Request): Promise<Request> {
     const last = await this.lastApply(r);
     if (last?.status === 'running' || last?.status === 'queued') return r;
     if (last?.status === 'succeeded') return this.recordApply(r, last);
-    if (last?.status === 'failed') return this.recordApply(r, last, undefined, 'the worker applying this request stopped');
+    if (last?.status === 'failed' && !last.abandoned) return this.recordApply(r, last, undefined, 'the worker applying this request stopped');
     const outcome = await this.deps.runner.plan(r.package!, { request: r.id, mode: applyAction(r), ...(r.params ? { params: r.params } : {}), ...(r.version ? { version: r.version } : {}) });
     if (outcome.error) return this.markPlanFailed(r, outcome);
     if (outcome.deployment.planHash === r.plan?.hash) return this.runApply(r);
-    const reason = 'The plan changed since it was approved (the apply was resumed after its worker stopped; nothing was applied). Approve the new plan.';
+    const reason = last
+      ? 'The plan changed since it was approved (its worker stopped during the apply; the new plan shows what is left to do). Approve the new plan.'
+      : 'The plan changed since it was approved (the apply was resumed after its worker stopped; nothing was applied). Approve the new plan.';
     const decisions = withDecision(await this.freshDecisions(r, outcome), { rule: 'plan-changed', outcome: 'warn', reason });
     // Resumable: `planned` with its decisions is followed by evaluation.
     r = await this.move(r, 'planned', reason, { plan: planOf(outcome), decisions, approvals: [] });
@@ -667,9 +669,10 @@ export class RequestWorkflow {
 
   /**
    * Requests left `applying` by a worker that died, whose deployment is no longer running (the
-   * lock expired and `recoverStale` marked it failed): failed with that reason, so nothing
-   * stays "applying" forever. Returns the requests it failed. (Other requests without an owner
-   * are resumed by the recovery sweep, once they waited long enough.)
+   * lock expired and `recoverStale` marked it failed and abandoned): given an apply job again
+   * (once: not when the request moved since), which plans again and finishes the apply if the
+   * plan is still the approved one; nothing stays "applying" forever. Returns the requests it
+   * resumed. (Other requests without an owner are resumed by the recovery sweep.)
    */
   async reconcileApplying(): Promise<Request[]> {
     const failed: Request[] = [];
@@ -677,6 +680,11 @@ export class RequestWorkflow {
       const last = await this.lastApply(r);
       if (last?.status !== 'failed') continue;
       try {
+        if (last.abandoned) {
+          if (r.updatedAt > (last.updatedAt ?? '')) continue;
+          failed.push(await this.requests.resume(r.id, r.revision, 'resumed: the worker applying this request stopped', owing([{ job: 'apply' }])));
+          continue;
+        }
         failed.push(await this.recordApply(r, last, undefined, 'the worker applying this request stopped'));
       } catch (err) {
         // Its own job recorded it meanwhile: the revision check let that one win.

@@ -191,3 +191,20 @@ test('a resume racing a live step loses cleanly: the revision check refuses it a
   assert.equal(await queued(world, 'requests', `${r.id}:evaluate:${r.revision + 1}`), undefined);
   assert.ok(!(await engine().inventory.outbox.requestIds()).has(r.id));
 });
+
+test('a worker killed during the apply (its deployment abandoned, outcome unknown): planned again and applied, not failed', { timeout: 60_000 }, async () => {
+  const pkg = await pendingPackage('dev', 'abandoned-apply');
+  const r = await leftBehind('dev', 'abandoned-apply', ['validated', 'planned', 'approved', 'applying'], { package: pkg.id, params: pkg.params });
+  // What the stale sweep leaves of a deployment whose worker died: failed, abandoned.
+  const dep = await engine().inventory.createDeployment({ package: pkg.id, action: 'apply', request: r.id, status: 'running' }, ctx);
+  advance(world, 1000);
+  await engine().inventory.modify('deployment', dep.id, (d) => ({ ...d, status: 'failed', abandoned: true, error: { message: 'the worker running this deployment stopped' } }), ctx);
+  advance(world, 1000);
+  const resumed = await world.runtime.workflow.reconcileApplying();
+  assert.deepEqual(resumed.map((x) => [x.id, x.state]), [[r.id, 'applying']], 'given an apply job, not failed');
+  assert.deepEqual(await world.runtime.workflow.reconcileApplying(), [], 'once');
+  const done = await waitForState(world, r.id, 'applied');
+  assert.ok(!done.history.some((h) => h.to === 'failed'), 'never failed');
+  const applies = await applyDeployments(r.id);
+  assert.equal(applies.filter((d) => d.status === 'succeeded').length, 1, 'applied once after the abandoned one');
+});

@@ -105,6 +105,21 @@ describe('JiraClient against the Jira sandbox', () => {
     assert.notEqual(reposted.commentId, id);
   });
 
+  test('an event comment whose POST Jira accepted but whose answer was lost is not posted again on retry', async () => {
+    const posts = () => sandbox.writes().filter((c) => c.method === 'POST' && c.path.endsWith('/comment')).length;
+    const before = posts();
+    sandbox.fail(1, 503, { methods: ['POST'], path: '/comment', after: true });
+    await assert.rejects(client.addCommentOnce(issueKey, 'req_E:event:approved:1', doc('approved by someone')), SystemError);
+    const retried = await client.addCommentOnce(issueKey, 'req_E:event:approved:1', doc('approved by someone'));
+    assert.equal(retried.created, false, 'the retry found the accepted comment');
+    const mine = sandbox.state.issue(issueKey).comments.filter((c) => adfText(c.body as AdfDoc).includes('approved by someone'));
+    assert.equal(mine.length, 1, 'one comment in the ticket');
+    assert.deepEqual(mine[0]!.properties, [{ key: STATUS_PROPERTY, value: { kind: 'event', key: 'req_E:event:approved:1' } }]);
+    assert.equal(posts(), before, 'the only POST was the one answered 503 (the sandbox records 2xx writes)');
+    const other = await client.addCommentOnce(issueKey, 'req_E:event:applied:2', doc('applied'));
+    assert.equal(other.created, true, 'another notice key is another comment');
+  });
+
   test('a human quoting the marker mid-comment is not mistaken for the status comment', async () => {
     await client.addComment(issueKey, doc('see ts:status:req_D above, thanks'));
     const r = await client.upsertStatusComment(issueKey, 'req_D', statusDoc('req_D'));

@@ -1,5 +1,5 @@
 /** `deliveries failed` and `deliveries replay <id>`: webhook deliveries intake gave up on. */
-import { openRedis } from '../../engine/redis-connection.ts';
+import { openRedis, redisSettings } from '../../engine/redis-connection.ts';
 import { DeadLetters } from '../../queue/dead-letters.ts';
 import { queueNamesForPrefix } from '../../queue/queues.ts';
 import type { CommandContext } from './command.ts';
@@ -7,7 +7,7 @@ import { print } from './io.ts';
 
 /** Runs `work` with the service's dead letters (same Redis, prefix and queue names as the service). */
 async function withDeadLetters<T>(ctx: CommandContext, work: (letters: DeadLetters) => Promise<T>): Promise<T> {
-  const handle = await openRedis({ url: ctx.config.REDIS_URL, dataDir: ctx.config.DATA_DIR });
+  const handle = await openRedis({ ...redisSettings(ctx.config), dataDir: ctx.config.DATA_DIR });
   const letters = new DeadLetters({ redis: handle.redis, names: queueNamesForPrefix(ctx.config.REDIS_PREFIX), keyPrefix: ctx.config.REDIS_PREFIX });
   try {
     return await work(letters);

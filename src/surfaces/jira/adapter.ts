@@ -305,9 +305,11 @@ export class JiraSurface implements SurfaceAdapter {
     return { how: HOW_TO_ASK, key };
   }
 
-  /** Posts blocks as one ADF comment. */
-  private async comment(ref: string, blocks: Block[]): Promise<void> {
-    await this.deps.client.addComment(ref, renderJiraComment(blocks).doc);
+  /** Posts blocks as one ADF comment; with `key`, at most once (a retry finds the comment by its property). */
+  private async comment(ref: string, blocks: Block[], key?: string): Promise<void> {
+    const doc = renderJiraComment(blocks).doc;
+    if (key) await this.deps.client.addCommentOnce(ref, key, doc);
+    else await this.deps.client.addComment(ref, doc);
   }
 
   /** A one-line comment (refusals, unknown commands). */
@@ -397,7 +399,7 @@ export class JiraSurface implements SurfaceAdapter {
     const approve = project ? approveHint(project) : undefined;
     const blocks = this.tickets.noticeBlocks(notice, await this.deps.views.build(request, this.tickets.hints(approve)));
     if (notice.message !== 'status') {
-      await this.comment(ref, blocks);
+      await this.comment(ref, blocks, notice.key);
       return;
     }
     // One status comment per ticket: the first request's, which its later requests edit in place.

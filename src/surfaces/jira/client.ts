@@ -185,6 +185,13 @@ export const STATUS_PROPERTY = 'ticket-surface';
  * Layers 2 and 3 close the gap where the POST succeeded but recording the id in (1) did not
  * (a crash, a 5xx): the retry finds the comment instead of posting a second one.
  */
+/** The `ticket-surface` property of a comment the service wrote: its status comment or one event comment. */
+interface CommentProperty {
+  kind?: string;
+  requestId?: string;
+  key?: string;
+}
+
 export class JiraClient {
   private readonly v3: Version3Client;
   private readonly http: AxiosInstance;
@@ -261,10 +268,30 @@ export class JiraClient {
     return { commentId: id, created: true };
   }
 
+  /**
+   * Posts an event comment once per `key` (a notice key): the comment carries the property
+   * `{kind:'event', key}`, set in the same POST, and is looked for first. A retry after Jira
+   * accepted the POST but the answer was lost (a timeout, a 5xx, a crash) finds it and posts
+   * nothing; `created` says which happened.
+   */
+  async addCommentOnce(issueKey: string, key: string, body: AdfDoc): Promise<UpsertResult> {
+    const found = await this.findComment(issueKey, (p) => p?.kind === 'event' && p.key === key);
+    if (found) return { commentId: found, created: false };
+    const { id } = await this.addComment(issueKey, body, [{ key: STATUS_PROPERTY, value: { kind: 'event', key } }]);
+    return { commentId: id, created: true };
+  }
+
   /** Finds the status comment of `requestId` by its comment property or, failing that, its marker text. */
-  async findStatusComment(issueKey: string, requestId: string): Promise<string | undefined> {
+  findStatusComment(issueKey: string, requestId: string): Promise<string | undefined> {
+    return this.findComment(issueKey, (p) => p?.kind === 'status' && p.requestId === requestId, statusMarker(requestId));
+  }
+
+  /**
+   * The first comment whose `ticket-surface` property satisfies `ours`; failing that, the first
+   * whose text ends with `marker` (when given).
+   */
+  private async findComment(issueKey: string, ours: (prop: CommentProperty | undefined) => boolean, marker?: string): Promise<string | undefined> {
     const op = 'GET /rest/api/3/issue/{key}/comment';
-    const marker = statusMarker(requestId);
     let byText: string | undefined;
     for (let startAt = 0; ; ) {
       const res = await this.remote.call(op, () =>
@@ -272,9 +299,9 @@ export class JiraClient {
       );
       const page = this.parse(op, commentPageSchema, res);
       for (const c of page.comments) {
-        const prop = c.properties?.find((p) => p.key === STATUS_PROPERTY)?.value as { kind?: string; requestId?: string } | undefined;
-        if (prop?.kind === 'status' && prop.requestId === requestId) return c.id;
-        if (!byText && c.body && typeof c.body === 'object' && endsWithMarker(c.body as AdfNode, marker)) byText = c.id;
+        const prop = c.properties?.find((p) => p.key === STATUS_PROPERTY)?.value as CommentProperty | undefined;
+        if (ours(prop)) return c.id;
+        if (marker && !byText && c.body && typeof c.body === 'object' && endsWithMarker(c.body as AdfNode, marker)) byText = c.id;
       }
       startAt += page.comments.length;
       if (page.comments.length === 0 || startAt >= page.total) break;

@@ -1,0 +1,63 @@
+/**
+ * A delivery whose worker dies while handling it (its job lock expires; here a forced close)
+ * is taken over by the next worker, again and again: BullMQ's default would fail it for good
+ * the second time, though the service answered it 202.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { useRedis, uniqueName } from '../helpers/redis.ts';
+import { createLogger } from '../../src/engine/logger.ts';
+import { waitFor } from '../../src/demo/wait.ts';
+import { deliveryJobId, queueNames, WorkflowQueues, type IntakeJobData } from '../../src/queue/queues.ts';
+import { WorkflowWorkers } from '../../src/queue/workers.ts';
+import type { RequestWorkflow } from '../../src/workflow/workflow.ts';
+
+const redis = useRedis();
+
+test('a delivery whose worker is killed twice while handling it is taken over and handled, not failed', async () => {
+  await redis.ready();
+  const conn = redis.client();
+  const name = uniqueName('takeover');
+  const names = queueNames(name);
+  const queues = new WorkflowQueues({ connection: conn, names });
+  let handled = 0;
+  const workers = () =>
+    new WorkflowWorkers({
+      connection: conn,
+      redis: conn,
+      names,
+      keyPrefix: `${name}:`,
+      workflow: {} as RequestWorkflow,
+      intake: {
+        jira: {
+          // The first two attempts never finish: their worker dies under them.
+          handle: async () => {
+            handled += 1;
+            if (handled <= 2) await new Promise(() => undefined);
+          },
+        },
+      },
+      outbox: { deliver: async () => undefined },
+      logger: createLogger('silent'),
+      stalled: { lockDurationMs: 400, intervalMs: 200 },
+    });
+  const d: IntakeJobData = { surface: 'jira', deliveryId: 'd-takeover', headers: {}, body: '{}', receivedAt: new Date().toISOString() };
+  assert.equal(await queues.addDelivery(d), 'queued');
+  for (const dies of [1, 2]) {
+    const w = workers();
+    w.start();
+    await waitFor(async () => (handled >= dies ? true : undefined), `attempt ${dies} started`);
+    await w.close(true); // killed: the job is left active, its lock expires
+  }
+  const last = workers();
+  last.start();
+  const state = await waitFor(async () => {
+    const s = await queues.intake.getJobState(deliveryJobId(d));
+    return s === 'completed' || s === 'failed' ? s : undefined;
+  }, 'the delivery finished');
+  assert.equal(state, 'completed', 'taken over after two dead workers, not failed');
+  assert.equal(handled, 3);
+  assert.equal(await last.deadLetters.count(), 0);
+  await last.close();
+  await queues.close();
+});

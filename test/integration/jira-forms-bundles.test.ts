@@ -169,3 +169,27 @@ test('each bundle’s issue type shows only its questions; other bundles’ ques
   assert.equal(sb.writes().length, writes, 'the sandbox saw no write call');
   assert.deepEqual(sb.violations(), []);
 });
+
+test('a screen shown by the issue types of two bundles carries both bundles’ questions, and the sync says so', async () => {
+  // P01 maps every issue type to one screen scheme: its Redis and its PostgreSQL issue types share the screens.
+  const shared = jiraSurfaceConfigSchema.parse({
+    projects: { P01: { project: 'checkout', issueTypes: { 'Infrastructure request': { bundle: 'postgres-database' }, 'Redis cache': { bundle: 'redis-cache' } } } },
+  });
+  const report = await syncer(shared).sync();
+  for (const screen of ['P01 create', 'P01 view']) {
+    const keys = await keysOn(screen);
+    assert.deepEqual(bundlesOf(keys), ['postgres-database', 'redis-cache', 'request'], `${screen}: ${keys.join(', ')}`);
+    assert.ok(!keys.includes('request/bundle'), 'no issue type without a bundle shows it: no Bundle field');
+  }
+  assert.equal(report.warnings.length, 2, report.warnings.join('\n'));
+  assert.match(report.warnings[0]!, /screen "P01 (create|view)" is shown by the issue types of bundles postgres-database, redis-cache, so it carries the questions of each: give each bundle's issue type a screen scheme of its own/);
+  // With an issue type that leaves the bundle to the Bundle field, the screens carry every bundle's questions.
+  const generic = jiraSurfaceConfigSchema.parse({
+    projects: { P01: { project: 'checkout', issueTypes: { 'Infrastructure request': {}, 'Redis cache': { bundle: 'redis-cache' } } } },
+  });
+  const widened = await syncer(generic).sync();
+  assert.deepEqual(bundlesOf(await keysOn('P01 create')), ['checkout-api', 'postgres-database', 'redis-cache', 'request']);
+  assert.ok((await keysOn('P01 create')).includes('request/bundle'));
+  assert.match(widened.warnings[0]!, /shown by the issue types of bundle redis-cache and by one without a bundle, so it carries every bundle's questions/);
+  assert.deepEqual(sb.violations(), []);
+});

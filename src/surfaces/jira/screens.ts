@@ -184,11 +184,9 @@ type AddScreen = (screenId: string, project: ScreenedProject, issueTypeIds: stri
  */
 function mixedScreenWarning(screen: TargetScreen): string[] {
   if (!screen.bundles.length || (!screen.everyBundle && screen.bundles.length === 1)) return [];
-  const others = screen.everyBundle ? "every bundle's questions" : `the questions of ${screen.bundles.join(', ')}`;
-  return [
-    `screen "${screen.name}" is shown by the issue types of ${screen.bundles.join(', ')}${screen.everyBundle ? ' and by one without a bundle' : ''}, so it carries ${others}: ` +
-      'give each bundle\'s issue type a screen scheme of its own (issue type screen scheme) to show only its questions',
-  ];
+  const types = `the issue types of bundle${screen.bundles.length > 1 ? 's' : ''} ${screen.bundles.join(', ')}`;
+  const shown = screen.everyBundle ? `${types} and by one without a bundle, so it carries every bundle's questions` : `${types}, so it carries the questions of each`;
+  return [`screen "${screen.name}" is shown by ${shown}: give each bundle's issue type a screen scheme of its own (in the issue type screen scheme) to show only its questions`];
 }
 
 /** What to configure for projects that have no issue type screen scheme. */

@@ -650,6 +650,10 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     const f = state.addFieldToTab(ctx.params.screenId as string, ctx.params.tabId as string, jsonBody(ctx).fieldId);
     return ok({ id: f.id, name: f.name });
   });
+  route('DELETE', '/rest/api/3/screens/{screenId}/tabs/{tabId}/fields/{id}', (ctx) => {
+    state.removeFieldFromTab(ctx.params.screenId as string, ctx.params.tabId as string, ctx.params.id as string);
+    return { status: 204 };
+  });
   route('GET', '/rest/api/3/screens/{screenId}/availableFields', (ctx) => {
     const s = state.screen(ctx.params.screenId as string);
     const on = new Set(s.tabs.flatMap((t) => t.fieldIds));

@@ -1499,6 +1499,14 @@ export class JiraSandboxState {
     return this.fields.get(fieldId) as SandboxField;
   }
 
+  /** Takes a field off a screen tab; a field not on that tab is a 404, as in Jira. */
+  removeFieldFromTab(screenId: string, tabId: string, fieldId: string): void {
+    const tab = this.tab(screenId, tabId);
+    const at = tab.fieldIds.indexOf(fieldId);
+    if (at < 0) throw new JiraApiError(404, [`The field with id '${fieldId}' is not on the screen tab.`]);
+    tab.fieldIds.splice(at, 1);
+  }
+
   // -------------------------------------------------------------------------------------------
   // JSM
 

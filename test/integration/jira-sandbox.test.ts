@@ -512,6 +512,14 @@ test('screen schemes: an issue type finds its screens through its project’s is
   // A field on the Default Screen is not on SCH's screens: SCH issues cannot carry it.
   const refused = await http.post('/rest/api/3/issue', { fields: { project: { key: 'SCH' }, issuetype: { name: 'Infrastructure request' }, summary: 's', [env.fieldId]: { value: 'staging' } } });
   assert.equal(refused.status, 400);
+  // A field put on SCH's create screen and taken off again; a second removal is a 404.
+  const create = String(screenIds.create);
+  const tab = (await http.get(`/rest/api/3/screens/${create}/tabs`)).data[0].id;
+  assert.equal((await http.post(`/rest/api/3/screens/${create}/tabs/${tab}/fields`, { fieldId: env.fieldId })).status, 200);
+  assert.deepEqual((await http.get(`/rest/api/3/screens/${create}/tabs/${tab}/fields`)).data.map((f: { id: string }) => f.id), [env.fieldId]);
+  assert.equal((await http.delete(`/rest/api/3/screens/${create}/tabs/${tab}/fields/${env.fieldId}`)).status, 204);
+  assert.deepEqual((await http.get(`/rest/api/3/screens/${create}/tabs/${tab}/fields`)).data, []);
+  assert.equal((await http.delete(`/rest/api/3/screens/${create}/tabs/${tab}/fields/${env.fieldId}`)).status, 404);
   assert.equal((await http.get('/rest/api/3/project/TMP')).data.style, 'next-gen');
 });
 

@@ -75,6 +75,7 @@ function printSyncReport(report: SyncOutcome, name: string, json: boolean, io: C
   for (const c of report.created) io.out(`created  ${c}`);
   for (const u of report.updated) io.out(`updated  ${u}`);
   for (const d of report.disabled) io.out(`disabled ${d}`);
+  for (const r of report.removed ?? []) io.out(`removed  ${r}`);
   io.out(`${report.writes} write call${report.writes === 1 ? '' : 's'}${report.writes === 0 ? `: ${name} already matches the catalog` : ''}`);
 }
 

@@ -13,7 +13,7 @@ import { ConfigError } from '../../engine/errors.ts';
 import { checkClockSkew, DoctorReportBuilder, type DoctorReport } from '../shared/doctor.ts';
 import { JiraApiError, JiraAuthError, type JiraClient } from './client.ts';
 import type { JiraProjectConfig, JiraSurfaceConfig } from './config.ts';
-import { JiraScreenFinder, type ScreenedProject } from './screens.ts';
+import { JiraScreenFinder, screenedProject, type ScreenedProject } from './screens.ts';
 
 /** The project permissions the service uses, and why. */
 const PROJECT_PERMISSIONS: Readonly<Record<string, string>> = {
@@ -205,15 +205,10 @@ export class JiraDoctor {
     this.out.problem('webhook', `webhook "${h.name ?? h.url}" ${what}`, fix);
   }
 
-  /** The Bundle field of the forms sync is on every screen the sync owns. */
+  /** The Bundle field of the forms sync is on every screen it owns that an issue type without a bundle shows. */
   private async checkScreens(projects: FoundProject[]): Promise<void> {
     const { client } = this.deps;
-    const screened: ScreenedProject[] = projects.map((p) => ({
-      key: p.key,
-      id: p.id,
-      issueTypeIds: p.issueTypes.filter((t) => p.config.issueTypes[t.name] && p.config.issueTypes[t.name]!.kind !== 'question').map((t) => t.id),
-      config: { ...(p.config.screens ? { screens: p.config.screens } : {}), ...(p.config.screen ? { screen: p.config.screen } : {}) },
-    }));
+    const screened: ScreenedProject[] = projects.map((p) => screenedProject(p.key, p.id, p.issueTypes, p.config));
     let plan;
     try {
       plan = await new JiraScreenFinder(client).plan(screened);
@@ -226,7 +221,8 @@ export class JiraDoctor {
     const fix = 'run `ticket-surface forms sync --surface jira`';
     if (!bundle) return this.out.problem('screens', 'the Bundle field does not exist: forms were never synced', fix);
     const bare: string[] = [];
-    for (const screen of plan.screens) if (!(await this.onScreen(screen.id, bundle.id))) bare.push(`"${screen.name}"`);
+    // The Bundle field goes only on screens an issue type without a bundle shows.
+    for (const screen of plan.screens) if (screen.everyBundle && !(await this.onScreen(screen.id, bundle.id))) bare.push(`"${screen.name}"`);
     if (bare.length) this.out.problem('screens', `the request fields are not on screen ${bare.join(', ')}`, fix);
     else this.out.ok('screens', `the request fields are on ${plan.screens.length} screen${plan.screens.length === 1 ? '' : 's'} of the configured projects`);
   }

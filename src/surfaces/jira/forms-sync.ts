@@ -6,13 +6,15 @@ import { resolveDynamicOptions, type Form, type OptionSources } from '../../form
 import type { JiraClient } from './client.ts';
 import type { JiraSurfaceConfig } from './config.ts';
 import { renderJiraForm, JIRA_FIELD_TYPES, type JiraFieldSpec, type JiraOptionSpec } from './form-renderer.ts';
-import { JiraScreenFinder, type ScreenedProject, type TargetScreen } from './screens.ts';
+import { JiraScreenFinder, screenedProject, type ScreenedProject, type TargetScreen } from './screens.ts';
 
 /** What one sync did. */
 export interface JiraSyncReport {
   created: string[];
   updated: string[];
   disabled: string[];
+  /** Fields of the sync taken off a screen whose issue types ask for other bundles. */
+  removed: string[];
   /** Write calls made (POST/PUT); 0 on an unchanged catalog. */
   writes: number;
   /** What an administrator should know (screens shared with other projects); also logged. */
@@ -36,6 +38,17 @@ const projectBean = z.object({ id: z.string(), key: z.string(), issueTypes: z.ar
 const tabItem = z.object({ id: z.union([z.number(), z.string()]).transform(String), name: z.string() }).passthrough();
 const screenField = z.object({ id: z.string() }).passthrough();
 
+/**
+ * Whether the field of `key` belongs on `screen`: the shared request fields everywhere, the
+ * Bundle field and every bundle's questions where an issue type without a bundle shows the
+ * screen, a bundle's questions where that bundle's issue type shows it.
+ */
+function belongsOn(screen: TargetScreen, key: string): boolean {
+  if (key === 'request/bundle') return screen.everyBundle;
+  if (key.startsWith('request/')) return true;
+  return screen.everyBundle || screen.bundles.includes(key.slice(0, key.indexOf('/')));
+}
+
 /** Where a sync key puts a field: shared request fields once, bundle questions per bundle. */
 function syncKey(bundle: string, formField: string): string {
   if (formField === 'request_environment') return 'request/environment';
@@ -56,12 +69,13 @@ export class JiraFormsSync {
 
   /**
    * Syncs every bundle's form into every configured project: fields, contexts scoped to the
-   * projects' request issue types, options, and placement on those projects' screens only.
+   * projects' request issue types, options, and placement on those projects' screens only, each
+   * screen carrying the questions of the bundles its issue types ask for (see {@link belongsOn}).
    * @throws {@link ConfigError} when a project has neither configured screens nor an issue type screen scheme.
    */
   async sync(): Promise<JiraSyncReport> {
     this.writes = 0;
-    const report: JiraSyncReport = { created: [], updated: [], disabled: [], writes: 0, warnings: [] };
+    const report: JiraSyncReport = { created: [], updated: [], disabled: [], removed: [], writes: 0, warnings: [] };
     const projects = await this.projects();
     // Which screens are ours is settled before anything is written: a refusal changes nothing.
     const plan = await new JiraScreenFinder(this.deps.client).plan(projects);
@@ -86,8 +100,7 @@ export class JiraFormsSync {
     const out: ScreenedProject[] = [];
     for (const [key, p] of Object.entries(this.deps.config.projects)) {
       const project = await this.deps.client.api('GET', `/rest/api/3/project/${key}`, projectBean);
-      const issueTypeIds = project.issueTypes.filter((t) => p.issueTypes[t.name] && p.issueTypes[t.name]!.kind !== 'question').map((t) => t.id);
-      out.push({ key, id: project.id, issueTypeIds, config: { ...(p.screens ? { screens: p.screens } : {}), ...(p.screen ? { screen: p.screen } : {}) } });
+      out.push(screenedProject(key, project.id, project.issueTypes, p));
     }
     return out;
   }
@@ -126,7 +139,7 @@ export class JiraFormsSync {
   /** Re-syncs only the options of fields with a dynamic source (after an attestation, a new environment). */
   async resyncDynamicOptions(): Promise<JiraSyncReport> {
     this.writes = 0;
-    const report: JiraSyncReport = { created: [], updated: [], disabled: [], writes: 0, warnings: [] };
+    const report: JiraSyncReport = { created: [], updated: [], disabled: [], removed: [], writes: 0, warnings: [] };
     for (const form of await this.deps.forms.all()) {
       const resolved = await resolveDynamicOptions(form, this.deps.options, {});
       for (const f of renderJiraForm(resolved, {}).fields) {
@@ -188,23 +201,36 @@ export class JiraFormsSync {
     }
   }
 
-  /** Puts every synced field not yet on `screen` (on any of its tabs) on its first tab. */
+  /**
+   * Puts every synced field that belongs on `screen` and is not yet on it (on any of its tabs) on
+   * its first tab, and takes off the synced fields that do not belong there (another bundle's
+   * questions, placed before its issue types named their bundles). Fields the sync does not own
+   * are never touched.
+   */
   private async placeOnScreen(screen: TargetScreen, keys: string[], report: JiraSyncReport): Promise<void> {
     const { client } = this.deps;
     const tabs = z.array(tabItem).parse(await client.api('GET', `/rest/api/3/screens/${screen.id}/tabs`, z.unknown()));
     const tab = tabs[0];
     if (!tab) return;
-    const onScreen = new Set<string>();
+    const tabOf = new Map<string, string>();
     for (const t of tabs) {
       const fields = z.array(screenField).parse(await client.api('GET', `/rest/api/3/screens/${screen.id}/tabs/${t.id}/fields`, z.unknown()));
-      for (const f of fields) onScreen.add(f.id);
+      for (const f of fields) tabOf.set(f.id, t.id);
     }
+    const where = `screen "${screen.name}" (${screen.projects.join(', ')})`;
     for (const key of keys) {
       const id = await this.deps.ids.get('jira', key);
-      if (!id || onScreen.has(id)) continue;
-      await this.write(() => client.api('POST', `/rest/api/3/screens/${screen.id}/tabs/${tab.id}/fields`, z.unknown(), { data: { fieldId: id } }));
-      onScreen.add(id);
-      report.created.push(`${key} on screen "${screen.name}" (${screen.projects.join(', ')})`);
+      if (!id) continue;
+      const on = tabOf.get(id);
+      if (belongsOn(screen, key) && on === undefined) {
+        await this.write(() => client.api('POST', `/rest/api/3/screens/${screen.id}/tabs/${tab.id}/fields`, z.unknown(), { data: { fieldId: id } }));
+        tabOf.set(id, tab.id);
+        report.created.push(`${key} on ${where}`);
+      } else if (!belongsOn(screen, key) && on !== undefined) {
+        await this.write(() => client.api('DELETE', `/rest/api/3/screens/${screen.id}/tabs/${on}/fields/${id}`, z.unknown()));
+        tabOf.delete(id);
+        report.removed.push(`${key} from ${where}`);
+      }
     }
   }
 }

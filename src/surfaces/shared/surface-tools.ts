@@ -19,6 +19,8 @@ export interface SyncOutcome {
   created: string[];
   updated: string[];
   disabled: string[];
+  /** Fields taken off places they no longer belong (Jira: another bundle's questions off a screen). */
+  removed?: string[];
   writes: number;
 }
 

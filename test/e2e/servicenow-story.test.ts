@@ -331,6 +331,20 @@ test('ServiceNow blackout schedules are change blackouts for production: a freez
   assert.equal((await windows.nextWindow(staging, new Date('2026-11-25T11:00:00Z')))?.openNow, true);
 });
 
+test('an approval is credited to whoever changed the approval record: the requester answering an approver\'s record is refused as the requester', { timeout: 60_000 }, async () => {
+  const sb = world.sandbox;
+  const ritm = await orderDatabase(world, PEOPLE.developer, { package: 'proxy-db', database: 'proxy_db', username: 'proxy_app', size: 20 });
+  await waitFor(() => workNotes(sb, ritm.sysId).find((n) => n.status && /AWAITING APPROVAL/.test(n.text)), 'the plan');
+  const assigned = await waitFor(() => sb.state.approvalsFor(ritm.sysId).find((a) => a.approver === userId(PEOPLE.approver) && a.state === 'requested'), "the approver's record");
+  // The requester sets the approver's record to approved (an ACL that lets them, or a shared login).
+  sb.as(PEOPLE.developer).approve(assigned.sys_id as string);
+  await waitFor(() => workNotes(sb, ritm.sysId).find((n) => /not counted/.test(n.text) && /requester cannot approve/.test(n.text)), 'refused as the requester');
+  const r = await latestRequest(ritm.sysId);
+  assert.equal(r.state, 'awaiting_approval');
+  assert.deepEqual(r.approvals, []);
+  assert.equal(await psql("select count(*) from pg_database where datname = 'proxy_db'"), '0');
+});
+
 test('work note commands and closing the item: /plan re-plans, an unknown command is answered, closing the item cancels the request', { timeout: 60_000 }, async () => {
   const sb = world.sandbox;
   const ritm = await orderDatabase(world, PEOPLE.developer, { package: 'cmd-db', database: 'cmd_db', username: 'cmd_app', size: 20 });

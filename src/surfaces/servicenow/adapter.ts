@@ -225,7 +225,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
 
   private async onApproval(sysId: string, log: Logger): Promise<void> {
     const { client, ids, workflow } = this.deps;
-    const a = await client.get('sysapproval_approver', sysId, ['sys_id', 'state', 'approver', 'sysapproval']);
+    const a = await client.get('sysapproval_approver', sysId, ['sys_id', 'state', 'approver', 'sysapproval', 'sys_updated_by']);
     if (!a || (a.state !== 'approved' && a.state !== 'rejected')) return;
     const latest = await this.tickets.latestRequest(a.sysapproval ?? '');
     if (!latest) {
@@ -235,7 +235,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
     // Records the service created are bound to the request (and so the plan) they were made for.
     const key = await ids.keyOf(SURFACE, sysId);
     const requestId = key?.startsWith('approval/') ? key.split('/')[1]! : latest.id;
-    const approver = await this.actorOf(a.approver ?? '');
+    // Credited to whoever changed the record (read back through the Table API), not to the
+    // approver it was assigned to: an admin or a delegate answering for someone is checked as themselves.
+    const approver = (await this.userByName(a.sys_updated_by ?? '')) ?? (await this.actorOf(a.approver ?? ''));
     if (a.state === 'rejected') {
       await this.tickets.closeSafely(await this.deps.engine.requests.get(requestId), 'rejected', approver, a.sysapproval!, log);
       return;
@@ -432,7 +434,10 @@ export class ServiceNowSurface implements SurfaceAdapter {
     // Approval records and state first: whoever reads the note finds them in place.
     await this.syncApprovals(request, ritm);
     const want = ritmStateFor(request.state);
-    if (want) {
+    // A person closed the item while this request was still open: their close wins (its own
+    // webhook cancels the request), so the service never reopens the item behind their back.
+    const closedByPerson = CLOSED_BY_PERSON.has(ritm.state ?? '') && !isFinished(request.state);
+    if (want && !closedByPerson) {
       const diff: Record<string, string> = {};
       if (ritm.state !== want.state) diff.state = want.state;
       if (want.approval && ritm.approval !== want.approval) diff.approval = want.approval;

@@ -24,7 +24,7 @@ import type { JiraSurfaceConfig } from './config.ts';
 import { jiraAnswers } from './form-values.ts';
 import { JsmApprovals } from './jsm-approvals.ts';
 
-import { JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
+import { isJiraOwnEcho, JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
 
 /** Dependencies of {@link JiraSurface}. */
 export interface JiraSurfaceDeps {
@@ -71,6 +71,8 @@ export class JiraSurface implements SurfaceAdapter {
   private readonly tickets: TicketHandler;
   private readonly jsm: JsmApprovals;
   private selfAccountId?: string;
+  /** The lookup of {@link selfAccountId} in flight (one per process, however many deliveries wait). */
+  private selfLookup?: Promise<string>;
 
   constructor(private readonly deps: JiraSurfaceDeps) {
     this.queries = deps.queries ?? new QueryCatalog(deps.engine);
@@ -109,9 +111,28 @@ export class JiraSurface implements SurfaceAdapter {
     return { deliveryId };
   }
 
-  private async self(): Promise<string> {
-    this.selfAccountId ??= (await this.deps.client.myself()).accountId;
-    return this.selfAccountId;
+  /** {@inheritDoc SurfaceAdapter.isOwnEcho} */
+  isOwnEcho(payload: unknown): boolean {
+    if (this.selfAccountId === undefined) {
+      // Not known yet in this process: looked up for the deliveries after this one.
+      this.self().catch(() => undefined);
+      return false;
+    }
+    return isJiraOwnEcho(payload, this.selfAccountId);
+  }
+
+  private self(): Promise<string> {
+    if (this.selfAccountId !== undefined) return Promise.resolve(this.selfAccountId);
+    this.selfLookup ??= Promise.resolve()
+      .then(() => this.deps.client.myself())
+      .then(
+        (me) => (this.selfAccountId = me.accountId),
+        (err: unknown) => {
+          this.selfLookup = undefined;
+          throw err;
+        },
+      );
+    return this.selfLookup;
   }
 
   /** Normalizes a delivery into a neutral event (what `webhook inspect` prints). */

@@ -20,7 +20,7 @@ import type { ServiceNowSurfaceConfig } from './config.ts';
 import { QUESTION_ITEM_KEY } from './forms-sync.ts';
 import { RequestedItemAnswers } from './item-answers.ts';
 import { ServiceNowJournal, entryWord, type Audience } from './journal.ts';
-import { serviceNowWebhookSchema, verifyServiceNowDelivery, type ServiceNowWebhookAuth } from './webhook.ts';
+import { isServiceNowOwnEcho, serviceNowWebhookSchema, verifyServiceNowDelivery, type ServiceNowWebhookAuth } from './webhook.ts';
 
 /** Dependencies of {@link ServiceNowSurface}. */
 export interface ServiceNowSurfaceDeps {
@@ -141,6 +141,11 @@ export class ServiceNowSurface implements SurfaceAdapter {
   /** {@inheritDoc SurfaceAdapter.verify} */
   verify(headers: InboundHeaders, rawBody: Buffer): { deliveryId: string } {
     return { deliveryId: verifyServiceNowDelivery(headers, rawBody, this.deps.webhook).event_id };
+  }
+
+  /** {@inheritDoc SurfaceAdapter.isOwnEcho} */
+  isOwnEcho(payload: unknown): boolean {
+    return isServiceNowOwnEcho(payload, this.deps.integrationUser);
   }
 
   /** The requested item a delivery is about (its events are handled one at a time). */

@@ -82,9 +82,9 @@ function keptHeaders(req: Request): Record<string, string> {
  * it, checks the body is JSON and names its delivery, and durably enqueues it with a job id
  * derived from surface and delivery id, answering 202. A delivery the adapter recognises as the
  * echo of the service's own write is answered 202 "ignored" and not queued. The job id is the
- * only dedupe key: a delivery whose job exists is answered 202 "duplicate"; one whose enqueue failed (or never
- * happened, the process died) has no job, so the surface's retry is queued. Nothing else
- * happens in the request.
+ * only dedupe key: a delivery whose job exists is answered 202 "duplicate"; one whose enqueue
+ * failed (or never happened, the process died) has no job, so the surface's retry is queued.
+ * Nothing else happens in the request.
  */
 export function webhookRouter(deps: WebhookRouterDeps): Router {
   const r = express.Router();

@@ -211,9 +211,8 @@ export class JiraSurface implements SurfaceAdapter {
   }
 
   private async mappedFieldIds(fieldIds: string[]): Promise<string[]> {
-    const out: string[] = [];
-    for (const id of fieldIds) if (await this.deps.ids.keyOf('jira', id)) out.push(id);
-    return out;
+    const keys = await this.deps.ids.keysOf('jira', fieldIds);
+    return fieldIds.filter((_, i) => keys[i]);
   }
 
   /** The bundle and answers of a ticket, decoded through the field ids the forms sync created. */
@@ -223,11 +222,13 @@ export class JiraSurface implements SurfaceAdapter {
     // read back from Jira, is the truth; the payload's copy may be older.
     const current = await this.deps.client.api('GET', `/rest/api/3/issue/${encodeURIComponent(event.ref)}`, z.object({ fields: z.record(z.string(), z.unknown()) }).passthrough());
     const issueFields = { ...event.fields, ...current.fields };
+    const entries = Object.entries(issueFields);
+    const keys = await this.deps.ids.keysOf('jira', entries.map(([fieldId]) => fieldId));
     const byKey: Record<string, unknown> = {};
-    for (const [fieldId, value] of Object.entries(issueFields)) {
-      const key = await this.deps.ids.keyOf('jira', fieldId);
+    entries.forEach(([, value], i) => {
+      const key = keys[i];
       if (key) byKey[key] = value;
-    }
+    });
     let bundle = type.bundle;
     if (!bundle) {
       const raw = byKey['request/bundle'] as { value?: string } | string | undefined;

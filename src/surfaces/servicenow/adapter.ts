@@ -325,8 +325,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
     });
     const prefix = `variable/${QUESTION_ITEM_KEY}/`;
     const variables: Record<string, string> = {};
-    for (const l of links) {
-      const key = await ids.keyOf(SURFACE, l['sc_item_option.item_option_new'] ?? '');
+    const keys = await ids.keysOf(SURFACE, links.map((l) => l['sc_item_option.item_option_new'] ?? ''));
+    for (const [i, l] of links.entries()) {
+      const key = keys[i];
       if (key?.startsWith(prefix)) variables[key.slice(prefix.length)] = (l['sc_item_option.value'] ?? '').trim();
     }
     let query = variables.query ?? '';
@@ -481,8 +482,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const { client, ids } = this.deps;
     const records = await client.list('sysapproval_approver', { query: `sysapproval=${ritm.sys_id}^state=requested`, fields: ['sys_id', 'approver'] });
     const boundTo = new Map<string, string | undefined>();
-    for (const r of records) {
-      const key = await ids.keyOf(SURFACE, r.sys_id!);
+    const keys = await ids.keysOf(SURFACE, records.map((r) => r.sys_id!));
+    for (const [i, r] of records.entries()) {
+      const key = keys[i];
       boundTo.set(r.sys_id!, key?.startsWith('approval/') ? key.split('/')[1] : undefined);
     }
     const awaiting = request.state === 'awaiting_approval';

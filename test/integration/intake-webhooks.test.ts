@@ -214,3 +214,17 @@ test('ServiceNow: a work note the integration user wrote is answered at the door
   assert.equal(person.data.status, 'queued');
   assert.equal(await state('2'.repeat(32)), 'waiting');
 });
+
+test('Jira: while the service’s own account is unknown, deliveries are queued and the door looks it up once, not per delivery', async (t) => {
+  const secret = 'a-webhook-secret-of-some-length';
+  let lookups = 0;
+  const client = { myself: async () => (lookups++, Promise.reject(new Error('Jira cannot be reached'))) };
+  const jira = new JiraSurface({ webhookSecret: secret, engine: {}, client } as unknown as JiraSurfaceDeps);
+  const base = await serve(t, { adapters: { jira } });
+  for (const id of ['unknown-self-1', 'unknown-self-2', 'unknown-self-3']) {
+    const body = JSON.stringify({ webhookEvent: 'comment_created', comment: { id: '1', author: { accountId: 'svc-account' }, body: 'x' } });
+    const r = await post(base, '', body, { 'x-hub-signature': signJiraBody(body, secret), 'x-atlassian-webhook-identifier': id });
+    assert.equal(r.data.status, 'queued');
+  }
+  assert.equal(lookups, 1);
+});

@@ -48,6 +48,9 @@ export interface JiraSurfaceDeps {
   drift?: () => DriftCommands | undefined;
 }
 
+/** How often the webhook door may start a lookup of the service's own account while it is unknown. */
+const SELF_LOOKUP_INTERVAL_MS = 60_000;
+
 /** Issue property marking a question issue as answered (a retried delivery does not answer twice). */
 const ANSWER_PROPERTY = 'ticket-surface.answer';
 
@@ -73,6 +76,8 @@ export class JiraSurface implements SurfaceAdapter {
   private selfAccountId?: string;
   /** The lookup of {@link selfAccountId} in flight (one per process, however many deliveries wait). */
   private selfLookup?: Promise<string>;
+  /** When the door last started a lookup of {@link selfAccountId} (ms since the epoch). */
+  private selfLookupStartedAt = -Infinity;
 
   constructor(private readonly deps: JiraSurfaceDeps) {
     this.queries = deps.queries ?? new QueryCatalog(deps.engine);
@@ -114,8 +119,13 @@ export class JiraSurface implements SurfaceAdapter {
   /** {@inheritDoc SurfaceAdapter.isOwnEcho} */
   isOwnEcho(payload: unknown): boolean {
     if (this.selfAccountId === undefined) {
-      // Not known yet in this process: looked up for the deliveries after this one.
-      this.self().catch(() => undefined);
+      // Not known yet in this process: looked up for the deliveries after this one, at most once
+      // a minute while Jira cannot be reached (the door never waits for it, nor hammers it).
+      const now = Date.now();
+      if (now - this.selfLookupStartedAt >= SELF_LOOKUP_INTERVAL_MS) {
+        this.selfLookupStartedAt = now;
+        this.self().catch(() => undefined);
+      }
       return false;
     }
     return isJiraOwnEcho(payload, this.selfAccountId);

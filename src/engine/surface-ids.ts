@@ -45,6 +45,13 @@ export class SurfaceIdStore {
     return (await this.redis.hget(this.rev(surface), id)) ?? undefined;
   }
 
+  /** Our keys for the surface's `ids`, in their order (undefined where an id is unknown), in one HMGET. */
+  async keysOf(surface: string, ids: readonly string[]): Promise<(string | undefined)[]> {
+    if (ids.length === 0) return [];
+    const keys = await this.redis.hmget(this.rev(surface), ...ids);
+    return keys.map((k) => k ?? undefined);
+  }
+
   /**
    * Records which request's plan ticket `ref` shows now (written when its status is published),
    * so an approval given in the ticket binds to the plan the approver saw.

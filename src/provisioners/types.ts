@@ -17,15 +17,34 @@ export const MD_ENV = {
   planFile: 'MD_PLAN_FILE',
 } as const;
 
+/** Whether a variable of the service's environment is passed on to steps. */
+function isInherited(name: string): boolean {
+  return name === 'PATH' || name === 'HOME' || name === 'LANG' || name.startsWith('TS_TARGET_');
+}
+
+/** The inherited variable names of the last environment read, valid while its names are the same. */
+let inheritedNames: { base: NodeJS.ProcessEnv; keys: string[]; names: string[] } | undefined;
+
+/** The names of `base` a step inherits; recomputed only when `base` or its set of names changed. */
+function inheritedNamesOf(base: NodeJS.ProcessEnv): string[] {
+  const keys = Object.keys(base);
+  const last = inheritedNames;
+  if (last && last.base === base && last.keys.length === keys.length && last.keys.every((k, i) => k === keys[i])) return last.names;
+  const names = keys.filter(isInherited);
+  inheritedNames = { base, keys, names };
+  return names;
+}
+
 /**
  * The only parts of the service's own environment a step sees: PATH, HOME, LANG and every
- * `TS_TARGET_*` variable (how ops tell a bundle which server to act on).
+ * `TS_TARGET_*` variable (how ops tell a bundle which server to act on). Which names qualify is
+ * worked out once per set of names (variables set later are seen); values are read at each call.
  */
 export function inheritedEnv(base: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(base)) {
-    if (v === undefined) continue;
-    if (k === 'PATH' || k === 'HOME' || k === 'LANG' || k.startsWith('TS_TARGET_')) out[k] = v;
+  for (const k of inheritedNamesOf(base)) {
+    const v = base[k];
+    if (v !== undefined) out[k] = v;
   }
   if (!out.PATH) out.PATH = '/usr/local/bin:/usr/bin:/bin';
   return out;

@@ -19,6 +19,12 @@ export interface SurfaceAdapter {
    * (the dedupe key); throws a `UserError` with code `unauthorized` naming the header at fault.
    */
   verify(headers: InboundHeaders, rawBody: Buffer): { deliveryId: string };
+  /**
+   * Whether a verified delivery (its parsed JSON body) was caused by the service's own writes
+   * (its comments, notes, transitions): such echoes are answered at the door and never queued.
+   * Synchronous and from the body alone; false whenever the body does not say so for sure.
+   */
+  isOwnEcho?(payload: unknown): boolean;
   /** Turns a verified, durably queued delivery into workflow calls. */
   handle(delivery: IntakeJobData, log: Logger): Promise<void>;
   /** Writes one notice back to the ticket the request came from. */

@@ -2,7 +2,8 @@
  * The webhook router against a real intake queue: the BullMQ job id is the only dedupe key, so
  * a delivery whose enqueue failed (or never happened: the process died) is queued on the
  * surface's retry, while a true duplicate is answered "duplicate" and queued once; a signed
- * delivery that is not JSON or names no delivery is answered 400 at once, nothing queued.
+ * delivery that is not JSON or names no delivery is answered 400 at once, nothing queued; an
+ * echo of the service's own write is answered 202 "ignored", nothing queued.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +20,8 @@ import { webhookRouter, type WebhookRouterDeps } from '../../src/surfaces/http/w
 import type { InboundHeaders, SurfaceAdapter } from '../../src/surfaces/surface.ts';
 import { JiraSurface, type JiraSurfaceDeps } from '../../src/surfaces/jira/adapter.ts';
 import { signJiraBody } from '../../src/surfaces/jira/webhook.ts';
+import { ServiceNowSurface, type ServiceNowSurfaceDeps } from '../../src/surfaces/servicenow/adapter.ts';
+import { signServiceNowBody } from '../../sandbox/servicenow/webhook-sender.ts';
 
 const redis = useRedis();
 let queues: WorkflowQueues;
@@ -157,4 +160,71 @@ test('Jira: a correctly signed body that is not JSON is refused at the door, not
   assert.equal(r.status, 400);
   assert.match(r.data.error.message, /not JSON/);
   assert.equal(await jobState('jira-not-json'), 'unknown');
+});
+
+test('Jira: an echo of the service’s own comment or transition is answered at the door and queued nowhere; the same from a person is queued', async (t) => {
+  const secret = 'a-webhook-secret-of-some-length';
+  const jira = new JiraSurface({ webhookSecret: secret, engine: {}, selfAccountId: 'svc-account' } as unknown as JiraSurfaceDeps);
+  const base = await serve(t, { adapters: { jira } });
+  const issue = { id: '10001', key: 'INFRA-1', fields: { project: { key: 'INFRA' }, issuetype: { name: 'Infrastructure request' } } };
+  const send = (delivery: string, payload: object) => {
+    const body = JSON.stringify(payload);
+    return post(base, '', body, { 'x-hub-signature': signJiraBody(body, secret), 'x-atlassian-webhook-identifier': delivery });
+  };
+  const comment = (author: string) => ({ webhookEvent: 'comment_created', issue, comment: { id: '1', author: { accountId: author }, body: 'Plan ready' } });
+  const transition = (user: string) => ({ webhookEvent: 'jira:issue_updated', issue, user: { accountId: user }, changelog: { items: [{ field: 'status', fromString: 'Open', toString: 'Planned' }] } });
+
+  const ownComment = await send('echo-comment', comment('svc-account'));
+  assert.equal(ownComment.status, 202);
+  assert.equal(ownComment.data.status, 'ignored');
+  const ownEdit = await send('echo-edit', { webhookEvent: 'comment_updated', issue, comment: { id: '1', author: { accountId: 'dana' }, updateAuthor: { accountId: 'svc-account' }, body: 'x' } });
+  assert.equal(ownEdit.data.status, 'ignored');
+  const ownTransition = await send('echo-transition', transition('svc-account'));
+  assert.equal(ownTransition.data.status, 'ignored');
+  for (const id of ['echo-comment', 'echo-edit', 'echo-transition']) assert.equal(await jobState(id), 'unknown', id);
+
+  const personComment = await send('person-comment', comment('dana-account'));
+  assert.deepEqual(personComment.data, { status: 'queued', delivery: 'person-comment' });
+  await send('person-transition', transition('dana-account'));
+  for (const id of ['person-comment', 'person-transition']) assert.equal(await jobState(id), 'waiting', id);
+});
+
+test('ServiceNow: a work note the integration user wrote is answered at the door and queued nowhere; one from a person is queued', async (t) => {
+  const secret = 'a-servicenow-secret-of-some-length';
+  const servicenow = new ServiceNowSurface({
+    webhook: { secret },
+    integrationUser: 'ts.integration',
+    config: { journal: { requester: 'comments', internal: 'work_notes' } },
+  } as unknown as ServiceNowSurfaceDeps);
+  const base = await serve(t, { adapters: { servicenow } });
+  const send = (eventId: string, writer: string) => {
+    const body = JSON.stringify({ event_id: eventId, event: 'work_note.added', table: 'sc_req_item', sys_id: 'b'.repeat(32), sys_updated_by: writer });
+    return axios.post(`${base}/webhooks/servicenow`, body, {
+      headers: { 'content-type': 'application/json', 'x-servicenow-signature': signServiceNowBody(secret, body) },
+      validateStatus: () => true,
+      transformRequest: (b: unknown) => b,
+    });
+  };
+  const state = (deliveryId: string) => queues.intake.getJobState(deliveryJobId({ surface: 'servicenow', deliveryId }));
+  const own = await send('1'.repeat(32), 'ts.integration');
+  assert.equal(own.status, 202);
+  assert.equal(own.data.status, 'ignored');
+  assert.equal(await state('1'.repeat(32)), 'unknown');
+  const person = await send('2'.repeat(32), 'dana');
+  assert.equal(person.data.status, 'queued');
+  assert.equal(await state('2'.repeat(32)), 'waiting');
+});
+
+test('Jira: while the service’s own account is unknown, deliveries are queued and the door looks it up once, not per delivery', async (t) => {
+  const secret = 'a-webhook-secret-of-some-length';
+  let lookups = 0;
+  const client = { myself: async () => (lookups++, Promise.reject(new Error('Jira cannot be reached'))) };
+  const jira = new JiraSurface({ webhookSecret: secret, engine: {}, client } as unknown as JiraSurfaceDeps);
+  const base = await serve(t, { adapters: { jira } });
+  for (const id of ['unknown-self-1', 'unknown-self-2', 'unknown-self-3']) {
+    const body = JSON.stringify({ webhookEvent: 'comment_created', comment: { id: '1', author: { accountId: 'svc-account' }, body: 'x' } });
+    const r = await post(base, '', body, { 'x-hub-signature': signJiraBody(body, secret), 'x-atlassian-webhook-identifier': id });
+    assert.equal(r.data.status, 'queued');
+  }
+  assert.equal(lookups, 1);
 });

@@ -131,6 +131,22 @@ test('a person in Paris enters 10:00 in winter: stored as 09:00 UTC and read bac
   assert.equal(mapped.params.window, '2026-12-05T09:00:00Z');
 });
 
+test('a requested item\'s variables map back to form keys in one HMGET, with no HGET per variable', async () => {
+  const ritm = sb.as(PEOPLE.developer).order(itemId('alpha'), { variables: { logs: ['audit'] } }).ritm;
+  const counts = async () => {
+    const out: Record<string, number> = {};
+    for (const m of (await redis.client().info('commandstats')).matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+    return out;
+  };
+  const answers = reader();
+  const before = await counts();
+  assert.deepEqual((await answers.read(ritm.sys_id!, 'alpha')).answers.logs, ['audit']);
+  const after = await counts();
+  assert.ok(sb.state.variablesOf(ritm.sys_id!).window, 'the item has more than one variable');
+  assert.equal((after['hget'] ?? 0) - (before['hget'] ?? 0), 0);
+  assert.equal((after['hmget'] ?? 0) - (before['hmget'] ?? 0), 1);
+});
+
 test('contract: zero violations', () => {
   assert.deepEqual(sb.violations(), [], sb.contract?.report());
   assert.deepEqual(sb.state.warnings.filter((w) => /list collector|date-time/.test(w) && !w.includes(choiceRow('beta', 'audit').sys_id!)), []);

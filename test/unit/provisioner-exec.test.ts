@@ -40,6 +40,28 @@ test('inherited environment: PATH, HOME, LANG and TS_TARGET_* only', () => {
   assert.deepEqual(env, { PATH: '/bin', HOME: '/root', LANG: 'C', TS_TARGET_REDIS_URL: 'redis://x' });
 });
 
+test('inherited environment: only the inherited values are read again while the names stay the same; new and changed ones are seen', () => {
+  const vars: NodeJS.ProcessEnv = { PATH: '/bin', HOME: '/root', TS_TARGET_A: 'a' };
+  for (let i = 0; i < 30; i++) vars[`OTHER_${i}`] = 'x';
+  let reads = 0;
+  const env = new Proxy(vars, {
+    get(target, key) {
+      reads++;
+      return Reflect.get(target, key);
+    },
+  });
+  assert.deepEqual(inheritedEnv(env), { PATH: '/bin', HOME: '/root', TS_TARGET_A: 'a' });
+  reads = 0;
+  assert.deepEqual(inheritedEnv(env), { PATH: '/bin', HOME: '/root', TS_TARGET_A: 'a' });
+  assert.equal(reads, 3, 'only PATH, HOME and TS_TARGET_A are read');
+  vars.TS_TARGET_A = 'changed';
+  vars.TS_TARGET_B = 'b';
+  assert.deepEqual(inheritedEnv(env), { PATH: '/bin', HOME: '/root', TS_TARGET_A: 'changed', TS_TARGET_B: 'b' });
+  delete vars.TS_TARGET_B;
+  vars.OTHER_SWAPPED = 'x';
+  assert.deepEqual(inheritedEnv(env), { PATH: '/bin', HOME: '/root', TS_TARGET_A: 'changed' });
+});
+
 test('a shell string command runs with /bin/sh -c in the working directory; stderr is logged, stdout is the answer', async () => {
   const p = new ExecProvisioner({ baseEnv: { PATH: process.env.PATH } });
   const { ctx, log } = await ctxFor({

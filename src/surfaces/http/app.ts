@@ -392,6 +392,8 @@ function apiRouter(deps: HttpAppDeps): Router {
 export function createHttpApp(deps: HttpAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // API answers are small and never revalidated: hashing every body for an ETag is wasted CPU.
+  app.set('etag', false);
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {

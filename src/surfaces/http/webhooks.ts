@@ -35,13 +35,19 @@ function malformed(message: string): ErrorBody {
   return { error: { code: 'validation', message } };
 }
 
+/** A verified delivery: its id (the dedupe key) and its parsed body. */
+interface VerifiedDelivery {
+  deliveryId: string;
+  payload: unknown;
+}
+
 /**
- * Verifies a delivery on its raw body through the surface's adapter and returns its delivery id,
- * or answers and returns undefined: 401 when verification fails, 400 when the adapter says the
- * delivery is malformed (code `validation`), 400 when the signed body is not JSON or carries no
- * delivery id. Nothing is queued in those cases.
+ * Verifies a delivery on its raw body through the surface's adapter and returns its delivery id
+ * and parsed body, or answers and returns undefined: 401 when verification fails, 400 when the
+ * adapter says the delivery is malformed (code `validation`), 400 when the signed body is not
+ * JSON or carries no delivery id. Nothing is queued in those cases.
  */
-function verifiedDeliveryId(deps: WebhookRouterDeps, adapter: SurfaceAdapter, req: Request, res: Response, body: Buffer): string | undefined {
+function verifiedDelivery(deps: WebhookRouterDeps, adapter: SurfaceAdapter, req: Request, res: Response, body: Buffer): VerifiedDelivery | undefined {
   let deliveryId: string;
   try {
     deliveryId = adapter.verify(req.headers, body).deliveryId;
@@ -54,13 +60,14 @@ function verifiedDeliveryId(deps: WebhookRouterDeps, adapter: SurfaceAdapter, re
     refuse(deps, res, adapter.name, 400, malformed('the delivery carries no delivery identifier; it is the dedupe key of every delivery'));
     return undefined;
   }
+  let payload: unknown;
   try {
-    JSON.parse(body.toString('utf8'));
+    payload = JSON.parse(body.toString('utf8'));
   } catch {
     refuse(deps, res, adapter.name, 400, malformed('the delivery body is not JSON'));
     return undefined;
   }
-  return deliveryId;
+  return { deliveryId, payload };
 }
 
 /** The headers the intake keeps with a delivery (signature, identifiers, content type). */
@@ -73,10 +80,11 @@ function keptHeaders(req: Request): Record<string, string> {
 /**
  * `POST /webhooks/:surface`: verifies the signature on the raw body before anything parses
  * it, checks the body is JSON and names its delivery, and durably enqueues it with a job id
- * derived from surface and delivery id, answering 202. That job id is the only dedupe key:
- * a delivery whose job exists is answered 202 "duplicate"; one whose enqueue failed (or never
- * happened, the process died) has no job, so the surface's retry is queued. Nothing else
- * happens in the request.
+ * derived from surface and delivery id, answering 202. A delivery the adapter recognises as the
+ * echo of the service's own write is answered 202 "ignored" and not queued. The job id is the
+ * only dedupe key: a delivery whose job exists is answered 202 "duplicate"; one whose enqueue
+ * failed (or never happened, the process died) has no job, so the surface's retry is queued.
+ * Nothing else happens in the request.
  */
 export function webhookRouter(deps: WebhookRouterDeps): Router {
   const r = express.Router();
@@ -89,8 +97,14 @@ export function webhookRouter(deps: WebhookRouterDeps): Router {
       return;
     }
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const deliveryId = verifiedDeliveryId(deps, adapter, req, res, body);
-    if (deliveryId === undefined) return;
+    const verified = verifiedDelivery(deps, adapter, req, res, body);
+    if (verified === undefined) return;
+    const { deliveryId } = verified;
+    if (adapter.isOwnEcho?.(verified.payload)) {
+      deps.metrics.inc('ts_webhooks_own_echo_total', 'Echoes of the service’s own writes dropped at the door', { surface });
+      res.status(202).json({ status: 'ignored', delivery: deliveryId, reason: 'caused by ticket-surface itself' });
+      return;
+    }
     let outcome: DeliveryOutcome;
     try {
       outcome = await deps.queues.addDelivery({ surface, deliveryId, headers: keptHeaders(req), body: body.toString('utf8'), receivedAt: new Date().toISOString() });

@@ -24,7 +24,7 @@ import type { JiraSurfaceConfig } from './config.ts';
 import { jiraAnswers } from './form-values.ts';
 import { JsmApprovals } from './jsm-approvals.ts';
 
-import { JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
+import { isJiraOwnEcho, JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
 
 /** Dependencies of {@link JiraSurface}. */
 export interface JiraSurfaceDeps {
@@ -47,6 +47,9 @@ export interface JiraSurfaceDeps {
   /** The drift desk for `/drift` (read at each use, like the workflow); absent: `/drift` is refused. */
   drift?: () => DriftCommands | undefined;
 }
+
+/** How often the webhook door may start a lookup of the service's own account while it is unknown. */
+const SELF_LOOKUP_INTERVAL_MS = 60_000;
 
 /** Issue property marking a question issue as answered (a retried delivery does not answer twice). */
 const ANSWER_PROPERTY = 'ticket-surface.answer';
@@ -71,6 +74,10 @@ export class JiraSurface implements SurfaceAdapter {
   private readonly tickets: TicketHandler;
   private readonly jsm: JsmApprovals;
   private selfAccountId?: string;
+  /** The lookup of {@link selfAccountId} in flight (one per process, however many deliveries wait). */
+  private selfLookup?: Promise<string>;
+  /** When the door last started a lookup of {@link selfAccountId} (ms since the epoch). */
+  private selfLookupStartedAt = -Infinity;
 
   constructor(private readonly deps: JiraSurfaceDeps) {
     this.queries = deps.queries ?? new QueryCatalog(deps.engine);
@@ -109,9 +116,33 @@ export class JiraSurface implements SurfaceAdapter {
     return { deliveryId };
   }
 
-  private async self(): Promise<string> {
-    this.selfAccountId ??= (await this.deps.client.myself()).accountId;
-    return this.selfAccountId;
+  /** {@inheritDoc SurfaceAdapter.isOwnEcho} */
+  isOwnEcho(payload: unknown): boolean {
+    if (this.selfAccountId === undefined) {
+      // Not known yet in this process: looked up for the deliveries after this one, at most once
+      // a minute while Jira cannot be reached (the door never waits for it, nor hammers it).
+      const now = Date.now();
+      if (now - this.selfLookupStartedAt >= SELF_LOOKUP_INTERVAL_MS) {
+        this.selfLookupStartedAt = now;
+        this.self().catch(() => undefined);
+      }
+      return false;
+    }
+    return isJiraOwnEcho(payload, this.selfAccountId);
+  }
+
+  private self(): Promise<string> {
+    if (this.selfAccountId !== undefined) return Promise.resolve(this.selfAccountId);
+    this.selfLookup ??= Promise.resolve()
+      .then(() => this.deps.client.myself())
+      .then(
+        (me) => (this.selfAccountId = me.accountId),
+        (err: unknown) => {
+          this.selfLookup = undefined;
+          throw err;
+        },
+      );
+    return this.selfLookup;
   }
 
   /** Normalizes a delivery into a neutral event (what `webhook inspect` prints). */
@@ -190,9 +221,8 @@ export class JiraSurface implements SurfaceAdapter {
   }
 
   private async mappedFieldIds(fieldIds: string[]): Promise<string[]> {
-    const out: string[] = [];
-    for (const id of fieldIds) if (await this.deps.ids.keyOf('jira', id)) out.push(id);
-    return out;
+    const keys = await this.deps.ids.keysOf('jira', fieldIds);
+    return fieldIds.filter((_, i) => keys[i]);
   }
 
   /** The bundle and answers of a ticket, decoded through the field ids the forms sync created. */
@@ -202,11 +232,13 @@ export class JiraSurface implements SurfaceAdapter {
     // read back from Jira, is the truth; the payload's copy may be older.
     const current = await this.deps.client.api('GET', `/rest/api/3/issue/${encodeURIComponent(event.ref)}`, z.object({ fields: z.record(z.string(), z.unknown()) }).passthrough());
     const issueFields = { ...event.fields, ...current.fields };
+    const entries = Object.entries(issueFields);
+    const keys = await this.deps.ids.keysOf('jira', entries.map(([fieldId]) => fieldId));
     const byKey: Record<string, unknown> = {};
-    for (const [fieldId, value] of Object.entries(issueFields)) {
-      const key = await this.deps.ids.keyOf('jira', fieldId);
+    entries.forEach(([, value], i) => {
+      const key = keys[i];
       if (key) byKey[key] = value;
-    }
+    });
     let bundle = type.bundle;
     if (!bundle) {
       const raw = byKey['request/bundle'] as { value?: string } | string | undefined;

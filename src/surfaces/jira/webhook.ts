@@ -136,6 +136,30 @@ export interface JiraIntakeConfig {
   selfAccountId?: string;
 }
 
+/** The accountId of a user object in a payload, if it has one. */
+function accountIdOf(user: unknown): string | undefined {
+  const id = (user as { accountId?: unknown } | null | undefined)?.accountId;
+  return typeof id === 'string' ? id : undefined;
+}
+
+/**
+ * Whether a delivery was caused by the account `selfAccountId` (the service's own): a comment
+ * it wrote or edited (`comment_created`, `comment_updated`: the comment's author or editor), or an
+ * issue it created or changed (`jira:issue_*`: the delivery's user, who made the change). Reads
+ * the same author {@link normalizeJiraDelivery} reads, so what it answers `true` for would be
+ * ignored as "caused by ticket-surface itself" anyway. False for anything it cannot read.
+ */
+export function isJiraOwnEcho(payload: unknown, selfAccountId: string): boolean {
+  if (typeof payload !== 'object' || payload === null) return false;
+  const p = payload as { webhookEvent?: unknown; user?: unknown; comment?: { author?: unknown; updateAuthor?: unknown } | null };
+  const comment = p.comment ?? undefined;
+  let author: string | undefined;
+  if (p.webhookEvent === 'comment_created') author = accountIdOf(comment?.author) ?? accountIdOf(p.user);
+  else if (p.webhookEvent === 'comment_updated') author = accountIdOf(comment?.updateAuthor) ?? accountIdOf(comment?.author) ?? accountIdOf(p.user);
+  else if (typeof p.webhookEvent === 'string' && p.webhookEvent.startsWith('jira:issue_')) author = accountIdOf(p.user);
+  return author !== undefined && author === selfAccountId;
+}
+
 /** Parses a raw payload; every problem is reported with its JSON pointer. */
 export function parseJiraPayload(payload: unknown): JiraWebhookPayload {
   const parsed = jiraWebhookPayloadSchema.safeParse(payload);

@@ -20,7 +20,7 @@ import type { ServiceNowSurfaceConfig } from './config.ts';
 import { QUESTION_ITEM_KEY } from './forms-sync.ts';
 import { RequestedItemAnswers } from './item-answers.ts';
 import { ServiceNowJournal, entryWord, type Audience } from './journal.ts';
-import { serviceNowWebhookSchema, verifyServiceNowDelivery, type ServiceNowWebhookAuth } from './webhook.ts';
+import { isServiceNowOwnEcho, serviceNowWebhookSchema, verifyServiceNowDelivery, type ServiceNowWebhookAuth } from './webhook.ts';
 
 /** Dependencies of {@link ServiceNowSurface}. */
 export interface ServiceNowSurfaceDeps {
@@ -141,6 +141,11 @@ export class ServiceNowSurface implements SurfaceAdapter {
   /** {@inheritDoc SurfaceAdapter.verify} */
   verify(headers: InboundHeaders, rawBody: Buffer): { deliveryId: string } {
     return { deliveryId: verifyServiceNowDelivery(headers, rawBody, this.deps.webhook).event_id };
+  }
+
+  /** {@inheritDoc SurfaceAdapter.isOwnEcho} */
+  isOwnEcho(payload: unknown): boolean {
+    return isServiceNowOwnEcho(payload, this.deps.integrationUser);
   }
 
   /** The requested item a delivery is about (its events are handled one at a time). */
@@ -322,8 +327,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
     });
     const prefix = `variable/${QUESTION_ITEM_KEY}/`;
     const variables: Record<string, string> = {};
-    for (const l of links) {
-      const key = await ids.keyOf(SURFACE, l['sc_item_option.item_option_new'] ?? '');
+    const keys = await ids.keysOf(SURFACE, links.map((l) => l['sc_item_option.item_option_new'] ?? ''));
+    for (const [i, l] of links.entries()) {
+      const key = keys[i];
       if (key?.startsWith(prefix)) variables[key.slice(prefix.length)] = (l['sc_item_option.value'] ?? '').trim();
     }
     let query = variables.query ?? '';
@@ -481,8 +487,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const { client, ids } = this.deps;
     const records = await client.list('sysapproval_approver', { query: `sysapproval=${ritm.sys_id}^state=requested`, fields: ['sys_id', 'approver'] });
     const boundTo = new Map<string, string | undefined>();
-    for (const r of records) {
-      const key = await ids.keyOf(SURFACE, r.sys_id!);
+    const keys = await ids.keysOf(SURFACE, records.map((r) => r.sys_id!));
+    for (const [i, r] of records.entries()) {
+      const key = keys[i];
       boundTo.set(r.sys_id!, key?.startsWith('approval/') ? key.split('/')[1] : undefined);
     }
     const awaiting = request.state === 'awaiting_approval';

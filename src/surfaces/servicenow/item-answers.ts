@@ -70,9 +70,10 @@ export class RequestedItemAnswers {
     let editedAt = '';
     let editedBy: string | undefined;
     const prefix = `variable/${bundle}/`;
-    for (const l of links) {
+    const keys = await ids.keysOf(SERVICENOW_SURFACE, links.map((l) => l['sc_item_option.item_option_new'] ?? ''));
+    for (const [i, l] of links.entries()) {
       const variableId = l['sc_item_option.item_option_new'] ?? '';
-      const key = await ids.keyOf(SERVICENOW_SURFACE, variableId);
+      const key = keys[i];
       if (!key?.startsWith(prefix)) continue;
       values.set(key.slice(prefix.length), { variableId, value: l['sc_item_option.value'] ?? '' });
       const at = l['sc_item_option.sys_updated_on'] ?? '';

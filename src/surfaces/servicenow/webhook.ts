@@ -26,6 +26,22 @@ export const serviceNowWebhookSchema = z.object({
 /** A parsed webhook body. */
 export type ServiceNowWebhook = z.infer<typeof serviceNowWebhookSchema>;
 
+/**
+ * Whether a delivery is a journal entry the integration user (the service) wrote: a
+ * `work_note.added` whose body names its writer, `sys_updated_by` of the requested item (who
+ * saved the note) or `sys_created_by` of a journal entry, as `integrationUser`. The shipped
+ * Business Rule already sends nothing for the integration user's own changes and names no
+ * writer; this catches the echoes of rules that do. False when the body names no writer.
+ */
+export function isServiceNowOwnEcho(payload: unknown, integrationUser: string): boolean {
+  if (typeof payload !== 'object' || payload === null) return false;
+  const p = payload as { event?: unknown; table?: unknown; sys_updated_by?: unknown; sys_created_by?: unknown };
+  if (p.event !== 'work_note.added') return false;
+  // A requested item's sys_created_by is whoever ordered it, not the note's writer.
+  const writer = p.table === 'sys_journal_field' ? p.sys_created_by : p.sys_updated_by;
+  return typeof writer === 'string' && writer !== '' && writer === integrationUser;
+}
+
 /** Credentials a delivery may carry. */
 export interface ServiceNowWebhookAuth {
   /** HMAC secret (`x_ticket_surface.secret`). */

@@ -181,7 +181,8 @@ test('a revoked attestation is refused on submit, with the reason in the ticket;
 
   const refused = await waitFor(() => conversation(sb, key).find((c) => c.status && /REJECTED/.test(c.text)), 'the refusal', 60_000);
   assert.match(refused.text, /✘ .*checkout-api 2\.14\.0 is not qa-signed/);
-  assert.ok(conversation(sb, key).some((c) => !c.status && /✘ Request refused by policy: Only qa-signed versions may leave dev: checkout-api 2\.14\.0 is not qa-signed/.test(c.text)), 'an event comment says why');
+  // The event comment saying why is its own notice: it may land just after the status comment.
+  await waitFor(() => conversation(sb, key).find((c) => !c.status && /✘ Request refused by policy: Only qa-signed versions may leave dev: checkout-api 2\.14\.0 is not qa-signed/.test(c.text)), 'an event comment says why');
   // The ticket stays where the workflow allows (INFRA rejects only from "Awaiting approval"); the request is closed.
   const r = await latestRequest(key);
   assert.equal(r.state, 'rejected');

@@ -65,8 +65,10 @@ test('a run whose lock is taken over mid-apply does not record its result on the
   kit.addBundle(bundle);
   const pkg = await kit.pkg(bundle, await kit.environment(), { desiredParams: { n: 1 } });
   const run = kit.runner.apply(pkg.id);
-  // Wait until the apply step runs, then take the lock over (the renewal timer is far away; the step sleeps long enough for a loaded machine).
-  for (let i = 0; i < 200 && !(await kit.calls()).some((c) => c.action === 'apply'); i++) await new Promise((r) => setTimeout(r, 20));
+  // Steps log a call when they end: once the plan is logged the apply step is starting or asleep,
+  // so the lock is taken over mid-apply (the renewal timer is far away).
+  for (let i = 0; i < 500 && !(await kit.calls()).some((c) => c.action === 'plan'); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(!(await kit.calls()).some((c) => c.action === 'apply'), 'the apply step has not finished yet');
   await redis.client().del(kit.lock.lockKey(pkg.id));
   const successor = await kit.lock.waitForLock(pkg.id, { owner: 'next-worker' });
   await assert.rejects(run, LockLostError);

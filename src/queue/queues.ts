@@ -12,6 +12,8 @@ export interface IntakeJobData {
   receivedAt: string;
   /** How many times an operator replayed this delivery from the dead letters (absent: never). */
   replay?: number;
+  /** Set once handled: the body and headers are dropped then, the job stays as the dedupe key. */
+  handled?: true;
 }
 
 /** What {@link WorkflowQueues.addDelivery} did: queued it, or found it already queued (or done). */

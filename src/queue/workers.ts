@@ -140,6 +140,8 @@ export class WorkflowWorkers {
 
   private async runIntake(job: Job<IntakeJobData>, token?: string): Promise<void> {
     const log = this.opts.logger.child({ delivery: job.data.deliveryId, surface: job.data.surface });
+    // Handled already (its body dropped) by an attempt that stopped before BullMQ completed it.
+    if (job.data.handled) return;
     const handler = this.opts.intake[job.data.surface];
     if (!handler) {
       log.warn('no intake handler for surface');
@@ -155,6 +157,9 @@ export class WorkflowWorkers {
     lock?.keepAlive((err) => log.warn({ err }, 'intake lock renewal failed'));
     try {
       await handler.handle(job.data, log);
+      // Resumable: the raw body and headers are dropped once handled (the job id stays the
+      // dedupe key); an attempt that stops after this is completed by the `handled` check above.
+      await job.updateData({ ...job.data, headers: {}, body: '', handled: true });
       this.opts.metrics?.inc('ts_deliveries_processed_total', 'Webhook deliveries processed', { surface: job.data.surface });
       // A letter recorded by an attempt that crashed before BullMQ failed the job.
       if (isLastAttempt(job)) await this.deadLetters.forget(job.data);

@@ -88,6 +88,18 @@ test('each intake attempt holds the per-ticket lock under its own owner value, a
   assert.equal(await conn.get(lockKey('T-1')), null, 'released after the attempt');
 });
 
+test('a handled delivery keeps its job (the dedupe key) but not its raw body or headers', async () => {
+  const d = { ...delivery('d-dropped', 'T-9', { secretish: 'raw webhook text' }), headers: { 'x-hub-signature': 'sha256=abc' } };
+  assert.equal(await queues.addDelivery(d), 'queued');
+  assert.equal(await finished({ deliveryId: 'd-dropped' }), 'completed');
+  assert.equal(attempts.get('d-dropped')?.[0]?.body, d.body, 'the handler saw the body');
+  const job = await queues.intake.getJob(deliveryJobId({ surface: 'jira', deliveryId: 'd-dropped' }));
+  assert.equal(job?.data.body, '');
+  assert.deepEqual(job?.data.headers, {});
+  assert.equal(job?.data.handled, true);
+  assert.equal(await queues.addDelivery(d), 'duplicate', 'a retried delivery is still a duplicate');
+});
+
 test('a ConflictError in intake is retried (not dropped)', async () => {
   behaviour.set('d-conflict', async (_d, attempt) => {
     if (attempt === 1) throw new ConflictError('request', 'r-1', 1, 2);

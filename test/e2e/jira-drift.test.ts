@@ -5,35 +5,21 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { createLogger } from '../../src/engine/logger.ts';
-import { startStoryWorld, shiftedClock, type StoryWorld } from '../../src/demo/story.ts';
-import { syncStoryForms, conversation, waitFor, fileDatabaseRequest } from '../../src/demo/story-steps.ts';
+import type { StoryWorld } from '../../src/demo/story.ts';
+import { conversation, waitFor, fileDatabaseRequest } from '../../src/demo/story-steps.ts';
 import { PEOPLE, STATUSES } from '../../sandbox/jira/index.ts';
+import { startStagingStory, storyPsql } from '../helpers/jira-staging.ts';
 
-const run = promisify(execFile);
 let world: StoryWorld;
-const ctx = { actor: 'platform-admin', surface: 'cli' as const };
 
 before(async () => {
-  // Tuesday 10:00 in Berlin: the staging window is open.
-  world = await startStoryWorld({ logger: createLogger('silent'), clock: shiftedClock(new Date('2026-11-24T09:00:00Z')), webhookRetryDelaysMs: [50, 100] });
-  const { engine } = world.runtime.opened;
-  await engine.createProject({ id: 'checkout', name: 'Checkout' }, ctx);
-  await engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ctx);
-  await engine.attest('postgres-database', '1.4.0', 'qa-signed', 'quinn', ctx);
-  await syncStoryForms(world);
+  world = await startStagingStory();
 });
 after(async () => {
   await world?.close();
 });
 
-async function psql(sql: string): Promise<string> {
-  const env = { ...process.env, ...world.pg.superuserEnv() };
-  const { stdout } = await run('psql', ['-X', '-A', '-t', '-c', sql], { env });
-  return stdout.trim();
-}
+const psql = (sql: string): Promise<string> => storyPsql(world, sql);
 
 const DRIFT_HEAD = /ticket-surface · drift · checkout-staging-drift-db/;
 

@@ -5,43 +5,28 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { createLogger } from '../../src/engine/logger.ts';
-import { startStoryWorld, shiftedClock, type StoryWorld } from '../../src/demo/story.ts';
-import { syncStoryForms, conversation, waitFor, fileDatabaseRequest } from '../../src/demo/story-steps.ts';
+import type { StoryWorld } from '../../src/demo/story.ts';
+import { conversation, waitFor, fileDatabaseRequest } from '../../src/demo/story-steps.ts';
 import { PEOPLE, STATUSES } from '../../sandbox/jira/index.ts';
 import type { Request } from '../../src/engine/model.ts';
 import { QueryCatalog } from '../../src/workflow/queries.ts';
 import { ForbiddenError } from '../../src/workflow/authorize.ts';
 import { ADMIN_CLI_USER, apiAs } from '../helpers/api-tokens.ts';
+import { latestJiraRequest, startStagingStory, storyPsql, STAGE_CTX } from '../helpers/jira-staging.ts';
 
-const run = promisify(execFile);
 let world: StoryWorld;
-const ctx = { actor: 'platform-admin', surface: 'cli' as const };
+const ctx = STAGE_CTX;
 
 before(async () => {
-  world = await startStoryWorld({ logger: createLogger('silent'), clock: shiftedClock(new Date('2026-11-24T09:00:00Z')), webhookRetryDelaysMs: [50, 100] });
-  const { engine } = world.runtime.opened;
-  await engine.createProject({ id: 'checkout', name: 'Checkout' }, ctx);
-  await engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ctx);
-  await engine.attest('postgres-database', '1.4.0', 'qa-signed', 'quinn', ctx);
-  await syncStoryForms(world);
+  world = await startStagingStory();
 });
 after(async () => {
   await world?.close();
 });
 
-async function latestRequest(key: string): Promise<Request> {
-  const all = await world.runtime.opened.engine.requests.forOrigin('jira', key);
-  return all.sort((a, b) => a.createdAt.localeCompare(b.createdAt)).pop()!;
-}
+const latestRequest = (key: string): Promise<Request> => latestJiraRequest(world, key);
 
-async function psql(sql: string): Promise<string> {
-  const env = { ...process.env, ...world.pg.superuserEnv() };
-  const { stdout } = await run('psql', ['-X', '-A', '-t', '-c', sql], { env });
-  return stdout.trim();
-}
+const psql = (sql: string): Promise<string> => storyPsql(world, sql);
 
 test('a freeze holds an approved request (the ticket says why once); lifting it applies the request for real', { timeout: 180_000 }, async () => {
   const sb = world.sandbox;

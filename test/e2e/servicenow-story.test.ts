@@ -361,6 +361,12 @@ test('work note commands and closing the item: /plan re-plans, an unknown comman
   }, 'a fresh plan after /plan');
   assert.equal(second.submitted?.database_name, 'cmd_db');
 
+  // A person closes the item after the service has written what it owed for the new plan.
+  await waitFor(async () => {
+    const owed = await world.runtime.opened.engine.inventory.outbox.requestIds();
+    const counts = await world.runtime.queues.outbox.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    return !owed.has(second.id) && Object.values(counts).every((n) => n === 0) ? true : undefined;
+  }, 'the new plan written to the item');
   // Closing the requested item in ServiceNow (Closed Incomplete) cancels the request.
   sb.as(PEOPLE.developer).update('sc_req_item', ritm.sysId, { state: '4' });
   await waitFor(async () => ((await latestRequest(ritm.sysId)).state === 'cancelled' ? true : undefined), 'the request cancelled');

@@ -23,6 +23,7 @@ import { FreezeDesk } from './workflow/freeze.ts';
 import { TokenStore } from './workflow/tokens.ts';
 import { ProcessPlanScanner, createProvisioners } from './provisioners/index.ts';
 import { DeadLetters } from './queue/dead-letters.ts';
+import { NoticeDeadLetters } from './queue/notice-dead-letters.ts';
 import { queueNamesForPrefix, WorkflowQueues, type QueueNames } from './queue/queues.ts';
 import { WorkflowWorkers, type IntakeHandler } from './queue/workers.ts';
 import { OutboxRelay, requestsWithJobs } from './queue/outbox-relay.ts';
@@ -480,6 +481,7 @@ async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces
   const { config, logger } = opts;
   const redis = f.opened.redis.redis;
   const deliveries = new DeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, intake: f.queues.intake });
+  const notices = new NoticeDeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, outbox: f.queues.outbox });
   const app = createHttpApp({
     engine: f.engine,
     workflow,
@@ -488,6 +490,7 @@ async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces
     logger,
     metrics,
     deliveries,
+    notices,
     auth: await httpAuthenticator(config, f, trust),
     authorizer: trust.authorizer,
     freezes: trust.freezes,

@@ -33,6 +33,7 @@ export type Action =
   | 'token.manage'
   | 'secrets.reveal'
   | 'deliveries.replay'
+  | 'notices.replay'
   | 'drift.check'
   | 'drift.decide'
   | 'drift.decide.ops'
@@ -60,6 +61,7 @@ export const ACTIONS: Readonly<Record<Action, ActionRule>> = {
   'token.manage': { role: 'admin', doing: 'managing API tokens' },
   'secrets.reveal': { role: 'admin', doing: 'revealing secrets' },
   'deliveries.replay': { role: 'admin', doing: 'replaying a failed webhook delivery' },
+  'notices.replay': { role: 'admin', doing: 'replaying a failed ticket write' },
   'drift.check': { role: 'requester', doing: 'checking a package for drift' },
   'drift.decide': { role: 'requester', doing: 'deciding on drift of a request\'s package' },
   'drift.decide.ops': { role: 'approver', doing: 'deciding on drift of an ops-owned field of a request\'s package' },

@@ -44,6 +44,8 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   },
   'deliveries failed': { usage: ['deliveries failed [--json]'], summary: ['webhook deliveries intake gave up on (after a day of retries), with their last error'], run: lazy(deliveries, 'deliveriesFailed') },
   'deliveries replay': { usage: ['deliveries replay <surface:delivery-id>'], summary: ['queue a failed delivery again'], run: lazy(deliveries, 'deliveriesReplay') },
+  'notices failed': { usage: ['notices failed [--json]'], summary: ['ticket writes the outbox gave up on (after a day of retries), with their last error'], run: lazy(deliveries, 'noticesFailed') },
+  'notices replay': { usage: ['notices replay <notice-key>'], summary: ['queue a failed ticket write again'], run: lazy(deliveries, 'noticesReplay') },
   'token create': {
     usage: ['token create --person <id> --role <role> [--name label] [--expires date]'],
     summary: ['an API token for a person of the directory (admins only); printed once'],

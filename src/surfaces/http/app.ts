@@ -14,6 +14,7 @@ import { limitJsonDepth } from './json-depth.ts';
 import type { components } from './openapi-types.ts';
 import type { RequestWorkflow } from '../../workflow/workflow.ts';
 import type { DeadLetters } from '../../queue/dead-letters.ts';
+import type { NoticeDeadLetters } from '../../queue/notice-dead-letters.ts';
 import { NotAuthenticatedError, type Authorizer } from '../../workflow/authorize.ts';
 import { allow, authenticate, metricsAccess, principalOf, wwwAuthenticate, type HttpAuthenticator } from './auth.ts';
 import type { FreezeDesk } from '../../workflow/freeze.ts';
@@ -33,6 +34,8 @@ export interface HttpAppDeps {
   workflow?: RequestWorkflow;
   /** Deliveries intake gave up on: listed and replayed under `/v1/deliveries`, counted in `/metrics`. */
   deliveries?: Pick<DeadLetters, 'list' | 'replay' | 'count'>;
+  /** Ticket writes the outbox gave up on: listed and replayed under `/v1/notices`. */
+  notices?: Pick<NoticeDeadLetters, 'list' | 'replay'>;
   /** Who is calling: API tokens and OpenID Connect tokens. */
   auth: HttpAuthenticator;
   /** What they may do. */
@@ -366,6 +369,20 @@ function deliveriesRouter(deliveries: NonNullable<HttpAppDeps['deliveries']>, au
   return r;
 }
 
+/** Ticket writes the outbox gave up on: `/notices/failed` (readers), `/notices/{id}/replay` (admins). */
+function noticesRouter(notices: NonNullable<HttpAppDeps['notices']>, authz: Authorizer, logger: Logger): Router {
+  const r = express.Router();
+  r.get('/notices/failed', async (_req, res) => {
+    res.json({ notices: await notices.list() });
+  });
+  r.post('/notices/:id/replay', allow(authz, 'notices.replay'), async (req, res) => {
+    const replayed = await notices.replay(req.params.id);
+    logger.info({ notice: replayed.id, job: replayed.jobId, actor: principalOf(res).person.id }, 'failed notice replayed');
+    res.status(202).json(replayed);
+  });
+  return r;
+}
+
 /**
  * The v1 API (mounted at `/v1`): one router per resource group, every one on the same engine.
  * Every call is authenticated first and needs at least the reader role; a route that changes
@@ -377,6 +394,7 @@ function apiRouter(deps: HttpAppDeps): Router {
   r.use(authenticate(deps.auth, authz));
   r.use(express.json({ limit: '1mb' }), limitJsonDepth());
   if (deps.deliveries) r.use(deliveriesRouter(deps.deliveries, authz, deps.logger));
+  if (deps.notices) r.use(noticesRouter(deps.notices, authz, deps.logger));
   r.use(bundlesRouter(engine, authz));
   r.use(projectsRouter(engine, authz));
   r.use(packagesRouter(engine, authz));

@@ -380,6 +380,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/notices/failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Ticket writes the outbox gave up on (dead letters), oldest failure first.
+         * @description The outbox retries a ticket write (a status comment, an event comment, a transition)
+         *     that fails for a system reason for more than a day; then it keeps the notice here until
+         *     replayed. The notice's free text is never listed. `/metrics` counts them as `ts_notices_dead`.
+         */
+        get: operations["listFailedNotices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notices/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queues a dead notice again under a fresh job id (its key plus the replay count) and drops the letter.
+         * @description The surface adapters look for a notice's marker before writing, so a notice that did land after all is not written twice.
+         */
+        post: operations["replayFailedNotice"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -570,6 +612,27 @@ export interface components {
             /** Format: date-time */
             failedAt: string;
             lastError: components["schemas"]["DeliveryFailure"];
+        };
+        FailedNotice: {
+            /** @description the notice key; what replay takes */
+            id: string;
+            requestId: string;
+            /** @description which notice: planned, approved, applied, refused, ... */
+            message: string;
+            /** @description attempts made in the run that failed */
+            attempts: number;
+            /** @description how many times it was replayed before */
+            replays: number;
+            /** Format: date-time */
+            failedAt: string;
+            lastError: components["schemas"]["DeliveryFailure"];
+        };
+        ReplayedNotice: {
+            id: string;
+            /** @description the fresh outbox job id */
+            jobId: string;
+            /** @description this notice's replay count, this replay included */
+            replay: number;
         };
         ReplayedDelivery: {
             id: string;
@@ -1483,6 +1546,59 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReplayedDelivery"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["Error"];
+        };
+    };
+    listFailedNotices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the dead letters */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        notices: components["schemas"]["FailedNotice"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    replayFailedNotice: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description the `id` of a failed notice (its notice key)
+                 * @example req_01J:planned:3
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description queued again; if every attempt fails again it comes back with one more replay */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayedNotice"];
                 };
             };
             401: components["responses"]["Unauthorized"];

@@ -31,7 +31,8 @@ export interface OutboxEntry {
 /** A pending key whose entry is gone (removed meanwhile) or unreadable: the relay just drops it. */
 export interface LostEntry {
   key: string;
-  lost: true;
+  /** `gone`: another relay handed it over and removed it meanwhile (normal with several processes); `unreadable`: its JSON is damaged. */
+  lost: 'gone' | 'unreadable';
 }
 
 /** Options of {@link Outbox}. */
@@ -90,11 +91,11 @@ export class Outbox {
     return keys.map((key, i): OutboxEntry | LostEntry => {
       const raw = raws[i];
       // Removed meanwhile by another relay: nothing left to do for it.
-      if (raw === null || raw === undefined) return { key, lost: true };
+      if (raw === null || raw === undefined) return { key, lost: 'gone' };
       try {
         return JSON.parse(raw) as OutboxEntry;
       } catch {
-        return { key, lost: true };
+        return { key, lost: 'unreadable' };
       }
     });
   }

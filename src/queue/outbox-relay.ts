@@ -90,7 +90,9 @@ export class OutboxRelay {
   /** Hands one entry over, then removes it. A lost or unreadable entry is only removed. */
   private async relay(entry: OutboxEntry | LostEntry): Promise<number> {
     if ('lost' in entry) {
-      this.opts.logger.warn({ key: entry.key }, 'outbox entry missing or unreadable; dropped');
+      // Another relay removing what it handed over is routine; damaged JSON is worth a warning.
+      if (entry.lost === 'unreadable') this.opts.logger.warn({ key: entry.key }, 'outbox entry unreadable; dropped');
+      else this.opts.logger.debug({ key: entry.key }, 'outbox entry handed over by another relay meanwhile');
       await this.opts.outbox.remove(entry.key);
       return 0;
     }

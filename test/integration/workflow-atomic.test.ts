@@ -167,3 +167,21 @@ test('a step of several writes is all or nothing: when one guard refuses, no rec
   assert.deepEqual(await requests.get(old.id), moved, 'the old request as the other writer left it');
   assert.equal(await owed('req_allornothing2:evaluate:1', 'requests'), false, 'no owed work');
 });
+
+test('the relay drops an entry another relay removed meanwhile quietly, and warns only about a damaged one', { timeout: 30_000 }, async () => {
+  const client = redis.client();
+  const outbox = new Outbox({ redis: client, prefix: `${uniqueName('relaylost')}:` });
+  const queues = new WorkflowQueues({ connection: client, names: queueNames(uniqueName('relaylostq')) });
+  redis.cleanup(() => queues.close());
+  const lines: string[] = [];
+  const sink = { write: (line: string) => void lines.push(line) } as unknown as NodeJS.WritableStream;
+  const relay = new OutboxRelay({ outbox, ports: queues, logger: createLogger('info', sink) });
+  // A key still listed as pending whose entry another relay removed, and one whose JSON is damaged.
+  await client.rpush(outbox.pendingKey, 'req_gone:status:1', 'req_bad:status:1');
+  await client.hset(outbox.entriesKey, 'req_bad:status:1', '{not json');
+
+  assert.equal(await relay.drain(), 0, 'neither is handed over');
+  assert.equal(await outbox.size(), 0, 'both are dropped from the pending list');
+  const warnings = lines.map((l) => JSON.parse(l) as { level: number; key: string }).filter((l) => l.level >= 40);
+  assert.deepEqual(warnings.map((w) => w.key), ['req_bad:status:1']);
+});

@@ -693,6 +693,13 @@ export class JiraSandboxState {
     project.approval = this.approvalConfig(approval, `project ${project.key}`);
   }
 
+  /** Gives a company-managed project another issue type screen scheme (Project settings → Screens → Use a different scheme). */
+  useIssueTypeScreenScheme(projectKey: string, schemeName: string): void {
+    const project = this.project(projectKey);
+    if (!project.issueTypeScreenSchemeId) throw new Error(`project ${projectKey} is team-managed: it has no issue type screen scheme`);
+    project.issueTypeScreenSchemeId = this.requireItss(schemeName, `project ${projectKey}`).id;
+  }
+
   /** JSM's Approvals custom field (no context: it never shows among an issue's fields here); changelogs name it. */
   approvalsField(): SandboxField {
     const existing = [...this.fields.values()].find((f) => f.schema.custom === APPROVALS_FIELD_TYPE);

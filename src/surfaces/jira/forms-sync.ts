@@ -123,6 +123,8 @@ export class JiraFormsSync {
   private async bundleIssueTypes(forms: Form[], report: JiraSyncReport): Promise<Map<string, string>> {
     const perBundle = Object.entries(this.deps.config.projects).filter(([, p]) => p.issueTypePerBundle);
     if (!perBundle.length) return new Map();
+    // Whether every project's screens can be found is settled before anything is created here.
+    await new JiraScreenFinder(this.deps.client).plan(await this.projects(new Map()));
     const projects = [];
     for (const [key] of perBundle) projects.push({ key, id: (await this.deps.client.api('GET', `/rest/api/3/project/${key}`, projectBean)).id });
     // An issue type the configuration names for a bundle keeps its name; otherwise the form's title.

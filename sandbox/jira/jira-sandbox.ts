@@ -24,6 +24,7 @@ import {
   type SandboxWorkflow,
   type SandboxUser,
   type StateEvent,
+  type SandboxIssueTypeScheme,
 } from './state.ts';
 import { JiraViews } from './views.ts';
 import { WebhookSender, type WebhookDelivery, type WebhookRegistration } from './webhook-sender.ts';
@@ -609,8 +610,13 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
   });
   route('GET', '/rest/api/3/field/{fieldId}/context/issuetypemapping', (ctx) => {
     const f = state.field(ctx.params.fieldId as string);
-    const rows = f.contexts.flatMap((c): Array<Record<string, unknown>> => (c.issueTypeIds.length ? c.issueTypeIds.map((issueTypeId) => ({ contextId: c.id, issueTypeId })) : [{ contextId: c.id, isAnyIssueType: true }]));
+    const only = ctx.query.getAll('contextId');
+    const rows = f.contexts.filter((c) => !only.length || only.includes(c.id)).flatMap((c): Array<Record<string, unknown>> => (c.issueTypeIds.length ? c.issueTypeIds.map((issueTypeId) => ({ contextId: c.id, issueTypeId })) : [{ contextId: c.id, isAnyIssueType: true }]));
     return ok(pageBean(ctx, rows));
+  });
+  route('PUT', '/rest/api/3/field/{fieldId}/context/{contextId}/issuetype', (ctx) => {
+    state.addIssueTypesToContext(ctx.params.fieldId as string, ctx.params.contextId as string, jsonBody(ctx));
+    return { status: 204 };
   });
   route('GET', '/rest/api/3/field/{fieldId}/context/{contextId}/option', (ctx) => {
     const c = state.context(ctx.params.fieldId as string, ctx.params.contextId as string);
@@ -641,6 +647,10 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     const q = ctx.query.get('queryString');
     if (q) screens = screens.filter((s) => s.name.toLowerCase().includes(q.toLowerCase()));
     return ok(pageBean(ctx, screens.map((s) => ({ id: s.id, name: s.name, description: s.description }))));
+  });
+  route('POST', '/rest/api/3/screens', (ctx) => {
+    const s = state.createScreen(jsonBody(ctx));
+    return ok({ id: s.id, name: s.name, description: s.description }, 201);
   });
   route('GET', '/rest/api/3/screens/{screenId}/tabs', (ctx) => ok(state.screen(ctx.params.screenId as string).tabs.map((t) => ({ id: t.id, name: t.name }))));
   route('GET', '/rest/api/3/screens/{screenId}/tabs/{tabId}/fields', (ctx) =>
@@ -688,9 +698,15 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     const projects = [...state.projects.values()].filter((p) => p.issueTypeScreenSchemeId === id);
     return ok(pageBean(ctx, projects.map((p) => views().projectDetails(p))));
   });
+  route('PUT', '/rest/api/3/issuetypescreenscheme/{issueTypeScreenSchemeId}/mapping', (ctx) => {
+    state.appendScreenSchemeMappings(ctx.params.issueTypeScreenSchemeId as string, jsonBody(ctx));
+    return { status: 204 };
+  });
+  route('POST', '/rest/api/3/screenscheme', (ctx) => ok({ id: state.createScreenScheme(jsonBody(ctx)).id }, 201));
   route('GET', '/rest/api/3/screenscheme', (ctx) => {
     const ids = numbers(ctx, 'id').map(Number);
-    const all = [...state.screenSchemes.values()].filter((x) => !ids.length || ids.includes(x.id));
+    const q = ctx.query.get('queryString')?.toLowerCase();
+    const all = [...state.screenSchemes.values()].filter((x) => (!ids.length || ids.includes(x.id)) && (!q || x.name.toLowerCase().includes(q)));
     return ok(pageBean(ctx, all.map((x) => ({ id: x.id, name: x.name, description: x.description, screens: { ...x.screens } }))));
   });
 
@@ -708,6 +724,40 @@ export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promis
     );
   });
   route('GET', '/rest/api/3/issuetype', () => ok([...state.issueTypes.values()].map((t) => views().issueType(t))));
+  route('POST', '/rest/api/3/issuetype', (ctx) => ok(views().issueType(state.createIssueType(jsonBody(ctx))), 201));
+
+  // --- issue type schemes (classic projects) -----------------------------------------------
+  const itsBean = (x: SandboxIssueTypeScheme) => ({
+    id: x.id,
+    name: x.name,
+    description: x.description,
+    ...(x.issueTypeIds[0] ? { defaultIssueTypeId: x.issueTypeIds[0] } : {}),
+    ...(x.isDefault ? { isDefault: true } : {}),
+  });
+  route('GET', '/rest/api/3/issuetypescheme', (ctx) => {
+    const ids = numbers(ctx, 'id');
+    return ok(pageBean(ctx, [...state.issueTypeSchemes.values()].filter((x) => !ids.length || ids.includes(x.id)).map(itsBean)));
+  });
+  // Each scheme used by one of the projects asked for, with every project that uses it.
+  route('GET', '/rest/api/3/issuetypescheme/project', (ctx) => {
+    const wanted = numbers(ctx, 'projectId');
+    if (!wanted.length) throw new JiraApiError(400, ['The projectId parameter is required.']);
+    const schemeIds = [...new Set([...state.projects.values()].filter((p) => wanted.includes(p.id) && p.issueTypeSchemeId).map((p) => p.issueTypeSchemeId as string))];
+    const rows = schemeIds.map((id) => ({
+      issueTypeScheme: itsBean(state.issueTypeScheme(id)),
+      projectIds: [...state.projects.values()].filter((p) => p.issueTypeSchemeId === id).map((p) => p.id),
+    }));
+    return ok(pageBean(ctx, rows));
+  });
+  route('GET', '/rest/api/3/issuetypescheme/mapping', (ctx) => {
+    const ids = numbers(ctx, 'issueTypeSchemeId');
+    const schemes = [...state.issueTypeSchemes.values()].filter((x) => !ids.length || ids.includes(x.id));
+    return ok(pageBean(ctx, schemes.flatMap((x) => x.issueTypeIds.map((issueTypeId) => ({ issueTypeSchemeId: x.id, issueTypeId })))));
+  });
+  route('PUT', '/rest/api/3/issuetypescheme/{issueTypeSchemeId}/issuetype', (ctx) => {
+    state.addIssueTypesToScheme(ctx.params.issueTypeSchemeId as string, jsonBody(ctx));
+    return { status: 204 };
+  });
   route('GET', '/rest/api/3/issuetype/project', (ctx) => {
     const id = ctx.query.get('projectId');
     if (!id) throw new JiraApiError(400, ['The projectId parameter is required.']);

@@ -139,6 +139,8 @@ export interface SandboxProject {
   approval?: SandboxApprovalConfig;
   /** The project's issue type screen scheme; none for a team-managed project. */
   issueTypeScreenSchemeId?: string;
+  /** The project's issue type scheme (its issue types are the scheme's); none for a team-managed project. */
+  issueTypeSchemeId?: string;
 }
 
 /** One option of a select-type field context. */
@@ -204,6 +206,19 @@ export interface SandboxScreenScheme {
   name: string;
   description: string;
   screens: { default: number; create?: number; edit?: number; view?: number };
+}
+
+/**
+ * An issue type scheme: the issue types its projects offer. The default one holds every issue
+ * type (a new issue type is added to it, as Jira Cloud does); a classic project seeded without
+ * one gets a scheme of its own.
+ */
+export interface SandboxIssueTypeScheme {
+  id: string;
+  name: string;
+  description: string;
+  isDefault: boolean;
+  issueTypeIds: string[];
 }
 
 /** An issue type screen scheme: issue type id (or `default`) → screen scheme id. */
@@ -360,6 +375,11 @@ export interface SandboxSeed {
     lead?: string;
     /** Issue type screen scheme name; default: the Default one; `null`: none (team-managed). */
     issueTypeScreenScheme?: string | null;
+    /**
+     * Issue type scheme name: projects naming the same one share it (its issue types are the
+     * union of theirs); default: a scheme of the project's own ("KEY: Issue Type Scheme").
+     */
+    issueTypeScheme?: string;
     /** JSM approvals: entering `status` opens an approval answered by `approvers` / `approverGroup`. */
     approval?: SandboxApprovalSeed;
     /** Makes the project a JSM service desk with these request types. */
@@ -459,6 +479,7 @@ export class JiraSandboxState {
   readonly screens = new Map<number, SandboxScreen>();
   readonly screenSchemes = new Map<number, SandboxScreenScheme>();
   readonly issueTypeScreenSchemes = new Map<string, SandboxIssueTypeScreenScheme>();
+  readonly issueTypeSchemes = new Map<string, SandboxIssueTypeScheme>();
   readonly issues = new Map<string, SandboxIssue>();
   readonly serviceDesks = new Map<string, SandboxServiceDesk>();
   readonly resolutions = new Map<string, SandboxResolution>();
@@ -492,6 +513,8 @@ export class JiraSandboxState {
     resolutions.forEach(([name, description], i) => this.resolutions.set(String(10000 + i), { id: String(10000 + i), name, description }));
     this.screenSchemes.set(1, { id: 1, name: 'Default Screen Scheme', description: 'Default Screen Scheme', screens: { default: 1 } });
     this.issueTypeScreenSchemes.set('1', { id: '1', name: 'Default Issue Type Screen Scheme', description: 'The default issue type screen scheme', mappings: { default: 1 } });
+    const defaultSchemeText = 'Default issue type scheme is the list of global issue types. All newly created issue types will automatically be added to this scheme.';
+    this.issueTypeSchemes.set('10000', { id: '10000', name: 'Default Issue Type Scheme', description: defaultSchemeText, isDefault: true, issueTypeIds: [] });
   }
 
   /** Next id of a kind, starting at `start`. */
@@ -533,6 +556,7 @@ export class JiraSandboxState {
       if (this.issueTypeByName(t.name)) continue;
       const id = t.id ?? String(this.nextId('issuetype', 10001));
       this.issueTypes.set(id, { id, name: t.name, description: t.description ?? '', subtask: t.subtask ?? false });
+      this.defaultIssueTypeScheme().issueTypeIds.push(id);
     }
     for (const [name, wf] of Object.entries(seed.workflows ?? {})) {
       const initial = this.requireStatus(wf.initial, `workflow ${name}: initial`);
@@ -574,7 +598,9 @@ export class JiraSandboxState {
         ...(p.issueTypeScreenScheme === null ? {} : { issueTypeScreenSchemeId: this.requireItss(p.issueTypeScreenScheme ?? 'Default Issue Type Screen Scheme', `project ${p.key}`).id }),
       };
       if (p.approval) project.approval = this.approvalConfig(p.approval, `project ${p.key}`);
+      if (project.issueTypeScreenSchemeId) project.issueTypeSchemeId = this.seedIssueTypeScheme(p.issueTypeScheme ?? `${p.key}: Issue Type Scheme`, project.issueTypeIds);
       this.projects.set(id, project);
+      if (project.issueTypeSchemeId) this.syncSchemeProjects(project.issueTypeSchemeId);
       if (p.serviceDesk) {
         const sdId = p.serviceDesk.id ?? String(this.nextId('servicedesk', 1));
         this.serviceDesks.set(sdId, {
@@ -592,6 +618,28 @@ export class JiraSandboxState {
         });
       }
     }
+  }
+
+  /** The issue type scheme named `name` (created when new) holding `issueTypeIds` too; its id. */
+  private seedIssueTypeScheme(name: string, issueTypeIds: string[]): string {
+    let scheme = [...this.issueTypeSchemes.values()].find((x) => x.name === name);
+    if (!scheme) {
+      const id = String(this.nextId('issuetypescheme', 10001));
+      scheme = { id, name, description: '', isDefault: false, issueTypeIds: [] };
+      this.issueTypeSchemes.set(id, scheme);
+    }
+    for (const t of issueTypeIds) if (!scheme.issueTypeIds.includes(t)) scheme.issueTypeIds.push(t);
+    return scheme.id;
+  }
+
+  /** The projects using issue type scheme `id` offer exactly its issue types. */
+  private syncSchemeProjects(id: string): void {
+    const scheme = this.issueTypeSchemes.get(id) as SandboxIssueTypeScheme;
+    for (const p of this.projects.values()) if (p.issueTypeSchemeId === id) p.issueTypeIds = [...scheme.issueTypeIds];
+  }
+
+  private defaultIssueTypeScheme(): SandboxIssueTypeScheme {
+    return [...this.issueTypeSchemes.values()].find((x) => x.isDefault) as SandboxIssueTypeScheme;
   }
 
   /** Seeds screen schemes and issue type screen schemes (after screens and issue types). */
@@ -643,6 +691,13 @@ export class JiraSandboxState {
   setApproval(projectKey: string, approval: SandboxApprovalSeed): void {
     const project = this.project(projectKey);
     project.approval = this.approvalConfig(approval, `project ${project.key}`);
+  }
+
+  /** Gives a company-managed project another issue type screen scheme (Project settings → Screens → Use a different scheme). */
+  useIssueTypeScreenScheme(projectKey: string, schemeName: string): void {
+    const project = this.project(projectKey);
+    if (!project.issueTypeScreenSchemeId) throw new Error(`project ${projectKey} is team-managed: it has no issue type screen scheme`);
+    project.issueTypeScreenSchemeId = this.requireItss(schemeName, `project ${projectKey}`).id;
   }
 
   /** JSM's Approvals custom field (no context: it never shows among an issue's fields here); changelogs name it. */
@@ -1505,6 +1560,112 @@ export class JiraSandboxState {
     const at = tab.fieldIds.indexOf(fieldId);
     if (at < 0) throw new JiraApiError(404, [`The field with id '${fieldId}' is not on the screen tab.`]);
     tab.fieldIds.splice(at, 1);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Administration: issue types, issue type schemes, screens, screen schemes, mappings
+
+  /** Creates an issue type (`IssueTypeCreateBean`) and adds it to the default issue type scheme, as Jira Cloud does. */
+  createIssueType(input: Record<string, unknown>): SandboxIssueType {
+    const name = typeof input.name === 'string' ? input.name.trim() : '';
+    if (!name) throw new JiraApiError(400, [], { name: 'You must specify a unique name for this issue type.' });
+    if (name.length > 60) throw new JiraApiError(400, [], { name: 'The issue type name must not exceed 60 characters.' });
+    if (input.description !== undefined && typeof input.description !== 'string') throw new JiraApiError(400, ['The description must be a string.']);
+    if (input.hierarchyLevel !== undefined && input.hierarchyLevel !== 0 && input.hierarchyLevel !== -1) throw new JiraApiError(400, ['The hierarchy level must be -1 or 0.']);
+    if (this.issueTypeByName(name)) throw new JiraApiError(409, [], { name: 'An issue type with this name already exists.' });
+    const id = String(this.nextId('issuetype', 10001));
+    const type: SandboxIssueType = { id, name, description: (input.description as string | undefined) ?? '', subtask: input.hierarchyLevel === -1 || input.type === 'subtask' };
+    this.issueTypes.set(id, type);
+    const scheme = this.defaultIssueTypeScheme();
+    scheme.issueTypeIds.push(id);
+    this.syncSchemeProjects(scheme.id);
+    return type;
+  }
+
+  /** Issue type scheme by id; 404 otherwise. */
+  issueTypeScheme(id: string): SandboxIssueTypeScheme {
+    const s = this.issueTypeSchemes.get(id);
+    if (!s) throw new JiraApiError(404, [`The issue type scheme with ID ${id} was not found.`]);
+    return s;
+  }
+
+  /** Appends issue types to an issue type scheme (`IssueTypeIds`); one already in it fails the whole call. */
+  addIssueTypesToScheme(schemeId: string, input: Record<string, unknown>): void {
+    const scheme = this.issueTypeScheme(schemeId);
+    const ids = this.issueTypeIdList(input);
+    const there = ids.filter((t) => scheme.issueTypeIds.includes(t));
+    if (there.length) throw new JiraApiError(400, [`These issue types are already part of the issue type scheme: ${list(there)}.`]);
+    scheme.issueTypeIds.push(...ids);
+    this.syncSchemeProjects(scheme.id);
+  }
+
+  /** Appends issue types to a custom field context (`IssueTypeIds`); one already in it fails the whole call. */
+  addIssueTypesToContext(fieldId: string, contextId: string, input: Record<string, unknown>): void {
+    const ctx = this.context(fieldId, contextId);
+    const ids = this.issueTypeIdList(input);
+    const there = ids.filter((t) => ctx.issueTypeIds.includes(t));
+    if (there.length) throw new JiraApiError(409, [`These issue types are already associated with the context: ${list(there)}.`]);
+    ctx.issueTypeIds.push(...ids);
+  }
+
+  /** The `issueTypeIds` of an `IssueTypeIds` body: a non-empty list of known issue type ids (400, 404 otherwise). */
+  private issueTypeIdList(input: Record<string, unknown>): string[] {
+    const raw = input.issueTypeIds;
+    if (!Array.isArray(raw) || raw.length === 0 || raw.some((t) => typeof t !== 'string')) throw new JiraApiError(400, ['The list of issue type IDs must not be empty.']);
+    const ids = [...new Set(raw as string[])];
+    const unknown = ids.filter((t) => !this.issueTypes.has(t));
+    if (unknown.length) throw new JiraApiError(404, [`These issue types were not found: ${list(unknown)}.`]);
+    return ids;
+  }
+
+  /** Creates a screen (`ScreenDetails`) with a default field tab. */
+  createScreen(input: Record<string, unknown>): SandboxScreen {
+    const name = typeof input.name === 'string' ? input.name.trim() : '';
+    if (!name || name.length > 255) throw new JiraApiError(400, [], { name: 'The screen name must be between 1 and 255 characters.' });
+    if (input.description !== undefined && (typeof input.description !== 'string' || input.description.length > 255)) throw new JiraApiError(400, [], { description: 'The description must be at most 255 characters.' });
+    if ([...this.screens.values()].some((x) => x.name === name)) throw new JiraApiError(400, [], { name: 'The name is used by another screen.' });
+    const id = this.nextId('screen', 2);
+    const screen: SandboxScreen = { id, name, description: (input.description as string | undefined) ?? '', tabs: [{ id: this.nextId('tab', 10000), name: 'Field Tab', fieldIds: [] }] };
+    this.screens.set(id, screen);
+    return screen;
+  }
+
+  /** Creates a screen scheme (`ScreenSchemeDetails`); its screens must exist (404). */
+  createScreenScheme(input: Record<string, unknown>): SandboxScreenScheme {
+    const name = typeof input.name === 'string' ? input.name.trim() : '';
+    if (!name || name.length > 255) throw new JiraApiError(400, [], { name: 'The screen scheme name must be between 1 and 255 characters.' });
+    if ([...this.screenSchemes.values()].some((x) => x.name === name)) throw new JiraApiError(400, [], { name: 'The name is used by another screen scheme.' });
+    const raw = input.screens as Record<string, unknown> | undefined;
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw) || typeof raw.default !== 'number') throw new JiraApiError(400, [], { screens: 'The default screen is required.' });
+    const screens: SandboxScreenScheme['screens'] = { default: raw.default };
+    for (const k of ['create', 'edit', 'view'] as const) {
+      if (raw[k] === undefined) continue;
+      if (typeof raw[k] !== 'number') throw new JiraApiError(400, [], { screens: `The ${k} screen must be a screen id.` });
+      screens[k] = raw[k];
+    }
+    for (const s of Object.values(screens)) if (!this.screens.has(s)) throw new JiraApiError(404, [`The screen with id '${s}' does not exist.`]);
+    const id = this.nextId('screenscheme', 2);
+    const scheme: SandboxScreenScheme = { id, name, description: typeof input.description === 'string' ? input.description : '', screens };
+    this.screenSchemes.set(id, scheme);
+    return scheme;
+  }
+
+  /** Appends issue type → screen scheme mappings to an issue type screen scheme (`IssueTypeScreenSchemeMappingDetails`). */
+  appendScreenSchemeMappings(itssId: string, input: Record<string, unknown>): void {
+    const itss = this.issueTypeScreenSchemes.get(itssId);
+    if (!itss) throw new JiraApiError(404, [`The issue type screen scheme with ID ${itssId} was not found.`]);
+    const rows = input.issueTypeMappings;
+    if (!Array.isArray(rows) || rows.length === 0) throw new JiraApiError(400, ['The issue type mappings must not be empty.']);
+    const add: Record<string, number> = {};
+    for (const row of rows as Array<{ issueTypeId?: unknown; screenSchemeId?: unknown }>) {
+      if (typeof row?.issueTypeId !== 'string' || typeof row.screenSchemeId !== 'string') throw new JiraApiError(400, ['Each mapping needs an issueTypeId and a screenSchemeId.']);
+      if (row.issueTypeId === 'default') throw new JiraApiError(400, ['A default mapping cannot be added.']);
+      if (!this.issueTypes.has(row.issueTypeId)) throw new JiraApiError(404, [`The issue type with ID ${row.issueTypeId} was not found.`]);
+      if (!this.screenSchemes.has(Number(row.screenSchemeId))) throw new JiraApiError(404, [`The screen scheme with ID ${row.screenSchemeId} was not found.`]);
+      if (itss.mappings[row.issueTypeId] !== undefined || add[row.issueTypeId] !== undefined) throw new JiraApiError(400, [`The issue type ${row.issueTypeId} is already mapped in the issue type screen scheme.`]);
+      add[row.issueTypeId] = Number(row.screenSchemeId);
+    }
+    Object.assign(itss.mappings, add);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -523,6 +523,65 @@ test('screen schemes: an issue type finds its screens through its project’s is
   assert.equal((await http.get('/rest/api/3/project/TMP')).data.style, 'next-gen');
 });
 
+test('administration: issue types, issue type schemes, screens, screen schemes and mappings, with Jira’s refusals and pages', async () => {
+  // An issue type joins the default issue type scheme; INFRA's own scheme gets it only when asked.
+  assert.equal((await http.post('/rest/api/3/issuetype', {})).status, 400);
+  assert.equal((await http.post('/rest/api/3/issuetype', { name: 'x'.repeat(61) })).status, 400);
+  const created = await http.post('/rest/api/3/issuetype', { name: 'Cache', description: 'A cache', hierarchyLevel: 0 });
+  assert.equal(created.status, 201);
+  assert.equal(created.data.name, 'Cache');
+  assert.equal((await http.post('/rest/api/3/issuetype', { name: 'cache' })).status, 409);
+  const all = await http.get('/rest/api/3/issuetypescheme', { params: { maxResults: 1 } });
+  assert.equal(all.status, 200);
+  assert.equal(all.data.isLast, false, 'paged');
+  const infra = (await http.get('/rest/api/3/project/INFRA')).data;
+  const ops = (await http.get('/rest/api/3/project/OPS')).data;
+  const assoc = await http.get('/rest/api/3/issuetypescheme/project', { params: { projectId: infra.id } });
+  assert.equal(assoc.status, 200);
+  assert.deepEqual(assoc.data.values[0].projectIds, [infra.id], 'INFRA has a scheme of its own');
+  assert.equal((await http.get('/rest/api/3/issuetypescheme/project')).status, 400, 'projectId is required');
+  const schemeId = assoc.data.values[0].issueTypeScheme.id;
+  const items = await http.get('/rest/api/3/issuetypescheme/mapping', { params: { issueTypeSchemeId: schemeId } });
+  assert.equal(items.status, 200);
+  assert.ok(!items.data.values.some((i: { issueTypeId: string }) => i.issueTypeId === created.data.id));
+  assert.equal((await http.put(`/rest/api/3/issuetypescheme/${schemeId}/issuetype`, { issueTypeIds: [] })).status, 400);
+  assert.equal((await http.put(`/rest/api/3/issuetypescheme/${schemeId}/issuetype`, { issueTypeIds: ['999999'] })).status, 404);
+  assert.equal((await http.put(`/rest/api/3/issuetypescheme/${schemeId}/issuetype`, { issueTypeIds: [created.data.id] })).status, 204);
+  assert.equal((await http.put(`/rest/api/3/issuetypescheme/${schemeId}/issuetype`, { issueTypeIds: [created.data.id] })).status, 400, 'already in it');
+  assert.ok((await http.get('/rest/api/3/project/INFRA')).data.issueTypes.some((t: { id: string }) => t.id === created.data.id));
+  assert.ok(!(await http.get('/rest/api/3/project/OPS')).data.issueTypes.some((t: { id: string }) => t.id === created.data.id), 'OPS has its own scheme');
+  assert.ok(ops.id);
+
+  // A screen with a default tab, a screen scheme showing it, an entry in an issue type screen scheme.
+  assert.equal((await http.post('/rest/api/3/screens', { description: 'no name' })).status, 400);
+  const screen = await http.post('/rest/api/3/screens', { name: 'Cache screen', description: 'Cache questions' });
+  assert.equal(screen.status, 201);
+  assert.equal((await http.post('/rest/api/3/screens', { name: 'Cache screen' })).status, 400, 'names are unique');
+  assert.equal((await http.get(`/rest/api/3/screens/${screen.data.id}/tabs`)).data.length, 1);
+  assert.equal((await http.post('/rest/api/3/screenscheme', { name: 'Cache screens' })).status, 400, 'a default screen is required');
+  assert.equal((await http.post('/rest/api/3/screenscheme', { name: 'Cache screens', screens: { default: 999999 } })).status, 404);
+  const ss = await http.post('/rest/api/3/screenscheme', { name: 'Cache screens', screens: { default: screen.data.id } });
+  assert.equal(ss.status, 201);
+  const itss = (await http.get('/rest/api/3/issuetypescreenscheme')).data.values[0].id;
+  const map = (rows: unknown) => http.put(`/rest/api/3/issuetypescreenscheme/${itss}/mapping`, { issueTypeMappings: rows });
+  assert.equal((await map([{ issueTypeId: 'default', screenSchemeId: String(ss.data.id) }])).status, 400);
+  assert.equal((await map([{ issueTypeId: created.data.id, screenSchemeId: '999999' }])).status, 404);
+  assert.equal((await map([{ issueTypeId: created.data.id, screenSchemeId: String(ss.data.id) }])).status, 204);
+  assert.equal((await map([{ issueTypeId: created.data.id, screenSchemeId: String(ss.data.id) }])).status, 400, 'already mapped');
+  const rows = (await http.get('/rest/api/3/issuetypescreenscheme/mapping', { params: { issueTypeScreenSchemeId: itss } })).data.values;
+  assert.ok(rows.some((r: { issueTypeId: string; screenSchemeId: string }) => r.issueTypeId === created.data.id && r.screenSchemeId === String(ss.data.id)));
+
+  // A context's issue types grow; one already there fails the call.
+  const field = await http.post('/rest/api/3/field', { name: 'Cache size', type: 'com.atlassian.jira.plugin.system.customfieldtypes:float' });
+  const ctx = (await http.get(`/rest/api/3/field/${field.data.id}/context`)).data.values[0].id;
+  const addTypes = (body: unknown) => http.put(`/rest/api/3/field/${field.data.id}/context/${ctx}/issuetype`, body);
+  assert.equal((await addTypes({})).status, 400);
+  assert.equal((await addTypes({ issueTypeIds: [created.data.id] })).status, 204);
+  assert.equal((await addTypes({ issueTypeIds: [created.data.id] })).status, 409);
+  const types = await http.get(`/rest/api/3/field/${field.data.id}/context/issuetypemapping`, { params: { contextId: ctx } });
+  assert.deepEqual(types.data.values, [{ contextId: ctx, issueTypeId: created.data.id }]);
+});
+
 test('what the doctor reads: permissions (revocable), workflow schemes and workflows with transitions, admin webhooks without their secret', async () => {
   const mine = await http.get('/rest/api/3/mypermissions', { params: { projectKey: 'INFRA', permissions: 'BROWSE_PROJECTS,USER_PICKER' } });
   assert.equal(mine.status, 200);

@@ -23,6 +23,7 @@ import { JiraTransitionRefusedError, type JiraClient } from './client.ts';
 import type { JiraSurfaceConfig } from './config.ts';
 import { jiraAnswers } from './form-values.ts';
 import { JsmApprovals } from './jsm-approvals.ts';
+import { BUNDLE_ISSUE_TYPES } from './bundle-issue-types.ts';
 
 import { isJiraOwnEcho, JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
 
@@ -147,8 +148,10 @@ export class JiraSurface implements SurfaceAdapter {
 
   /** Normalizes a delivery into a neutral event (what `webhook inspect` prints). */
   async normalize(headers: InboundHeaders, body: string): Promise<SurfaceEvent> {
+    // The issue types forms sync keeps for bundles (per-bundle mode) are requests too, by id.
+    const bundleTypeIds = Object.values(await this.deps.ids.all(BUNDLE_ISSUE_TYPES));
     const projects: Record<string, { issueTypes: string[] }> = {};
-    for (const [key, p] of Object.entries(this.deps.config.projects)) projects[key] = { issueTypes: Object.keys(p.issueTypes) };
+    for (const [key, p] of Object.entries(this.deps.config.projects)) projects[key] = { issueTypes: [...Object.keys(p.issueTypes), ...bundleTypeIds] };
     let payload: unknown;
     try {
       payload = JSON.parse(body);
@@ -239,7 +242,8 @@ export class JiraSurface implements SurfaceAdapter {
       const key = keys[i];
       if (key) byKey[key] = value;
     });
-    let bundle = type.bundle;
+    // A configured issue type naming a bundle, else a per-bundle issue type forms sync keeps, else the Bundle field.
+    let bundle = type.bundle ?? (await this.bundleOfIssueType(current.fields.issuetype));
     if (!bundle) {
       const raw = byKey['request/bundle'] as { value?: string } | string | undefined;
       bundle = typeof raw === 'string' ? raw : raw?.value;
@@ -251,6 +255,12 @@ export class JiraSurface implements SurfaceAdapter {
       bundle,
       answers: await this.answersOf(bundle, byKey),
     };
+  }
+
+  /** The bundle whose per-bundle issue type `issuetype` (an issue's `fields.issuetype`) is, if any. */
+  private async bundleOfIssueType(issuetype: unknown): Promise<string | undefined> {
+    const id = z.looseObject({ id: z.string() }).safeParse(issuetype);
+    return id.success ? this.deps.ids.keyOf(BUNDLE_ISSUE_TYPES, id.data.id) : undefined;
   }
 
   /** The answers to `bundle`'s form from the issue's values keyed by form field key. */

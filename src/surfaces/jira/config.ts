@@ -25,6 +25,13 @@ export const jiraProjectSchema = z.object({
    * team-managed project has none: name its screens here).
    */
   screens: z.array(z.union([z.string().regex(/^\d+$/, 'must be a screen id'), z.number().int().positive()]).transform(String)).min(1).optional(),
+  /**
+   * Per-bundle mode: `forms sync` gives every bundle an issue type of its own in this project
+   * (named by the bundle's form title, or the `issueTypes` entry naming that bundle), with a screen
+   * and screen scheme showing only that bundle's questions, mapped in the project's issue type
+   * screen scheme and added to its issue type scheme. Both schemes must be the project's own.
+   */
+  issueTypePerBundle: z.boolean().default(false),
   /** One screen by name (older configurations); `screens` takes ids and wins when both are set. */
   screen: z.string().optional(),
   statuses: jiraStatusesSchema.prefault({}),

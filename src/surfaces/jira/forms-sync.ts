@@ -7,6 +7,7 @@ import type { JiraClient } from './client.ts';
 import type { JiraSurfaceConfig } from './config.ts';
 import { renderJiraForm, JIRA_FIELD_TYPES, type JiraFieldSpec, type JiraOptionSpec } from './form-renderer.ts';
 import { JiraScreenFinder, screenedProject, type ScreenedProject, type TargetScreen } from './screens.ts';
+import { JiraBundleIssueTypes, type BundleIssueType } from './bundle-issue-types.ts';
 
 /** What one sync did. */
 export interface JiraSyncReport {
@@ -37,6 +38,7 @@ const optionItem = z.object({ id: z.string(), value: z.string(), disabled: z.boo
 const projectBean = z.object({ id: z.string(), key: z.string(), issueTypes: z.array(z.object({ id: z.string(), name: z.string() }).passthrough()).default([]) }).passthrough();
 const tabItem = z.object({ id: z.union([z.number(), z.string()]).transform(String), name: z.string() }).passthrough();
 const screenField = z.object({ id: z.string() }).passthrough();
+const contextIssueType = z.looseObject({ contextId: z.string(), issueTypeId: z.string().optional(), isAnyIssueType: z.boolean().optional() });
 
 /**
  * Whether the field of `key` belongs on `screen`: the shared request fields everywhere, the
@@ -71,21 +73,27 @@ export class JiraFormsSync {
    * Syncs every bundle's form into every configured project: fields, contexts scoped to the
    * projects' request issue types, options, and placement on those projects' screens only, each
    * screen carrying the questions of the bundles its issue types ask for (see {@link belongsOn}).
-   * @throws {@link ConfigError} when a project has neither configured screens nor an issue type screen scheme.
+   * Projects in per-bundle mode first get each bundle's issue type, screen and schemes (see
+   * {@link JiraBundleIssueTypes}).
+   * @throws {@link ConfigError} when a project has neither configured screens nor an issue type
+   * screen scheme, or (per-bundle mode) shares its issue type screen scheme or issue type scheme.
    */
   async sync(): Promise<JiraSyncReport> {
     this.writes = 0;
     const report: JiraSyncReport = { created: [], updated: [], disabled: [], removed: [], writes: 0, warnings: [] };
-    const projects = await this.projects();
+    const forms = await this.resolvedForms();
+    const bundleTypes = await this.bundleIssueTypes(forms, report);
+    const projects = await this.projects(bundleTypes);
     // Which screens are ours is settled before anything is written: a refusal changes nothing.
     const plan = await new JiraScreenFinder(this.deps.client).plan(projects);
     report.warnings.push(...plan.warnings);
     const scope = { projectIds: projects.map((p) => p.id), issueTypeIds: [...new Set(projects.flatMap((p) => p.issueTypeIds))] };
-    const specs = await this.fieldSpecs();
+    const specs = this.fieldSpecs(forms);
     const existing = new Map((await this.deps.client.api('GET', '/rest/api/3/field', fieldList)).map((f) => [f.id, f]));
     for (const [key, spec] of specs) {
       const id = await this.ensureField(key, spec, existing, report);
       const contextId = await this.ensureContext(id, key, spec, scope, report);
+      if (bundleTypes.size) await this.widenContext(id, contextId, key, [...bundleTypes.keys()], report);
       if (spec.options) await this.syncOptions(id, contextId, key, spec.options, report);
     }
     for (const screen of plan.screens) await this.placeOnScreen(screen, [...specs.keys()], report);
@@ -95,21 +103,47 @@ export class JiraFormsSync {
     return report;
   }
 
-  /** The configured projects as Jira knows them, with their request issue types. */
-  private async projects(): Promise<ScreenedProject[]> {
+  /**
+   * The configured projects as Jira knows them, with their request issue types; `bundleTypes`
+   * (issue type id → bundle) count in the projects in per-bundle mode.
+   */
+  private async projects(bundleTypes: ReadonlyMap<string, string>): Promise<ScreenedProject[]> {
     const out: ScreenedProject[] = [];
     for (const [key, p] of Object.entries(this.deps.config.projects)) {
       const project = await this.deps.client.api('GET', `/rest/api/3/project/${key}`, projectBean);
-      out.push(screenedProject(key, project.id, project.issueTypes, p));
+      out.push(screenedProject(key, project.id, project.issueTypes, p, p.issueTypePerBundle ? bundleTypes : undefined));
     }
     return out;
   }
 
-  /** One field spec per sync key: the Bundle select, the shared request fields once, each bundle's questions. */
-  private async fieldSpecs(): Promise<Map<string, JiraFieldSpec>> {
-    const specs = new Map<string, JiraFieldSpec>();
+  /**
+   * Per-bundle mode: each bundle's issue type, screen and schemes in the projects that ask for it,
+   * created where missing. Returns issue type id → bundle (empty when no project is in that mode).
+   */
+  private async bundleIssueTypes(forms: Form[], report: JiraSyncReport): Promise<Map<string, string>> {
+    const perBundle = Object.entries(this.deps.config.projects).filter(([, p]) => p.issueTypePerBundle);
+    if (!perBundle.length) return new Map();
+    // Whether every project's screens can be found is settled before anything is created here.
+    await new JiraScreenFinder(this.deps.client).plan(await this.projects(new Map()));
+    const projects = [];
+    for (const [key] of perBundle) projects.push({ key, id: (await this.deps.client.api('GET', `/rest/api/3/project/${key}`, projectBean)).id });
+    // An issue type the configuration names for a bundle keeps its name; otherwise the form's title.
+    const named = new Map(perBundle.flatMap(([, p]) => Object.entries(p.issueTypes).flatMap(([name, t]) => (t.bundle ? [[t.bundle, name] as const] : []))));
+    const bundles: BundleIssueType[] = forms.map((f) => ({ bundle: f.bundle, title: f.title, name: (named.get(f.bundle) ?? f.title).slice(0, 60).trim() }));
+    const types = await new JiraBundleIssueTypes(this.deps.client, this.deps.ids, (call) => this.write(call)).ensure(projects, bundles, report);
+    return new Map([...types].map(([bundle, typeId]) => [typeId, bundle]));
+  }
+
+  /** Every bundle's form with its dynamic options resolved now. */
+  private async resolvedForms(): Promise<Form[]> {
     const forms: Form[] = [];
     for (const form of await this.deps.forms.all()) forms.push(await resolveDynamicOptions(form, this.deps.options, {}));
+    return forms;
+  }
+
+  /** One field spec per sync key: the Bundle select, the shared request fields once, each bundle's questions. */
+  private fieldSpecs(forms: Form[]): Map<string, JiraFieldSpec> {
+    const specs = new Map<string, JiraFieldSpec>();
     // The Bundle question: which bundle a ticket asks for.
     specs.set('request/bundle', bundleFieldSpec(forms));
     for (const form of forms) {
@@ -177,6 +211,20 @@ export class JiraFormsSync {
     await this.deps.ids.set('jira', `context/${fieldId}`, created.id);
     report.created.push(`context of ${key} for projects ${scope.projectIds.join(',')}`);
     return created.id;
+  }
+
+  /**
+   * Adds the per-bundle issue types a field's context lacks (a context made before the project
+   * switched to per-bundle mode); a context applying to every issue type is left as it is.
+   */
+  private async widenContext(fieldId: string, contextId: string, key: string, issueTypeIds: string[], report: JiraSyncReport): Promise<void> {
+    const rows = await this.deps.client.pages(`/rest/api/3/field/${fieldId}/context/issuetypemapping`, contextIssueType, { contextId: [contextId] });
+    const mine = rows.filter((r) => r.contextId === contextId);
+    if (mine.some((r) => r.isAnyIssueType)) return;
+    const missing = issueTypeIds.filter((t) => !mine.some((r) => r.issueTypeId === t));
+    if (!missing.length) return;
+    await this.write(() => this.deps.client.api('PUT', `/rest/api/3/field/${fieldId}/context/${contextId}/issuetype`, z.unknown(), { data: { issueTypeIds: missing } }));
+    report.updated.push(`context of ${key}: issue types ${missing.join(', ')} added`);
   }
 
   private async syncOptions(fieldId: string, contextId: string, key: string, desired: JiraOptionSpec[], report: JiraSyncReport): Promise<void> {

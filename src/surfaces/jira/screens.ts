@@ -46,11 +46,24 @@ interface ScreenUse {
   bundles: Set<string>;
 }
 
-/** A configured project's request issue types as Jira names them, with what its configuration says. */
-export function screenedProject(key: string, id: string, issueTypes: Array<{ id: string; name: string }>, config: JiraProjectConfig): ScreenedProject {
-  const requests = issueTypes.filter((t) => config.issueTypes[t.name] && config.issueTypes[t.name]!.kind !== 'question');
+/**
+ * A configured project's request issue types as Jira names them, with what its configuration
+ * says; `bundleTypes` (issue type id → bundle: the per-bundle issue types forms sync keeps) are
+ * request issue types of their bundle too, where the project offers them.
+ */
+export function screenedProject(
+  key: string,
+  id: string,
+  issueTypes: Array<{ id: string; name: string }>,
+  config: JiraProjectConfig,
+  bundleTypes: ReadonlyMap<string, string> = new Map(),
+): ScreenedProject {
+  const requests = issueTypes.filter((t) => (config.issueTypes[t.name] && config.issueTypes[t.name]!.kind !== 'question') || bundleTypes.has(t.id));
   const bundleOf: Record<string, string> = {};
-  for (const t of requests) if (config.issueTypes[t.name]!.bundle) bundleOf[t.id] = config.issueTypes[t.name]!.bundle!;
+  for (const t of requests) {
+    const bundle = config.issueTypes[t.name]?.bundle ?? bundleTypes.get(t.id);
+    if (bundle) bundleOf[t.id] = bundle;
+  }
   return {
     key,
     id,

@@ -40,6 +40,7 @@ import { ServiceNowBlackoutSource } from './surfaces/servicenow/blackouts.ts';
 import { ServiceNowClient, serviceNowCredentials } from './surfaces/servicenow/client.ts';
 import { loadServiceNowConfig, type ServiceNowSurfaceConfig } from './surfaces/servicenow/config.ts';
 import { questionItem, ServiceNowFormsSync } from './surfaces/servicenow/forms-sync.ts';
+import { decommissionItem, livePackages } from './surfaces/servicenow/decommission-item.ts';
 import type { SurfaceAdapter } from './surfaces/surface.ts';
 
 /** Options of {@link startRuntime}. */
@@ -86,10 +87,10 @@ export const HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 30_00
 
 /**
  * Re-syncs dynamic form options (qa-signed versions, environments) on the ticket surfaces
- * when the audit log shows an attestation, a revocation or a new environment: whichever
- * process or surface made the change, the dropdown follows within one poll.
+ * when the audit log shows an attestation, a revocation or a new environment (or an action in
+ * `also`): whichever process or surface made the change, the dropdown follows within one poll.
  */
-function watchDynamicSources(engine: OpenedEngine['engine'], resync: () => Promise<unknown>, pollMs: number, logger: Logger): () => Promise<void> {
+function watchDynamicSources(engine: OpenedEngine['engine'], resync: () => Promise<unknown>, pollMs: number, logger: Logger, also: readonly string[] = []): () => Promise<void> {
   let last = -1;
   let running: Promise<unknown> = Promise.resolve();
   const tick = async () => {
@@ -101,7 +102,7 @@ function watchDynamicSources(engine: OpenedEngine['engine'], resync: () => Promi
     if (head.seq === last) return;
     const events = await engine.inventory.audit.list({ after: last, limit: 1000 });
     last = head.seq;
-    if (events.some((e) => e.action === 'bundle.attest' || e.action === 'bundle.revoke' || e.action === 'environment.create')) await resync();
+    if (events.some((e) => e.action === 'bundle.attest' || e.action === 'bundle.revoke' || e.action === 'environment.create' || also.includes(e.action))) await resync();
   };
   const timer = setInterval(() => {
     running = running.then(tick).catch((err: unknown) => logger.warn({ err }, 'dynamic option resync failed'));
@@ -338,7 +339,7 @@ function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: Servi
     options: new EngineOptionSources(f.engine),
     logger,
     publish: sn.config.catalog,
-    extraItems: () => [questionItem(queries.list())],
+    extraItems: async () => [decommissionItem(await livePackages(f.engine, sn.config.project)), questionItem(queries.list())],
   });
   return { surface, sync };
 }
@@ -418,7 +419,9 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
   for (const wired of [surfaces.jira, surfaces.servicenow]) {
     if (!wired) continue;
     const sync = wired.sync;
-    closers.push(watchDynamicSources(f.engine, () => sync.resyncDynamicOptions(), opts.dynamicOptionsPollMs ?? 2000, logger));
+    // ServiceNow's decommission item lists the live packages: a deployment may change them.
+    const also = wired === surfaces.servicenow ? ['package.deploy'] : [];
+    closers.push(watchDynamicSources(f.engine, () => sync.resyncDynamicOptions(), opts.dynamicOptionsPollMs ?? 2000, logger, also));
   }
 }
 

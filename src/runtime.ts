@@ -277,6 +277,9 @@ type LateWorkflow = () => RequestWorkflow;
 /** The drift desk, handed to the surfaces once it exists (it stands on the workflow). */
 type LateDrift = () => DriftDesk | undefined;
 
+/** The freeze desk, handed to the Jira surface once it exists (admin commands in tickets). */
+type LateFreezes = () => FreezeDesk | undefined;
+
 /** A wired ticket surface: its adapter and its forms sync (which re-syncs dynamic dropdowns). */
 interface WiredSurface<S extends SurfaceAdapter, F> {
   surface: S;
@@ -284,7 +287,7 @@ interface WiredSurface<S extends SurfaceAdapter, F> {
 }
 
 /** The Jira adapter and its forms sync, when `JIRA_BASE_URL` is set. */
-async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow, drift: LateDrift): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
+async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow, drift: LateDrift, freezes: LateFreezes): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
   if (!config.JIRA_BASE_URL) return undefined;
   const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
   const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger });
@@ -300,6 +303,7 @@ async function wireJira(config: Config, logger: Logger, f: Foundation, workflow:
     ids: f.ids,
     views: f.views,
     drift,
+    freezes,
     baseUrl: config.JIRA_BASE_URL.replace(/\/$/, ''),
   });
   const sync = new JiraFormsSync({ client, ids: f.ids, forms: f.forms, config: jiraConfig, options: new EngineOptionSources(f.engine), logger });
@@ -353,10 +357,10 @@ interface Surfaces {
 }
 
 /** Every configured ticket surface; the API and the CLI check approvers against the directory file's people. */
-async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift): Promise<Surfaces> {
+async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift, freezes: LateFreezes): Promise<Surfaces> {
   const { config, logger } = opts;
   const out: Surfaces = { adapters: {}, directories: { cli: f.people.directoryFor('cli'), http: f.people.directoryFor('http') } };
-  const jira = await wireJira(config, logger, f, workflow, drift);
+  const jira = await wireJira(config, logger, f, workflow, drift, freezes);
   if (jira) {
     out.jira = jira;
     out.adapters.jira = jira.surface;
@@ -525,7 +529,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const f = await buildFoundation(opts, opened, clock, policy, sn, closers);
     let workflowRef: RequestWorkflow | undefined;
     let driftRef: DriftDesk | undefined;
-    const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!, () => driftRef);
+    let freezesRef: FreezeDesk | undefined;
+    const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!, () => driftRef, () => freezesRef);
     const { engine, runner, forms, windows, queues } = f;
     const trust = buildTrust(config, f, surfaces);
     const freezeStore = engine.freezes!;
@@ -534,6 +539,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const drift = createDriftDesk(config, f, policy, workflow, trust.authorizer, clock, logger);
     driftRef = drift;
     const freezes = new FreezeDesk({ store: freezeStore, requests: engine.requests, inventory: engine.inventory, authorizer: trust.authorizer, clock, freezes: freezeStore });
+    freezesRef = freezes;
     const metrics = new Metrics();
     const jobs = { requestsWithJobs: () => requestsWithJobs(queues.requests) };
     const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics, held: (r) => freezes.holds(r) });

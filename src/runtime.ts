@@ -310,7 +310,7 @@ async function wireJira(config: Config, logger: Logger, f: Foundation, workflow:
   return { surface, sync };
 }
 
-/** The ServiceNow adapter and its forms sync (one catalog item per bundle plus the question item), when configured. */
+/** The ServiceNow adapter and its forms sync (one catalog item per bundle plus the decommission and question items), when configured. */
 function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift): WiredSurface<ServiceNowSurface, ServiceNowFormsSync> | undefined {
   if (!sn) return undefined;
   // One catalog answers the question item and `/ask`, and lists its queries as the item's choices.

@@ -1,6 +1,6 @@
 /**
  * `forms sync --surface servicenow`: one catalog item (`sc_cat_item`) per bundle form, plus any
- * other items given as data (the question item), each with its variables (`item_option_new`),
+ * other items given as data (the question item, the decommission item), each with its variables (`item_option_new`),
  * choices (`question_choice`) and validation regexes (`question_regex`). What is in ServiceNow is
  * read back through the Table API and compared column by column with what the renderer wants;
  * only what is missing or different is written. Nothing is ever deleted: variables no longer

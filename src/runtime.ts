@@ -41,6 +41,7 @@ import { ServiceNowBlackoutSource } from './surfaces/servicenow/blackouts.ts';
 import { ServiceNowClient, serviceNowCredentials } from './surfaces/servicenow/client.ts';
 import { loadServiceNowConfig, type ServiceNowSurfaceConfig } from './surfaces/servicenow/config.ts';
 import { questionItem, ServiceNowFormsSync } from './surfaces/servicenow/forms-sync.ts';
+import { decommissionItem, livePackages } from './surfaces/servicenow/decommission-item.ts';
 import type { SurfaceAdapter } from './surfaces/surface.ts';
 
 /** Options of {@link startRuntime}. */
@@ -87,10 +88,10 @@ export const HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 30_00
 
 /**
  * Re-syncs dynamic form options (qa-signed versions, environments) on the ticket surfaces
- * when the audit log shows an attestation, a revocation or a new environment: whichever
- * process or surface made the change, the dropdown follows within one poll.
+ * when the audit log shows an attestation, a revocation or a new environment (or an action in
+ * `also`): whichever process or surface made the change, the dropdown follows within one poll.
  */
-function watchDynamicSources(engine: OpenedEngine['engine'], resync: () => Promise<unknown>, pollMs: number, logger: Logger): () => Promise<void> {
+function watchDynamicSources(engine: OpenedEngine['engine'], resync: () => Promise<unknown>, pollMs: number, logger: Logger, also: readonly string[] = []): () => Promise<void> {
   let last = -1;
   let running: Promise<unknown> = Promise.resolve();
   const tick = async () => {
@@ -102,7 +103,7 @@ function watchDynamicSources(engine: OpenedEngine['engine'], resync: () => Promi
     if (head.seq === last) return;
     const events = await engine.inventory.audit.list({ after: last, limit: 1000 });
     last = head.seq;
-    if (events.some((e) => e.action === 'bundle.attest' || e.action === 'bundle.revoke' || e.action === 'environment.create')) await resync();
+    if (events.some((e) => e.action === 'bundle.attest' || e.action === 'bundle.revoke' || e.action === 'environment.create' || also.includes(e.action))) await resync();
   };
   const timer = setInterval(() => {
     running = running.then(tick).catch((err: unknown) => logger.warn({ err }, 'dynamic option resync failed'));
@@ -277,6 +278,9 @@ type LateWorkflow = () => RequestWorkflow;
 /** The drift desk, handed to the surfaces once it exists (it stands on the workflow). */
 type LateDrift = () => DriftDesk | undefined;
 
+/** The freeze desk, handed to the Jira surface once it exists (admin commands in tickets). */
+type LateFreezes = () => FreezeDesk | undefined;
+
 /** A wired ticket surface: its adapter and its forms sync (which re-syncs dynamic dropdowns). */
 interface WiredSurface<S extends SurfaceAdapter, F> {
   surface: S;
@@ -284,7 +288,7 @@ interface WiredSurface<S extends SurfaceAdapter, F> {
 }
 
 /** The Jira adapter and its forms sync, when `JIRA_BASE_URL` is set. */
-async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow, drift: LateDrift): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
+async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow, drift: LateDrift, freezes: LateFreezes): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
   if (!config.JIRA_BASE_URL) return undefined;
   const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
   const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger });
@@ -300,13 +304,14 @@ async function wireJira(config: Config, logger: Logger, f: Foundation, workflow:
     ids: f.ids,
     views: f.views,
     drift,
+    freezes,
     baseUrl: config.JIRA_BASE_URL.replace(/\/$/, ''),
   });
   const sync = new JiraFormsSync({ client, ids: f.ids, forms: f.forms, config: jiraConfig, options: new EngineOptionSources(f.engine), logger });
   return { surface, sync };
 }
 
-/** The ServiceNow adapter and its forms sync (one catalog item per bundle plus the question item), when configured. */
+/** The ServiceNow adapter and its forms sync (one catalog item per bundle plus the decommission and question items), when configured. */
 function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift): WiredSurface<ServiceNowSurface, ServiceNowFormsSync> | undefined {
   if (!sn) return undefined;
   // One catalog answers the question item and `/ask`, and lists its queries as the item's choices.
@@ -339,7 +344,7 @@ function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: Servi
     options: new EngineOptionSources(f.engine),
     logger,
     publish: sn.config.catalog,
-    extraItems: () => [questionItem(queries.list())],
+    extraItems: async () => [decommissionItem(await livePackages(f.engine, sn.config.project)), questionItem(queries.list())],
   });
   return { surface, sync };
 }
@@ -353,10 +358,10 @@ interface Surfaces {
 }
 
 /** Every configured ticket surface; the API and the CLI check approvers against the directory file's people. */
-async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift): Promise<Surfaces> {
+async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift, freezes: LateFreezes): Promise<Surfaces> {
   const { config, logger } = opts;
   const out: Surfaces = { adapters: {}, directories: { cli: f.people.directoryFor('cli'), http: f.people.directoryFor('http') } };
-  const jira = await wireJira(config, logger, f, workflow, drift);
+  const jira = await wireJira(config, logger, f, workflow, drift, freezes);
   if (jira) {
     out.jira = jira;
     out.adapters.jira = jira.surface;
@@ -419,7 +424,9 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
   for (const wired of [surfaces.jira, surfaces.servicenow]) {
     if (!wired) continue;
     const sync = wired.sync;
-    closers.push(watchDynamicSources(f.engine, () => sync.resyncDynamicOptions(), opts.dynamicOptionsPollMs ?? 2000, logger));
+    // ServiceNow's decommission item lists the live packages: a deployment may change them.
+    const also = wired === surfaces.servicenow ? ['package.deploy'] : [];
+    closers.push(watchDynamicSources(f.engine, () => sync.resyncDynamicOptions(), opts.dynamicOptionsPollMs ?? 2000, logger, also));
   }
 }
 
@@ -525,7 +532,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const f = await buildFoundation(opts, opened, clock, policy, sn, closers);
     let workflowRef: RequestWorkflow | undefined;
     let driftRef: DriftDesk | undefined;
-    const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!, () => driftRef);
+    let freezesRef: FreezeDesk | undefined;
+    const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!, () => driftRef, () => freezesRef);
     const { engine, runner, forms, windows, queues } = f;
     const trust = buildTrust(config, f, surfaces);
     const freezeStore = engine.freezes!;
@@ -534,6 +542,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const drift = createDriftDesk(config, f, policy, workflow, trust.authorizer, clock, logger);
     driftRef = drift;
     const freezes = new FreezeDesk({ store: freezeStore, requests: engine.requests, inventory: engine.inventory, authorizer: trust.authorizer, clock, freezes: freezeStore });
+    freezesRef = freezes;
     const metrics = new Metrics();
     const jobs = { requestsWithJobs: () => requestsWithJobs(queues.requests) };
     const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics, held: (r) => freezes.holds(r) });

@@ -45,6 +45,10 @@ function watchConversation(world: StoryWorld, key: string): () => void {
 }
 
 async function main(): Promise<number> {
+  // `npm run demo -- --story decommission` gives a database back instead.
+  const storyAt = process.argv.indexOf('--story');
+  const story = storyAt >= 0 ? process.argv[storyAt + 1] : undefined;
+  if (story === 'decommission') return (await import('./decommission-story.ts')).runDecommissionDemo();
   // `npm run demo -- --surface servicenow` tells the same story in ServiceNow.
   const at = process.argv.indexOf('--surface');
   const surface = at >= 0 ? process.argv[at + 1] : undefined;

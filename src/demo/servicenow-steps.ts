@@ -17,7 +17,7 @@ export function serviceNowClient(world: ServiceNowWorld): ServiceNowClient {
 
 /**
  * Runs `forms sync --surface servicenow` against the world's sandbox, as the service keeps it:
- * one catalog item per bundle plus the "Infrastructure question" item.
+ * one catalog item per bundle plus the "Decommission a package" and "Infrastructure question" items.
  */
 export async function syncServiceNowForms(world: ServiceNowWorld): Promise<ServiceNowSyncReport> {
   const sync = world.runtime.servicenowSync;

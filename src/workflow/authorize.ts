@@ -103,11 +103,11 @@ export class ForbiddenError extends UserError {
   }
 }
 
-/** An authenticated caller of the API or the CLI. */
+/** An authenticated caller of the API or the CLI (or a ticket's commenter, for an admin command). */
 export interface Principal {
   person: Person;
-  surface: 'http' | 'cli';
-  /** The id they act under on that surface: the person id (API), the CLI user (CLI). */
+  surface: 'http' | 'cli' | 'jira' | 'servicenow';
+  /** The id they act under on that surface: the person id (API), the CLI user (CLI), the ticket account. */
   account: string;
   /** The most the credential allows (an API token's role); absent: whatever the person holds. */
   scope?: Role;
@@ -176,6 +176,17 @@ export class Authorizer {
     const person = this.deps.resolver.people.bySurfaceId('cli', user);
     if (!person) throw new NotAuthenticatedError('unknown_person', `the directory lists no person with CLI user "${user}"`);
     return { person, surface: 'cli', account: user, via: `CLI user ${user}` };
+  }
+
+  /**
+   * The principal of a ticket's commenter asking for `action` (an admin command): their
+   * directory person. Refused (audited) when the directory lists nobody for them.
+   */
+  async ticketPrincipal(caller: Caller & { surface: 'jira' | 'servicenow' }, action: Action): Promise<Principal> {
+    const person = await this.deps.resolver.personOf(caller.actor, caller.surface);
+    const who = caller.actor.displayName ?? caller.actor.id;
+    if (!person) return this.refuse(caller, action, 'a person in the directory', `${ACTIONS[action].doing} needs the ${ACTIONS[action].role} role; ${who} is not in the directory`, { type: 'action', id: action });
+    return { person, surface: caller.surface, account: caller.actor.id, via: `${caller.surface === 'jira' ? 'Jira' : 'ServiceNow'} account ${who}` };
   }
 
   /** The actor a principal acts as on its surface (stamped with their person). */

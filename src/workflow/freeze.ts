@@ -19,7 +19,7 @@ import { NotFoundError, SystemError, ValidationError } from '../engine/errors.ts
 import type { Actor, Clock, PolicyDecision, Request } from '../engine/model.ts';
 import type { RequestService } from '../engine/requests.ts';
 import type { Inventory } from '../engine/inventory.ts';
-import type { Authorizer, Principal } from './authorize.ts';
+import type { Authorizer, Caller, Principal } from './authorize.ts';
 import { withDecision } from './emergency.ts';
 import { owing, type Owed } from './owed.ts';
 
@@ -196,6 +196,14 @@ export class FreezeDesk {
       if (r.decisions.some((d) => d.rule === FREEZE_RULE)) released.push(await release(this.deps, r));
     }
     return { ...(lifted ? { lifted } : {}), released };
+  }
+
+  /**
+   * Who a ticket's commenter is, for {@link freeze} and {@link unfreeze} from a ticket: their
+   * directory person (refused, audited, when the directory lists nobody for them).
+   */
+  principalOf(caller: Caller & { surface: 'jira' | 'servicenow' }): Promise<Principal> {
+    return this.deps.authorizer.ticketPrincipal(caller, 'environment.freeze');
   }
 
   /** The freezes holding now. */

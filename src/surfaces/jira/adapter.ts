@@ -24,6 +24,8 @@ import type { JiraSurfaceConfig } from './config.ts';
 import { jiraAnswers } from './form-values.ts';
 import { JsmApprovals } from './jsm-approvals.ts';
 import { BUNDLE_ISSUE_TYPES } from './bundle-issue-types.ts';
+import { ADMIN_COMMANDS, JiraAdminCommands } from './admin-commands.ts';
+import type { FreezeDesk } from '../../workflow/freeze.ts';
 
 import { isJiraOwnEcho, JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
 
@@ -47,6 +49,8 @@ export interface JiraSurfaceDeps {
   queries?: QueryCatalog;
   /** The drift desk for `/drift` (read at each use, like the workflow); absent: `/drift` is refused. */
   drift?: () => DriftCommands | undefined;
+  /** The freeze desk for `/freeze` and `/unfreeze` in the admin project (read at each use); absent: refused. */
+  freezes?: () => FreezeDesk | undefined;
 }
 
 /** How often the webhook door may start a lookup of the service's own account while it is unknown. */
@@ -74,6 +78,7 @@ export class JiraSurface implements SurfaceAdapter {
   private readonly queries: QueryCatalog;
   private readonly tickets: TicketHandler;
   private readonly jsm: JsmApprovals;
+  private readonly admin: JiraAdminCommands;
   private selfAccountId?: string;
   /** The lookup of {@link selfAccountId} in flight (one per process, however many deliveries wait). */
   private selfLookup?: Promise<string>;
@@ -84,6 +89,12 @@ export class JiraSurface implements SurfaceAdapter {
     this.queries = deps.queries ?? new QueryCatalog(deps.engine);
     this.selfAccountId = deps.selfAccountId;
     this.jsm = new JsmApprovals({ client: deps.client, workflow: () => deps.workflow });
+    this.admin = new JiraAdminCommands({
+      ...(deps.config.adminProject ? { adminProject: deps.config.adminProject } : {}),
+      freezes: () => deps.freezes?.(),
+      audit: deps.engine.inventory.audit,
+      reply: (ref, text, key) => this.comment(ref, [{ type: 'paragraph', content: [{ type: 'text', text }] }], key),
+    });
     this.directory = {
       getUser: async (id: string): Promise<DirectoryUser | null> => {
         const user = await deps.client.getUser(id);
@@ -159,7 +170,8 @@ export class JiraSurface implements SurfaceAdapter {
       // Signed but not JSON: refused (a user error), not retried as if the service had failed.
       throw new JiraWebhookHeaderError('body', 'is not JSON');
     }
-    return normalizeJiraDelivery(headers, payload, { projects, baseUrl: this.deps.baseUrl, selfAccountId: await this.self() });
+    const { adminProject } = this.deps.config;
+    return normalizeJiraDelivery(headers, payload, { projects, baseUrl: this.deps.baseUrl, selfAccountId: await this.self(), ...(adminProject ? { adminProject } : {}) });
   }
 
   /** The issue a delivery is about (deliveries of one issue are handled one at a time). */
@@ -178,6 +190,10 @@ export class JiraSurface implements SurfaceAdapter {
     const elog = log.child({ issue: event.ref, event: event.kind });
     if (event.kind === 'ignored') {
       elog.info({ reason: event.ignoreReason }, 'delivery ignored');
+      return;
+    }
+    if (event.kind === 'command' && ADMIN_COMMANDS.has(event.command!.name)) {
+      await this.admin.handle(event, event.command!, elog);
       return;
     }
     const project = this.deps.config.projects[event.project ?? ''];
@@ -214,7 +230,8 @@ export class JiraSurface implements SurfaceAdapter {
     if (latest && (await this.mappedFieldIds(event.changed)).length === 0) return;
     const input = await this.intakeInput(event, project);
     if (!input) {
-      if (!latest) await this.remark(event.ref, '✘ This request cannot be planned: Bundle: required: choose the bundle to request');
+      // An issue of the admin project without a bundle is an admin ticket, not a request.
+      if (!latest && event.project !== this.deps.config.adminProject) await this.remark(event.ref, '✘ This request cannot be planned: Bundle: required: choose the bundle to request');
       return;
     }
     const filed = await this.tickets.file(event.ref, latest, input, async () => event.actor, log);

@@ -54,6 +54,11 @@ export const jiraSurfaceConfigSchema = z.object({
   projects: z.record(z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'must be a Jira project key'), jiraProjectSchema),
   /** Environment used when a ticket's form has no environment question. */
   defaultEnvironment: z.string().optional(),
+  /**
+   * The Jira project whose tickets take admin commands (`/freeze`, `/unfreeze`); the workflow
+   * checks the commenter's admin role. Absent: those commands are refused in every ticket.
+   */
+  adminProject: z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'must be a Jira project key').optional(),
 });
 
 /** Validated Jira surface configuration. */

@@ -134,6 +134,8 @@ export interface JiraIntakeConfig {
   baseUrl?: string;
   /** The service's own account: deliveries it caused (its comments, its transitions) are ignored. */
   selfAccountId?: string;
+  /** The admin project's key: comments on any of its issues are read for commands (`/freeze`). */
+  adminProject?: string;
 }
 
 /** The accountId of a user object in a payload, if it has one. */
@@ -226,11 +228,13 @@ export function normalizeJiraDelivery(headers: InboundHeaders, payload: unknown,
   };
 
   const project = Object.hasOwn(config.projects, projectKey) ? config.projects[projectKey] : undefined;
-  if (!project) return ignored(`project ${projectKey} is not configured for ticket-surface`, common);
-  const typeOk = project.issueTypes.some(
+  // Comments in the admin project are read whatever the issue: they may be admin commands.
+  const adminComment = p.webhookEvent === 'comment_created' && config.adminProject === projectKey;
+  if (!project && !adminComment) return ignored(`project ${projectKey} is not configured for ticket-surface`, common);
+  const typeOk = project?.issueTypes.some(
     (t) => t.toLowerCase() === issueType.toLowerCase() || (issue.fields.issuetype.id !== undefined && t === issue.fields.issuetype.id),
   );
-  if (!typeOk) return ignored(`issue type ${issueType} is not a request type in project ${projectKey}`, common);
+  if (!typeOk && !adminComment) return ignored(`issue type ${issueType} is not a request type in project ${projectKey}`, common);
 
   const actorRaw = p.webhookEvent === 'comment_created' ? (p.comment?.author ?? p.user) : p.user;
   if (!actorRaw) {

@@ -18,6 +18,8 @@ import { ServiceNowChanges } from './change-requests.ts';
 import type { ServiceNowClient, ServiceNowRow } from './client.ts';
 import type { ServiceNowSurfaceConfig } from './config.ts';
 import { QUESTION_ITEM_KEY } from './forms-sync.ts';
+import { DECOMMISSION_ITEM_KEY, decommissionAnswers } from './decommission-item.ts';
+import { decommissionIntake } from '../../workflow/decommission.ts';
 import { RequestedItemAnswers } from './item-answers.ts';
 import { ServiceNowJournal, entryWord, type Audience } from './journal.ts';
 import { isServiceNowOwnEcho, serviceNowWebhookSchema, verifyServiceNowDelivery, type ServiceNowWebhookAuth } from './webhook.ts';
@@ -192,6 +194,10 @@ export class ServiceNowSurface implements SurfaceAdapter {
       await this.oneAtATime(sysId, () => this.onQuestionItem(sysId, log));
       return;
     }
+    if (itemKey === `item/${DECOMMISSION_ITEM_KEY}`) {
+      await this.onDecommissionItem(ritm, log);
+      return;
+    }
     const bundle = itemKey.slice('item/'.length);
     const latest = await this.tickets.latestRequest(sysId);
     if (event === 'ritm.inserted' && latest) return; // a retried delivery of the same order
@@ -209,6 +215,39 @@ export class ServiceNowSurface implements SurfaceAdapter {
     if (filed.action !== 'submitted') return;
     log.info({ request: filed.request.id, ritm: ritm.number }, 'requested item submitted');
     // Work in progress while it is planned (a day-2 request reopens a closed item).
+    const planning = ritmStateFor('received')!;
+    if (ritm.state !== planning.state) await this.deps.client.update('sc_req_item', sysId, { state: planning.state });
+  }
+
+  /**
+   * A requested item of the decommission item: files a decommission request for the package its
+   * Package variable names (its reason kept with the request), through the same workflow as
+   * `/decommission`; the item then follows that request. Filed once: later deliveries only
+   * cancel it when a person closes the item. A package the inventory does not know (a choice
+   * gone stale) is refused in the item, which waits Pending for a fixed choice.
+   */
+  private async onDecommissionItem(ritm: ServiceNowRow, log: Logger): Promise<void> {
+    const sysId = ritm.sys_id!;
+    const latest = await this.tickets.latestRequest(sysId);
+    if (latest) {
+      if (CLOSED_BY_PERSON.has(ritm.state ?? '') && !isFinished(latest.state)) {
+        const by = (await this.userByName(ritm.sys_updated_by ?? '')) ?? { id: ritm.sys_updated_by ?? 'unknown' };
+        await this.tickets.closeSafely(latest, 'cancelled', by, sysId, log);
+      }
+      return;
+    }
+    if (CLOSED_BY_PERSON.has(ritm.state ?? '')) return;
+    const { packageId, reason } = await decommissionAnswers(this.deps.client, this.deps.ids, sysId);
+    const pkg = packageId ? await this.deps.engine.inventory.find('package', packageId) : undefined;
+    if (!pkg || pkg.project !== this.deps.config.project) {
+      await this.journal.remark(sysId, `✘ Nothing to decommission: there is no package "${packageId}" in ${this.deps.config.project}. Choose a package the Package variable offers.`, 'requester');
+      if (ritm.state !== RITM_STATE.pending) await this.deps.client.update('sc_req_item', sysId, { state: RITM_STATE.pending });
+      return;
+    }
+    const origin = { surface: SURFACE, ref: sysId, url: recordUrl(this.deps.instanceUrl, 'sc_req_item', sysId) } as const;
+    const intake = decommissionIntake(pkg, await this.actorOf(ritm.opened_by || ritm.requested_for || ''), origin);
+    const request = await this.deps.workflow.submit({ ...intake, answers: reason ? { request_reason: reason } : {} });
+    log.info({ request: request.id, ritm: ritm.number, package: pkg.id }, 'decommission item submitted');
     const planning = ritmStateFor('received')!;
     if (ritm.state !== planning.state) await this.deps.client.update('sc_req_item', sysId, { state: planning.state });
   }

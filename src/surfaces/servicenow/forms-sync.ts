@@ -1,6 +1,6 @@
 /**
  * `forms sync --surface servicenow`: one catalog item (`sc_cat_item`) per bundle form, plus any
- * other items given as data (the question item), each with its variables (`item_option_new`),
+ * other items given as data (the question item, the decommission item), each with its variables (`item_option_new`),
  * choices (`question_choice`) and validation regexes (`question_regex`). What is in ServiceNow is
  * read back through the Table API and compared column by column with what the renderer wants;
  * only what is missing or different is written. Nothing is ever deleted: variables no longer
@@ -168,8 +168,8 @@ export class ServiceNowFormsSync {
 
   /**
    * Re-syncs only the choices of questions whose options come from a dynamic source (versions
-   * carrying an attestation, environments, packages), for items synced before. Call it when an
-   * attestation or environment is added or revoked.
+   * carrying an attestation, environments, packages; an extra item's dynamic variables), for
+   * items synced before. Call it when an attestation, environment or package changes.
    */
   async resyncDynamicOptions(): Promise<ServiceNowSyncReport> {
     this.writes = 0;
@@ -185,9 +185,21 @@ export class ServiceNowFormsSync {
         await this.syncChoices(form.bundle, v.record.name, varId, spec.choices.filter((c) => c.question === v.record.name), current, report);
       }
     }
+    for (const extra of (await this.deps.extraItems?.()) ?? []) await this.resyncExtraChoices(extra, report);
     report.writes = this.writes;
     if (report.writes) this.deps.logger.info({ writes: report.writes, created: report.created, disabled: report.disabled }, 'servicenow dynamic choices re-synced');
     return report;
+  }
+
+  /** The choices of an extra item's dynamic variables (the decommission item's packages), when synced before. */
+  private async resyncExtraChoices(def: ServiceNowItemDefinition, report: ServiceNowSyncReport): Promise<void> {
+    for (const v of def.spec.variables) {
+      if (!v.dynamic) continue;
+      const varId = await this.deps.ids.get(SERVICENOW_SURFACE, `variable/${def.key}/${v.record.name}`);
+      if (!varId) continue;
+      const current = await this.deps.client.list('question_choice', { query: `question=${varId}`, fields: ['sys_id', ...CHOICE_COLUMNS] });
+      await this.syncChoices(def.key, v.record.name, varId, def.spec.choices.filter((c) => c.question === v.record.name), current, report);
+    }
   }
 
   private async write<T>(fn: () => Promise<T>): Promise<T> {

@@ -51,6 +51,7 @@ export const serviceNowTools: TicketSurfaceTools = {
       import('./forms-sync.ts'),
       import('./auth.ts'),
     ]);
+    const { decommissionItem, livePackages } = await import('./decommission-item.ts');
     return new ServiceNowFormsSync({
       ids: new SurfaceIdStore(opened.redis.redis, config.REDIS_PREFIX),
       forms: new FormCatalog(opened.engine.registry, formsDir(config)),
@@ -58,7 +59,7 @@ export const serviceNowTools: TicketSurfaceTools = {
       logger,
       client: new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL!, credentials: serviceNowCredentials(config), logger }),
       publish: snConfig.catalog,
-      extraItems: () => [questionItem(new QueryCatalog(opened.engine).list())],
+      extraItems: async () => [decommissionItem(await livePackages(opened.engine, snConfig.project)), questionItem(new QueryCatalog(opened.engine).list())],
     }).sync();
   },
 

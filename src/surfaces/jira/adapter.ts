@@ -23,6 +23,7 @@ import { JiraTransitionRefusedError, type JiraClient } from './client.ts';
 import type { JiraSurfaceConfig } from './config.ts';
 import { jiraAnswers } from './form-values.ts';
 import { JsmApprovals } from './jsm-approvals.ts';
+import { driftIssueTarget, JiraDriftTickets } from './drift-tickets.ts';
 
 import { isJiraOwnEcho, JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
 
@@ -73,6 +74,8 @@ export class JiraSurface implements SurfaceAdapter {
   private readonly queries: QueryCatalog;
   private readonly tickets: TicketHandler;
   private readonly jsm: JsmApprovals;
+  /** Issues filed per drift episode, when the configuration has an issue type of kind `drift`. */
+  private readonly driftTickets?: JiraDriftTickets;
   private selfAccountId?: string;
   /** The lookup of {@link selfAccountId} in flight (one per process, however many deliveries wait). */
   private selfLookup?: Promise<string>;
@@ -83,6 +86,8 @@ export class JiraSurface implements SurfaceAdapter {
     this.queries = deps.queries ?? new QueryCatalog(deps.engine);
     this.selfAccountId = deps.selfAccountId;
     this.jsm = new JsmApprovals({ client: deps.client, workflow: () => deps.workflow });
+    const driftTarget = driftIssueTarget(deps.config);
+    if (driftTarget) this.driftTickets = new JiraDriftTickets(deps.client, driftTarget, deps.ids);
     this.directory = {
       getUser: async (id: string): Promise<DirectoryUser | null> => {
         const user = await deps.client.getUser(id);
@@ -100,12 +105,18 @@ export class JiraSurface implements SurfaceAdapter {
       words: { answers: 'fields', ticket: 'on this issue', retryCommand: '/apply' },
       ids: deps.ids,
       ...(deps.drift ? { drift: deps.drift } : {}),
+      ...(this.driftTickets ? { driftTicketPackage: (ref: string) => this.driftTickets!.packageOf(ref) } : {}),
       writer: {
         remark: (ref, text) => this.remark(ref, text),
         post: (ref, blocks) => this.comment(ref, blocks),
-        link: (ref) => `${deps.baseUrl.replace(/\/+$/, '')}/browse/${encodeURIComponent(ref)}`,
+        link: (ref) => this.browseLink(ref),
       },
     });
+  }
+
+  /** The link a person opens for issue `ref`. */
+  private browseLink(ref: string): string {
+    return `${this.deps.baseUrl.replace(/\/+$/, '')}/browse/${encodeURIComponent(ref)}`;
   }
 
   /** {@inheritDoc SurfaceAdapter.verify} */
@@ -185,8 +196,14 @@ export class JiraSurface implements SurfaceAdapter {
       await this.tickets.command(event.ref, event.command!, event.actor, elog, ask);
       return;
     }
+    // Drift issues never become requests; a revert filed from one moves it like a request's issue.
+    if (this.isKind(project, event.issueType, 'drift')) {
+      const latest = event.kind === 'request.status_changed' ? await this.tickets.latestRequest(event.ref) : undefined;
+      if (latest) await this.onStatus(event, project, latest, elog);
+      return;
+    }
     // Questions never become requests: question issues are answered and resolved.
-    if (this.isQuestion(project, event.issueType)) {
+    if (this.isKind(project, event.issueType, 'question')) {
       const edited = event.kind === 'request.updated' && event.changed.some((f) => f === 'summary' || f === 'description');
       if (event.kind === 'request.created' || edited) await this.onQuestion(event, project, elog);
       return;
@@ -300,9 +317,9 @@ export class JiraSurface implements SurfaceAdapter {
     }
   }
 
-  private isQuestion(project: JiraProject, issueType: string | undefined): boolean {
+  private isKind(project: JiraProject, issueType: string | undefined, kind: 'question' | 'drift'): boolean {
     const want = (issueType ?? '').toLowerCase();
-    return Object.entries(project.issueTypes).some(([name, t]) => name.toLowerCase() === want && t.kind === 'question');
+    return Object.entries(project.issueTypes).some(([name, t]) => name.toLowerCase() === want && t.kind === kind);
   }
 
   /**
@@ -422,9 +439,12 @@ export class JiraSurface implements SurfaceAdapter {
     if (!(await this.tickets.isNews(notice, request))) return;
     const ref = request.origin.ref;
     if (notice.message === 'drift') {
-      // One drift comment per package, found again by its marker and edited in place.
+      // One drift comment per package, found again by its marker and edited in place: on the
+      // drift episode's own issue when policy files drift as a new ticket, else on this one.
+      const episode = notice.detail?.episode;
+      const target = episode && this.driftTickets ? await this.driftTickets.issueFor(episode, notice.detail?.package ?? '', this.browseLink(ref)) : ref;
       const doc = renderJiraComment(await this.tickets.driftNoticeBlocks(notice)).doc;
-      await this.deps.client.upsertStatusComment(ref, `drift-${notice.detail?.package ?? ''}`, doc);
+      await this.deps.client.upsertStatusComment(target, `drift-${notice.detail?.package ?? ''}`, doc);
       return;
     }
     const project = this.deps.config.projects[ref.split('-')[0]!];

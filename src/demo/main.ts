@@ -45,6 +45,8 @@ function watchConversation(world: StoryWorld, key: string): () => void {
 }
 
 async function main(): Promise<number> {
+  // `npm run demo -- --story drift`: the 2 a.m. story (a hand change found, adopted, reverted).
+  if (process.argv.includes('--story') && process.argv[process.argv.indexOf('--story') + 1] === 'drift') return (await import('./drift-demo.ts')).runDriftDemo();
   // `npm run demo -- --surface servicenow` tells the same story in ServiceNow.
   const at = process.argv.indexOf('--surface');
   const surface = at >= 0 ? process.argv[at + 1] : undefined;

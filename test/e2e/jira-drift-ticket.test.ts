@@ -2,8 +2,8 @@
  * Drift filed as a new Jira issue, when policy says so for the environment (`ticket: new`):
  * a hand change found by `/drift check` on the ticket that created the database is written to
  * a new issue of the configured drift issue type, created once per drift episode (found again
- * by its label even when the service forgot it), and `/drift adopt` commented on that issue
- * decides as on the original ticket.
+ * by its label even when the service forgot it), and `/drift adopt` and `/drift revert`
+ * commented on that issue decide as on the original ticket (the revert is approved there).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,7 +46,7 @@ function driftIssues(): string[] {
   return [...world.sandbox.state.issues.values()].filter((i) => i.issueTypeId === type.id).map((i) => i.key);
 }
 
-test('drift goes to one new issue per episode in the configured project, which takes /drift decisions', { timeout: 240_000 }, async () => {
+test('drift goes to one new issue per episode in the configured project, which takes /drift decisions', { timeout: 300_000 }, async () => {
   const sb = world.sandbox;
   const key = await fileDatabaseRequest(world, PEOPLE.developer, { package: 'ticket-db', database: 'ticket_orders', username: 'ticket_app', size: 50 });
   await waitFor(() => conversation(sb, key).find((c) => c.status && /AWAITING APPROVAL/.test(c.text)), 'the plan comment');
@@ -71,8 +71,10 @@ test('drift goes to one new issue per episode in the configured project, which t
   await redis.hdel('ts:surface-ids:jira:by-key', remembered[0]!);
   redis.disconnect();
   await psql('ALTER ROLE ticket_app CONNECTION LIMIT 450;');
+  const comment = JSON.parse(await psql("select shobj_description(oid, 'pg_database') from pg_database where datname = 'ticket_orders'")) as Record<string, unknown>;
+  await psql(`COMMENT ON DATABASE ticket_orders IS '${JSON.stringify({ ...comment, owner_team: 'payments' })}';`);
   sb.as(PEOPLE.developer).comment(key, '/drift check');
-  await waitFor(() => conversation(sb, issue).find((c) => DRIFT_HEAD.test(c.text) && /450/.test(c.text)), 'the drift comment edited in place', 60_000);
+  await waitFor(() => conversation(sb, issue).find((c) => DRIFT_HEAD.test(c.text) && /450/.test(c.text) && /payments/.test(c.text)), 'the drift comment edited in place', 60_000);
   assert.deepEqual(driftIssues(), [issue], 'one issue per drift episode');
   assert.equal(conversation(sb, issue).filter((c) => DRIFT_HEAD.test(c.text)).length, 1, 'one drift comment, edited in place');
 
@@ -84,6 +86,17 @@ test('drift goes to one new issue per episode in the configured project, which t
   assert.equal(await psql("select rolconnlimit from pg_roles where rolname = 'ticket_app'"), '450', 'adopt leaves reality alone');
   const audit = await world.runtime.opened.engine.inventory.history('package', pkg.id);
   assert.ok(audit.some((e) => e.action === 'package.drift.adopt' && e.surface === 'reality'), 'the adoption is audited as from reality');
+
+  // A revert decided on the drift issue is a normal request there: plan, approval on that issue, apply.
+  sb.as(PEOPLE.developer).comment(issue, '/drift revert owner_team');
+  await waitFor(() => conversation(sb, issue).find((c) => c.status && /AWAITING APPROVAL/.test(c.text)), 'the revert plan on the drift issue', 60_000);
+  await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(issue)) === STATUSES.awaitingApproval ? true : undefined), 'the drift issue awaiting approval');
+  sb.as(PEOPLE.approver).transition(issue, STATUSES.approved);
+  await waitFor(() => conversation(sb, issue).find((c) => c.status && /APPLIED/.test(c.text)), 'the revert applied', 90_000);
+  const restored = JSON.parse(await psql("select shobj_description(oid, 'pg_database') from pg_database where datname = 'ticket_orders'")) as Record<string, unknown>;
+  assert.equal(restored.owner_team, 'checkout', 'the revert restored reality');
+  const revert = (await world.runtime.opened.engine.requests.forOrigin('jira', issue))[0]!;
+  assert.equal(revert.kind, 'update');
   assert.deepEqual(driftIssues(), [issue]);
   assert.deepEqual(sb.violations(), []);
 });

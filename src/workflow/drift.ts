@@ -3,7 +3,9 @@
  * bundle's observe (engine/observe.ts), merges three ways per field (engine/drift-merge.ts),
  * lets policy decide what it may on its own (policy/drift-policy.ts) and stores the observation
  * and the findings on the package in ONE atomic write with the drift notice it owes to the
- * ticket that created or last changed the package. A check never changes reality.
+ * ticket that created or last changed the package (or, when policy says `ticket: new` for the
+ * environment, to the ticket of the drift episode, which the surface files once; see
+ * {@link episodeAfter}). A check never changes reality.
  *
  * Decisions, authorized like approvals (the package's requester or an approver; ops-owned
  * fields need an approver): adopt (desired := observed, nothing applied, audited with the
@@ -100,7 +102,8 @@ export class DriftDesk {
     const error = { ...(observation.error!.step ? { step: observation.error!.step } : {}), message: observation.error!.message, at: this.now() };
     const pkg = await this.inventory.get('package', packageId);
     const stored = await this.store(pkg, ctx, true, (p) => {
-      p.drift = { checkedAt: this.now(), fingerprint: p.drift?.fingerprint ?? '', findings: p.drift?.findings ?? [], decisions: p.drift?.decisions ?? [], error };
+      const episode = p.drift?.episode ? { episode: p.drift.episode } : {};
+      p.drift = { checkedAt: this.now(), fingerprint: p.drift?.fingerprint ?? '', findings: p.drift?.findings ?? [], decisions: p.drift?.decisions ?? [], ...episode, error };
     }, 'package.drift.check', `drift check could not run: ${error.message}`);
     return { package: stored, findings: stored.drift?.findings ?? [], changed: true, reverts: [], error };
   }

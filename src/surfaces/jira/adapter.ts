@@ -23,9 +23,9 @@ import { JiraTransitionRefusedError, type JiraClient } from './client.ts';
 import type { JiraSurfaceConfig } from './config.ts';
 import { jiraAnswers } from './form-values.ts';
 import { JsmApprovals } from './jsm-approvals.ts';
-import { driftIssueTarget, JiraDriftTickets } from './drift-tickets.ts';
 
 import { isJiraOwnEcho, JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
+import { driftIssueTarget, JiraDriftTickets } from './drift-tickets.ts';
 
 /** Dependencies of {@link JiraSurface}. */
 export interface JiraSurfaceDeps {
@@ -74,20 +74,20 @@ export class JiraSurface implements SurfaceAdapter {
   private readonly queries: QueryCatalog;
   private readonly tickets: TicketHandler;
   private readonly jsm: JsmApprovals;
-  /** Issues filed per drift episode, when the configuration has an issue type of kind `drift`. */
-  private readonly driftTickets?: JiraDriftTickets;
   private selfAccountId?: string;
   /** The lookup of {@link selfAccountId} in flight (one per process, however many deliveries wait). */
   private selfLookup?: Promise<string>;
   /** When the door last started a lookup of {@link selfAccountId} (ms since the epoch). */
   private selfLookupStartedAt = -Infinity;
+  /** Issues filed per drift episode, when the configuration has an issue type of kind `drift`. */
+  private readonly driftTickets?: JiraDriftTickets;
 
   constructor(private readonly deps: JiraSurfaceDeps) {
     this.queries = deps.queries ?? new QueryCatalog(deps.engine);
-    this.selfAccountId = deps.selfAccountId;
-    this.jsm = new JsmApprovals({ client: deps.client, workflow: () => deps.workflow });
     const driftTarget = driftIssueTarget(deps.config);
     if (driftTarget) this.driftTickets = new JiraDriftTickets(deps.client, driftTarget, deps.ids);
+    this.selfAccountId = deps.selfAccountId;
+    this.jsm = new JsmApprovals({ client: deps.client, workflow: () => deps.workflow });
     this.directory = {
       getUser: async (id: string): Promise<DirectoryUser | null> => {
         const user = await deps.client.getUser(id);

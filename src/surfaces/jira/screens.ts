@@ -48,8 +48,7 @@ interface ScreenUse {
 
 /** A configured project's request issue types as Jira names them, with what its configuration says. */
 export function screenedProject(key: string, id: string, issueTypes: Array<{ id: string; name: string }>, config: JiraProjectConfig): ScreenedProject {
-  // Questions and drift issues carry no form.
-  const requests = issueTypes.filter((t) => config.issueTypes[t.name] && (config.issueTypes[t.name]!.kind ?? 'request') === 'request');
+  const requests = issueTypes.filter((t) => config.issueTypes[t.name] && config.issueTypes[t.name]!.kind !== 'question');
   const bundleOf: Record<string, string> = {};
   for (const t of requests) if (config.issueTypes[t.name]!.bundle) bundleOf[t.id] = config.issueTypes[t.name]!.bundle!;
   return {

@@ -4,6 +4,7 @@
  * a new issue of the configured drift issue type, created once per drift episode (found again
  * by its label even when the service forgot it), and `/drift adopt` and `/drift revert`
  * commented on that issue decide as on the original ticket (the revert is approved there).
+ * A package filed from the CLI, which has no ticket, gets its drift issue in Jira all the same.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -98,5 +99,27 @@ test('drift goes to one new issue per episode in the configured project, which t
   const revert = (await world.runtime.opened.engine.requests.forOrigin('jira', issue))[0]!;
   assert.equal(revert.kind, 'update');
   assert.deepEqual(driftIssues(), [issue]);
+  assert.deepEqual(sb.violations(), []);
+});
+
+test('drift of a package no ticket made (filed from the CLI) is filed as a new Jira issue too, and decided there', { timeout: 240_000 }, async () => {
+  const sb = world.sandbox;
+  const { workflow, opened } = world.runtime;
+  const answers = { request_environment: 'staging', request_package: 'cli-db', database_name: 'cli_orders', username: 'cli_app', expected_size_gib: 20, production_critical: false, owner_team: 'checkout' };
+  const filed = await workflow.submit({ kind: 'provision', actor: { id: 'dana', displayName: 'Dana Developer' }, origin: { surface: 'cli', ref: 'cli-drift-1' }, project: 'checkout', bundle: 'postgres-database', answers });
+  await waitFor(async () => ((await opened.engine.requests.get(filed.id)).state === 'awaiting_approval' ? true : undefined), 'the CLI request awaiting approval', 60_000);
+  await workflow.approve({ requestId: filed.id, approver: { id: 'bo' }, surface: 'cli' });
+  await waitFor(async () => ((await opened.engine.requests.get(filed.id)).state === 'applied' ? true : undefined), 'the CLI request applied', 90_000);
+  const before = driftIssues();
+
+  await psql('ALTER ROLE cli_app CONNECTION LIMIT 70;');
+  await world.runtime.drift.check('checkout-staging-cli-db', { actor: { id: 'dana', displayName: 'Dana Developer' }, surface: 'cli' });
+  const issue = await waitFor(() => driftIssues().find((k) => !before.includes(k)), 'the drift issue of the CLI package', 60_000);
+  assert.equal(sb.state.issue(issue).summary, 'Drift on checkout-staging-cli-db');
+  await waitFor(() => conversation(sb, issue).find((c) => /ticket-surface · drift · checkout-staging-cli-db/.test(c.text) && /70/.test(c.text)), 'the drift comment', 60_000);
+
+  sb.as(PEOPLE.developer).comment(issue, '/drift adopt connection_limit');
+  await waitFor(() => conversation(sb, issue).find((c) => /Adopted by/.test(c.text)), 'the adoption on the drift issue', 60_000);
+  assert.equal((await opened.engine.inventory.get('package', 'checkout-staging-cli-db')).desiredParams.connection_limit, 70);
   assert.deepEqual(sb.violations(), []);
 });

@@ -442,7 +442,9 @@ export class JiraSurface implements SurfaceAdapter {
       // One drift comment per package, found again by its marker and edited in place: on the
       // drift episode's own issue when policy files drift as a new ticket, else on this one.
       const episode = notice.detail?.episode;
-      const target = episode && this.driftTickets ? await this.driftTickets.issueFor(episode, notice.detail?.package ?? '', this.browseLink(ref)) : ref;
+      const fromJira = request.origin.surface === 'jira';
+      const target = episode && this.driftTickets ? await this.driftTickets.issueFor(episode, notice.detail?.package ?? '', fromJira ? this.browseLink(ref) : undefined) : fromJira ? ref : undefined;
+      if (!target) return; // no Jira issue to write on (a package made elsewhere, no drift issue type configured)
       const doc = renderJiraComment(await this.tickets.driftNoticeBlocks(notice)).doc;
       await this.deps.client.upsertStatusComment(target, `drift-${notice.detail?.package ?? ''}`, doc);
       return;

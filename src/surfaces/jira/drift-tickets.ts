@@ -4,7 +4,9 @@
  * The issue is found again (never created twice when the same drift is seen again) first by the
  * id store, then by a label derived from the episode key, so a crash between creating it and
  * remembering it finds the issue Jira already holds. The issue carries a property naming the
- * package, so `/drift` commented on it decides on that package's drift.
+ * package, so `/drift` commented on it decides on that package's drift. A package filed from
+ * the CLI or the API (no ticket of its own) gets its drift issue here too; one filed in
+ * ServiceNow keeps writing on its requested item.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';

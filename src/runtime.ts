@@ -411,7 +411,8 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
     outbox: {
       deliver: async (notice, log) => {
         const r = await f.engine.requests.get(notice.requestId);
-        const adapter = surfaces.adapters[r.origin.surface as SurfaceAdapter['name']];
+        // Drift of a package no ticket made (CLI, API) goes to Jira when policy files drift as a new ticket.
+        const adapter = surfaces.adapters[r.origin.surface as SurfaceAdapter['name']] ?? (notice.detail?.episode ? surfaces.adapters.jira : undefined);
         if (adapter) await adapter.publish(notice, log);
       },
     },

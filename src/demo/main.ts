@@ -54,6 +54,8 @@ async function main(): Promise<number> {
   const surface = at >= 0 ? process.argv[at + 1] : undefined;
   if (surface === 'servicenow') return (await import('./servicenow-demo.ts')).runServiceNowDemo();
   if (surface !== undefined && surface !== 'jira') throw new Error(`--surface must be jira or servicenow, not ${surface}`);
+  // `npm run demo -- --story drift`: the 2 a.m. story (a hand change found, adopted, reverted).
+  if (process.argv.includes('--story') && process.argv[process.argv.indexOf('--story') + 1] === 'drift') return (await import('./drift-demo.ts')).runDriftDemo();
   say('ticket-surface demo: a developer asks for a PostgreSQL database in Jira');
   say('Starting a private redis-server and PostgreSQL, the Jira sandbox, the service and its workers…');
   const world = await startStoryWorld({ logger: createLogger(process.env.LOG_LEVEL ?? 'silent'), clock: shiftedClock(DEMO_START) });

@@ -8,7 +8,7 @@ import type { WindowSource } from '../policy/index.ts';
 import { startRedisServer, type EmbeddedRedis } from '../engine/redis-server.ts';
 import { startPostgresServer, type EmbeddedPostgres } from '../dev/postgres-server.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from '../runtime.ts';
-import { startJiraSandbox, exampleSeed, type JiraSandbox } from '../../sandbox/jira/index.ts';
+import { startJiraSandbox, exampleSeed, type JiraSandbox, type SandboxSeed } from '../../sandbox/jira/index.ts';
 
 /** Everything the Jira story runs on: private Redis and PostgreSQL, the Jira sandbox, the service. */
 export interface StoryWorld {
@@ -38,6 +38,10 @@ export interface StoryWorldOptions {
   formsDir?: string;
   /** Worker concurrency per queue (default: the workers' own). */
   concurrency?: RuntimeOptions['concurrency'];
+  /** Jira mapping instead of examples/jira-config.yaml (JIRA_CONFIG_FILE). */
+  jiraConfigFile?: string;
+  /** Sandbox site instead of the example one (a story needing an issue type more). */
+  jiraSeed?: SandboxSeed;
 }
 
 /**
@@ -58,7 +62,7 @@ export async function startStoryWorld(opts: StoryWorldOptions): Promise<StoryWor
   const webhookSecret = 'demo-webhook-secret-0123456789';
   const sandbox = await startJiraSandbox({
     contract: true,
-    seed: exampleSeed(),
+    seed: opts.jiraSeed ?? exampleSeed(),
     webhookSecret,
     ...(opts.webhookRetryDelaysMs ? { webhookRetryDelaysMs: opts.webhookRetryDelaysMs } : {}),
   });
@@ -71,7 +75,7 @@ export async function startStoryWorld(opts: StoryWorldOptions): Promise<StoryWor
     JIRA_EMAIL: sandbox.credentials.email,
     JIRA_API_TOKEN: sandbox.credentials.apiToken,
     JIRA_WEBHOOK_SECRET: webhookSecret,
-    JIRA_CONFIG_FILE: 'examples/jira-config.yaml',
+    JIRA_CONFIG_FILE: opts.jiraConfigFile ?? 'examples/jira-config.yaml',
     ...(opts.bundlePaths?.length ? { BUNDLE_PATH: opts.bundlePaths.join(':') } : {}),
     ...(opts.policyFile ? { POLICY_FILE: opts.policyFile } : {}),
     ...(opts.formsDir ? { FORMS_DIR: opts.formsDir } : {}),

@@ -208,6 +208,12 @@ export interface DriftState {
   fingerprint: string;
   findings: DriftFinding[];
   decisions: DriftDecision[];
+  /**
+   * When the current drift episode began (the first check that found open drift after the
+   * package was in sync); absent while in sync. Names the episode's ticket when policy files
+   * drift as a new ticket.
+   */
+  episode?: string;
   /** Set when the last check could not run: which step, and why. */
   error?: { step?: string; message: string; at: string };
 }

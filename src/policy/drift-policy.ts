@@ -15,12 +15,13 @@
  *       default: ask
  *       ops: revert                        # ops-owned fields
  *       fields: { connection_limit: adopt }
+ *       ticket: new                        # a new ticket per drift episode (default: origin)
  * ```
  * A field changed on both sides always asks, whatever policy says (see engine/drift-merge.ts).
  */
 import type { FieldOwner, Labels } from '../engine/model.ts';
 import { parseDuration } from './duration.ts';
-import type { DriftChoice, DriftEnvironmentPolicy, DriftPolicy, EnvironmentRef, Policy } from './types.ts';
+import type { DriftChoice, DriftEnvironmentPolicy, DriftPolicy, DriftTicket, EnvironmentRef, Policy } from './types.ts';
 
 /** The `drift:` section as written (validated by policy-schema.json). */
 export interface RawDriftPolicy {
@@ -31,6 +32,7 @@ export interface RawDriftPolicy {
     default?: DriftChoice;
     ops?: DriftChoice;
     fields?: Record<string, DriftChoice>;
+    ticket?: DriftTicket;
   }[];
 }
 
@@ -46,13 +48,14 @@ export function normalizeDriftPolicy(raw: RawDriftPolicy): DriftPolicy {
         dev: e.default ?? 'ask',
         ops: e.ops ?? e.default ?? 'ask',
         fields: e.fields ?? {},
+        ticket: e.ticket ?? 'origin',
       };
     }),
   };
 }
 
 /** When no entry matches: on demand only, every field asks. */
-const ASK_ALWAYS: DriftEnvironmentPolicy = { match: {}, dev: 'ask', ops: 'ask', fields: {} };
+const ASK_ALWAYS: DriftEnvironmentPolicy = { match: {}, dev: 'ask', ops: 'ask', fields: {}, ticket: 'origin' };
 
 /** The drift entry governing `environment` (first match), or "ask for everything". */
 export function driftRulesFor(policy: Policy, environment: EnvironmentRef): DriftEnvironmentPolicy {

@@ -133,7 +133,15 @@ export interface DriftEnvironmentPolicy {
   ops: DriftChoice;
   /** Per field (a param name, or `<resource address>.<attribute>`), before the owner's choice. */
   fields: Record<string, DriftChoice>;
+  /**
+   * Where drift is written: `origin`, the ticket that created or last changed the package; `new`,
+   * a new ticket per drift episode in the project the surface's configuration names for drift.
+   */
+  ticket: DriftTicket;
 }
+
+/** Where a drift status is written (see {@link DriftEnvironmentPolicy.ticket}). */
+export type DriftTicket = 'origin' | 'new';
 
 /** The `drift:` section of the policy file. */
 export interface DriftPolicy {

@@ -3,7 +3,9 @@
  * bundle's observe (engine/observe.ts), merges three ways per field (engine/drift-merge.ts),
  * lets policy decide what it may on its own (policy/drift-policy.ts) and stores the observation
  * and the findings on the package in ONE atomic write with the drift notice it owes to the
- * ticket that created or last changed the package. A check never changes reality.
+ * ticket that created or last changed the package (or, when policy says `ticket: new` for the
+ * environment, to the ticket of the drift episode, which the surface files once; see
+ * {@link episodeAfter}). A check never changes reality.
  *
  * Decisions, authorized like approvals (the package's requester or an approver; ops-owned
  * fields need an approver): adopt (desired := observed, nothing applied, audited with the
@@ -81,10 +83,12 @@ export class DriftDesk {
     const fingerprint = driftFingerprint(findings);
     const changed = fingerprint !== (fresh.drift?.fingerprint ?? '') || !!fresh.drift?.error;
     const adopted = findings.filter((f) => f.proposal === 'adopt' && f.class === 'drifted');
+    // One instant for the whole write: the notice's episode is read from a dry run of it.
+    const at = this.now();
     const stored = await this.store(fresh, ctx, changed || adopted.length > 0, (p) => {
       p.observedParams = { ...(p.lastAppliedParams ?? {}), ...observation.params };
-      p.observed = { at: this.now(), deployment: observation.deployment.id, attributes: observation.attributes };
-      p.drift = { checkedAt: this.now(), fingerprint, findings, decisions: p.drift?.decisions ?? [] };
+      p.observed = { at, deployment: observation.deployment.id, attributes: observation.attributes };
+      p.drift = { checkedAt: at, fingerprint, findings, decisions: p.drift?.decisions ?? [], ...episodeAfter(p.drift, fingerprint, at) };
       for (const f of adopted) this.adoptInto(p, f, 'policy');
     }, 'package.drift.check', `drift check: ${openFindings(findings).length} field(s) differ from what was applied`);
     const reverts: Request[] = [];
@@ -98,7 +102,8 @@ export class DriftDesk {
     const error = { ...(observation.error!.step ? { step: observation.error!.step } : {}), message: observation.error!.message, at: this.now() };
     const pkg = await this.inventory.get('package', packageId);
     const stored = await this.store(pkg, ctx, true, (p) => {
-      p.drift = { checkedAt: this.now(), fingerprint: p.drift?.fingerprint ?? '', findings: p.drift?.findings ?? [], decisions: p.drift?.decisions ?? [], error };
+      const episode = p.drift?.episode ? { episode: p.drift.episode } : {};
+      p.drift = { checkedAt: this.now(), fingerprint: p.drift?.fingerprint ?? '', findings: p.drift?.findings ?? [], decisions: p.drift?.decisions ?? [], ...episode, error };
     }, 'package.drift.check', `drift check could not run: ${error.message}`);
     return { package: stored, findings: stored.drift?.findings ?? [], changed: true, reverts: [], error };
   }
@@ -161,8 +166,23 @@ export class DriftDesk {
    */
   private async store(pkg: Package, ctx: AuditContext, notify: boolean, mutate: (p: Package) => void, action: string, reason: string, event?: string): Promise<Package> {
     const ticket = notify ? await this.ticketRequest(pkg) : undefined;
-    const notices = ticket ? outboxEntries(ticket, [{ notice: 'drift', tag: `${pkg.id}:${pkg.revision + 1}`, detail: { package: pkg.id, ...(event ? { text: event } : {}) } }]) : [];
+    const episode = ticket ? await this.episodeTicket(pkg, mutate) : undefined;
+    const detail = { package: pkg.id, ...(event ? { text: event } : {}), ...(episode ? { episode } : {}) };
+    const notices = ticket ? outboxEntries(ticket, [{ notice: 'drift', tag: `${pkg.id}:${pkg.revision + 1}`, detail }]) : [];
     return this.inventory.update('package', pkg.id, pkg.revision, (p) => void mutate(p), ctx, { action, reason, outbox: notices });
+  }
+
+  /**
+   * The key of the drift episode's own ticket (`<package>@<episode start>`) when policy files
+   * `pkg`'s drift as a new ticket and the write `mutate` makes leaves an episode open; else
+   * undefined (the notice goes to the ticket that created or last changed the package).
+   */
+  private async episodeTicket(pkg: Package, mutate: (p: Package) => void): Promise<string | undefined> {
+    const env = await this.inventory.get('environment', pkg.environment);
+    if (driftRulesFor(this.deps.policy, { name: env.name, labels: env.labels }).ticket !== 'new') return undefined;
+    const after = structuredClone(pkg);
+    mutate(after);
+    return after.drift?.episode ? `${pkg.id}@${after.drift.episode}` : undefined;
   }
 
   /** The request whose ticket (or other origin) hears about the package's drift: the one that last changed it, else the latest. */
@@ -260,6 +280,15 @@ export class DriftDesk {
     if (Number.isNaN(at.getTime()) || at <= this.deps.clock.now()) throw new DriftDecisionError(`ignore until needs a future date such as 2026-12-11 (got "${until}")`);
     return this.recordDecisions(pkg, [field], { decision: 'ignore', by: caller.actor.id }, caller, at.toISOString());
   }
+}
+
+/**
+ * The episode a check with `fingerprint` continues or begins: the previous one while drift stays
+ * open, a new one (`now`) when drift opens after the package was in sync, none when in sync.
+ */
+export function episodeAfter(previous: DriftState | undefined, fingerprint: string, now: string): Pick<DriftState, 'episode'> {
+  if (!fingerprint) return {};
+  return { episode: previous?.fingerprint && previous.episode ? previous.episode : now };
 }
 
 /**

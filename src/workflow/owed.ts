@@ -35,7 +35,14 @@ export interface WorkflowNotice {
   /** Unique per distinct notice: `<request>:<message>:<record revision>`. */
   key: string;
   /** Free text for event messages (who approved, why refused, where it moved). */
-  detail?: { actor?: Actor; reason?: string; text?: string; package?: string };
+  detail?: {
+    actor?: Actor;
+    reason?: string;
+    text?: string;
+    package?: string;
+    /** A drift notice to write on the ticket of this drift episode (policy files drift as a new ticket), not the request's. */
+    episode?: string;
+  };
 }
 
 /** A unit of engine work the queue runs (and re-runs after a crash). */

@@ -28,6 +28,7 @@ import { ADMIN_COMMANDS, JiraAdminCommands } from './admin-commands.ts';
 import type { FreezeDesk } from '../../workflow/freeze.ts';
 
 import { isJiraOwnEcho, JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
+import { driftIssueTarget, JiraDriftTickets } from './drift-tickets.ts';
 
 /** Dependencies of {@link JiraSurface}. */
 export interface JiraSurfaceDeps {
@@ -84,9 +85,13 @@ export class JiraSurface implements SurfaceAdapter {
   private selfLookup?: Promise<string>;
   /** When the door last started a lookup of {@link selfAccountId} (ms since the epoch). */
   private selfLookupStartedAt = -Infinity;
+  /** Issues filed per drift episode, when the configuration has an issue type of kind `drift`. */
+  private readonly driftTickets?: JiraDriftTickets;
 
   constructor(private readonly deps: JiraSurfaceDeps) {
     this.queries = deps.queries ?? new QueryCatalog(deps.engine);
+    const driftTarget = driftIssueTarget(deps.config);
+    if (driftTarget) this.driftTickets = new JiraDriftTickets(deps.client, driftTarget, deps.ids);
     this.selfAccountId = deps.selfAccountId;
     this.jsm = new JsmApprovals({ client: deps.client, workflow: () => deps.workflow });
     this.admin = new JiraAdminCommands({
@@ -112,12 +117,18 @@ export class JiraSurface implements SurfaceAdapter {
       words: { answers: 'fields', ticket: 'on this issue', retryCommand: '/apply' },
       ids: deps.ids,
       ...(deps.drift ? { drift: deps.drift } : {}),
+      ...(this.driftTickets ? { driftTicketPackage: (ref: string) => this.driftTickets!.packageOf(ref) } : {}),
       writer: {
         remark: (ref, text) => this.remark(ref, text),
         post: (ref, blocks) => this.comment(ref, blocks),
-        link: (ref) => `${deps.baseUrl.replace(/\/+$/, '')}/browse/${encodeURIComponent(ref)}`,
+        link: (ref) => this.browseLink(ref),
       },
     });
+  }
+
+  /** The link a person opens for issue `ref`. */
+  private browseLink(ref: string): string {
+    return `${this.deps.baseUrl.replace(/\/+$/, '')}/browse/${encodeURIComponent(ref)}`;
   }
 
   /** {@inheritDoc SurfaceAdapter.verify} */
@@ -204,8 +215,14 @@ export class JiraSurface implements SurfaceAdapter {
       await this.tickets.command(event.ref, event.command!, event.actor, elog, ask);
       return;
     }
+    // Drift issues never become requests; a revert filed from one moves it like a request's issue.
+    if (this.isKind(project, event.issueType, 'drift')) {
+      const latest = event.kind === 'request.status_changed' ? await this.tickets.latestRequest(event.ref) : undefined;
+      if (latest) await this.onStatus(event, project, latest, elog);
+      return;
+    }
     // Questions never become requests: question issues are answered and resolved.
-    if (this.isQuestion(project, event.issueType)) {
+    if (this.isKind(project, event.issueType, 'question')) {
       const edited = event.kind === 'request.updated' && event.changed.some((f) => f === 'summary' || f === 'description');
       if (event.kind === 'request.created' || edited) await this.onQuestion(event, project, elog);
       return;
@@ -327,9 +344,9 @@ export class JiraSurface implements SurfaceAdapter {
     }
   }
 
-  private isQuestion(project: JiraProject, issueType: string | undefined): boolean {
+  private isKind(project: JiraProject, issueType: string | undefined, kind: 'question' | 'drift'): boolean {
     const want = (issueType ?? '').toLowerCase();
-    return Object.entries(project.issueTypes).some(([name, t]) => name.toLowerCase() === want && t.kind === 'question');
+    return Object.entries(project.issueTypes).some(([name, t]) => name.toLowerCase() === want && t.kind === kind);
   }
 
   /**
@@ -449,9 +466,14 @@ export class JiraSurface implements SurfaceAdapter {
     if (!(await this.tickets.isNews(notice, request))) return;
     const ref = request.origin.ref;
     if (notice.message === 'drift') {
-      // One drift comment per package, found again by its marker and edited in place.
+      // One drift comment per package, found again by its marker and edited in place: on the
+      // drift episode's own issue when policy files drift as a new ticket, else on this one.
+      const episode = notice.detail?.episode;
+      const fromJira = request.origin.surface === 'jira';
+      const target = episode && this.driftTickets ? await this.driftTickets.issueFor(episode, notice.detail?.package ?? '', fromJira ? this.browseLink(ref) : undefined) : fromJira ? ref : undefined;
+      if (!target) return; // no Jira issue to write on (a package made elsewhere, no drift issue type configured)
       const doc = renderJiraComment(await this.tickets.driftNoticeBlocks(notice)).doc;
-      await this.deps.client.upsertStatusComment(ref, `drift-${notice.detail?.package ?? ''}`, doc);
+      await this.deps.client.upsertStatusComment(target, `drift-${notice.detail?.package ?? ''}`, doc);
       return;
     }
     const project = this.deps.config.projects[ref.split('-')[0]!];

@@ -17,8 +17,12 @@ export const jiraStatusesSchema = z.object({
 export const jiraProjectSchema = z.object({
   /** The ticket-surface project requests of this Jira project belong to. */
   project: z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be a ticket-surface project id (lowercase, hyphens)'),
-  /** Issue type name → what it carries: a fixed bundle, or (no bundle) the Bundle field decides. */
-  issueTypes: z.record(z.string(), z.object({ bundle: z.string().optional(), kind: z.enum(['request', 'question']).default('request') })),
+  /**
+   * Issue type name → what it carries: a fixed bundle, or (no bundle) the Bundle field decides.
+   * `kind: question` issues are answered; `kind: drift` is where drift is filed as a new issue
+   * per drift episode when policy says so (`drift.environments[].ticket: new`).
+   */
+  issueTypes: z.record(z.string(), z.object({ bundle: z.string().optional(), kind: z.enum(['request', 'question', 'drift']).default('request') })),
   /**
    * Ids of the screens the forms sync places the fields on. Default: the screens of the project's
    * request issue types, found through its issue type screen scheme and screen schemes (a

@@ -77,6 +77,8 @@ export interface TicketHandlerDeps {
   ids: SurfaceIdStore;
   /** Drift checks and decisions (read at each use, like the workflow); absent: `/drift` is refused. */
   drift?: () => DriftCommands | undefined;
+  /** The package a ticket filed for a drift episode is about (no request made it); absent: none are. */
+  driftTicketPackage?: (ref: string) => Promise<string | undefined>;
 }
 
 /** What `/drift` needs of the drift desk (src/workflow/drift.ts). */
@@ -186,10 +188,12 @@ export class TicketHandler {
       return;
     }
     const latest = await this.latestRequest(ref);
-    if (!latest) return;
+    const driftTicket = !latest && cmd.name === 'drift' ? await this.deps.driftTicketPackage?.(ref) : undefined;
     const { surface, writer } = this.deps;
+    if (driftTicket) return this.driftOnTicket(ref, driftTicket, cmd, actor, log);
+    if (!latest) return;
     try {
-      if (cmd.name === 'drift') await this.driftCommand(latest, cmd, actor);
+      if (cmd.name === 'drift') await this.driftCommand(latest.package, latest.origin, cmd, actor);
       else if (cmd.name === 'plan' || cmd.name === 'apply') await this.deps.workflow().replan(latest.id, actor, surface);
       else if (cmd.name === 'cancel') await this.deps.workflow().close(latest.id, 'cancelled', actor, surface);
       else if (cmd.name === 'decommission') await this.decommission(latest, actor);
@@ -201,17 +205,28 @@ export class TicketHandler {
     }
   }
 
-  /** `/drift check`, `/drift adopt <field>`, `/drift revert <field>`, `/drift ignore <field> until <date>` on the ticket's package. */
-  private async driftCommand(latest: Request, cmd: SurfaceCommand, actor: Actor): Promise<void> {
+  /** `/drift` on a ticket filed for a drift episode of `packageId` (a revert it files lives on that ticket). */
+  private async driftOnTicket(ref: string, packageId: string, cmd: SurfaceCommand, actor: Actor, log: Logger): Promise<void> {
+    try {
+      await this.driftCommand(packageId, { surface: this.deps.surface, ref, url: this.deps.writer.link(ref) }, cmd, actor);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log.info({ code: err.code, problem: err.message }, 'command refused');
+      await this.deps.writer.remark(ref, `✘ /${cmd.name} not done: ${err.message}`);
+    }
+  }
+
+  /** `/drift check`, `/drift adopt <field>`, `/drift revert <field>`, `/drift ignore <field> until <date>` on `packageId`; a revert is filed on `origin`. */
+  private async driftCommand(packageId: string | undefined, origin: Request['origin'], cmd: SurfaceCommand, actor: Actor): Promise<void> {
     const desk = this.deps.drift?.();
-    if (!desk || !latest.package) throw new UserError('validation', 'this ticket has no package to check for drift');
+    if (!desk || !packageId) throw new UserError('validation', 'this ticket has no package to check for drift');
     const by = { actor, surface: this.deps.surface };
     const [verb = 'check', field, word, until] = cmd.args;
-    if (verb === 'check') await desk.check(latest.package, by);
+    if (verb === 'check') await desk.check(packageId, by);
     else if (!field) throw new UserError('validation', `/drift ${verb} needs a field, for example /drift ${verb} connection_limit`);
-    else if (verb === 'adopt') await desk.adopt(latest.package, field, by);
-    else if (verb === 'revert') await desk.revert(latest.package, field, by, latest.origin);
-    else if (verb === 'ignore' && word === 'until' && until) await desk.ignore(latest.package, field, until, by);
+    else if (verb === 'adopt') await desk.adopt(packageId, field, by);
+    else if (verb === 'revert') await desk.revert(packageId, field, by, origin);
+    else if (verb === 'ignore' && word === 'until' && until) await desk.ignore(packageId, field, until, by);
     else throw new UserError('validation', 'use /drift check, /drift adopt <field>, /drift revert <field> or /drift ignore <field> until <YYYY-MM-DD>');
   }
 

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createLogger } from '../../src/engine/logger.ts';
-import type { Request } from '../../src/engine/model.ts';
+import type { Clock, Request } from '../../src/engine/model.ts';
 import { startStoryWorld, shiftedClock, type StoryWorld } from '../../src/demo/story.ts';
 import { syncStoryForms } from '../../src/demo/story-steps.ts';
 
@@ -15,9 +15,9 @@ const run = promisify(execFile);
 /** Who sets the stage (audited as a CLI admin). */
 export const STAGE_CTX = { actor: 'platform-admin', surface: 'cli' as const };
 
-/** Starts the world and sets the stage described above. */
-export async function startStagingStory(): Promise<StoryWorld> {
-  const world = await startStoryWorld({ logger: createLogger('silent'), clock: shiftedClock(new Date('2026-11-24T09:00:00Z')), webhookRetryDelaysMs: [50, 100] });
+/** Starts the world (on `clock`, by default the story's Tuesday) and sets the stage described above. */
+export async function startStagingStory(clock: Clock = shiftedClock(new Date('2026-11-24T09:00:00Z'))): Promise<StoryWorld> {
+  const world = await startStoryWorld({ logger: createLogger('silent'), clock, webhookRetryDelaysMs: [50, 100] });
   const { engine } = world.runtime.opened;
   await engine.createProject({ id: 'checkout', name: 'Checkout' }, STAGE_CTX);
   await engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, STAGE_CTX);

@@ -15,6 +15,7 @@ import type { Actor, Request, RequestState } from '../../engine/model.ts';
 import { QueryError, type QueryAnswer, type QueryCatalog, type QueryInvocation } from '../../workflow/queries.ts';
 import { RequestCommandError, type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../workflow/workflow.ts';
 import { decommissionIntake } from '../../workflow/decommission.ts';
+import type { StackDesk } from '../../workflow/stacks.ts';
 import type { Block } from './blocks.ts';
 import type { MessageName, MessageRenderer } from './messages.ts';
 import { buildAnswerView, type RequestView, type SurfaceHints } from './request-view.ts';
@@ -28,6 +29,7 @@ const COMMANDS: readonly string[] = [
   '/apply — retry a failed request',
   '/cancel — cancel the request',
   '/decommission — give back the package this ticket created (destroys it, after the approvals its environment needs)',
+  '/stack <template> <name> [--labels k=v,...] [--<question> <answer>] — a preview environment of a stack (then /extend <duration>, /resume)',
   '/ask <query> [args] — answer a question, for example /ask most-expensive --top 3',
   '/drift [check | adopt <field> | revert <field> | ignore <field> until <date>] — drift of this ticket\'s package',
 ];
@@ -77,7 +79,12 @@ export interface TicketHandlerDeps {
   ids: SurfaceIdStore;
   /** Drift checks and decisions (read at each use, like the workflow); absent: `/drift` is refused. */
   drift?: () => DriftCommands | undefined;
+  /** Stacks and their leases (read at each use); absent: `/stack`, `/extend` and `/resume` are not understood. */
+  stacks?: () => StackCommands | undefined;
 }
+
+/** What `/stack`, `/extend` and `/resume` need of the stack desk (src/workflow/stacks.ts). */
+export type StackCommands = Pick<StackDesk, 'request' | 'extend' | 'resume' | 'forTicket'>;
 
 /** What `/drift` needs of the drift desk (src/workflow/drift.ts). */
 export interface DriftCommands {
@@ -185,9 +192,17 @@ export class TicketHandler {
       await ask({ name: cmd.args[0] ?? '', positional: cmd.args.slice(1), args: cmd.flags });
       return;
     }
+    const { surface, writer } = this.deps;
+    try {
+      if (await this.stackCommand(ref, cmd, actor)) return;
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log.info({ code: err.code, problem: err.message }, 'stack command refused');
+      await writer.remark(ref, `✘ /${cmd.name} not done: ${err.message}`);
+      return;
+    }
     const latest = await this.latestRequest(ref);
     if (!latest) return;
-    const { surface, writer } = this.deps;
     try {
       if (cmd.name === 'drift') await this.driftCommand(latest, cmd, actor);
       else if (cmd.name === 'plan' || cmd.name === 'apply') await this.deps.workflow().replan(latest.id, actor, surface);
@@ -199,6 +214,29 @@ export class TicketHandler {
       log.info({ code: err.code, problem: err.message }, 'command refused');
       await writer.remark(ref, `✘ /${cmd.name} not done: ${err.message}`);
     }
+  }
+
+  /**
+   * `/stack <template> <name>` (any ticket), `/extend <duration>` and `/resume` (on a stack's
+   * ticket): true when the command was a stack's.
+   */
+  private async stackCommand(ref: string, cmd: SurfaceCommand, actor: Actor): Promise<boolean> {
+    const desk = this.deps.stacks?.();
+    if (!desk || !['stack', 'extend', 'resume'].includes(cmd.name)) return false;
+    const origin = { surface: this.deps.surface, ref, url: this.deps.writer.link(ref) };
+    if (cmd.name === 'stack') {
+      const [template, name] = cmd.args;
+      if (!template || !name) throw new UserError('validation', 'use /stack <template> <name>, for example /stack preview-checkout pr-42');
+      const { labels, ...answers } = cmd.flags;
+      const pairs = typeof labels === 'string' ? labels.split(',').map((kv) => kv.split('=')).filter((kv) => kv.length === 2) : [];
+      await desk.request({ template, name, labels: Object.fromEntries(pairs.map(([k, v]) => [k!.trim(), v!.trim()])), answers, origin, actor });
+      return true;
+    }
+    const stack = await desk.forTicket(origin);
+    if (!stack) return false;
+    if (cmd.name === 'extend') await desk.extend(stack.id, cmd.args[0] ?? '', actor);
+    else await desk.resume(stack.id, actor);
+    return true;
   }
 
   /** `/drift check`, `/drift adopt <field>`, `/drift revert <field>`, `/drift ignore <field> until <date>` on the ticket's package. */

@@ -26,10 +26,11 @@ export function movableClock(start: Date): MovableClock {
 /** Who sets the stage. */
 const STAGE = { actor: 'platform-admin', surface: 'cli' as const };
 
-/** The versions the preview stack uses, signed off by QA (preview environments are outside dev). */
-export async function attestPreviewBundles(world: StoryWorld): Promise<void> {
+/** The versions the preview stack uses (but `except`), signed off by QA (preview environments are outside dev). */
+export async function attestPreviewBundles(world: StoryWorld, except: string[] = []): Promise<void> {
   const { engine } = world.runtime.opened;
-  for (const [bundle, version] of [['postgres-database', '1.4.0'], ['redis-cache', engine.registry.get('redis-cache').version], ['checkout-api', '2.14.0']] as const) {
+  const all = [['postgres-database', '1.4.0'], ['redis-cache', engine.registry.get('redis-cache').version], ['checkout-api', '2.14.0']] as const;
+  for (const [bundle, version] of all.filter(([b]) => !except.includes(b))) {
     const signed = (await engine.attestations.list(bundle, version)).some((a) => a.kind === 'qa-signed');
     if (!signed) await engine.attest(bundle, version, 'qa-signed', 'quinn', STAGE);
   }
@@ -37,6 +38,7 @@ export async function attestPreviewBundles(world: StoryWorld): Promise<void> {
 
 /** A developer opens an issue whose description asks for the preview stack as environment `name`; its key. */
 export function requestPreviewStack(world: StoryWorld, name: string): string {
+  // The description is the command: the issue is the stack's ticket from the start.
   const issue = world.sandbox.as(PEOPLE.developer).createIssue({
     project: 'INFRA',
     issueType: 'Infrastructure request',

@@ -49,6 +49,8 @@ async function main(): Promise<number> {
   const at = process.argv.indexOf('--surface');
   const surface = at >= 0 ? process.argv[at + 1] : undefined;
   if (surface === 'servicenow') return (await import('./servicenow-demo.ts')).runServiceNowDemo();
+  // `npm run demo -- --story preview`: a preview environment with a lease.
+  if (process.argv[process.argv.indexOf('--story') + 1] === 'preview' && process.argv.includes('--story')) return (await import('./preview-demo.ts')).runPreviewDemo();
   if (surface !== undefined && surface !== 'jira') throw new Error(`--surface must be jira or servicenow, not ${surface}`);
   say('ticket-surface demo: a developer asks for a PostgreSQL database in Jira');
   say('Starting a private redis-server and PostgreSQL, the Jira sandbox, the service and its workers…');

@@ -61,6 +61,8 @@ export interface Stack {
   costLived?: number;
   upAt?: string;
   destroyedAt?: string;
+  /** The ticket of a destroyed stack was closed. */
+  closed?: true;
   createdAt: string;
   updatedAt: string;
 }

@@ -197,18 +197,20 @@ export class StackDesk {
    * Moves stack `id` on from its stored facts (a child request's notice, the sweep, a command):
    * files the next package's request, stops on a failure, or finishes the phase. Idempotent and
    * serialized per stack: the child requests are found again by the stack marker, so a crash
-   * between filing one and storing the stack files nothing twice.
+   * between filing one and storing the stack files nothing twice. `quiet` (the sweep): the
+   * ticket is written only when something moved.
    */
-  async advance(id: string, event?: string): Promise<Stack> {
+  async advance(id: string, event?: string, quiet = false): Promise<Stack> {
     return this.deps.store.exclusive(id, async () => {
       const s = await this.deps.store.get(id);
-      if (s.phase === 'up' || s.phase === 'destroyed') return this.tell(s, event);
+      if (s.phase === 'up' || s.phase === 'destroyed') return quiet ? s : this.tell(s, event);
       const destroy = s.phase === 'destroying';
       const order = destroy ? [...s.packages].reverse() : s.packages;
       for (const p of order) {
         const r = await this.childRequest(s, p, destroy);
         if (r?.state === 'applied') continue;
-        if (r && FINAL_BAD.has(r.state)) return this.stopFailed(s, p, r);
+        if (r && FINAL_BAD.has(r.state)) return this.stopFailed(s, p, r, quiet);
+        if (r && quiet) return s;
         if (!r) await this.fileChild(s, p, destroy);
         return this.tell(s, event);
       }
@@ -232,10 +234,10 @@ export class StackDesk {
   }
 
   /** Stops stack `s` on package `p`'s request `r` that did not apply. */
-  private async stopFailed(s: Stack, p: StackPackage, r: Request): Promise<Stack> {
+  private async stopFailed(s: Stack, p: StackPackage, r: Request, quiet = false): Promise<Stack> {
     const why = [r.error?.message, ...(r.issues ?? []).map((i) => `${i.field ?? i.pointer}: ${i.message}`), ...r.decisions.filter((d) => d.outcome === 'deny').map((d) => d.reason)];
     const message = why.filter(Boolean).join('; ') || r.state.replace(/_/g, ' ');
-    if (s.failed?.package === p.name && s.failed.message === message) return this.tell(s);
+    if (s.failed?.package === p.name && s.failed.message === message) return quiet ? s : this.tell(s);
     const next = { ...s, failed: { package: p.name, message }, updatedAt: this.now().toISOString() };
     return this.tell(await this.deps.store.put(next, s, 'stack.failed', LEASE, `${p.id} ${r.state}: ${message}`));
   }
@@ -280,11 +282,16 @@ export class StackDesk {
     const livedMs = now.getTime() - Date.parse(s.upAt ?? s.createdAt);
     const costLived = Math.round(((s.costMonthly ?? 0) * livedMs) / (30 * 24 * 3600_000) * 100) / 100;
     const next: Stack = { ...s, phase: 'destroyed', costLived, destroyedAt: now.toISOString(), updatedAt: now.toISOString() };
-    // Resumable: the ticket is closed after the write; a crash between is repaired by tick() (a destroyed stack's ticket is closed again, idempotently).
+    // Resumable: the ticket is closed after the write and `closed` recorded after that; a crash between is repaired by tick(), which closes it again (idempotent).
     await this.deps.store.put(next, s, 'lease.expired', LEASE, `every package destroyed; it cost $${costLived.toFixed(2)} while it lived`);
-    const told = await this.tell(next, `✔ Everything destroyed. It lived ${durationText(livedMs)} and cost $${costLived.toFixed(2)}.`);
-    await this.deps.notifier(next)?.close(next);
-    return told;
+    await this.tell(next, `✔ Everything destroyed. It lived ${durationText(livedMs)} and cost $${costLived.toFixed(2)}.`);
+    return this.closeTicket(next);
+  }
+
+  /** Closes the ticket of destroyed stack `s` and records that it did. */
+  private async closeTicket(s: Stack): Promise<Stack> {
+    await this.deps.notifier(s)?.close(s);
+    return this.deps.store.put({ ...s, closed: true }, s, 'stack.closed', LEASE, 'ticket closed');
   }
 
   /** The monthly cost of the stack's packages now. */
@@ -377,8 +384,8 @@ export class StackDesk {
     for (const s of await this.deps.store.list()) {
       try {
         if (s.phase === 'up') await this.leaseDue(s.id);
-        else if (s.phase === 'destroyed') await this.deps.notifier(s)?.close(s);
-        else if (!s.failed) await this.advance(s.id);
+        else if (s.phase === 'destroyed' && !s.closed) await this.closeTicket(s);
+        else if (s.phase !== 'destroyed' && !s.failed) await this.advance(s.id, undefined, true);
       } catch (err) {
         this.deps.logger.warn({ err, stack: s.id }, 'stack sweep failed');
       }

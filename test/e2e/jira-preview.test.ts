@@ -95,6 +95,9 @@ test('a preview stack comes up from one issue, is reminded and extended once, an
   assert.equal((await world.runtime.stacks.leaseDue('checkout-pr-42', 1))?.phase, 'up');
   const waiting = (await world.runtime.leaseJobs!.waiting()).map((j) => j.id);
   assert.ok(waiting.some((id) => id.includes('checkout-pr-42.2.expire')), `expiry job of generation 2 scheduled: ${waiting.join(', ')}`);
+  // At a restart the jobs are scheduled again from the stored leases: same ids, nothing twice.
+  await world.runtime.stacks.recover();
+  assert.deepEqual((await world.runtime.leaseJobs!.waiting()).map((j) => j.id).sort(), [...waiting].sort());
 
   // The lease runs out: destroyed consumers first, for real; the issue closed with the cost.
   clock.advance(2 * 24 * HOUR);
@@ -109,6 +112,7 @@ test('a preview stack comes up from one issue, is reminded and extended once, an
   assert.equal(order[0], 'checkout-pr-42-api', 'the consumer is destroyed first');
   await waitFor(() => statusComments(key).find((c) => /Destroyed .* It cost \$[0-9.]+ while it lived/.test(c.text)), 'the cost in the status');
   await waitFor(async () => ((await world.runtime.jira!['deps'].client.getStatus(key)) === STATUSES.done ? true : undefined), 'issue done');
+  await waitFor(async () => ((await world.runtime.opened.engine.stacks!.get('checkout-pr-42')).closed ? true : undefined), 'the close recorded');
   const audit = (await world.runtime.opened.engine.listAudit({ subject: { type: 'environment', id: 'checkout-pr-42' } })).map((e) => e.action);
   for (const a of ['lease.granted', 'lease.extended', 'lease.expired']) assert.ok(audit.includes(a), `${a} audited`);
   assert.deepEqual(sb.violations(), []);

@@ -208,7 +208,7 @@ export class TicketHandler {
       else if (cmd.name === 'plan' || cmd.name === 'apply') await this.deps.workflow().replan(latest.id, actor, surface);
       else if (cmd.name === 'cancel') await this.deps.workflow().close(latest.id, 'cancelled', actor, surface);
       else if (cmd.name === 'decommission') await this.decommission(latest, actor);
-      else await writer.remark(ref, `✘ Unknown command /${cmd.name}. Commands: ${COMMANDS.join(' · ')}`);
+      else await writer.remark(ref, `✘ Unknown command /${cmd.name}. Commands: ${COMMANDS.filter((c) => this.deps.stacks || !c.startsWith('/stack')).join(' · ')}`);
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       log.info({ code: err.code, problem: err.message }, 'command refused');

@@ -473,7 +473,7 @@ async function buildStacks(opts: RuntimeOptions, f: Foundation, surfaces: Surfac
   try {
     templates = await loadStackTemplates(opts.stacksDir ?? join(REPO_ROOT, 'examples', 'stacks'), f.engine.registry);
   } catch (err) {
-    logger.error({ err }, 'stack templates not loaded');
+    logger.warn({ err }, 'stack templates not loaded');
   }
   let stacks: StackDesk | undefined;
   const leaseJobs = workers ? new LeaseJobs({ connection: f.opened.redis.redis, name: `${runtimeQueueNames(opts).requests}-leases`, due: (id, gen) => stacks!.leaseDue(id, gen), logger }) : undefined;
@@ -528,7 +528,7 @@ async function httpAuthenticator(config: Config, f: Foundation, trust: Trust): P
 }
 
 /** The HTTP service: health, metrics, the v1 API and the ticket surfaces' webhooks. Returns its URL. */
-async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, drift: DriftDesk, trust: Trust & { freezes: FreezeDesk }, metrics: Metrics, closers: CloseStack): Promise<string> {
+async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, drift: DriftDesk, trust: Trust & { freezes: FreezeDesk; stacks: StackDesk }, metrics: Metrics, closers: CloseStack): Promise<string> {
   const { config, logger } = opts;
   const redis = f.opened.redis.redis;
   const deliveries = new DeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, intake: f.queues.intake });
@@ -543,6 +543,7 @@ async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces
     auth: await httpAuthenticator(config, f, trust),
     authorizer: trust.authorizer,
     freezes: trust.freezes,
+    stacks: trust.stacks,
     ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}),
     mount: (a) => a.use(webhookRouter({ adapters: surfaces.adapters, queues: f.queues, logger, metrics })),
   });
@@ -592,7 +593,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     stacksRef = stacks;
     if (workers) await startWorkers(opts, f, surfaces, workflow, recovery, metrics, closers, stacks);
     const driftSchedule = workers ? await startDriftSchedule(opts, f, drift, closers) : undefined;
-    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, drift, { ...trust, freezes }, metrics, closers) : undefined;
+    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, drift, { ...trust, freezes, stacks }, metrics, closers) : undefined;
     return {
       config,
       opened,

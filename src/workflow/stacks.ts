@@ -67,6 +67,8 @@ export interface StackPackageView {
   bundle: string;
   version: string;
   state: string;
+  /** The package's request now (its provision, or its decommission). */
+  request?: string;
   plan?: string;
   costMonthly?: number;
   error?: string;
@@ -147,17 +149,25 @@ export class StackDesk {
     const id = `${template.project}-${input.name}`;
     const existing = await this.deps.store.find(id);
     if (existing) return existing.failed ? this.resume(existing.id, input.actor) : existing;
+    const env = await this.inventory.find('environment', id);
+    if (env) throw new StackTemplateError(`environment ${id} exists already and is no stack's; choose another name`);
     const params = stackParams(template, input.answers ?? {}, input.name);
     const packages = await this.resolvePackages(template, id, params);
-    const labels = { ...template.labels, ...(input.labels ?? {}) };
+    // The template's labels win: a request cannot make its environment another kind (and escape the lease).
+    const labels = { ...(input.labels ?? {}), ...template.labels };
     const ctx = { actor: input.actor.id, surface: input.origin.surface };
     const at = this.now().toISOString();
     const stack: Stack = { id, template: template.name, project: template.project, name: input.name, labels, origin: input.origin, actor: input.actor, answers: input.answers ?? {}, packages, phase: 'creating', createdAt: at, updatedAt: at };
-    // Resumable: the environment and packages are created only when missing, so a crash before the stack is stored is repaired by the same command again.
-    if (!(await this.inventory.find('environment', id))) await this.deps.engine.createEnvironment({ project: template.project, name: input.name, labels }, ctx);
-    for (const p of packages) await this.createPackage(p, id, ctx);
+    // Resumable: the stack is stored first; its environment and packages are created (when missing) by every advance while it is creating, so a crash in between is repaired by the sweep.
     await this.deps.store.put(stack, undefined, 'stack.request', ctx, `stack ${template.name} requested as ${id}`);
     return this.advance(id);
+  }
+
+  /** Creates the environment and the packages of stack `s` that do not exist yet. */
+  private async ensureEnvironment(s: Stack): Promise<void> {
+    const ctx = { actor: s.actor.id, surface: s.origin.surface };
+    if (!(await this.inventory.find('environment', s.id))) await this.deps.engine.createEnvironment({ project: s.project, name: s.name, labels: s.labels }, ctx);
+    for (const p of s.packages) await this.createPackage(p, s.id, ctx);
   }
 
   /** Each template package as a package of environment `env`: its version (or the newest with its attestation), params checked by its bundle. */
@@ -205,6 +215,7 @@ export class StackDesk {
       const s = await this.deps.store.get(id);
       if (s.phase === 'up' || s.phase === 'destroyed') return quiet ? s : this.tell(s, event);
       const destroy = s.phase === 'destroying';
+      if (!destroy) await this.ensureEnvironment(s);
       const order = destroy ? [...s.packages].reverse() : s.packages;
       for (const p of order) {
         const r = await this.childRequest(s, p, destroy);
@@ -424,6 +435,7 @@ export class StackDesk {
       bundle: p.bundle,
       version: p.version,
       state: r ? `${r.kind === 'decommission' ? 'destroy ' : ''}${r.state.replace(/_/g, ' ')}` : 'waiting for its producers',
+      ...(r ? { request: r.id } : {}),
       ...(plan ? { plan: `${plan.add} to add · ${plan.change} to change · ${plan.destroy} to destroy` } : {}),
       ...(pkg?.costMonthly !== undefined ? { costMonthly: pkg.costMonthly } : {}),
       ...(s.failed?.package === p.name ? { error: s.failed.message } : {}),
@@ -438,6 +450,8 @@ function summaryText(s: Stack, packages: StackPackageView[]): string {
     const left = (s.phase === 'destroying' ? s.packages.slice(0, i) : s.packages.slice(i + 1)).map((p) => p.name);
     return `✘ ${s.failed.package} failed: ${s.failed.message}. Left: ${left.join(', ') || 'nothing'}. Fix the cause and comment /resume.`;
   }
+  const waiting = packages.find((p) => /awaiting approval$/.test(p.state));
+  if (waiting) return `Waiting for the approval of ${waiting.name} (request ${waiting.request}), as the environment's policy says; the stack goes on once it is approved.`;
   const cost = `$${(s.costMonthly ?? packages.reduce((t, p) => t + (p.costMonthly ?? 0), 0)).toFixed(2)}/month`;
   if (s.phase === 'destroyed') return `Destroyed ${utc(s.destroyedAt!)}. It cost $${(s.costLived ?? 0).toFixed(2)} while it lived (${cost} while up).`;
   if (s.phase === 'up') return `Up since ${utc(s.upAt!)}: ${s.packages.length} packages, ${cost}.`;

@@ -117,3 +117,13 @@ test('a preview stack comes up from one issue, is reminded and extended once, an
   for (const a of ['lease.granted', 'lease.extended', 'lease.expired']) assert.ok(audit.includes(a), `${a} audited`);
   assert.deepEqual(sb.violations(), []);
 });
+
+test('a stack is never made over an environment that is no stack\'s, and an unknown question is refused', async () => {
+  const sb = world.sandbox;
+  const key = sb.as(PEOPLE.developer).createIssue({ project: 'INFRA', issueType: 'Infrastructure request', summary: 'Preview over staging', description: '/stack preview-checkout staging' }).key;
+  await waitFor(() => conversation(sb, key).find((c) => /\/stack not done: environment checkout-staging exists already and is no stack's/.test(c.text)), 'the refusal');
+  sb.as(PEOPLE.developer).comment(key, '/stack preview-checkout pr-9 --colour blue');
+  await waitFor(() => conversation(sb, key).find((c) => /\/stack not done: unknown question\(s\) colour; this stack asks: team, replicas/.test(c.text)), 'the unknown question');
+  assert.equal(await world.runtime.opened.engine.stacks!.find('checkout-pr-9'), undefined);
+  assert.equal(await world.runtime.opened.engine.inventory.find('environment', 'checkout-pr-9'), undefined);
+});

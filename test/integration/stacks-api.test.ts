@@ -2,13 +2,15 @@
  * Stacks over the API: `GET /v1/stacks` lists them, `POST /v1/stacks` refuses an unknown
  * template naming the ones there are, and `POST /v1/stacks/{id}/extend` extends a lease within
  * the policy's maximum and refuses beyond it naming the limit (audited `lease.extended`); a
- * reader may not extend.
+ * reader may not extend. The CLI's `stack extend` and `stack list` do the same.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { main, type CliIo } from '../../src/cli.ts';
 import { useRedis, uniqueName } from '../helpers/redis.ts';
 import { apiAs } from '../helpers/api-tokens.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -19,12 +21,14 @@ import type { Stack } from '../../src/workflow/stack-store.ts';
 const redis = useRedis();
 let dir: string;
 let runtime: Runtime;
+let env: NodeJS.ProcessEnv;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DAY = 86_400_000;
 
 before(async () => {
   await redis.ready();
   dir = mkdtempSync(join(tmpdir(), 'stacks-api-'));
-  const env = { REDIS_URL: redis.url, REDIS_PREFIX: `${uniqueName('stacksapi')}:`, LOG_LEVEL: 'silent', DATA_DIR: join(dir, 'data'), PORT: '0' };
+  env = { REDIS_URL: redis.url, REDIS_PREFIX: `${uniqueName('stacksapi')}:`, LOG_LEVEL: 'silent', DATA_DIR: join(dir, 'data'), PORT: '0' };
   runtime = await startRuntime({ config: loadConfig(env), logger: createLogger('silent'), http: true, workers: true });
   redis.cleanup(() => runtime.close());
   // A stack that is up with a lease of two days, at most seven (as the example policy says).
@@ -64,4 +68,25 @@ test('stacks are listed, an unknown template is refused naming the templates, an
   assert.ok(jobs.includes('k.lease.checkout-pr-1.2.expire'), jobs.join(', '));
   const audit = await runtime.opened.engine.listAudit({ subject: { type: 'environment', id: 'checkout-pr-1' } });
   assert.ok(audit.some((e) => e.action === 'lease.extended' && e.actor === 'dana'));
+});
+
+/** Runs the CLI as the operating-system user `as`. */
+async function cli(args: string[], as: string): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: CliIo = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), env: { ...env, USER: as }, cwd: ROOT };
+  const code = await main(args, io);
+  return { code, out, err };
+}
+
+test('ticket-surface stack extend refuses beyond the maximum naming the limit; stack list shows the lease', async () => {
+  const beyond = await cli(['stack', 'extend', 'checkout-pr-1', '30d'], 'dana');
+  assert.notEqual(beyond.code, 0);
+  assert.match(beyond.err, /can last at most 7d \(policy lease\.max\)/);
+  const ok = await cli(['stack', 'extend', 'checkout-pr-1', '2h'], 'dana');
+  assert.equal(ok.code, 0, ok.err);
+  assert.match(ok.out, /checkout-pr-1  preview-checkout  up, lease until/);
+  const listed = await cli(['stack', 'list', '--json'], 'dana');
+  assert.equal(listed.code, 0, listed.err);
+  assert.equal((JSON.parse(listed.out) as Stack[])[0]!.lease!.generation, 3);
 });

@@ -33,6 +33,8 @@ export interface Lease {
   /** The policy's maximum, as written in messages (`7d`). */
   maxText: string;
   remindBeforeMs: number[];
+  /** The keys of the reminders posted for this generation. */
+  reminded?: string[];
 }
 
 /** Where a stack is. */

@@ -7,8 +7,9 @@
  * Read with zod at the edge; then checked against the registry: every bundle and version exists,
  * every package's params (with the questions' defaults) pass the bundle's params schema (ajv),
  * no connection cycle, and every connection joins artifacts of one type (the connection's `$ref`
- * is the producer's artifact definition). A template that fails is refused with a
- * {@link StackTemplateError} naming the packages.
+ * is the producer's artifact definition), and no param it sets is a secret (a stack is stored
+ * as written). A template that fails is refused with a {@link StackTemplateError} naming the
+ * packages.
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../engine/errors.ts';
 import type { Bundle } from '../engine/model.ts';
-import type { BundleRegistry } from '../engine/registry/index.ts';
+import { sensitivePointers, type BundleRegistry } from '../engine/registry/index.ts';
 
 const NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -199,6 +200,9 @@ export function checkStackTemplate(file: StackTemplateFile, registry: BundleRegi
   // The params with every default, for an environment named like a preview: each passes its bundle's schema.
   const params = stackParams(template, {}, 'preview-check');
   for (const p of packages) {
+    // A stack is stored as written (its params, its answers): it never carries a secret.
+    const secret = sensitivePointers(bundles.get(p.name)!.params).find((ptr) => ptr.split('/')[1]! in params[p.name]!);
+    if (secret) throw new StackTemplateError(`package ${p.name}: ${secret} is a secret of ${p.bundle}; a stack template does not set secrets`, [p.name]);
     const issues = registry.validateParams(bundles.get(p.name)!, params[p.name]);
     if (issues.length) throw new StackTemplateError(`package ${p.name}: params ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`, [p.name]);
   }

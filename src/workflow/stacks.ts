@@ -148,6 +148,9 @@ export class StackDesk {
     if (!/^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(input.name)) throw new StackTemplateError(`environment name "${input.name}" must be lowercase letters, digits and hyphens`);
     const id = `${template.project}-${input.name}`;
     const existing = await this.deps.store.find(id);
+    if (existing && (existing.origin.surface !== input.origin.surface || existing.origin.ref !== input.origin.ref)) {
+      throw new StackTemplateError(`${id} is a stack already, requested from ${existing.origin.surface} ${existing.origin.ref}; choose another name`);
+    }
     if (existing) return existing.failed ? this.resume(existing.id, input.actor) : existing;
     const env = await this.inventory.find('environment', id);
     if (env) throw new StackTemplateError(`environment ${id} exists already and is no stack's; choose another name`);
@@ -354,7 +357,7 @@ export class StackDesk {
       if (until > Date.parse(lease.maxUntil)) {
         throw new StackTemplateError(`the lease of ${s.id} can last at most ${lease.maxText} (policy lease.max), until ${utc(lease.maxUntil)}; ${duration} more would end ${utc(new Date(until).toISOString())}`);
       }
-      const extended: Stack = { ...s, lease: { ...lease, generation: lease.generation + 1, expiresAt: new Date(until).toISOString() }, updatedAt: this.now().toISOString() };
+      const extended: Stack = { ...s, lease: { ...lease, generation: lease.generation + 1, expiresAt: new Date(until).toISOString(), reminded: [] }, updatedAt: this.now().toISOString() };
       return this.deps.store.put(extended, s, 'lease.extended', { actor: by.id, surface: s.origin.surface }, `lease extended by ${duration} until ${new Date(until).toISOString()}`);
     });
     await this.scheduleLease(next);
@@ -373,11 +376,17 @@ export class StackDesk {
     const expires = Date.parse(s.lease.expiresAt);
     if (now >= expires) return this.expire(s);
     const due = s.lease.remindBeforeMs.filter((ms) => now >= expires - ms).sort((a, b) => a - b)[0];
-    if (due !== undefined) {
-      const key = `lease-${s.id}-${s.lease.generation}-remind-${durationText(due)}`;
-      await this.deps.notifier(s)?.once(s, key, `⏰ Reminder: ${s.id} expires ${utc(s.lease.expiresAt)} (in about ${durationText(Math.max(60_000, expires - now))}); then everything in it is destroyed. Extend it with /extend <duration> (at most until ${utc(s.lease.maxUntil)}).`);
-    }
-    return s;
+    if (due === undefined) return s;
+    const key = `lease-${s.id}-${s.lease.generation}-remind-${durationText(due)}`;
+    if (s.lease.reminded?.includes(key)) return s;
+    await this.deps.notifier(s)?.once(s, key, `⏰ Reminder: ${s.id} expires ${utc(s.lease.expiresAt)} (in about ${durationText(Math.max(60_000, expires - now))}); then everything in it is destroyed. Extend it with /extend <duration> (at most until ${utc(s.lease.maxUntil)}).`);
+    // Resumable: the reminder is posted once by its key, then recorded (so the sweep stops asking the ticket); a crash between posts nothing twice.
+    return this.deps.store.exclusive(s.id, async () => {
+      const fresh = await this.deps.store.get(s.id);
+      if (!fresh.lease || fresh.lease.generation !== s.lease!.generation) return fresh;
+      const next = { ...fresh, lease: { ...fresh.lease, reminded: [...(fresh.lease.reminded ?? []), key] } };
+      return this.deps.store.put(next, fresh, 'lease.reminded', LEASE, `reminded ${durationText(due)} before expiry`);
+    });
   }
 
   /** The lease ran out: the stack moves to destroying (one write) and its first decommission is filed. */

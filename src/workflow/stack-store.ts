@@ -107,11 +107,13 @@ export class StackStore {
     return (await this.list()).find((s) => s.origin.surface === origin.surface && s.origin.ref === origin.ref);
   }
 
-  /** Stores `next` (its previous version `before`), audited as `action`: one atomic step. */
+  /** Stores `next` (its previous version `before`; none: a new stack), audited as `action`: one atomic step. */
   async put(next: Stack, before: Stack | undefined, action: string, ctx: StackWriteContext, reason: string): Promise<Stack> {
     const subject = { type: 'environment', id: next.id };
     const event = { ...ctx, action, subject, reason, ...(before ? { before: summary(before) } : {}), after: summary(next) };
-    const result = await this.deps.audit.commit(event, { ops: [{ op: 'hset', key: this.key, field: next.id, value: JSON.stringify(next) }] });
+    // A new stack is written only where none is (two requests racing make one stack; the loser's retry finds it).
+    const guard = before ? {} : { guard: { key: this.key, field: next.id, expect: 'absent' as const } };
+    const result = await this.deps.audit.commit(event, { ...guard, ops: [{ op: 'hset', key: this.key, field: next.id, value: JSON.stringify(next) }] });
     if (!result.ok) throw new SystemError(`stack write refused: ${result.reason}`);
     return next;
   }

@@ -20,6 +20,9 @@ import { FormCatalog } from './forms/catalog.ts';
 import { ChangeWindowService, driftRulesFor, loadPolicy, loadPeople, PersonResolver, type Directory, type People, type Policy, type WindowSource } from './policy/index.ts';
 import { Authorizer } from './workflow/authorize.ts';
 import { FreezeDesk } from './workflow/freeze.ts';
+import { STACK_MARKER, StackDesk } from './workflow/stacks.ts';
+import { loadStackTemplates, type StackTemplate } from './workflow/stack-template.ts';
+import { LeaseJobs } from './queue/lease-jobs.ts';
 import { TokenStore } from './workflow/tokens.ts';
 import { ProcessPlanScanner, createProvisioners } from './provisioners/index.ts';
 import { DeadLetters } from './queue/dead-letters.ts';
@@ -71,6 +74,8 @@ export interface RuntimeOptions {
   httpTimeouts?: HttpTimeouts;
   /** Scheduled drift checks: `everyMs` instead of every policy cadence (tests), how often new environments are picked up (ms, default 60000). */
   driftSchedule?: { everyMs?: number; resyncMs?: number };
+  /** Where the stack templates are (default: examples/stacks of the repository). */
+  stacksDir?: string;
 }
 
 /** How long the HTTP server waits on a client before cutting it off. */
@@ -127,6 +132,10 @@ export interface Runtime {
   drift: DriftDesk;
   /** Scheduled drift checks, in a process that runs the workers. */
   driftSchedule?: DriftSchedule;
+  /** Stacks and preview environments with leases. */
+  stacks: StackDesk;
+  /** The lease jobs, in a process that runs the workers. */
+  leaseJobs?: LeaseJobs;
   /** Finds (and, in a worker, resumes) requests left without an owner. */
   recovery: RequestRecovery;
   queues: WorkflowQueues;
@@ -280,6 +289,8 @@ type LateDrift = () => DriftDesk | undefined;
 
 /** The freeze desk, handed to the Jira surface once it exists (admin commands in tickets). */
 type LateFreezes = () => FreezeDesk | undefined;
+/** The stack desk, handed to the surfaces once it exists (it stands on the workflow). */
+type LateStacks = () => StackDesk | undefined;
 
 /** A wired ticket surface: its adapter and its forms sync (which re-syncs dynamic dropdowns). */
 interface WiredSurface<S extends SurfaceAdapter, F> {
@@ -288,7 +299,7 @@ interface WiredSurface<S extends SurfaceAdapter, F> {
 }
 
 /** The Jira adapter and its forms sync, when `JIRA_BASE_URL` is set. */
-async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow, drift: LateDrift, freezes: LateFreezes): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
+async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow, drift: LateDrift, freezes: LateFreezes, stacks?: LateStacks): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
   if (!config.JIRA_BASE_URL) return undefined;
   const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
   const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger });
@@ -305,6 +316,7 @@ async function wireJira(config: Config, logger: Logger, f: Foundation, workflow:
     views: f.views,
     drift,
     freezes,
+    ...(stacks ? { stacks } : {}),
     baseUrl: config.JIRA_BASE_URL.replace(/\/$/, ''),
   });
   const sync = new JiraFormsSync({ client, ids: f.ids, forms: f.forms, config: jiraConfig, options: new EngineOptionSources(f.engine), logger });
@@ -358,10 +370,10 @@ interface Surfaces {
 }
 
 /** Every configured ticket surface; the API and the CLI check approvers against the directory file's people. */
-async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift, freezes: LateFreezes): Promise<Surfaces> {
+async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift, freezes: LateFreezes, stacks?: LateStacks): Promise<Surfaces> {
   const { config, logger } = opts;
   const out: Surfaces = { adapters: {}, directories: { cli: f.people.directoryFor('cli'), http: f.people.directoryFor('http') } };
-  const jira = await wireJira(config, logger, f, workflow, drift, freezes);
+  const jira = await wireJira(config, logger, f, workflow, drift, freezes, stacks);
   if (jira) {
     out.jira = jira;
     out.adapters.jira = jira.surface;
@@ -381,7 +393,7 @@ async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowC
  * outbox back to the request's own surface; plus the sweep for work a crashed worker left
  * behind and the watchers that keep dynamic dropdowns in step.
  */
-async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, recovery: RequestRecovery, metrics: Metrics, closers: CloseStack): Promise<void> {
+async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, recovery: RequestRecovery, metrics: Metrics, closers: CloseStack, stacks?: StackDesk): Promise<void> {
   const { config, logger } = opts;
   const redis = f.opened.redis.redis;
   // The outbox relay hands what requests owe to the queues (exactly once per entry key).
@@ -396,6 +408,7 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
       .recoverStale()
       .then(() => workflow.reconcileApplying())
       .then(() => recovery.sweep(opts.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS))
+      .then(() => stacks?.tick())
       .catch((err: unknown) => logger.warn({ err }, 'stale deployment sweep failed'));
   }, opts.staleSweepMs ?? 15_000);
   closers.push(async () => clearInterval(sweep));
@@ -411,6 +424,9 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
     outbox: {
       deliver: async (notice, log) => {
         const r = await f.engine.requests.get(notice.requestId);
+        // A package of a stack: its progress moves the stack on, whose one status comment tells it.
+        const stack = r.submitted?.[STACK_MARKER];
+        if (typeof stack === 'string' && stacks && notice.message !== 'drift') return void (await stacks.advance(stack));
         // Drift of a package no ticket made (CLI, API) goes to Jira when policy files drift as a new ticket.
         const adapter = surfaces.adapters[r.origin.surface as SurfaceAdapter['name']] ?? (notice.detail?.episode ? surfaces.adapters.jira : undefined);
         if (adapter) await adapter.publish(notice, log);
@@ -455,6 +471,41 @@ async function startDriftSchedule(opts: RuntimeOptions, f: Foundation, drift: Dr
   return schedule;
 }
 
+/**
+ * The stack desk over the repository's stack templates (a template that does not load is logged
+ * and left out), and, in a process that runs the workers, its lease jobs (recovered at start).
+ */
+async function buildStacks(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, workers: boolean, closers: CloseStack): Promise<{ stacks: StackDesk; leaseJobs?: LeaseJobs }> {
+  const { logger } = opts;
+  let templates = new Map<string, StackTemplate>();
+  try {
+    templates = await loadStackTemplates(opts.stacksDir ?? join(REPO_ROOT, 'examples', 'stacks'), f.engine.registry);
+  } catch (err) {
+    logger.warn({ err }, 'stack templates not loaded');
+  }
+  let stacks: StackDesk | undefined;
+  const leaseJobs = workers ? new LeaseJobs({ connection: f.opened.redis.redis, name: `${runtimeQueueNames(opts).requests}-leases`, due: (id, gen) => stacks!.leaseDue(id, gen), logger }) : undefined;
+  stacks = new StackDesk({
+    engine: f.engine,
+    store: f.engine.stacks!,
+    forms: f.forms,
+    policy: f.policy,
+    templates,
+    submit: (input) => workflow.submit(input),
+    replan: (id, by, surface) => workflow.replan(id, by, surface),
+    notifier: (s) => (s.origin.surface === 'jira' ? surfaces.jira?.surface.stackNotifier() : undefined),
+    ...(leaseJobs ? { scheduler: leaseJobs } : {}),
+    clock: f.clock,
+    logger,
+  });
+  if (leaseJobs) {
+    leaseJobs.start();
+    closers.push(() => leaseJobs.close());
+    await stacks.recover();
+  }
+  return { stacks, ...(leaseJobs ? { leaseJobs } : {}) };
+}
+
 /** Who is who and who may do what: the person resolver, the authorizer and the API token store. */
 interface Trust {
   authorizer: Authorizer;
@@ -485,7 +536,7 @@ async function httpAuthenticator(config: Config, f: Foundation, trust: Trust): P
 }
 
 /** The HTTP service: health, metrics, the v1 API and the ticket surfaces' webhooks. Returns its URL. */
-async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, drift: DriftDesk, trust: Trust & { freezes: FreezeDesk }, metrics: Metrics, closers: CloseStack): Promise<string> {
+async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, drift: DriftDesk, trust: Trust & { freezes: FreezeDesk; stacks: StackDesk }, metrics: Metrics, closers: CloseStack): Promise<string> {
   const { config, logger } = opts;
   const redis = f.opened.redis.redis;
   const deliveries = new DeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, intake: f.queues.intake });
@@ -502,6 +553,7 @@ async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces
     auth: await httpAuthenticator(config, f, trust),
     authorizer: trust.authorizer,
     freezes: trust.freezes,
+    stacks: trust.stacks,
     ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}),
     mount: (a) => a.use(webhookRouter({ adapters: surfaces.adapters, queues: f.queues, logger, metrics })),
   });
@@ -534,7 +586,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     let workflowRef: RequestWorkflow | undefined;
     let driftRef: DriftDesk | undefined;
     let freezesRef: FreezeDesk | undefined;
-    const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!, () => driftRef, () => freezesRef);
+    let stacksRef: StackDesk | undefined;
+    const surfaces = await wireSurfaces(opts, f, sn, () => workflowRef!, () => driftRef, () => freezesRef, () => stacksRef);
     const { engine, runner, forms, windows, queues } = f;
     const trust = buildTrust(config, f, surfaces);
     const freezeStore = engine.freezes!;
@@ -548,9 +601,11 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const jobs = { requestsWithJobs: () => requestsWithJobs(queues.requests) };
     const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics, held: (r) => freezes.holds(r) });
     const workers = opts.workers ?? config.RUN_WORKERS;
-    if (workers) await startWorkers(opts, f, surfaces, workflow, recovery, metrics, closers);
+    const { stacks, leaseJobs } = await buildStacks(opts, f, surfaces, workflow, workers, closers);
+    stacksRef = stacks;
+    if (workers) await startWorkers(opts, f, surfaces, workflow, recovery, metrics, closers, stacks);
     const driftSchedule = workers ? await startDriftSchedule(opts, f, drift, closers) : undefined;
-    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, drift, { ...trust, freezes }, metrics, closers) : undefined;
+    const url = (opts.http ?? true) ? await startHttp(opts, f, surfaces, workflow, drift, { ...trust, freezes, stacks }, metrics, closers) : undefined;
     return {
       config,
       opened,
@@ -560,6 +615,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       workflow,
       drift,
       ...(driftSchedule ? { driftSchedule } : {}),
+      stacks,
+      ...(leaseJobs ? { leaseJobs } : {}),
       recovery,
       queues,
       adapters: surfaces.adapters,

@@ -45,17 +45,20 @@ function watchConversation(world: StoryWorld, key: string): () => void {
 }
 
 async function main(): Promise<number> {
-  // `npm run demo -- --story decommission` gives a database back instead.
+  // `npm run demo -- --story NAME` tells another story: decommission (a database given back),
+  // preview (a preview stack with a lease), drift (the 2 a.m. story: a hand change found,
+  // adopted and reverted).
   const storyAt = process.argv.indexOf('--story');
   const story = storyAt >= 0 ? process.argv[storyAt + 1] : undefined;
   if (story === 'decommission') return (await import('./decommission-story.ts')).runDecommissionDemo();
+  if (story === 'preview') return (await import('./preview-demo.ts')).runPreviewDemo();
+  if (story === 'drift') return (await import('./drift-demo.ts')).runDriftDemo();
+  if (storyAt >= 0) throw new Error(`--story must be decommission, preview or drift, not ${story ?? '(nothing)'}`);
   // `npm run demo -- --surface servicenow` tells the same story in ServiceNow.
   const at = process.argv.indexOf('--surface');
   const surface = at >= 0 ? process.argv[at + 1] : undefined;
   if (surface === 'servicenow') return (await import('./servicenow-demo.ts')).runServiceNowDemo();
   if (surface !== undefined && surface !== 'jira') throw new Error(`--surface must be jira or servicenow, not ${surface}`);
-  // `npm run demo -- --story drift`: the 2 a.m. story (a hand change found, adopted, reverted).
-  if (process.argv.includes('--story') && process.argv[process.argv.indexOf('--story') + 1] === 'drift') return (await import('./drift-demo.ts')).runDriftDemo();
   say('ticket-surface demo: a developer asks for a PostgreSQL database in Jira');
   say('Starting a private redis-server and PostgreSQL, the Jira sandbox, the service and its workers…');
   const world = await startStoryWorld({ logger: createLogger(process.env.LOG_LEVEL ?? 'silent'), clock: shiftedClock(DEMO_START) });

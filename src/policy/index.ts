@@ -4,6 +4,7 @@
 export type * from './types.ts';
 export { DEFAULT_APPROVAL_TTL, PolicyLoader, loadPolicy, parsePolicy, policySchema } from './load.ts';
 export { matchEnvironment } from './match.ts';
+export { DEFAULT_REMINDERS, leasePolicyFor } from './lease.ts';
 export { evaluateCondition, readParam, type ConditionResult } from './conditions.ts';
 export { DECISION_RULES, approvalNeedText, evaluatePolicy, overallOutcome } from './evaluate.ts';
 export {

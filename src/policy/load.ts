@@ -13,6 +13,7 @@ import { ValidationError, type FieldIssue } from '../engine/errors.ts';
 import type { Labels, RequestKind } from '../engine/model.ts';
 import { parseDuration } from './duration.ts';
 import { normalizeDriftPolicy, type RawDriftPolicy } from './drift-policy.ts';
+import { normalizeLease, type RawLease } from './lease.ts';
 import type {
   ApproverRequirement,
   Blackout,
@@ -74,6 +75,7 @@ interface RawEnvironment {
   windows?: { time_zone?: string; weekly?: { days: string[]; start: string; end: string }[]; blackouts?: RawBlackout[] };
   emergency?: { allowed: boolean; approvals?: RawApprovers };
   decommission?: { with_consumers?: 'deny' | 'allow' };
+  lease?: RawLease;
   rules?: RawRule[];
 }
 interface RawPolicy {
@@ -336,6 +338,7 @@ function normalize(raw: RawPolicy, file: string, ctx: IssueCollector): Policy {
       windows,
       emergency,
       ...(env.decommission ? { decommission: { withConsumers: env.decommission.with_consumers ?? 'deny' } } : {}),
+      ...(env.lease ? { lease: normalizeLease(env.lease, [...base, 'lease'], (path, message, what) => ctx.add(path, message, what, raw)) } : {}),
       rules: (env.rules ?? []).map((r, j) => normalizeRule(r, [...base, 'rules', j], raw, ctx, ruleIds)),
     };
   });

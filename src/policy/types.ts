@@ -99,6 +99,8 @@ export interface EnvironmentPolicy {
    * (`withConsumers: 'deny'`, the default) unless this says `allow` explicitly.
    */
   decommission?: { withConsumers: 'deny' | 'allow' };
+  /** Environments of this kind are leased (preview environments): see lease.ts. */
+  lease?: LeasePolicy;
   rules: PolicyRule[];
 }
 
@@ -216,4 +218,15 @@ export interface PolicyDeps {
   directory: Directory;
   clock: Clock;
   windowSources?: WindowSource[];
+}
+
+/**
+ * How long an environment of one kind lives (a preview environment): granted for `defaultMs`,
+ * extended up to `maxMs` in all from when it was granted, reminders `remindBeforeMs` before it
+ * expires (largest first).
+ */
+export interface LeasePolicy {
+  defaultMs: number;
+  maxMs: number;
+  remindBeforeMs: number[];
 }

@@ -12,6 +12,7 @@ import { estimateMonthlyCost, parseCostModel } from '../engine/cost.ts';
 import type { FieldIssue } from '../engine/errors.ts';
 import type { Clock } from '../engine/model.ts';
 import { FreezeStore } from './freeze.ts';
+import { StackStore } from './stack-store.ts';
 
 export { REPO_ROOT };
 
@@ -61,6 +62,7 @@ export async function openEngine(config: Config, opts: { clock?: Clock } = {}): 
     attestations,
     requests,
     freezes,
+    stacks: new StackStore({ redis: redis.redis, prefix: config.REDIS_PREFIX, audit: inventory.audit }),
     estimateCost: (bundle, params) => (parseCostModel(bundle) ? estimateMonthlyCost(bundle, params) : undefined),
   });
   return { engine, redis, bundleIssues: issues, close: () => redis.close() };

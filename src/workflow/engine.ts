@@ -5,6 +5,7 @@ import type { Inventory, ListFilters, ListOptions } from '../engine/inventory.ts
 import type { AttestationStore, VersionAttestation } from '../engine/attestations.ts';
 import type { RequestService } from '../engine/requests.ts';
 import type { FreezeStore } from './freeze.ts';
+import type { StackStore } from './stack-store.ts';
 import type { AuditContext, AuditListOptions, AuditVerification } from '../engine/audit.ts';
 import { ValidationError, type FieldIssue } from '../engine/errors.ts';
 import type {
@@ -27,6 +28,8 @@ export interface EngineDeps {
   requests: RequestService;
   /** Environment freezes (see freeze.ts); absent: nothing is ever frozen. */
   freezes?: FreezeStore;
+  /** Stacks and their leases (see stacks.ts); absent: none. */
+  stacks?: StackStore;
   /** Monthly cost estimate of a bundle's params; absent means no estimate. */
   estimateCost?: (bundle: Bundle, params: Record<string, unknown>) => number | undefined;
 }
@@ -64,6 +67,8 @@ export class Engine {
   readonly requests: RequestService;
   /** Environment freezes, when this engine keeps them. */
   readonly freezes?: FreezeStore;
+  /** Stacks and their leases, when this engine keeps them. */
+  readonly stacks?: StackStore;
   private readonly estimateCost?: EngineDeps['estimateCost'];
 
   constructor(deps: EngineDeps) {
@@ -72,6 +77,7 @@ export class Engine {
     this.attestations = deps.attestations;
     this.requests = deps.requests;
     if (deps.freezes) this.freezes = deps.freezes;
+    if (deps.stacks) this.stacks = deps.stacks;
     this.estimateCost = deps.estimateCost;
   }
 

@@ -195,6 +195,7 @@ export class QueryCatalog {
       this.whoChanged(),
       this.waiting(),
       this.frozen(),
+      this.leases(),
       this.packageQuery(),
       this.driftQuery(),
     ] as unknown as QueryDefinition<z.ZodType>[];
@@ -423,6 +424,28 @@ export class QueryCatalog {
               ? `${rest}: ${moreCommand('who-changed', [args.package], events.length)}`
               : `${plural(entries.length, 'change', 'changes')}, newest first.`,
           data: { package: args.package, changes: entries },
+        };
+      },
+    };
+  }
+
+  private leases() {
+    const schema = z.object({}).strict();
+    return {
+      name: 'leases',
+      summary: 'preview environments with a lease: when each expires, how far it may be extended, what it costs',
+      args: [],
+      schema,
+      run: async () => {
+        const stacks = (await this.engine.stacks?.list()) ?? [];
+        const leased = stacks.filter((s) => s.lease && s.phase === 'up').sort((a, b) => a.lease!.expiresAt.localeCompare(b.lease!.expiresAt));
+        const entries = leased.map((s) => ({ environment: s.id, template: s.template, ticket: s.origin.ref, expiresAt: s.lease!.expiresAt, maxUntil: s.lease!.maxUntil, costMonthly: s.costMonthly ?? 0 }));
+        return {
+          title: 'Leases',
+          columns: ['environment', 'stack', 'expires', 'at most until', 'monthly', 'ticket'],
+          rows: entries.map((e) => [e.environment, e.template, utcText(e.expiresAt), utcText(e.maxUntil), `$${e.costMonthly.toFixed(2)}`, e.ticket]),
+          footer: entries.length ? `${plural(entries.length, 'leased environment', 'leased environments')}, soonest to expire first.` : 'No environment is leased.',
+          data: { leases: entries },
         };
       },
     };

@@ -9,7 +9,7 @@ import type { AuditEvent } from '../../src/engine/model.ts';
 let world: StoryWorld;
 const ctx = { actor: 'platform-admin', surface: 'cli' as const };
 const SECRET = 'pw-Jira-9x!must-stay-out';
-const QUERY_NAMES = ['most-expensive', 'where-runs', 'environment', 'who-changed', 'waiting', 'frozen', 'package', 'drift'];
+const QUERY_NAMES = ['most-expensive', 'where-runs', 'environment', 'who-changed', 'waiting', 'frozen', 'leases', 'package', 'drift'];
 /** [project, env, package, bundle, version, monthly cost] */
 const SEED: [string, string, string, string, string, number][] = [
   ['checkout', 'production', 'orders-db', 'postgres-database', '1.4.0', 620],

@@ -24,7 +24,7 @@ let prefix: string;
 let raw: Redis;
 const admin: AuditContext = { actor: 'platform-admin', surface: 'cli' };
 const SECRET = 'pw-Zq8!never-in-an-answer';
-const QUERY_NAMES = ['most-expensive', 'where-runs', 'environment', 'who-changed', 'waiting', 'frozen', 'package', 'drift'];
+const QUERY_NAMES = ['most-expensive', 'where-runs', 'environment', 'who-changed', 'waiting', 'frozen', 'leases', 'package', 'drift'];
 
 /** The seeded inventory: [project, env, package, bundle, version, monthly cost (undefined: none), status]. */
 const SEED: [string, string, string, string, string, number | undefined, string?][] = [
@@ -279,6 +279,7 @@ test('a question writes nothing but one query.ask audit event naming who asked a
     ['who-changed', { package: 'search-production-index' }],
     ['waiting', {}],
     ['frozen', {}],
+    ['leases', {}],
     ['package', { id: 'search-production-index' }],
   ] as const) {
     const before = await snapshot();

@@ -43,7 +43,7 @@ test('the example policy loads and is typed', async () => {
   assert.equal(p.file, 'policy.yaml');
   assert.deepEqual(
     p.environments.map((e) => e.name),
-    ['dev', 'staging', 'production'],
+    ['dev', 'staging', 'production', 'preview'],
   );
   const prod = p.environments[2];
   assert.deepEqual(prod.match, { names: undefined, labels: { production: true } });
@@ -56,6 +56,8 @@ test('the example policy loads and is typed', async () => {
   assert.equal(bf.end.toISOString(), '2026-11-30T23:00:00.000Z');
   assert.equal(prod.emergency?.allowed, true);
   assert.deepEqual(prod.emergency?.approvals, { groups: ['platform-approvers'], count: 1 });
+  // Preview environments are leased: two days, at most a week, reminded a day and an hour before.
+  assert.deepEqual(p.environments[3].lease, { defaultMs: 2 * 86_400_000, maxMs: 7 * 86_400_000, remindBeforeMs: [86_400_000, 3_600_000] });
 });
 
 test('loadPolicy reads text too, and a file given by path is named by its base name only', async () => {

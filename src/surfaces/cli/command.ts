@@ -7,6 +7,7 @@ import type { Authorizer } from '../../workflow/authorize.ts';
 import type { DriftDesk } from '../../workflow/drift.ts';
 import type { TokenStore } from '../../workflow/tokens.ts';
 import type { FreezeDesk } from '../../workflow/freeze.ts';
+import type { StackDesk } from '../../workflow/stacks.ts';
 import type { CliIo } from './io.ts';
 import type { CliOptions } from './options.ts';
 import type { SurfaceToolsLoader } from '../shared/surface-tools.ts';
@@ -26,6 +27,8 @@ export interface OpenedWorkflow {
   recovery: Pick<RequestRecovery, 'stuck'>;
   /** Drift checks (`drift check`); absent where the process has no drift desk. */
   drift?: Pick<DriftDesk, 'check'>;
+  /** Stacks and their leases (`stack ...`); absent where the process serves none. */
+  stacks?: Pick<StackDesk, 'request' | 'extend' | 'resume'>;
   /** Who the CLI user is (their principal, for the admin-only commands and drift checks). */
   authorizer?: Pick<Authorizer, 'cliPrincipal' | 'require' | 'actorOf'>;
   close(): Promise<void>;

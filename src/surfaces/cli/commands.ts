@@ -16,6 +16,7 @@ const doctor = () => import('./doctor-commands.ts');
 const tokens = () => import('./token-commands.ts');
 const lifecycle = () => import('./lifecycle-commands.ts');
 const drift = () => import('./drift-commands.ts');
+const stacks = () => import('./stack-commands.ts');
 
 /** Every command, by name (one or two words), in the order `--help` lists them. */
 export const COMMANDS: Readonly<Record<string, CliCommand>> = {
@@ -71,6 +72,14 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
     run: lazy(lifecycle, 'freeze'),
   },
   unfreeze: { usage: ['unfreeze <environment>'], summary: ['lift a freeze: the waiting requests go ahead, in order'], run: lazy(lifecycle, 'unfreeze') },
+  'stack request': {
+    usage: ['stack request <template> <name> [--label key=value ...] [--set question=answer ...]'],
+    summary: ['a preview environment of a stack template (examples/stacks): its packages applied producers first, leased per policy'],
+    run: lazy(stacks, 'stackRequest'),
+  },
+  'stack extend': { usage: ['stack extend <environment> <duration>'], summary: ["extend a stack's lease, within the policy's maximum"], run: lazy(stacks, 'stackExtend') },
+  'stack resume': { usage: ['stack resume <environment>'], summary: ['go on with a stack that stopped on a failed package'], run: lazy(stacks, 'stackResume') },
+  'stack list': { usage: ['stack list [--json]'], summary: ['stacks, where each is, and when its lease ends'], run: lazy(stacks, 'stackList') },
   'webhook inspect': {
     usage: ['webhook inspect --surface jira <payload.json> [--headers headers.json]'],
     summary: ['the normalized event a delivery becomes, or why it is refused'],

@@ -19,6 +19,8 @@ import { NotAuthenticatedError, type Authorizer } from '../../workflow/authorize
 import { allow, authenticate, metricsAccess, principalOf, wwwAuthenticate, type HttpAuthenticator } from './auth.ts';
 import type { FreezeDesk } from '../../workflow/freeze.ts';
 import { freezesRouter } from './freeze-routes.ts';
+import { stacksRouter } from './stack-routes.ts';
+import type { StackDesk } from '../../workflow/stacks.ts';
 
 type ErrorBody = components['schemas']['Error'];
 
@@ -42,6 +44,8 @@ export interface HttpAppDeps {
   authorizer: Authorizer;
   /** Freezing and lifting environments (`/v1/freezes`, `/v1/environments/:id/freeze`). */
   freezes?: FreezeDesk;
+  /** Stacks and their leases (`/v1/stacks`). */
+  stacks?: StackDesk;
   /** When set, `/metrics` needs it as a bearer token. */
   metricsToken?: string;
   /** The drift desk, for `POST /packages/{id}/drift-check`. */
@@ -401,6 +405,7 @@ function apiRouter(deps: HttpAppDeps): Router {
   if (deps.drift) r.use(driftRouter(engine, authz, deps.drift));
   r.use(requestsRouter(engine, authz, workflow));
   if (deps.freezes) r.use(freezesRouter(deps.freezes, authz));
+  if (deps.stacks && engine.stacks) r.use(stacksRouter(deps.stacks, engine.stacks, authz));
   r.use(queriesRouter(engine));
   r.use(auditRouter(engine));
   return r;

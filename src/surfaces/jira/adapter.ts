@@ -15,7 +15,12 @@ import type { Block } from '../shared/blocks.ts';
 import { MessageRenderer } from '../shared/messages.ts';
 import { headerValue, WebhookHeaderError } from '../shared/inbound-headers.ts';
 import type { SurfaceEvent } from '../shared/surface-event.ts';
-import { TicketHandler, type AskOptions, type DriftCommands, type TicketInput } from '../shared/ticket-handler.ts';
+import { TicketHandler, type AskOptions, type DriftCommands, type StackCommands, type TicketInput } from '../shared/ticket-handler.ts';
+import { parseCommand } from '../shared/surface-event.ts';
+import { stackBlocks } from '../shared/stack-view.ts';
+import type { StackNotifier } from '../../workflow/stacks.ts';
+import type { Stack } from '../../workflow/stack-store.ts';
+import { createLogger } from '../../engine/logger.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';
 import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
 import { adfText, renderJiraComment, type AdfDoc } from './adf.ts';
@@ -52,10 +57,15 @@ export interface JiraSurfaceDeps {
   drift?: () => DriftCommands | undefined;
   /** The freeze desk for `/freeze` and `/unfreeze` in the admin project (read at each use); absent: refused. */
   freezes?: () => FreezeDesk | undefined;
+  /** The stack desk for `/stack`, `/extend`, `/resume` (read at each use); absent: not understood. */
+  stacks?: () => StackCommands | undefined;
 }
 
 /** How often the webhook door may start a lookup of the service's own account while it is unknown. */
 const SELF_LOOKUP_INTERVAL_MS = 60_000;
+
+/** Where a stack's ticket moves are logged (a refused move is also said in the ticket). */
+const STACK_LOG = createLogger('silent');
 
 /** Issue property marking a question issue as answered (a retried delivery does not answer twice). */
 const ANSWER_PROPERTY = 'ticket-surface.answer';
@@ -118,6 +128,7 @@ export class JiraSurface implements SurfaceAdapter {
       ids: deps.ids,
       ...(deps.drift ? { drift: deps.drift } : {}),
       ...(this.driftTickets ? { driftTicketPackage: (ref: string) => this.driftTickets!.packageOf(ref) } : {}),
+      ...(deps.stacks ? { stacks: deps.stacks } : {}),
       writer: {
         remark: (ref, text) => this.remark(ref, text),
         post: (ref, blocks) => this.comment(ref, blocks),
@@ -246,6 +257,7 @@ export class JiraSurface implements SurfaceAdapter {
   private async onEdit(event: SurfaceEvent, project: JiraProject, latest: Request | undefined, log: Logger): Promise<void> {
     if (latest && (await this.mappedFieldIds(event.changed)).length === 0) return;
     const input = await this.intakeInput(event, project);
+    if (!input && !latest && event.kind === 'request.created' && (await this.commandInDescription(event, log))) return;
     if (!input) {
       // An issue of the admin project without a bundle is an admin ticket, not a request.
       if (!latest && event.project !== this.deps.config.adminProject) await this.remark(event.ref, '✘ This request cannot be planned: Bundle: required: choose the bundle to request');
@@ -255,6 +267,30 @@ export class JiraSurface implements SurfaceAdapter {
     if (filed.action === 'submitted') {
       await this.deps.client.setIssueProperty(event.ref, 'ticket-surface.request', { requestId: filed.request.id, revision: filed.request.contentRevision });
     }
+  }
+
+  /** A new issue whose description starts with `/stack ...`: handled as that command; true when it was one. */
+  private async commandInDescription(event: SurfaceEvent, log: Logger): Promise<boolean> {
+    const d = event.fields.description;
+    const command = parseCommand(typeof d === 'string' ? d : d && typeof d === 'object' ? adfText(d as AdfDoc) : '');
+    if (command?.name !== 'stack') return false;
+    const ask = (inv: QueryInvocation) => this.tickets.answer(event.ref, inv, event.actor, log, this.askOptions(`ask:${event.deliveryId}`));
+    await this.tickets.command(event.ref, command, event.actor, log, ask);
+    return true;
+  }
+
+  /** How a stack's ticket is written: one status comment by its marker, reminders once by key, closed as done. */
+  stackNotifier(): StackNotifier {
+    return {
+      status: async (stack, view) => {
+        await this.deps.client.upsertStatusComment(stack.origin.ref, `stack-${stack.id}`, renderJiraComment(stackBlocks(view)).doc);
+      },
+      once: async (stack, key, text) => this.comment(stack.origin.ref, [{ type: 'paragraph', content: [{ type: 'text', text }] }], key),
+      close: async (stack: Stack) => {
+        const project = this.deps.config.projects[stack.origin.ref.split('-')[0]!];
+        if (project) await this.tryTransition(stack.origin.ref, project.statuses.done, project, STACK_LOG);
+      },
+    };
   }
 
   private async mappedFieldIds(fieldIds: string[]): Promise<string[]> {

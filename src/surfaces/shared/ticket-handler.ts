@@ -15,6 +15,7 @@ import type { Actor, Request, RequestState } from '../../engine/model.ts';
 import { QueryError, type QueryAnswer, type QueryCatalog, type QueryInvocation } from '../../workflow/queries.ts';
 import { RequestCommandError, type IntakeInput, type RequestWorkflow, type WorkflowNotice } from '../../workflow/workflow.ts';
 import { decommissionIntake } from '../../workflow/decommission.ts';
+import type { StackDesk } from '../../workflow/stacks.ts';
 import type { Block } from './blocks.ts';
 import type { MessageName, MessageRenderer } from './messages.ts';
 import { buildAnswerView, type RequestView, type SurfaceHints } from './request-view.ts';
@@ -28,6 +29,7 @@ const COMMANDS: readonly string[] = [
   '/apply — retry a failed request',
   '/cancel — cancel the request',
   '/decommission — give back the package this ticket created (destroys it, after the approvals its environment needs)',
+  '/stack <template> <name> [--labels k=v,...] [--<question> <answer>] — a preview environment of a stack (then /extend <duration>, /resume)',
   '/ask <query> [args] — answer a question, for example /ask most-expensive --top 3',
   '/drift [check | adopt <field> | revert <field> | ignore <field> until <date>] — drift of this ticket\'s package',
 ];
@@ -79,7 +81,12 @@ export interface TicketHandlerDeps {
   drift?: () => DriftCommands | undefined;
   /** The package a ticket filed for a drift episode is about (no request made it); absent: none are. */
   driftTicketPackage?: (ref: string) => Promise<string | undefined>;
+  /** Stacks and their leases (read at each use); absent: `/stack`, `/extend` and `/resume` are not understood. */
+  stacks?: () => StackCommands | undefined;
 }
+
+/** What `/stack`, `/extend` and `/resume` need of the stack desk (src/workflow/stacks.ts). */
+export type StackCommands = Pick<StackDesk, 'request' | 'extend' | 'resume' | 'forTicket'>;
 
 /** What `/drift` needs of the drift desk (src/workflow/drift.ts). */
 export interface DriftCommands {
@@ -187,9 +194,17 @@ export class TicketHandler {
       await ask({ name: cmd.args[0] ?? '', positional: cmd.args.slice(1), args: cmd.flags });
       return;
     }
+    const { surface, writer } = this.deps;
+    try {
+      if (await this.stackCommand(ref, cmd, actor)) return;
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log.info({ code: err.code, problem: err.message }, 'stack command refused');
+      await writer.remark(ref, `✘ /${cmd.name} not done: ${err.message}`);
+      return;
+    }
     const latest = await this.latestRequest(ref);
     const driftTicket = !latest && cmd.name === 'drift' ? await this.deps.driftTicketPackage?.(ref) : undefined;
-    const { surface, writer } = this.deps;
     if (driftTicket) return this.driftOnTicket(ref, driftTicket, cmd, actor, log);
     if (!latest) return;
     try {
@@ -197,12 +212,35 @@ export class TicketHandler {
       else if (cmd.name === 'plan' || cmd.name === 'apply') await this.deps.workflow().replan(latest.id, actor, surface);
       else if (cmd.name === 'cancel') await this.deps.workflow().close(latest.id, 'cancelled', actor, surface);
       else if (cmd.name === 'decommission') await this.decommission(latest, actor);
-      else await writer.remark(ref, `✘ Unknown command /${cmd.name}. Commands: ${COMMANDS.join(' · ')}`);
+      else await writer.remark(ref, `✘ Unknown command /${cmd.name}. Commands: ${COMMANDS.filter((c) => this.deps.stacks || !c.startsWith('/stack')).join(' · ')}`);
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       log.info({ code: err.code, problem: err.message }, 'command refused');
       await writer.remark(ref, `✘ /${cmd.name} not done: ${err.message}`);
     }
+  }
+
+  /**
+   * `/stack <template> <name>` (any ticket), `/extend <duration>` and `/resume` (on a stack's
+   * ticket): true when the command was a stack's.
+   */
+  private async stackCommand(ref: string, cmd: SurfaceCommand, actor: Actor): Promise<boolean> {
+    const desk = this.deps.stacks?.();
+    if (!desk || !['stack', 'extend', 'resume'].includes(cmd.name)) return false;
+    const origin = { surface: this.deps.surface, ref, url: this.deps.writer.link(ref) };
+    if (cmd.name === 'stack') {
+      const [template, name] = cmd.args;
+      if (!template || !name) throw new UserError('validation', 'use /stack <template> <name>, for example /stack preview-checkout pr-42');
+      const { labels, ...answers } = cmd.flags;
+      const pairs = typeof labels === 'string' ? labels.split(',').map((kv) => kv.split('=')).filter((kv) => kv.length === 2) : [];
+      await desk.request({ template, name, labels: Object.fromEntries(pairs.map(([k, v]) => [k!.trim(), v!.trim()])), answers, origin, actor });
+      return true;
+    }
+    const stack = await desk.forTicket(origin);
+    if (!stack) return false;
+    if (cmd.name === 'extend') await desk.extend(stack.id, cmd.args[0] ?? '', actor);
+    else await desk.resume(stack.id, actor);
+    return true;
   }
 
   /** `/drift` on a ticket filed for a drift episode of `packageId` (a revert it files lives on that ticket). */

@@ -214,10 +214,8 @@ export class JiraSurface implements SurfaceAdapter {
       if (!latest) await this.remark(event.ref, '✘ This request cannot be planned: Bundle: required: choose the bundle to request');
       return;
     }
-    const filed = await this.tickets.file(event.ref, latest, input, async () => event.actor, log);
-    if (filed.action === 'submitted') {
-      await this.deps.client.setIssueProperty(event.ref, 'ticket-surface.request', { requestId: filed.request.id, revision: filed.request.contentRevision });
-    }
+    // The issue property `ticket-surface.request` is written with the status comment that follows.
+    await this.tickets.file(event.ref, latest, input, async () => event.actor, log);
   }
 
   private async mappedFieldIds(fieldIds: string[]): Promise<string[]> {

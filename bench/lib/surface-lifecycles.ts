@@ -1,0 +1,83 @@
+/**
+ * The two surfaces' lifecycles for `countLifecycle`: a no-op request in the Jira story world
+ * (`startStoryWorld` with the bench's noop bundle), and the database request in the ServiceNow
+ * world (`startServiceNowWorld`; what its plan runs does not change what the service calls).
+ */
+import type { StoryWorld } from '../../src/demo/story.ts';
+import type { ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
+import { adfPlain } from '../../src/demo/story-steps.ts';
+import { orderDatabase } from '../../src/demo/servicenow-steps.ts';
+import { PEOPLE, STATUSES } from '../../sandbox/jira/index.ts';
+import { PEOPLE as SN_PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
+import { routeNamer, type LoggedCall } from './call-count.ts';
+import type { LifecycleWorld } from './lifecycle-count.ts';
+import { fileNoopRequest } from './noop-request.ts';
+
+type Engine = StoryWorld['runtime']['opened']['engine'];
+
+const SHOWN = { plan: /AWAITING APPROVAL/, result: /APPLIED/ };
+
+/** The history instants of the ticket's request, in real epoch ms (`offset`: how far the world's clock is ahead). */
+async function historyOf(engine: Engine, surface: 'jira' | 'servicenow', ref: string, offset = 0): Promise<{ approved?: number; applied?: number }> {
+  const [req] = await engine.requests.forOrigin(surface, ref);
+  const at = (to: string) => {
+    const h = req?.history.find((x) => x.to === to);
+    return h ? Date.parse(h.at) - offset : undefined;
+  };
+  return { approved: at('approved'), applied: at('applied') };
+}
+
+/** The Jira story world's lifecycle of one no-op request (approved by a transition, as in INFRA). */
+export function jiraLifecycle(world: StoryWorld, n: () => number): LifecycleWorld {
+  const sb = world.sandbox;
+  const api = (): LoggedCall[] => sb.calls.filter((c) => c.path.startsWith('/rest/'));
+  const shown = (key: string, what: 'plan' | 'result'): number | undefined => {
+    const id = sb.state.issue(key).id;
+    const hit = sb.calls.find((c) => {
+      const m = /^\/rest\/api\/3\/issue\/([^/]+)\/comment(?:\/[^/]+)?$/.exec(c.path);
+      if (!m || (m[1] !== key && m[1] !== id) || (c.method !== 'POST' && c.method !== 'PUT') || c.status >= 300) return false;
+      const body = (c.body as { body?: unknown } | undefined)?.body;
+      return body !== undefined && SHOWN[what].test(adfPlain(body));
+    });
+    return hit?.at.getTime();
+  };
+  return {
+    calls: api,
+    name: routeNamer(sb.routes),
+    file: () => fileNoopRequest(world, PEOPLE.developer, { package: `count-${n()}`, label: `count-${n()}` }),
+    shown,
+    approve: (key) => void sb.as(PEOPLE.approver).transition(key, STATUSES.approved),
+    history: (key) => historyOf(world.runtime.opened.engine, 'jira', key),
+    redisUrl: world.redis.url,
+  };
+}
+
+/**
+ * The ServiceNow world's lifecycle of one database request (approved on its approval record);
+ * `offset`: how far the world's clock runs ahead of the real one.
+ */
+export function serviceNowLifecycle(world: ServiceNowWorld, n: () => number, offset: number): LifecycleWorld {
+  const sb = world.sandbox;
+  const api = (): LoggedCall[] => sb.calls.filter((c) => c.path.startsWith('/api/'));
+  const shown = (ritm: string, what: 'plan' | 'result'): number | undefined => {
+    const hit = sb.calls.find((c) => {
+      if (c.method !== 'PATCH' && c.method !== 'PUT' && c.method !== 'POST') return false;
+      if (!c.path.includes(ritm) || c.status >= 300) return false;
+      const body = c.body as { work_notes?: unknown } | undefined;
+      return typeof body?.work_notes === 'string' && SHOWN[what].test(body.work_notes);
+    });
+    return hit?.at.getTime();
+  };
+  return {
+    calls: api,
+    name: routeNamer(sb.routes),
+    file: async () => {
+      const i = n();
+      return (await orderDatabase(world, SN_PEOPLE.developer, { package: `count-${i}`, database: `count_db_${i}`, username: `count_app_${i}`, size: 5 })).sysId;
+    },
+    shown,
+    approve: (ritm) => void sb.as(SN_PEOPLE.approver).approve(ritm),
+    history: (ritm) => historyOf(world.runtime.opened.engine, 'servicenow', ritm, offset),
+    redisUrl: world.redis.url,
+  };
+}

@@ -6,6 +6,7 @@
  * `/proc/<pid>/stat` (user + system), so the service's CPU is counted apart from the sandbox's.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -94,7 +95,8 @@ export async function startLayout(workers: number): Promise<Layout> {
   try {
     const sb = await readyLine<{ control: string; env: Record<string, string> }>(sandbox);
     const opts = noopWorldOptions();
-    const env: NodeJS.ProcessEnv = { ...process.env, ...sb.env, REDIS_URL: redis.url, DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'warn', BUNDLE_PATH: opts.bundlePaths!.join(':'), POLICY_FILE: opts.policyFile, FORMS_DIR: opts.formsDir };
+    // A throwaway key, so the processes do not warn about the development key.
+    const env: NodeJS.ProcessEnv = { ...process.env, ...sb.env, SECRETS_KEY: randomBytes(32).toString('base64'), REDIS_URL: redis.url, DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'warn', BUNDLE_PATH: opts.bundlePaths!.join(':'), POLICY_FILE: opts.policyFile, FORMS_DIR: opts.formsDir };
     const conn = new Redis(redis.url);
     const ops = { actor: 'platform-admin', surface: 'cli' as const };
     const inventory = new Inventory({ redis: conn, prefix: 'ts:' });

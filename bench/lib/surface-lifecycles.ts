@@ -6,7 +6,7 @@
 import type { StoryWorld } from '../../src/demo/story.ts';
 import type { ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
 import { adfPlain } from '../../src/demo/story-steps.ts';
-import { orderDatabase } from '../../src/demo/servicenow-steps.ts';
+import { orderDatabase, workNotes } from '../../src/demo/servicenow-steps.ts';
 import { PEOPLE, STATUSES } from '../../sandbox/jira/index.ts';
 import { PEOPLE as SN_PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
 import { routeNamer, type LoggedCall } from './call-count.ts';
@@ -59,21 +59,18 @@ export function jiraLifecycle(world: StoryWorld, n: () => number): LifecycleWorl
 export function serviceNowLifecycle(world: ServiceNowWorld, n: () => number, offset: number): LifecycleWorld {
   const sb = world.sandbox;
   const api = (): LoggedCall[] => sb.calls.filter((c) => c.path.startsWith('/api/'));
+  // The note as the sandbox holds it; its write is the last write call naming the item before it was seen.
   const shown = (ritm: string, what: 'plan' | 'result'): number | undefined => {
-    const hit = sb.calls.find((c) => {
-      if (c.method !== 'PATCH' && c.method !== 'PUT' && c.method !== 'POST') return false;
-      if (!c.path.includes(ritm) || c.status >= 300) return false;
-      const body = c.body as { work_notes?: unknown } | undefined;
-      return typeof body?.work_notes === 'string' && SHOWN[what].test(body.work_notes);
-    });
-    return hit?.at.getTime();
+    if (!workNotes(sb, ritm).some((n) => n.status && SHOWN[what].test(n.text))) return undefined;
+    const write = sb.calls.findLast((c) => c.method !== 'GET' && c.status < 300 && (c.path.includes(ritm) || JSON.stringify(c.body ?? '').includes(ritm)));
+    return write?.at.getTime() ?? Date.now();
   };
   return {
     calls: api,
     name: routeNamer(sb.routes),
     file: async () => {
       const i = n();
-      return (await orderDatabase(world, SN_PEOPLE.developer, { package: `count-${i}`, database: `count_db_${i}`, username: `count_app_${i}`, size: 5 })).sysId;
+      return (await orderDatabase(world, SN_PEOPLE.developer, { package: `count-${i}`, database: `count_db_${i}`, username: `count_app_${i}`, size: 20 })).sysId;
     },
     shown,
     approve: (ritm) => void sb.as(SN_PEOPLE.approver).approve(ritm),

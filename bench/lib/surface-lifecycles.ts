@@ -58,12 +58,13 @@ export function jiraLifecycle(world: StoryWorld, n: () => number): LifecycleWorl
  */
 export function serviceNowLifecycle(world: ServiceNowWorld, n: () => number, offset: number): LifecycleWorld {
   const sb = world.sandbox;
-  const api = (): LoggedCall[] => sb.calls.filter((c) => c.path.startsWith('/api/'));
+  // The sandbox answers on the world's (shifted) clock: its call times are brought back to the real one.
+  const api = (): LoggedCall[] => sb.calls.filter((c) => c.path.startsWith('/api/')).map((c) => ({ ...c, at: new Date(c.at.getTime() - offset) }));
   // The note as the sandbox holds it; its write is the last write call naming the item before it was seen.
   const shown = (ritm: string, what: 'plan' | 'result'): number | undefined => {
     if (!workNotes(sb, ritm).some((n) => n.status && SHOWN[what].test(n.text))) return undefined;
     const write = sb.calls.findLast((c) => c.method !== 'GET' && c.status < 300 && (c.path.includes(ritm) || JSON.stringify(c.body ?? '').includes(ritm)));
-    return write?.at.getTime() ?? Date.now();
+    return write ? write.at.getTime() - offset : Date.now();
   };
   return {
     calls: api,

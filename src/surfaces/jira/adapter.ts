@@ -388,6 +388,20 @@ export class JiraSurface implements SurfaceAdapter {
     }
   }
 
+  /**
+   * Moves the issue through `statuses` in order, as {@link tryTransition} does each, reading the
+   * transitions once per status the issue passes through (a status no transition leads to is
+   * passed over: already there, or no such path in this workflow).
+   */
+  private async walkStatuses(ref: string, statuses: string[], project: JiraProject, log: Logger): Promise<void> {
+    const steps = statuses.map((status) => ({ status, resolution: resolutionFor(project, status) }));
+    await this.deps.client.transitionAlong(ref, steps, async (status, err) => {
+      if (err instanceof JiraTransitionRefusedError) return this.transitionRefused(ref, err, log);
+      if (!(err instanceof UserError)) throw err;
+      log.info({ status, problem: err.message }, 'transition not available');
+    });
+  }
+
   /** Tells the ticket (once per target and reason) that Jira refused to move it, and logs it at warn. */
   private async transitionRefused(ref: string, err: JiraTransitionRefusedError, log: Logger): Promise<void> {
     const problem = err.remoteMessages.join('; ') || 'Jira gave no reason';
@@ -439,7 +453,7 @@ export class JiraSurface implements SurfaceAdapter {
     if (rendered.shrunk && request.plan) await this.attachPlan(ref, request);
     await this.deps.client.upsertStatusComment(ref, thread, rendered.doc);
     await this.tickets.planShown(ref, request);
-    if (project) for (const st of this.statusFor(request.state, project.statuses)) await this.tryTransition(ref, st, project, log);
+    if (project) await this.walkStatuses(ref, this.statusFor(request.state, project.statuses), project, log);
     // The JSM approval opened by entering the approval status is bound to this plan.
     if (project?.approval === 'jsm' && request.state === 'awaiting_approval') await this.jsm.bind(ref, request);
     await this.deps.client.setIssueProperty(ref, 'ticket-surface.request', {

@@ -368,19 +368,50 @@ export class JiraClient {
       const targets = [...new Set(transitions.map((x) => `"${x.to.name}"`))].join(', ') || 'none';
       throw new JiraApiError('not_found', 404, 'GET /rest/api/3/issue/{key}/transitions', [`no transition of ${issueKey} leads to "${statusName}" (from "${current}"; available: ${targets})`]);
     }
+    await this.take(issueKey, t, opts.resolution);
+    return { transitioned: true };
+  }
+
+  /**
+   * Moves the issue along `steps` in order, each as {@link transitionTo} would, but with the
+   * transitions read once per status the issue is in and no read of the current status: a step
+   * no transition leads to is passed over (the issue is there already, or the workflow has no
+   * such path from here; the walk goes on either way). A step that fails goes to `onError`,
+   * which throws to end the walk or returns to go on with the next step.
+   */
+  async transitionAlong(issueKey: string, steps: { status: string; resolution?: string }[], onError: (status: string, err: unknown) => Promise<void>): Promise<void> {
+    let transitions: JiraTransition[] | undefined;
+    for (const step of steps) {
+      transitions ??= await this.transitions(issueKey);
+      const want = step.status.trim().toLowerCase();
+      const t = transitions.find((x) => x.to.name.toLowerCase() === want);
+      if (!t) {
+        this.logger.debug({ issueKey, status: step.status }, 'no transition leads there from here: passed over');
+        continue;
+      }
+      try {
+        await this.take(issueKey, t, step.resolution);
+      } catch (err) {
+        await onError(step.status, err);
+      }
+      transitions = undefined;
+    }
+  }
+
+  /** Performs transition `t`, with a resolution when its screen requires one or Jira asks for one. */
+  private async take(issueKey: string, t: JiraTransition, resolution: string | undefined): Promise<void> {
     const screen = t.fields?.resolution;
-    const first = screen?.required ? { resolution: resolutionValue(screen, opts.resolution) } : undefined;
+    const first = screen?.required ? { resolution: resolutionValue(screen, resolution) } : undefined;
     try {
       await this.doTransition(issueKey, t, first);
     } catch (err) {
       const refused = refusal(err);
       if (!refused) throw err;
-      const retry = !first && screen && refused.some((m) => /resolution/i.test(m)) ? { resolution: resolutionValue(screen, opts.resolution) } : undefined;
+      const retry = !first && screen && refused.some((m) => /resolution/i.test(m)) ? { resolution: resolutionValue(screen, resolution) } : undefined;
       if (!retry) throw new JiraTransitionRefusedError(issueKey, t.name, t.to.name, refused);
       this.logger.info({ issueKey, transition: t.name }, 'transition needs a resolution: retried with one');
       await this.doTransition(issueKey, t, retry);
     }
-    return { transitioned: true };
   }
 
   /** The transitions available on the issue now, with the fields of their screens. */

@@ -12,8 +12,11 @@ export interface LoggedCall {
   actorId?: string;
 }
 
-/** Names calls by method and route template, from the sandbox's `routes`. */
-export function routeNamer(routes: ReadonlyArray<{ method: string; template: string }>): (c: { method: string; path: string }) => string {
+/**
+ * Names calls by method and route template, from the sandbox's `routes`; the parameters named in
+ * `keep` are shown with their value (ServiceNow's `{tableName}`: which table is the point).
+ */
+export function routeNamer(routes: ReadonlyArray<{ method: string; template: string }>, keep: string[] = []): (c: { method: string; path: string }) => string {
   const compiled = routes.map((r) => ({
     method: r.method,
     template: r.template,
@@ -29,7 +32,13 @@ export function routeNamer(routes: ReadonlyArray<{ method: string; template: str
   compiled.sort((a, b) => b.literal - a.literal);
   return (c) => {
     const hit = compiled.find((r) => r.method === c.method && r.regex.test(c.path));
-    return `${c.method} ${hit ? hit.template : c.path}`;
+    if (!hit) return `${c.method} ${c.path}`;
+    const actual = c.path.replace(/\/+$/, '').split('/');
+    const named = hit.template
+      .split('/')
+      .map((seg, i) => (keep.includes(seg.slice(1, -1)) ? (actual[i] ?? seg) : seg))
+      .join('/');
+    return `${c.method} ${named}`;
   };
 }
 

@@ -68,7 +68,7 @@ export function serviceNowLifecycle(world: ServiceNowWorld, n: () => number, off
   };
   return {
     calls: api,
-    name: routeNamer(sb.routes),
+    name: routeNamer(sb.routes, ['tableName']),
     file: async () => {
       const i = n();
       return (await orderDatabase(world, SN_PEOPLE.developer, { package: `count-${i}`, database: `count_db_${i}`, username: `count_app_${i}`, size: 20 })).sysId;

@@ -10,6 +10,12 @@
  * 30), after a short warm-up; then a short closed loop (32 connections) to show capacity. Every
  * delivery is the real Jira issue_created payload, HMAC-SHA256 signed with the configured secret,
  * with its own X-Atlassian-Webhook-Identifier.
+ *
+ * Own echoes: after the service's load, the orchestrator sends deliveries the service's own
+ * writes cause (its transitions as `jira:issue_updated` and its comments as `comment_created`,
+ * by the service's account) and the same comment by a person, and counts what the door answered:
+ * echoes are to be dropped at the door (202 `ignored`, nothing queued), the person's queued. The
+ * service learns its account from a stub Jira in its process that answers only `/myself`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
@@ -24,6 +30,8 @@ import { Redis } from 'ioredis';
 import { benchSeconds, fmt, mb, printTable, summary, verdict, watchdog } from './lib/report.ts';
 
 const SECRET = 'bench-webhook-secret-0123456789';
+/** The account the stub Jira says the service is. */
+const SELF_ACCOUNT = '557058:bench-ticket-surface';
 const SELF = fileURLToPath(import.meta.url);
 
 // ---------------------------------------------------------------------------------------------
@@ -74,8 +82,8 @@ async function startService(redisUrl: string): Promise<{ url: string; close(): P
     PORT: '0',
     LOG_LEVEL: 'silent',
     RUN_WORKERS: 'false',
-    // Intake never calls Jira; a closed loopback port makes any stray call fail loudly.
-    JIRA_BASE_URL: 'http://127.0.0.1:9/',
+    // Intake only asks who the service is (to drop its own echoes); any other call fails loudly.
+    JIRA_BASE_URL: await stubJira(),
     JIRA_EMAIL: 'bench@example.invalid',
     JIRA_API_TOKEN: 'bench-token',
     JIRA_WEBHOOK_SECRET: SECRET,
@@ -89,6 +97,19 @@ async function startService(redisUrl: string): Promise<{ url: string; close(): P
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A Jira that answers only `GET /rest/api/3/myself` (503 to anything else); its URL. */
+async function stubJira(): Promise<string> {
+  const server = createServer((req, res) => {
+    req.resume();
+    if (req.method === 'GET' && req.url?.startsWith('/rest/api/3/myself')) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ accountId: SELF_ACCOUNT, displayName: 'ticket-surface', active: true }));
+    } else res.writeHead(503).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  server.unref();
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 }
 
 async function startBaseline(redisUrl: string): Promise<{ url: string; close(): Promise<void> }> {
@@ -273,6 +294,50 @@ function loadRole(): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Own echoes
+
+/** What the door answered, by the `status` of its 202 body (or the HTTP status otherwise). */
+type Answers = Record<string, number>;
+
+/** Sends `count` deliveries of `make(i)`, 8 at a time, signed; counts the answers. */
+async function sendAll(url: string, count: number, make: (i: number) => unknown): Promise<Answers> {
+  const out: Answers = {};
+  let next = 0;
+  const one = async () => {
+    while (next < count) {
+      const body = JSON.stringify(make(next++));
+      const r = await fetch(new URL('/webhooks/jira', url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-atlassian-webhook-identifier': randomUUID(), 'x-hub-signature': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` },
+        body,
+      });
+      const status = r.status === 202 ? String(((await r.json()) as { status?: string }).status) : `HTTP ${r.status}`;
+      out[status] = (out[status] ?? 0) + 1;
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, one));
+  return out;
+}
+
+/** The service's own transition and comment echoes, and a person's comment, as Jira delivers them. */
+async function echoPhase(url: string, each: number): Promise<{ own: Answers; person: Answers }> {
+  const fixture = JSON.parse(readFileSync(new URL('../test/fixtures/jira/webhook-jira-issue_created.cloud-2024.json', import.meta.url), 'utf8')) as { user: Record<string, unknown>; issue: Record<string, unknown> };
+  const self = { ...fixture.user, accountId: SELF_ACCOUNT, displayName: 'ticket-surface' };
+  const transition = () => ({ ...fixture, timestamp: Date.now(), webhookEvent: 'jira:issue_updated', issue_event_type_name: 'issue_generic', user: self });
+  const comment = (author: Record<string, unknown>) => (i: number) => ({
+    timestamp: Date.now(),
+    webhookEvent: 'comment_created',
+    comment: { id: String(50_000 + i), author, updateAuthor: author, body: { type: 'doc', version: 1, content: [] }, created: new Date().toISOString(), updated: new Date().toISOString() },
+    issue: fixture.issue,
+  });
+  const ownTransitions = await sendAll(url, each, transition);
+  const ownComments = await sendAll(url, each, comment(self));
+  const own: Answers = { ...ownTransitions };
+  for (const [k, v] of Object.entries(ownComments)) own[k] = (own[k] ?? 0) + v;
+  return { own, person: await sendAll(url, each, comment(fixture.user)) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Orchestrator
 
 /** Sends `msg` to `child` and resolves with its next message of type `type`. */
@@ -309,6 +374,9 @@ interface TargetFigures {
   memory: { peakRss: number; rss: number; heapUsed: number; idleRss: number; loopDelayMaxMs: number; gcMaxMs: number; gcTotalMs: number };
 }
 
+/** Own-echo deliveries of each kind sent after the load. */
+const ECHOES = 100;
+
 async function orchestrate(): Promise<void> {
   const seconds = benchSeconds(30);
   const rate = Number(process.env.BENCH_RATE ?? 1000);
@@ -328,6 +396,7 @@ async function orchestrate(): Promise<void> {
   console.log(`ingest: ${rate} deliveries/s open loop for ${seconds} s (after ${warmSeconds} s warm-up), then ${capacitySeconds} s closed loop with 32 connections; ${availableParallelism()} cores`);
 
   const figures: TargetFigures[] = [];
+  let echoes: { own: Answers; person: Answers } | undefined;
   try {
     for (const kind of ['baseline', 'service'] as const) {
       await admin.flushall();
@@ -342,6 +411,7 @@ async function orchestrate(): Promise<void> {
       const memory = await ask<TargetFigures['memory']>(target, { type: 'memory' } satisfies ToTarget, 'memory', 10_000);
       const closed = await phase('closed', capacitySeconds);
       figures.push({ kind, open, closed, memory });
+      if (kind === 'service') echoes = await echoPhase(url, ECHOES);
       target.send({ type: 'stop' } satisfies ToTarget);
       await new Promise((r) => (target.exitCode !== null ? r(undefined) : target.once('exit', r)));
       children.delete(target);
@@ -373,6 +443,16 @@ async function orchestrate(): Promise<void> {
   rows.push(['capacity latency p99 (ms)', fmt(summary(base.closed.latencies).p99, 1), fmt(summary(svc.closed.latencies).p99, 1), '', '']);
   console.log('');
   printTable(rows);
+  if (echoes) {
+    const say = (a: Answers) => Object.entries(a).map(([k, v]) => `${k} ${v}`).join(', ');
+    const dropped = echoes.own.ignored ?? 0;
+    console.log(`\nown echoes at the door (${2 * ECHOES} deliveries the service's own transitions and comments cause, then ${ECHOES} comments by a person):`);
+    printTable([
+      ['deliveries', 'answered', 'goal'],
+      [`own echoes (${ECHOES} jira:issue_updated + ${ECHOES} comment_created by the service)`, say(echoes.own), `all dropped at the door: ${verdict(dropped === 2 * ECHOES)} (${dropped} dropped, ${2 * ECHOES - dropped} queued or other)`],
+      [`a person's comment_created`, say(echoes.person), `queued: ${verdict((echoes.person.queued ?? 0) === ECHOES)}`],
+    ]);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ function rssOf(pid: number): number {
 let ids = 0;
 
 /** Starts the service with `argv`, waits until it listens and has sat idle, reads its RSS, stops it. */
-async function idleRss(argv: string[], redisUrl: string): Promise<number> {
+async function idleRss(argv: string[], redisUrl: string, extraEnv: Record<string, string> = {}): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ts-bench-startup-'));
   const child = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
@@ -97,6 +97,7 @@ async function idleRss(argv: string[], redisUrl: string): Promise<number> {
       JIRA_EMAIL: 'bench@example.invalid',
       JIRA_API_TOKEN: 'bench-token',
       JIRA_WEBHOOK_SECRET: 'bench-webhook-secret-0123456789',
+      ...extraEnv,
     },
   });
   try {
@@ -126,10 +127,11 @@ async function benchIdleRss(): Promise<void> {
     const variants = [
       { name: 'service, compiled (node dist/main.js)', argv: node([join(ROOT, 'dist/main.js')]), goal: 140e6 },
       { name: 'service, tsx (node --import tsx src/main.ts)', argv: node(['--import', 'tsx', join(ROOT, 'src/main.ts')]) },
+      { name: 'webhook door only, compiled (RUN_WORKERS=false, as in the layouts)', argv: node([join(ROOT, 'dist/main.js')]), env: { RUN_WORKERS: 'false' } },
     ];
-    const rows = [['process (workers on, Jira configured)', 'idle RSS', 'goal', '']];
+    const rows = [['process (workers on unless said, Jira configured; jira.js is loaded only with a first Jira write)', 'idle RSS', 'goal', '']];
     for (const v of variants) {
-      const rss = await idleRss(v.argv, redis.url);
+      const rss = await idleRss(v.argv, redis.url, 'env' in v ? v.env : {});
       rows.push([v.name, mb(rss), v.goal ? `<= ${mb(v.goal)}` : '', v.goal ? verdict(rss <= v.goal) : '']);
     }
     console.log(`\nIdle RSS after ${IDLE_SECONDS} s listening (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);

@@ -1,5 +1,28 @@
 /**
- * Ticket to plan: time from a Jira issue created to its plan in the status comment, with
+ * Ticket to plan: what one ticket costs and how long it waits, in four parts (BENCH_PARTS,
+ * default `calls,layouts`; add `postgres` and `noop` for the single-process scenarios below).
+ *
+ * - `calls`: one no-op ticket's whole happy-path lifecycle (created, planned, approved, applied,
+ *   result) in the Jira story world, after a first one that warms every path: Jira calls per phase
+ *   from the sandbox's call log, by method and path template, beside the goals (<= 4 created ->
+ *   plan visible, <= 10 for the lifecycle); Redis commands (`INFO commandstats` deltas) and client
+ *   round trips (a counting wrapper on this process's socket writes to Redis: one write is one
+ *   command, or one whole pipeline or MULTI block), each minus an idle stretch of the same length,
+ *   beside the goal (<= 60 round trips). The same call count for ServiceNow through its sandbox
+ *   (the database request; its plan's cost does not change what the service calls).
+ * - `layouts`: the deployed layout, each in its own process (bench/lib/layout.ts): redis-server,
+ *   the Jira sandbox, the compiled service (webhooks, no workers) and ONE, then TWO compiled
+ *   worker processes, the noop bundle. With two workers: BENCH_LONE (default 9) lone tickets, one
+ *   after another, created -> plan comment (goal p50 <= 100 ms). With each layout: BENCH_TICKETS
+ *   (default 100) filed at once: p50, p99, drain time (first created -> last plan comment) side
+ *   by side and the ratio (goal: p99 <= 1 s with two workers, two drain >= 1.7 x faster than
+ *   one), and CPU per ticket of the service and worker processes, apart from the sandbox process
+ *   (goal <= 30 ms), with the load average.
+ * - The run ends with one line (bench/lib/speed-summary.ts):
+ *   `speed: jira-calls created->plan <n>, lifecycle <n>; redis round-trips per ticket <n>; service cpu per ticket <ms> ms; lone p50 <ms> ms; 100-in-flight p99 <ms> ms (2 workers); load <avg>`
+ *
+ * The single-process scenarios (everything in this one node process, as before the layouts): time
+ * from a Jira issue created to its plan in the status comment, with
  * BENCH_TICKETS (default 100) tickets filed at once; and, for BENCH_APPLIES (default 20) of them
  * approved at once, time from the apply finished (the request marked applied) to the result in
  * the status comment.
@@ -37,15 +60,19 @@ import { adfPlain, fileDatabaseRequest, syncStoryForms, waitFor } from '../src/d
 import { exampleSeed, PEOPLE, STATUSES, startJiraSandbox, type JiraSandbox } from '../sandbox/jira/index.ts';
 import { fmt, printTable, summary, verdict, watchdog } from './lib/report.ts';
 import { fileNoopRequest, noopWorldOptions } from './lib/noop-request.ts';
+import { callsPart, layoutsPart } from './lib/speed-parts.ts';
+import { openLayouts } from './lib/layout.ts';
+import { speedSummaryLine } from './lib/speed-summary.ts';
 
 const TICKETS = Math.min(500, Math.max(1, Number(process.env.BENCH_TICKETS ?? 100)));
+const LONE = Math.min(50, Math.max(1, Number(process.env.BENCH_LONE ?? 9)));
 const APPLIES = Math.min(TICKETS, Math.max(0, Number(process.env.BENCH_APPLIES ?? 20)));
 const WAIT_MS = 300_000;
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '4,16')
   .split(',')
   .map((v) => Math.min(64, Math.max(1, Math.round(Number(v)))))
   .filter((v) => Number.isFinite(v));
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'postgres,noop').split(',').map((v) => v.trim()));
+const SCENARIOS = new Set((process.env.BENCH_PARTS ?? process.env.BENCH_SCENARIOS ?? 'calls,layouts').split(',').map((v) => v.trim()));
 
 /** Sandbox webhook round trip to a no-op endpoint: created -> delivery received, in ms per issue. */
 async function baselineRoundTrip(count: number): Promise<number[]> {
@@ -267,9 +294,9 @@ async function openWorld(opts: Omit<Parameters<typeof startStoryWorld>[0], 'logg
   return { world, clockOffset };
 }
 
-async function main(): Promise<void> {
+/** The single-process scenarios (`postgres`, `noop`), as measured before the layouts. */
+async function singleProcessScenarios(): Promise<void> {
   let world: StoryWorld | undefined;
-  watchdog(1_500_000, 'ticket-to-plan bench', () => world?.close());
 
   console.log(`ticket-to-plan: ${load()} at start; ${TICKETS} tickets per load; scenarios ${[...SCENARIOS].join(', ')}; noop requests-worker concurrency ${CONCURRENCIES.join(', ')}`);
   const baseline = await baselineRoundTrip(TICKETS);
@@ -352,6 +379,32 @@ async function main(): Promise<void> {
     phaseRows.push([`${name}, ${TICKETS} in flight`, ...ph(l.load), `${fmt(l.cpuMsPerTicket, 1)} ms`, `${fmt(l.elu * 100, 0)} %`]);
   }
   printTable(phaseRows);
+}
+
+async function main(): Promise<void> {
+  watchdog(1_500_000, 'ticket-to-plan bench', () => Promise.all([...openLayouts].map((l) => l.close())));
+  console.log(`ticket-to-plan: ${load()} at start; parts ${[...SCENARIOS].join(', ')}`);
+  const calls = SCENARIOS.has('calls') ? await callsPart() : undefined;
+  if (SCENARIOS.has('layouts')) {
+    const b = summary(await baselineRoundTrip(TICKETS));
+    console.log(`\nsame-run baseline: the sandbox's webhook round trip to a no-op node:http endpoint, ${TICKETS} issues at once: p50 ${fmt(b.p50, 0)} ms, p99 ${fmt(b.p99, 0)} ms, max ${fmt(b.max, 0)} ms`);
+  }
+  const layouts = SCENARIOS.has('layouts') ? await layoutsPart(LONE, TICKETS) : undefined;
+  if (SCENARIOS.has('postgres') || SCENARIOS.has('noop')) await singleProcessScenarios();
+  const two = layouts?.two;
+  const cpu = two ? two.cpu.service + two.cpu.workers : Number.NaN;
+  console.log(
+    '\n' +
+      speedSummaryLine({
+        jiraCallsToPlan: calls?.jiraToPlan ?? Number.NaN,
+        jiraCallsLifecycle: calls?.jiraLifecycle ?? Number.NaN,
+        redisRoundTrips: calls?.redisRoundTrips ?? Number.NaN,
+        serviceCpuMs: cpu,
+        loneP50Ms: two ? summary(two.lone).p50 : Number.NaN,
+        inFlightP99Ms: two ? summary(two.toPlan).p99 : Number.NaN,
+        load: loadavg()[0]!,
+      }),
+  );
 }
 
 await main();

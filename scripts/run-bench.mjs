@@ -3,6 +3,8 @@
 // Benchmarks print their figures; nothing is asserted, so a missed goal is not a failure here.
 // Arguments filter by substring: `npm run bench -- ingest forms`.
 // BENCH_TIMEOUT_SECONDS bounds each benchmark (default 600); BENCH_SECONDS is passed through.
+// A benchmark's one-line summary (a line starting `speed: `) is held back and printed last, so
+// the run ends with it and scripts can compare it from run to run.
 import { readdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -19,14 +21,41 @@ if (files.length === 0) {
 }
 const timeoutMs = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 600) * 1000;
 
+/** Summary lines (`speed: ...`) the benchmarks printed, printed again at the very end. */
+const summaries = [];
+
+/** Passes a child's output through line by line, holding back its summary lines. */
+function passThrough(stream) {
+  let rest = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop();
+    for (const line of lines) {
+      if (line.startsWith('speed: ')) summaries.push(line);
+      else process.stdout.write(`${line}\n`);
+    }
+  });
+  stream.on('end', () => {
+    if (rest.startsWith('speed: ')) summaries.push(rest);
+    else if (rest) process.stdout.write(rest);
+  });
+}
+
 /** Runs one benchmark in its own process group so a timeout can stop it and its children. */
 function runOne(file) {
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(process.execPath, ['--import', 'tsx', file], {
-      stdio: 'inherit',
+      stdio: ['inherit', 'pipe', 'inherit'],
       detached: true,
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' },
+    });
+    passThrough(child.stdout);
+    // Its output read to the end (or 2 s, should a process it left behind hold the pipe open).
+    const drained = new Promise((r) => {
+      child.stdout.once('end', r);
+      child.once('exit', () => setTimeout(r, 2000));
     });
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -41,8 +70,9 @@ function runOne(file) {
         } catch {}
       }, 5000).unref();
     }, timeoutMs);
-    child.on('exit', (code, signal) => {
+    child.on('exit', async (code, signal) => {
       clearTimeout(timer);
+      await drained;
       resolve({ file, code: timedOut ? 'timeout' : (code ?? signal), seconds: (Date.now() - started) / 1000 });
     });
   });
@@ -58,4 +88,6 @@ for (const file of files) {
 }
 console.log('\n=== summary');
 for (const r of results) console.log(`${r.code === 0 ? 'ok  ' : 'FAIL'} ${r.file} (${r.seconds.toFixed(1)} s${r.code === 0 ? '' : `, exit ${r.code}`})`);
+if (summaries.length) console.log('');
+for (const line of summaries) console.log(line);
 process.exit(results.every((r) => r.code === 0) ? 0 : 1);

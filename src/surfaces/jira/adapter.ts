@@ -263,10 +263,8 @@ export class JiraSurface implements SurfaceAdapter {
       if (!latest && event.project !== this.deps.config.adminProject) await this.remark(event.ref, '✘ This request cannot be planned: Bundle: required: choose the bundle to request');
       return;
     }
-    const filed = await this.tickets.file(event.ref, latest, input, async () => event.actor, log);
-    if (filed.action === 'submitted') {
-      await this.deps.client.setIssueProperty(event.ref, 'ticket-surface.request', { requestId: filed.request.id, revision: filed.request.contentRevision });
-    }
+    // The issue property `ticket-surface.request` is written with the status comment that follows.
+    await this.tickets.file(event.ref, latest, input, async () => event.actor, log);
   }
 
   /** A new issue whose description starts with `/stack ...`: handled as that command; true when it was one. */
@@ -470,6 +468,20 @@ export class JiraSurface implements SurfaceAdapter {
     }
   }
 
+  /**
+   * Moves the issue through `statuses` in order, as {@link tryTransition} does each, reading the
+   * transitions once per status the issue passes through (a status no transition leads to is
+   * passed over: already there, or no such path in this workflow).
+   */
+  private async walkStatuses(ref: string, statuses: string[], project: JiraProject, log: Logger): Promise<void> {
+    const steps = statuses.map((status) => ({ status, resolution: resolutionFor(project, status) }));
+    await this.deps.client.transitionAlong(ref, steps, async (status, err) => {
+      if (err instanceof JiraTransitionRefusedError) return this.transitionRefused(ref, err, log);
+      if (!(err instanceof UserError)) throw err;
+      log.info({ status, problem: err.message }, 'transition not available');
+    });
+  }
+
   /** Tells the ticket (once per target and reason) that Jira refused to move it, and logs it at warn. */
   private async transitionRefused(ref: string, err: JiraTransitionRefusedError, log: Logger): Promise<void> {
     const problem = err.remoteMessages.join('; ') || 'Jira gave no reason';
@@ -526,7 +538,7 @@ export class JiraSurface implements SurfaceAdapter {
     if (rendered.shrunk && request.plan) await this.attachPlan(ref, request);
     await this.deps.client.upsertStatusComment(ref, thread, rendered.doc);
     await this.tickets.planShown(ref, request);
-    if (project) for (const st of this.statusFor(request.state, project.statuses)) await this.tryTransition(ref, st, project, log);
+    if (project) await this.walkStatuses(ref, this.statusFor(request.state, project.statuses), project, log);
     // The JSM approval opened by entering the approval status is bound to this plan.
     if (project?.approval === 'jsm' && request.state === 'awaiting_approval') await this.jsm.bind(ref, request);
     await this.deps.client.setIssueProperty(ref, 'ticket-surface.request', {

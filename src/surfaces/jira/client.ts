@@ -8,7 +8,7 @@
  * retry instead of blocking a worker.
  */
 import axios, { AxiosError, type AxiosInstance } from 'axios';
-import { HttpException, Version3Client } from 'jira.js';
+import type { HttpException, Version3Client } from 'jira.js';
 import { z } from 'zod';
 import type { ErrorCode } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
@@ -176,6 +176,7 @@ export const STATUS_PROPERTY = 'ticket-surface';
  * (runatlantis/atlantis#897, #1060); tfcmt-style bots hide an HTML comment in the body. Jira can
  * neither minimise a comment nor hold hidden text in ADF, and matching on visible wording breaks
  * when templates change. So three layers are used, cheapest first:
+ * 0. the client remembers the ids it wrote or found in this process, so an edit is one PUT;
  * 1. an issue property `ticket-surface.status.<requestId>` remembers the comment id (one GET);
  * 2. the comment itself carries an entity property `ticket-surface` = `{kind:'status', requestId}`
  *    set in the same POST that creates it (atomic with the comment, invisible to people, survives
@@ -193,7 +194,11 @@ interface CommentProperty {
 }
 
 export class JiraClient {
-  private readonly v3: Version3Client;
+  /** How jira.js's client is made, on the first call that needs it (see {@link jira}). */
+  private readonly v3Options: ConstructorParameters<typeof Version3Client>[0];
+  private v3: Promise<Version3Client> | undefined;
+  /** Status comment ids this process wrote or found, by `<issueKey> <requestId>` (see upsertStatusComment). */
+  private readonly statusComments = new Map<string, string>();
   private readonly http: AxiosInstance;
   private readonly logger: Logger;
   private readonly remote: RemoteCaller;
@@ -201,11 +206,7 @@ export class JiraClient {
   constructor(options: JiraClientOptions) {
     const baseUrl = options.baseUrl.replace(/\/+$/, '');
     const timeout = options.timeoutMs ?? 15_000;
-    this.v3 = new Version3Client({
-      host: baseUrl,
-      authentication: { basic: { email: options.email, apiToken: options.apiToken } },
-      baseRequestConfig: { timeout },
-    });
+    this.v3Options = { host: baseUrl, authentication: { basic: { email: options.email, apiToken: options.apiToken } }, baseRequestConfig: { timeout } };
     this.http = axios.create({
       baseURL: baseUrl,
       timeout,
@@ -219,14 +220,26 @@ export class JiraClient {
     this.remote = new RemoteCaller({ ...options, system: 'jira', logger: this.logger, errors: JIRA_ERRORS, describe: describeFailure, limiter });
   }
 
+  /**
+   * jira.js's client, loaded with the first call that goes through it: a process that never
+   * writes to Jira (the webhook door, which only asks who the service is) does not load it.
+   */
+  private jira(): Promise<Version3Client> {
+    this.v3 ??= import('jira.js').then((m) => {
+      httpException = m.HttpException;
+      return new m.Version3Client(this.v3Options);
+    });
+    return this.v3;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Comments
 
   /** Posts an ADF comment; `properties` are stored on the comment atomically with it. */
   async addComment(issueKey: string, body: AdfDoc, properties: { key: string; value: unknown }[] = []): Promise<{ id: string }> {
     const op = 'POST /rest/api/3/issue/{key}/comment';
-    const res = await this.remote.call(op, () =>
-      this.v3.issueComments.addComment({ issueIdOrKey: issueKey, comment: body as never, ...(properties.length ? { properties } : {}) }), { subject: issueKey },
+    const res = await this.remote.call(op, async () =>
+      (await this.jira()).issueComments.addComment({ issueIdOrKey: issueKey, comment: body as never, ...(properties.length ? { properties } : {}) }), { subject: issueKey },
     );
     const c = this.parse(op, commentSchema, res);
     return { id: c.id };
@@ -235,7 +248,7 @@ export class JiraClient {
   /** Replaces the body of comment `commentId`. */
   async updateComment(issueKey: string, commentId: string, body: AdfDoc): Promise<void> {
     const op = 'PUT /rest/api/3/issue/{key}/comment/{id}';
-    const res = await this.remote.call(op, () => this.v3.issueComments.updateComment({ issueIdOrKey: issueKey, id: commentId, body: body as never, notifyUsers: false }), { subject: issueKey });
+    const res = await this.remote.call(op, async () => (await this.jira()).issueComments.updateComment({ issueIdOrKey: issueKey, id: commentId, body: body as never, notifyUsers: false }), { subject: issueKey });
     this.parse(op, commentSchema, res);
   }
 
@@ -244,28 +257,51 @@ export class JiraClient {
    * otherwise. Never posts a second one for the same request (see the class notes).
    */
   async upsertStatusComment(issueKey: string, requestId: string, body: AdfDoc): Promise<UpsertResult> {
+    const memoKey = `${issueKey} ${requestId}`;
     const pointerKey = `${STATUS_PROPERTY}.status.${requestId}`;
-    const remembered = await this.getIssueProperty(issueKey, pointerKey);
-    const rememberedId = z.object({ commentId: z.string() }).safeParse(remembered);
-    if (rememberedId.success) {
-      try {
-        await this.updateComment(issueKey, rememberedId.data.commentId, body);
-        return { commentId: rememberedId.data.commentId, created: false };
-      } catch (err) {
-        // Someone deleted the comment: fall through and look for (or post) another.
-        if (!(err instanceof JiraApiError && err.status === 404)) throw err;
-      }
+    // Layer 0: the id this process wrote or found last time, so an edit is one call.
+    const known = this.statusComments.get(memoKey) ?? (await this.rememberedStatusComment(issueKey, pointerKey));
+    if (known && (await this.editIfThere(issueKey, known, body))) {
+      this.remember(memoKey, known);
+      return { commentId: known, created: false };
     }
+    this.statusComments.delete(memoKey);
     const found = await this.findStatusComment(issueKey, requestId);
     if (found) {
       await this.updateComment(issueKey, found, body);
       await this.setIssueProperty(issueKey, pointerKey, { commentId: found });
+      this.remember(memoKey, found);
       return { commentId: found, created: false };
     }
     const { id } = await this.addComment(issueKey, body, [{ key: STATUS_PROPERTY, value: { kind: 'status', requestId } }]);
     await this.setIssueProperty(issueKey, pointerKey, { commentId: id });
+    this.remember(memoKey, id);
     this.logger.info({ issueKey, requestId, commentId: id }, 'status comment posted');
     return { commentId: id, created: true };
+  }
+
+  /** The status comment id the issue property remembers (layer 1), if any. */
+  private async rememberedStatusComment(issueKey: string, pointerKey: string): Promise<string | undefined> {
+    const remembered = z.object({ commentId: z.string() }).safeParse(await this.getIssueProperty(issueKey, pointerKey));
+    return remembered.success ? remembered.data.commentId : undefined;
+  }
+
+  /** Edits comment `commentId`; false when someone deleted it (then it is looked for, or posted, again). */
+  private async editIfThere(issueKey: string, commentId: string, body: AdfDoc): Promise<boolean> {
+    try {
+      await this.updateComment(issueKey, commentId, body);
+      return true;
+    } catch (err) {
+      if (!(err instanceof JiraApiError && err.status === 404)) throw err;
+      return false;
+    }
+  }
+
+  /** Remembers a status comment id in this process (the oldest of 10,000 is forgotten first). */
+  private remember(memoKey: string, commentId: string): void {
+    this.statusComments.delete(memoKey);
+    this.statusComments.set(memoKey, commentId);
+    if (this.statusComments.size > 10_000) this.statusComments.delete(this.statusComments.keys().next().value!);
   }
 
   /**
@@ -294,8 +330,8 @@ export class JiraClient {
     const op = 'GET /rest/api/3/issue/{key}/comment';
     let byText: string | undefined;
     for (let startAt = 0; ; ) {
-      const res = await this.remote.call(op, () =>
-        this.v3.issueComments.getComments({ issueIdOrKey: issueKey, startAt, maxResults: 100, orderBy: 'created', expand: 'properties' }), { subject: issueKey },
+      const res = await this.remote.call(op, async () =>
+        (await this.jira()).issueComments.getComments({ issueIdOrKey: issueKey, startAt, maxResults: 100, orderBy: 'created', expand: 'properties' }), { subject: issueKey },
       );
       const page = this.parse(op, commentPageSchema, res);
       for (const c of page.comments) {
@@ -332,25 +368,56 @@ export class JiraClient {
       const targets = [...new Set(transitions.map((x) => `"${x.to.name}"`))].join(', ') || 'none';
       throw new JiraApiError('not_found', 404, 'GET /rest/api/3/issue/{key}/transitions', [`no transition of ${issueKey} leads to "${statusName}" (from "${current}"; available: ${targets})`]);
     }
+    await this.take(issueKey, t, opts.resolution);
+    return { transitioned: true };
+  }
+
+  /**
+   * Moves the issue along `steps` in order, each as {@link transitionTo} would, but with the
+   * transitions read once per status the issue is in and no read of the current status: a step
+   * no transition leads to is passed over (the issue is there already, or the workflow has no
+   * such path from here; the walk goes on either way). A step that fails goes to `onError`,
+   * which throws to end the walk or returns to go on with the next step.
+   */
+  async transitionAlong(issueKey: string, steps: { status: string; resolution?: string }[], onError: (status: string, err: unknown) => Promise<void>): Promise<void> {
+    let transitions: JiraTransition[] | undefined;
+    for (const step of steps) {
+      transitions ??= await this.transitions(issueKey);
+      const want = step.status.trim().toLowerCase();
+      const t = transitions.find((x) => x.to.name.toLowerCase() === want);
+      if (!t) {
+        this.logger.debug({ issueKey, status: step.status }, 'no transition leads there from here: passed over');
+        continue;
+      }
+      try {
+        await this.take(issueKey, t, step.resolution);
+      } catch (err) {
+        await onError(step.status, err);
+      }
+      transitions = undefined;
+    }
+  }
+
+  /** Performs transition `t`, with a resolution when its screen requires one or Jira asks for one. */
+  private async take(issueKey: string, t: JiraTransition, resolution: string | undefined): Promise<void> {
     const screen = t.fields?.resolution;
-    const first = screen?.required ? { resolution: resolutionValue(screen, opts.resolution) } : undefined;
+    const first = screen?.required ? { resolution: resolutionValue(screen, resolution) } : undefined;
     try {
       await this.doTransition(issueKey, t, first);
     } catch (err) {
       const refused = refusal(err);
       if (!refused) throw err;
-      const retry = !first && screen && refused.some((m) => /resolution/i.test(m)) ? { resolution: resolutionValue(screen, opts.resolution) } : undefined;
+      const retry = !first && screen && refused.some((m) => /resolution/i.test(m)) ? { resolution: resolutionValue(screen, resolution) } : undefined;
       if (!retry) throw new JiraTransitionRefusedError(issueKey, t.name, t.to.name, refused);
       this.logger.info({ issueKey, transition: t.name }, 'transition needs a resolution: retried with one');
       await this.doTransition(issueKey, t, retry);
     }
-    return { transitioned: true };
   }
 
   /** The transitions available on the issue now, with the fields of their screens. */
   private async transitions(issueKey: string): Promise<JiraTransition[]> {
     const op = 'GET /rest/api/3/issue/{key}/transitions';
-    const res = await this.remote.call(op, () => this.v3.issues.getTransitions({ issueIdOrKey: issueKey, expand: 'transitions.fields' }), { subject: issueKey });
+    const res = await this.remote.call(op, async () => (await this.jira()).issues.getTransitions({ issueIdOrKey: issueKey, expand: 'transitions.fields' }), { subject: issueKey });
     return this.parse(op, transitionsSchema, res).transitions;
   }
 
@@ -359,7 +426,7 @@ export class JiraClient {
     try {
       await this.remote.call(
         'POST /rest/api/3/issue/{key}/transitions',
-        () => this.v3.issues.doTransition({ issueIdOrKey: issueKey, transition: { id: t.id }, ...(fields ? { fields } : {}) }),
+        async () => (await this.jira()).issues.doTransition({ issueIdOrKey: issueKey, transition: { id: t.id }, ...(fields ? { fields } : {}) }),
         { subject: issueKey },
       );
     } catch (err) {
@@ -405,7 +472,7 @@ export class JiraClient {
   /** The account the service acts as, so deliveries it caused itself can be ignored. */
   async myself(): Promise<{ accountId: string; displayName?: string }> {
     const op = 'GET /rest/api/3/myself';
-    const res = await this.remote.call(op, () => this.v3.myself.getCurrentUser());
+    const res = await this.remote.call(op, async () => (await this.http.get('/rest/api/3/myself')).data as unknown);
     return this.parse(op, z.object({ accountId: z.string(), displayName: z.string().optional() }).passthrough(), res);
   }
 
@@ -422,7 +489,7 @@ export class JiraClient {
   /** The issue's current status name. */
   async getStatus(issueKey: string): Promise<string> {
     const op = 'GET /rest/api/3/issue/{key}';
-    const res = await this.remote.call(op, () => this.v3.issues.getIssue({ issueIdOrKey: issueKey, fields: ['status'] }), { subject: issueKey });
+    const res = await this.remote.call(op, async () => (await this.jira()).issues.getIssue({ issueIdOrKey: issueKey, fields: ['status'] }), { subject: issueKey });
     return this.parse(op, issueStatusSchema, res).fields.status.name;
   }
 
@@ -442,7 +509,7 @@ export class JiraClient {
   async getIssueProperty(issueKey: string, key: string): Promise<unknown | null> {
     const op = 'GET /rest/api/3/issue/{key}/properties/{property}';
     try {
-      const res = await this.remote.call(op, () => this.v3.issueProperties.getIssueProperty({ issueIdOrKey: issueKey, propertyKey: key }), { subject: issueKey });
+      const res = await this.remote.call(op, async () => (await this.jira()).issueProperties.getIssueProperty({ issueIdOrKey: issueKey, propertyKey: key }), { subject: issueKey });
       return this.parse(op, propertySchema, res).value ?? null;
     } catch (err) {
       if (err instanceof JiraApiError && err.status === 404) return null;
@@ -454,8 +521,8 @@ export class JiraClient {
   async addAttachment(issueKey: string, filename: string, content: Buffer | string): Promise<{ id: string; filename: string }> {
     const op = 'POST /rest/api/3/issue/{key}/attachments';
     const file = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-    const res = await this.remote.call(op, () =>
-      this.v3.issueAttachments.addAttachment({ issueIdOrKey: issueKey, attachment: { filename, file, mimeType: guessMime(filename) } }), { subject: issueKey },
+    const res = await this.remote.call(op, async () =>
+      (await this.jira()).issueAttachments.addAttachment({ issueIdOrKey: issueKey, attachment: { filename, file, mimeType: guessMime(filename) } }), { subject: issueKey },
     );
     const [first] = this.parse(op, attachmentsSchema, res);
     if (!first) throw new JiraResponseError(op, 'no attachment in the answer');
@@ -469,7 +536,7 @@ export class JiraClient {
   async getUser(accountId: string): Promise<JiraUser | null> {
     const op = 'GET /rest/api/3/user';
     try {
-      const res = await this.remote.call(op, () => this.v3.users.getUser({ accountId }));
+      const res = await this.remote.call(op, async () => (await this.jira()).users.getUser({ accountId }));
       const u = this.parse(op, userSchema, res);
       return { accountId: u.accountId, active: u.active, displayName: u.displayName ?? u.accountId, ...(u.emailAddress ? { email: u.emailAddress } : {}) };
     } catch (err) {
@@ -482,7 +549,7 @@ export class JiraClient {
   async getUserGroups(accountId: string): Promise<string[]> {
     const op = 'GET /rest/api/3/user/groups';
     try {
-      const res = await this.remote.call(op, () => this.v3.users.getUserGroups({ accountId }));
+      const res = await this.remote.call(op, async () => (await this.jira()).users.getUserGroups({ accountId }));
       return this.parse(op, groupsSchema, res).map((g) => g.name);
     } catch (err) {
       if (err instanceof JiraApiError && err.status === 404) return [];
@@ -534,10 +601,18 @@ const JIRA_ERRORS: RemoteErrorFactory = {
   rateLimited: (op, wait) => new JiraRateLimitedError(op, wait),
 };
 
+/** jira.js's error class, known once jira.js is loaded (before that no call can have thrown one). */
+let httpException: typeof HttpException | undefined;
+
+/** Whether `err` is jira.js's wrapper of a failed call. */
+function isHttpException(err: unknown): err is HttpException {
+  return httpException !== undefined && err instanceof httpException;
+}
+
 function describeFailure(err: unknown): RemoteFailure {
   // jira.js wraps axios errors in HttpException with the AxiosError as cause.
-  const axiosErr = err instanceof AxiosError ? err : err instanceof HttpException && err.cause instanceof AxiosError ? err.cause : undefined;
-  if (!axiosErr?.response && err instanceof HttpException && typeof err.status === 'number' && err.status !== 500) {
+  const axiosErr = err instanceof AxiosError ? err : isHttpException(err) && err.cause instanceof AxiosError ? err.cause : undefined;
+  if (!axiosErr?.response && isHttpException(err) && typeof err.status === 'number' && err.status !== 500) {
     return { status: err.status, messages: [], detail: err.message };
   }
   const failure = axiosFailure(axiosErr, err, jiraMessages);

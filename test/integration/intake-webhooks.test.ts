@@ -153,7 +153,7 @@ test('an adapter refusing a delivery as malformed (code validation) is answered 
 
 test('Jira: a correctly signed body that is not JSON is refused at the door, not retried in the intake', async (t) => {
   const secret = 'a-webhook-secret-of-some-length';
-  const jira = new JiraSurface({ webhookSecret: secret, engine: {} } as unknown as JiraSurfaceDeps);
+  const jira = new JiraSurface({ webhookSecret: secret, config: { projects: {} }, engine: { inventory: { audit: {} } } } as unknown as JiraSurfaceDeps);
   const base = await serve(t, { adapters: { jira } });
   const body = '<html>not json</html>';
   const r = await post(base, '', body, { 'x-hub-signature': signJiraBody(body, secret), 'x-atlassian-webhook-identifier': 'jira-not-json' });
@@ -164,7 +164,7 @@ test('Jira: a correctly signed body that is not JSON is refused at the door, not
 
 test('Jira: an echo of the service’s own comment or transition is answered at the door and queued nowhere; the same from a person is queued', async (t) => {
   const secret = 'a-webhook-secret-of-some-length';
-  const jira = new JiraSurface({ webhookSecret: secret, engine: {}, selfAccountId: 'svc-account' } as unknown as JiraSurfaceDeps);
+  const jira = new JiraSurface({ webhookSecret: secret, config: { projects: {} }, engine: { inventory: { audit: {} } }, selfAccountId: 'svc-account' } as unknown as JiraSurfaceDeps);
   const base = await serve(t, { adapters: { jira } });
   const issue = { id: '10001', key: 'INFRA-1', fields: { project: { key: 'INFRA' }, issuetype: { name: 'Infrastructure request' } } };
   const send = (delivery: string, payload: object) => {
@@ -219,7 +219,7 @@ test('Jira: while the service’s own account is unknown, deliveries are queued 
   const secret = 'a-webhook-secret-of-some-length';
   let lookups = 0;
   const client = { myself: async () => (lookups++, Promise.reject(new Error('Jira cannot be reached'))) };
-  const jira = new JiraSurface({ webhookSecret: secret, engine: {}, client } as unknown as JiraSurfaceDeps);
+  const jira = new JiraSurface({ webhookSecret: secret, config: { projects: {} }, engine: { inventory: { audit: {} } }, client } as unknown as JiraSurfaceDeps);
   const base = await serve(t, { adapters: { jira } });
   for (const id of ['unknown-self-1', 'unknown-self-2', 'unknown-self-3']) {
     const body = JSON.stringify({ webhookEvent: 'comment_created', comment: { id: '1', author: { accountId: 'svc-account' }, body: 'x' } });

@@ -38,7 +38,7 @@ test('an issue with many fields is decoded with one HMGET and no HGET', async ()
   for (const [i, name] of names.entries()) fields[`customfield_${10100 + i}`] = `value of ${name}`;
   const jira = new JiraSurface({
     ids,
-    engine: {},
+    engine: { inventory: { audit: {} } },
     forms: { form: async () => form },
     client: { api: async () => ({ fields }) },
     config: { projects: {} },

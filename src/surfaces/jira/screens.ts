@@ -58,7 +58,7 @@ export function screenedProject(
   config: JiraProjectConfig,
   bundleTypes: ReadonlyMap<string, string> = new Map(),
 ): ScreenedProject {
-  const requests = issueTypes.filter((t) => (config.issueTypes[t.name] && config.issueTypes[t.name]!.kind !== 'question') || bundleTypes.has(t.id));
+  const requests = issueTypes.filter((t) => (config.issueTypes[t.name] && config.issueTypes[t.name]!.kind === 'request') || bundleTypes.has(t.id));
   const bundleOf: Record<string, string> = {};
   for (const t of requests) {
     const bundle = config.issueTypes[t.name]?.bundle ?? bundleTypes.get(t.id);

@@ -90,7 +90,7 @@ export class DriftDesk {
       p.observed = { at, deployment: observation.deployment.id, attributes: observation.attributes };
       p.drift = { checkedAt: at, fingerprint, findings, decisions: p.drift?.decisions ?? [], ...episodeAfter(p.drift, fingerprint, at) };
       for (const f of adopted) this.adoptInto(p, f, 'policy');
-    }, 'package.drift.check', `drift check: ${openFindings(findings).length} field(s) differ from what was applied`);
+    }, 'package.drift.check', driftCheckSummary(openFindings(findings).length));
     const reverts: Request[] = [];
     if (changed && findings.some((f) => f.proposal === 'revert')) reverts.push(await this.fileRevert(stored, { actor: { id: SCHEDULE_ACTOR, displayName: 'drift policy' }, surface: 'engine' }, 'policy'));
     this.deps.logger.info({ package: packageId, open: openFindings(findings).length, changed }, 'drift checked');
@@ -302,4 +302,10 @@ export function maskSensitive(findings: DriftFinding[], sensitive: ReadonlySet<s
     for (const k of ['lastApplied', 'desired', 'observed'] as const) if (k in f) masked[k] = REDACTED;
     return masked;
   });
+}
+
+/** The audit line of a drift check: how many fields differ, in plain grammar. */
+export function driftCheckSummary(open: number): string {
+  if (open === 0) return 'drift check: reality matches what was applied';
+  return `drift check: ${open} ${open === 1 ? 'field differs' : 'fields differ'} from what was applied`;
 }

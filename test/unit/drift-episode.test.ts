@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { driftRulesFor, parsePolicy } from '../../src/policy/index.ts';
-import { episodeAfter } from '../../src/workflow/drift.ts';
+import { driftCheckSummary, episodeAfter } from '../../src/workflow/drift.ts';
 import type { DriftState } from '../../src/engine/model.ts';
 import { jiraSurfaceConfigSchema } from '../../src/surfaces/jira/config.ts';
 import { driftIssueTarget, driftLabel } from '../../src/surfaces/jira/drift-tickets.ts';
@@ -47,4 +47,10 @@ test('the Jira configuration names the drift issue type; labels are stable per e
   assert.equal(driftLabel('pkg@2026-11-24T09:00:00.000Z'), driftLabel('pkg@2026-11-24T09:00:00.000Z'));
   assert.notEqual(driftLabel('pkg@2026-11-24T09:00:00.000Z'), driftLabel('pkg@2026-11-25T09:00:00.000Z'));
   assert.match(driftLabel('a b@c'), /^ts-drift-[0-9a-f]{20}$/);
+});
+
+test('a drift check is summed up in the audit in plain grammar', () => {
+  assert.equal(driftCheckSummary(0), 'drift check: reality matches what was applied');
+  assert.equal(driftCheckSummary(1), 'drift check: 1 field differs from what was applied');
+  assert.equal(driftCheckSummary(2), 'drift check: 2 fields differ from what was applied');
 });

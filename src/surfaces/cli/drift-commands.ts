@@ -19,7 +19,7 @@ export function driftCheckText(outcome: DriftCheckOutcome): string {
   if (outcome.error) return `✘ drift check of ${id} could not run${outcome.error.step ? ` (step ${outcome.error.step})` : ''}: ${outcome.error.message}`;
   const open = openFindings(outcome.findings);
   if (open.length === 0) return `✔ ${id} is in sync with what was applied`;
-  return [`✘ ${id}: ${open.length} field(s) differ from what was applied`, ...open.map(findingLine)].join('\n');
+  return [`✘ ${id}: ${open.length} ${open.length === 1 ? 'field differs' : 'fields differ'} from what was applied`, ...open.map(findingLine)].join('\n');
 }
 
 /**

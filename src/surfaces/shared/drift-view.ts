@@ -44,14 +44,20 @@ export function driftBlocks(pkg: Package, lastChange: AuditEvent | undefined, ev
   blocks.push(para(lastChange
     ? `Last change seen in the audit: ${lastChange.action} by ${lastChange.actor} (${lastChange.surface}) at ${lastChange.at.slice(0, 16).replace('T', ' ')} UTC; anything after it was made elsewhere (a console or a script).`
     : 'Last change seen in the audit: none through ticket-surface, so it was made elsewhere (a console or a script).'));
-  const open = shown.find((f) => f.class !== 'in_sync' && f.proposal !== 'none');
-  if (open) {
-    blocks.push(para('Decide with a comment:'));
-    blocks.push({ type: 'bulletList', items: [
-      text(`/drift adopt ${open.field}   (keeps ${show(open.observed)}; nothing is applied)`),
-      text(`/drift revert ${open.field}   (plans the change back; needs the usual approval)`),
-      text(`/drift ignore ${open.field} until <YYYY-MM-DD>`),
-    ] });
-  }
+  const open = shown.filter((f) => f.class !== 'in_sync' && f.proposal !== 'none');
+  if (open.length > 0) blocks.push(...decisionBlocks(open));
+  return blocks;
+}
+
+/** How to decide on the open fields: the commands spelled out for the first, the others named. */
+function decisionBlocks(open: readonly DriftFinding[]): Block[] {
+  const [first] = open;
+  const blocks: Block[] = [para('Decide with a comment:')];
+  blocks.push({ type: 'bulletList', items: [
+    text(`/drift adopt ${first!.field}   (keeps ${show(first!.observed)}; nothing is applied)`),
+    text(`/drift revert ${first!.field}   (plans the change back; needs the usual approval)`),
+    text(`/drift ignore ${first!.field} until <YYYY-MM-DD>`),
+  ] });
+  if (open.length > 1) blocks.push(para(`The same for ${open.slice(1).map((f) => f.field).join(', ')}.`));
   return blocks;
 }

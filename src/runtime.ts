@@ -360,7 +360,7 @@ function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: Servi
     publish: sn.config.catalog,
     extraItems: async () => {
       const templates = stacks?.()?.templateNames() ?? [];
-      return [decommissionItem(await livePackages(f.engine, sn.config.project)), questionItem(queries.list()), ...(templates.length ? [stackItem(templates)] : [])];
+      return [decommissionItem(await livePackages(f.engine, sn.config.project)), ...(templates.length ? [stackItem(templates)] : []), questionItem(queries.list())];
     },
   });
   return { surface, sync };

@@ -9,6 +9,10 @@
  * what it cost while it lived.
  */
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../engine/config-file.ts';
+import type { BundleRegistry } from '../../engine/registry/index.ts';
+import { loadStackTemplates } from '../../workflow/stack-template.ts';
 import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
 import type { Stack } from '../../workflow/stack-store.ts';
 import type { StackNotifier, StackView } from '../../workflow/stacks.ts';
@@ -56,6 +60,16 @@ export function stackItem(templates: string[]): ServiceNowItemDefinition {
       regexes: [],
     },
   };
+}
+
+/**
+ * The preview environment item over the repository's stack templates (as the service loads
+ * them), for the command-line forms sync and doctor; none when there is no template or they do
+ * not load (the service logs why when it starts).
+ */
+export async function repositoryStackItems(registry: BundleRegistry): Promise<ServiceNowItemDefinition[]> {
+  const templates = await loadStackTemplates(join(REPO_ROOT, 'examples', 'stacks'), registry).catch(() => new Map());
+  return templates.size ? [stackItem([...templates.keys()].sort())] : [];
 }
 
 /** What a requested item of the stack item asks: the template and the environment name (trimmed; '' when empty). */

@@ -45,6 +45,7 @@ import { ServiceNowClient, serviceNowCredentials } from './surfaces/servicenow/c
 import { loadServiceNowConfig, type ServiceNowSurfaceConfig } from './surfaces/servicenow/config.ts';
 import { questionItem, ServiceNowFormsSync } from './surfaces/servicenow/forms-sync.ts';
 import { decommissionItem, livePackages } from './surfaces/servicenow/decommission-item.ts';
+import { stackItem } from './surfaces/servicenow/stack-item.ts';
 import type { SurfaceAdapter } from './surfaces/surface.ts';
 
 /** Options of {@link startRuntime}. */
@@ -323,8 +324,8 @@ async function wireJira(config: Config, logger: Logger, f: Foundation, workflow:
   return { surface, sync };
 }
 
-/** The ServiceNow adapter and its forms sync (one catalog item per bundle plus the decommission and question items), when configured. */
-function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift): WiredSurface<ServiceNowSurface, ServiceNowFormsSync> | undefined {
+/** The ServiceNow adapter and its forms sync (one catalog item per bundle plus the decommission, question and preview environment items), when configured. */
+function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: ServiceNowConnection | undefined, workflow: LateWorkflow, drift: LateDrift, stacks?: LateStacks): WiredSurface<ServiceNowSurface, ServiceNowFormsSync> | undefined {
   if (!sn) return undefined;
   // One catalog answers the question item and `/ask`, and lists its queries as the item's choices.
   const queries = new QueryCatalog(f.engine);
@@ -344,6 +345,7 @@ function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: Servi
     ids: f.ids,
     views: f.views,
     drift,
+    ...(stacks ? { stacks } : {}),
     clock: f.clock,
     logger,
     instanceUrl: config.SERVICENOW_INSTANCE_URL!,
@@ -356,7 +358,10 @@ function wireServiceNow(config: Config, logger: Logger, f: Foundation, sn: Servi
     options: new EngineOptionSources(f.engine),
     logger,
     publish: sn.config.catalog,
-    extraItems: async () => [decommissionItem(await livePackages(f.engine, sn.config.project)), questionItem(queries.list())],
+    extraItems: async () => {
+      const templates = stacks?.()?.templateNames() ?? [];
+      return [decommissionItem(await livePackages(f.engine, sn.config.project)), ...(templates.length ? [stackItem(templates)] : []), questionItem(queries.list())];
+    },
   });
   return { surface, sync };
 }
@@ -379,7 +384,7 @@ async function wireSurfaces(opts: RuntimeOptions, f: Foundation, sn: ServiceNowC
     out.adapters.jira = jira.surface;
     out.directories.jira = jira.surface.directory;
   }
-  const servicenow = wireServiceNow(config, logger, f, sn, workflow, drift);
+  const servicenow = wireServiceNow(config, logger, f, sn, workflow, drift, stacks);
   if (servicenow) {
     out.servicenow = servicenow;
     out.adapters.servicenow = servicenow.surface;
@@ -493,7 +498,7 @@ async function buildStacks(opts: RuntimeOptions, f: Foundation, surfaces: Surfac
     templates,
     submit: (input) => workflow.submit(input),
     replan: (id, by, surface) => workflow.replan(id, by, surface),
-    notifier: (s) => (s.origin.surface === 'jira' ? surfaces.jira?.surface.stackNotifier() : undefined),
+    notifier: (s) => (s.origin.surface === 'jira' ? surfaces.jira?.surface.stackNotifier() : s.origin.surface === 'servicenow' ? surfaces.servicenow?.surface.stackNotifier() : undefined),
     ...(leaseJobs ? { scheduler: leaseJobs } : {}),
     clock: f.clock,
     logger,

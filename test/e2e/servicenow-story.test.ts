@@ -56,10 +56,10 @@ function userId(userName: string): string {
   return world.sandbox.state.mustUser(userName).sys_id!;
 }
 
-test('forms sync: one catalog item per bundle (and the decommission and question items) with variables and choices; a second run writes nothing', async () => {
+test('forms sync: one catalog item per bundle (and the decommission, question and preview environment items) with variables and choices; a second run writes nothing', async () => {
   const sb = world.sandbox;
   const items = sb.state.all('sc_cat_item').map((i) => i.name).sort();
-  assert.deepEqual(items, ['Decommission a package', 'Infrastructure question', 'PostgreSQL database', 'Promote checkout-api', 'Redis cache']);
+  assert.deepEqual(items, ['Decommission a package', 'Infrastructure question', 'PostgreSQL database', 'Preview environment', 'Promote checkout-api', 'Redis cache']);
   const itemId = (await world.runtime.ids.get('servicenow', 'item/postgres-database'))!;
   const vars = sb.state.all('item_option_new').filter((v) => v.cat_item === itemId);
   const size = vars.find((v) => v.name === 'expected_size_gib')!;

@@ -21,6 +21,7 @@ import { EngineOptionSources } from '../../src/workflow/form-options.ts';
 import { QueryCatalog } from '../../src/workflow/queries.ts';
 import { ServiceNowClient } from '../../src/surfaces/servicenow/client.ts';
 import { questionItem, ServiceNowFormsSync } from '../../src/surfaces/servicenow/forms-sync.ts';
+import { repositoryStackItems } from '../../src/surfaces/servicenow/stack-item.ts';
 import { serviceNowTools } from '../../src/surfaces/servicenow/tools.ts';
 import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/servicenow-sandbox.ts';
 import { exampleSeed } from '../../sandbox/servicenow/example-seed.ts';
@@ -59,7 +60,7 @@ async function configuredInstance(install = true): Promise<{ sb: ServiceNowSandb
     forms: new FormCatalog(opened.engine.registry, join(ROOT, 'forms')),
     options: new EngineOptionSources(opened.engine),
     logger,
-    extraItems: () => [questionItem(new QueryCatalog(opened.engine).list())],
+    extraItems: async () => [...(await repositoryStackItems(opened.engine.registry)), questionItem(new QueryCatalog(opened.engine).list())],
   }).sync();
   return { sb, ...(install ? { installed: sb.installWebhook({ url: HOOK }) } : {}) };
 }

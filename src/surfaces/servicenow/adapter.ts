@@ -10,7 +10,7 @@ import { QueryCatalog, parseQueryText, type QueryInvocation } from '../../workfl
 import type { IntakeJobData } from '../../queue/queues.ts';
 import { MessageRenderer, statusMarker } from '../shared/messages.ts';
 import { parseCommand } from '../shared/surface-event.ts';
-import { TicketHandler, isFinished, type DriftCommands, type TicketInput } from '../shared/ticket-handler.ts';
+import { TicketHandler, isFinished, type DriftCommands, type StackCommands, type TicketInput } from '../shared/ticket-handler.ts';
 import type { RequestView, SurfaceHints } from '../shared/request-view.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';
 import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
@@ -21,6 +21,8 @@ import { QUESTION_ITEM_KEY } from './forms-sync.ts';
 import { DECOMMISSION_ITEM_KEY, decommissionAnswers } from './decommission-item.ts';
 import { decommissionIntake } from '../../workflow/decommission.ts';
 import { RequestedItemAnswers } from './item-answers.ts';
+import { STACK_ITEM_KEY, ServiceNowStackNotes, stackItemAnswers } from './stack-item.ts';
+import type { StackNotifier } from '../../workflow/stacks.ts';
 import { ServiceNowJournal, entryWord, type Audience } from './journal.ts';
 import { isServiceNowOwnEcho, serviceNowWebhookSchema, verifyServiceNowDelivery, type ServiceNowWebhookAuth } from './webhook.ts';
 
@@ -46,6 +48,8 @@ export interface ServiceNowSurfaceDeps {
   queries?: QueryCatalog;
   /** The drift desk for `/drift` (read at each use, like the workflow); absent: `/drift` is refused. */
   drift?: () => DriftCommands | undefined;
+  /** The stack desk for `/stack`, `/extend`, `/resume` and the preview environment item (read at each use); absent: not understood. */
+  stacks?: () => StackCommands | undefined;
 }
 
 const SURFACE = 'servicenow';
@@ -128,6 +132,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
       words: { answers: 'variables', ticket: 'of this requested item', retryCommand: `${this.entry} /apply` },
       ids: deps.ids,
       ...(deps.drift ? { drift: deps.drift } : {}),
+      ...(deps.stacks ? { stacks: deps.stacks } : {}),
       // Remarks (refused commands, closes, edits) and answers are for whoever asked: the requester's journal.
       writer: {
         remark: (ritmSysId, text) => this.journal.remark(ritmSysId, text, 'requester'),
@@ -198,6 +203,12 @@ export class ServiceNowSurface implements SurfaceAdapter {
       await this.onDecommissionItem(ritm, log);
       return;
     }
+    if (itemKey === `item/${STACK_ITEM_KEY}`) {
+      await this.onStackItem(ritm, log);
+      return;
+    }
+    // The item of a stack follows its stack: its packages' requests are the stack's, not edits of the item.
+    if (await this.deps.stacks?.()?.forTicket({ surface: SURFACE, ref: sysId })) return;
     const bundle = itemKey.slice('item/'.length);
     const latest = await this.tickets.latestRequest(sysId);
     if (event === 'ritm.inserted' && latest) return; // a retried delivery of the same order
@@ -250,6 +261,31 @@ export class ServiceNowSurface implements SurfaceAdapter {
     log.info({ request: request.id, ritm: ritm.number, package: pkg.id }, 'decommission item submitted');
     const planning = ritmStateFor('received')!;
     if (ritm.state !== planning.state) await this.deps.client.update('sc_req_item', sysId, { state: planning.state });
+  }
+
+  /**
+   * A requested item of the preview environment item: its Stack and Environment name are handed
+   * to the shared `/stack` command (a refusal is said in the item, which waits Pending for fixed
+   * variables). Once its stack exists the item follows the stack; each pair of answers is tried once.
+   */
+  private async onStackItem(ritm: ServiceNowRow, log: Logger): Promise<void> {
+    const sysId = ritm.sys_id!;
+    const desk = this.deps.stacks?.();
+    if (!desk || CLOSED_BY_PERSON.has(ritm.state ?? '') || (await desk.forTicket({ surface: SURFACE, ref: sysId }))) return;
+    const { template, name } = await stackItemAnswers(this.deps.client, this.deps.ids, sysId);
+    const tried = `stack-order/${sysId}`;
+    const asked = `${sysId} ${template} ${name}`;
+    if ((await this.deps.ids.get(SURFACE, tried)) === asked) return;
+    await this.deps.ids.set(SURFACE, tried, asked);
+    const actor = await this.actorOf(ritm.opened_by || ritm.requested_for || '');
+    const cmd = { name: 'stack', args: [template, name].filter(Boolean), flags: {}, raw: `/stack ${template} ${name}` };
+    await this.tickets.command(sysId, cmd, actor, log, async () => undefined);
+    if (!(await desk.forTicket({ surface: SURFACE, ref: sysId })) && ritm.state !== RITM_STATE.pending) await this.deps.client.update('sc_req_item', sysId, { state: RITM_STATE.pending });
+  }
+
+  /** How a stack's requested item is written: see {@link ServiceNowStackNotes}. */
+  stackNotifier(): StackNotifier {
+    return new ServiceNowStackNotes({ client: this.deps.client, journal: this.journal, serialize: (ref, work) => this.oneAtATime(ref, work) });
   }
 
   /** The bundle and answers of a requested item, read from its variables (not from the webhook). */

@@ -27,7 +27,8 @@ function formsDir(config: Config): string {
 async function publishedItems(engine: OpenedEngine['engine'], config: Config): Promise<ServiceNowItemDefinition[]> {
   const [{ FormCatalog }, { QueryCatalog }, { questionItem }] = await Promise.all([import('../../forms/catalog.ts'), import('../../workflow/queries.ts'), import('./forms-sync.ts')]);
   const forms = await new FormCatalog(engine.registry, formsDir(config)).all();
-  return [...forms.map((form) => ({ key: form.bundle, spec: renderServiceNowForm(form) })), questionItem(new QueryCatalog(engine).list())];
+  const { repositoryStackItems } = await import('./stack-item.ts');
+  return [...forms.map((form) => ({ key: form.bundle, spec: renderServiceNowForm(form) })), ...(await repositoryStackItems(engine.registry)), questionItem(new QueryCatalog(engine).list())];
 }
 
 /** {@link TicketSurfaceTools} for ServiceNow. */
@@ -51,7 +52,7 @@ export const serviceNowTools: TicketSurfaceTools = {
       import('./forms-sync.ts'),
       import('./auth.ts'),
     ]);
-    const { decommissionItem, livePackages } = await import('./decommission-item.ts');
+    const [{ decommissionItem, livePackages }, { repositoryStackItems }] = await Promise.all([import('./decommission-item.ts'), import('./stack-item.ts')]);
     return new ServiceNowFormsSync({
       ids: new SurfaceIdStore(opened.redis.redis, config.REDIS_PREFIX),
       forms: new FormCatalog(opened.engine.registry, formsDir(config)),
@@ -59,7 +60,7 @@ export const serviceNowTools: TicketSurfaceTools = {
       logger,
       client: new ServiceNowClient({ instanceUrl: config.SERVICENOW_INSTANCE_URL!, credentials: serviceNowCredentials(config), logger }),
       publish: snConfig.catalog,
-      extraItems: async () => [decommissionItem(await livePackages(opened.engine, snConfig.project)), questionItem(new QueryCatalog(opened.engine).list())],
+      extraItems: async () => [decommissionItem(await livePackages(opened.engine, snConfig.project)), ...(await repositoryStackItems(opened.engine.registry)), questionItem(new QueryCatalog(opened.engine).list())],
     }).sync();
   },
 

@@ -12,6 +12,7 @@
  * Lua script together with its index changes and its audit event ({@link AuditLog.commit}),
  * so records, indexes and the audit chain never disagree.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AlreadyExistsError, ConflictError, NotFoundError, SystemError, ValidationError, type FieldIssue } from './errors.ts';
@@ -256,6 +257,8 @@ export class Inventory {
   private readonly redis: Redis;
   private readonly sensitivePointersFor: SensitivePointersLookup;
   private readonly secretBox: SecretBox | undefined;
+  /** The read scope of the running step, if any (see {@link readScope}). */
+  private readonly scope = new AsyncLocalStorage<Map<string, string | null>>();
 
   constructor(options: InventoryOptions) {
     this.redis = options.redis;
@@ -462,7 +465,22 @@ export class Inventory {
     options: UpdateOptions = {},
   ): Promise<PreparedWrite<K>> {
     assertAuditContext(ctx);
-    const current = await this.get(kind, id);
+    return this.prepareUpdateOf(kind, await this.get(kind, id), expectedRevision, mutate, ctx, options);
+  }
+
+  /**
+   * {@link prepareUpdate} of a record already read (`current`, as stored: the caller must not
+   * have changed it), without reading it again. The revision is still checked inside the write.
+   */
+  private async prepareUpdateOf<K extends RecordKind>(
+    kind: K,
+    current: RecordTypes[K],
+    expectedRevision: number,
+    mutate: (draft: RecordTypes[K]) => RecordTypes[K] | void | Promise<RecordTypes[K] | void>,
+    ctx: AuditContext,
+    options: UpdateOptions,
+  ): Promise<PreparedWrite<K>> {
+    const id = current.id;
     if (current.revision !== expectedRevision) throw new ConflictError(kind, id, expectedRevision, current.revision);
     const draft = deepCopy(current);
     const mutated = (await mutate(draft)) ?? draft;
@@ -504,6 +522,7 @@ export class Inventory {
       audited[last] = { ...audited[last]!, write: { ...audited[last]!.write, ops: [...audited[last]!.write.ops, ...this.outbox.ops(outbox)] } };
     }
     const result = await this.audit.commitAll(audited);
+    this.rememberWritten(writes, result.ok);
     if (!result.ok) {
       const w = writes[result.index]!;
       if (result.reason === 'exists') throw new AlreadyExistsError(w.kind, w.record.id);
@@ -513,6 +532,18 @@ export class Inventory {
       throw new SystemError(`write ${w.kind} ${w.record.id}: unexpected guard result`);
     }
     if (outbox.length) this.outbox.written(outbox);
+  }
+
+  /** A read scope keeps what a write stored, and forgets what the scope read of records whose write was refused. */
+  private rememberWritten(writes: readonly PreparedWrite[], stored: boolean): void {
+    const seen = this.readsSeen();
+    if (!seen) return;
+    for (const w of writes) {
+      const key = `${w.kind}:${w.record.id}`;
+      const op = w.audited.write.ops.find((o) => o.op === 'hset' && o.key === this.recordsKey(w.kind) && o.field === w.record.id);
+      if (stored && op && 'value' in op && typeof op.value === 'string') seen.set(key, op.value);
+      else seen.delete(key);
+    }
   }
 
   /**
@@ -528,10 +559,14 @@ export class Inventory {
     options: UpdateOptions & { attempts?: number } = {},
   ): Promise<RecordTypes[K]> {
     const attempts = options.attempts ?? 10;
+    assertAuditContext(ctx);
     for (let i = 1; ; i++) {
+      // One read per attempt: the write is prepared from it and its revision checked inside the write.
       const current = await this.get(kind, id);
       try {
-        return await this.update(kind, id, current.revision, mutate, ctx, options);
+        const prepared = await this.prepareUpdateOf(kind, current, current.revision, mutate, ctx, options);
+        await this.commit([prepared], options.outbox);
+        return prepared.record;
       } catch (err) {
         if (!(err instanceof ConflictError) || i >= attempts) throw err;
       }
@@ -548,15 +583,72 @@ export class Inventory {
   /** The record, or undefined. */
   async find<K extends RecordKind>(kind: K, id: string): Promise<RecordTypes[K] | undefined> {
     if (typeof id !== 'string' || id.length === 0) return undefined;
-    const raw = await this.redis.hget(this.recordsKey(kind), id);
+    const seen = this.readsSeen()?.get(`${kind}:${id}`);
+    const raw = seen !== undefined ? seen : await this.redis.hget(this.recordsKey(kind), id);
+    this.remember(kind, id, raw);
     return raw ? this.parse<RecordTypes[K]>(raw) : undefined;
+  }
+
+  /**
+   * Several records of any kinds, each or undefined, in the order asked, in ONE round trip
+   * (a pipeline of HGETs; records already read in the {@link readScope} are not asked again).
+   */
+  async findEach(refs: readonly { kind: RecordKind; id: string | undefined }[]): Promise<(RecordTypes[RecordKind] | undefined)[]> {
+    const seen = this.readsSeen();
+    const raws: (string | null | undefined)[] = refs.map((r) => (r.id ? seen?.get(`${r.kind}:${r.id}`) : null));
+    const missing = refs.flatMap((r, i) => (raws[i] === undefined ? [i] : []));
+    if (missing.length) {
+      const pipe = this.redis.pipeline();
+      for (const i of missing) pipe.hget(this.recordsKey(refs[i]!.kind), refs[i]!.id!);
+      const replies = (await pipe.exec()) ?? [];
+      missing.forEach((i, n) => {
+        const [err, raw] = replies[n] ?? [new SystemError('no reply from Redis'), null];
+        if (err) throw err;
+        raws[i] = (raw as string | null) ?? null;
+        this.remember(refs[i]!.kind, refs[i]!.id!, raws[i]!);
+      });
+    }
+    return raws.map((raw) => (raw ? this.parse<RecordTypes[RecordKind]>(raw) : undefined));
   }
 
   /** The records that exist among `ids`, in the order asked. */
   async getMany<K extends RecordKind>(kind: K, ids: readonly string[]): Promise<RecordTypes[K][]> {
     if (ids.length === 0) return [];
-    const raws = await this.redis.hmget(this.recordsKey(kind), ...ids);
+    const seen = this.readsSeen();
+    const cached = ids.map((id) => seen?.get(`${kind}:${id}`));
+    const missing = ids.filter((_, i) => cached[i] === undefined);
+    const fetched = missing.length ? await this.redis.hmget(this.recordsKey(kind), ...missing) : [];
+    missing.forEach((id, i) => this.remember(kind, id, fetched[i] ?? null));
+    let next = 0;
+    const raws = cached.map((raw) => (raw !== undefined ? raw : (fetched[next++] ?? null)));
     return raws.filter((r): r is string => r !== null).map((r) => this.parse<RecordTypes[K]>(r));
+  }
+
+  /**
+   * Runs `fn` with a read scope: a record read inside it (or written by this inventory inside
+   * it) is read from Redis once, later reads of it in the scope are answered from that read.
+   * For a step that only shows what it reads (writing a notice back to a ticket), where the
+   * same request, package and environment are otherwise read again and again within
+   * milliseconds. Writes are unchanged: every write still checks its revision inside Redis, and
+   * a refused write forgets what the scope read of its record. Nested scopes share the outer one.
+   */
+  async readScope<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.scope.getStore()) return fn();
+    return this.scope.run(new Map(), fn);
+  }
+
+  /** Runs `fn` outside any read scope: every read in it goes to Redis. */
+  outsideReadScope<T>(fn: () => Promise<T>): Promise<T> {
+    return this.scope.exit(fn);
+  }
+
+  /** Stored forms read (or written) in the current read scope, by `<kind>:<id>` (null: no such record). */
+  private readsSeen(): Map<string, string | null> | undefined {
+    return this.scope.getStore();
+  }
+
+  private remember(kind: RecordKind, id: string, raw: string | null): void {
+    this.scope.getStore()?.set(`${kind}:${id}`, raw);
   }
 
   /** Records of one kind matching every filter, in creation order. */

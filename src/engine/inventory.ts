@@ -258,7 +258,7 @@ export class Inventory {
   private readonly sensitivePointersFor: SensitivePointersLookup;
   private readonly secretBox: SecretBox | undefined;
   /** The read scope of the running step, if any (see {@link readScope}). */
-  private readonly scope = new AsyncLocalStorage<Map<string, string | null>>();
+  private readonly scope = new AsyncLocalStorage<{ kinds: ReadonlySet<RecordKind> | undefined; seen: Map<string, string | null> }>();
 
   constructor(options: InventoryOptions) {
     this.redis = options.redis;
@@ -536,9 +536,9 @@ export class Inventory {
 
   /** A read scope keeps what a write stored, and forgets what the scope read of records whose write was refused. */
   private rememberWritten(writes: readonly PreparedWrite[], stored: boolean): void {
-    const seen = this.readsSeen();
-    if (!seen) return;
     for (const w of writes) {
+      const seen = this.readsSeen(w.kind);
+      if (!seen) continue;
       const key = `${w.kind}:${w.record.id}`;
       const op = w.audited.write.ops.find((o) => o.op === 'hset' && o.key === this.recordsKey(w.kind) && o.field === w.record.id);
       if (stored && op && 'value' in op && typeof op.value === 'string') seen.set(key, op.value);
@@ -583,7 +583,7 @@ export class Inventory {
   /** The record, or undefined. */
   async find<K extends RecordKind>(kind: K, id: string): Promise<RecordTypes[K] | undefined> {
     if (typeof id !== 'string' || id.length === 0) return undefined;
-    const seen = this.readsSeen()?.get(`${kind}:${id}`);
+    const seen = this.readsSeen(kind)?.get(`${kind}:${id}`);
     const raw = seen !== undefined ? seen : await this.redis.hget(this.recordsKey(kind), id);
     this.remember(kind, id, raw);
     return raw ? this.parse<RecordTypes[K]>(raw) : undefined;
@@ -594,8 +594,7 @@ export class Inventory {
    * (a pipeline of HGETs; records already read in the {@link readScope} are not asked again).
    */
   async findEach(refs: readonly { kind: RecordKind; id: string | undefined }[]): Promise<(RecordTypes[RecordKind] | undefined)[]> {
-    const seen = this.readsSeen();
-    const raws: (string | null | undefined)[] = refs.map((r) => (r.id ? seen?.get(`${r.kind}:${r.id}`) : null));
+    const raws: (string | null | undefined)[] = refs.map((r) => (r.id ? this.readsSeen(r.kind)?.get(`${r.kind}:${r.id}`) : null));
     const missing = refs.flatMap((r, i) => (raws[i] === undefined ? [i] : []));
     if (missing.length) {
       const pipe = this.redis.pipeline();
@@ -614,7 +613,7 @@ export class Inventory {
   /** The records that exist among `ids`, in the order asked. */
   async getMany<K extends RecordKind>(kind: K, ids: readonly string[]): Promise<RecordTypes[K][]> {
     if (ids.length === 0) return [];
-    const seen = this.readsSeen();
+    const seen = this.readsSeen(kind);
     const cached = ids.map((id) => seen?.get(`${kind}:${id}`));
     const missing = ids.filter((_, i) => cached[i] === undefined);
     const fetched = missing.length ? await this.redis.hmget(this.recordsKey(kind), ...missing) : [];
@@ -630,11 +629,13 @@ export class Inventory {
    * For a step that only shows what it reads (writing a notice back to a ticket), where the
    * same request, package and environment are otherwise read again and again within
    * milliseconds. Writes are unchanged: every write still checks its revision inside Redis, and
-   * a refused write forgets what the scope read of its record. Nested scopes share the outer one.
+   * a refused write forgets what the scope read of its record. With `kinds`, only records of
+   * those kinds are kept (a workflow step keeps its environment, never its request). Nested
+   * scopes share the outer one.
    */
-  async readScope<T>(fn: () => Promise<T>): Promise<T> {
+  async readScope<T>(fn: () => Promise<T>, kinds?: readonly RecordKind[]): Promise<T> {
     if (this.scope.getStore()) return fn();
-    return this.scope.run(new Map(), fn);
+    return this.scope.run({ kinds: kinds ? new Set(kinds) : undefined, seen: new Map() }, fn);
   }
 
   /** Runs `fn` outside any read scope: every read in it goes to Redis. */
@@ -642,13 +643,14 @@ export class Inventory {
     return this.scope.exit(fn);
   }
 
-  /** Stored forms read (or written) in the current read scope, by `<kind>:<id>` (null: no such record). */
-  private readsSeen(): Map<string, string | null> | undefined {
-    return this.scope.getStore();
+  /** Stored forms of `kind` read (or written) in the current read scope, by `<kind>:<id>` (null: no such record). */
+  private readsSeen(kind: RecordKind): Map<string, string | null> | undefined {
+    const scope = this.scope.getStore();
+    return scope && (!scope.kinds || scope.kinds.has(kind)) ? scope.seen : undefined;
   }
 
   private remember(kind: RecordKind, id: string, raw: string | null): void {
-    this.scope.getStore()?.set(`${kind}:${id}`, raw);
+    this.readsSeen(kind)?.set(`${kind}:${id}`, raw);
   }
 
   /** Records of one kind matching every filter, in creation order. */

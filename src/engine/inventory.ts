@@ -550,19 +550,22 @@ export class Inventory {
    * {@link update} on whatever revision is current, retried on {@link ConflictError}. Only for
    * changes that are right whatever the record looks like (the engine setting a cost, a
    * status); a person's edit must go through {@link update} with the revision they saw.
+   * `current`: the record as this inventory last returned it to the caller (unchanged since),
+   * tried first without reading it again; when it is stale the write is refused inside Redis like
+   * any other conflict, and the next attempt reads the record.
    */
   async modify<K extends RecordKind>(
     kind: K,
     id: string,
     mutate: (draft: RecordTypes[K]) => RecordTypes[K] | void | Promise<RecordTypes[K] | void>,
     ctx: AuditContext,
-    options: UpdateOptions & { attempts?: number } = {},
+    options: UpdateOptions & { attempts?: number; current?: RecordTypes[K] } = {},
   ): Promise<RecordTypes[K]> {
     const attempts = options.attempts ?? 10;
     assertAuditContext(ctx);
     for (let i = 1; ; i++) {
-      // One read per attempt: the write is prepared from it and its revision checked inside the write.
-      const current = await this.get(kind, id);
+      // One read per attempt (none for a first attempt from `current`): the write is prepared from it and its revision checked inside the write.
+      const current = i === 1 && options.current?.id === id ? options.current : await this.get(kind, id);
       try {
         const prepared = await this.prepareUpdateOf(kind, current, current.revision, mutate, ctx, options);
         await this.commit([prepared], options.outbox);

@@ -141,3 +141,17 @@ test('an engine update (modify) reads its record once and writes it in one scrip
   assert.equal(c.commands.evalsha, 1);
   assert.equal((await inv.get('deployment', request.deployment!)).status, 'running');
 });
+
+test('an engine update from the record it holds writes at once; from a stale one it is refused inside Redis, reads and writes again', async () => {
+  const { client, inv, request } = await world();
+  const held = await inv.get('deployment', request.deployment!);
+  const fresh = await counted(client, () => inv.modify('deployment', held.id, (d) => void (d.status = 'running'), ops, { current: held }));
+  assert.equal(fresh.roundTrips, 1, 'the write alone');
+  // `held` is stale now: the first write is refused by its revision guard, the second reads and lands.
+  const stale = await counted(client, () => inv.modify('deployment', held.id, (d) => void (d.error = { message: 'late' }), ops, { current: held }));
+  assert.equal(stale.roundTrips, 3);
+  const stored = await inv.get('deployment', held.id);
+  assert.equal(stored.status, 'running');
+  assert.equal(stored.error?.message, 'late');
+  assert.equal(stored.revision, held.revision + 2);
+});

@@ -104,6 +104,13 @@ export interface UpdateOptions {
   outbox?: readonly OutboxEntry[];
   /** The package lock this write is made under: refused with {@link LockLostError}, inside the write, once lost. */
   fence?: LeaseFence;
+  /**
+   * The record as this inventory handed it to the caller (a read's or a write's result): the
+   * update starts from what was stored then, without reading it again, when that is the expected
+   * revision (a record's content at a revision never changes; later changes the caller made to
+   * the object are ignored). The revision is checked inside the write as always.
+   */
+  current?: object;
 }
 
 /** The audit write's fence for a lease fence (key and value only), or nothing. */
@@ -257,6 +264,8 @@ export class Inventory {
   private readonly redis: Redis;
   private readonly sensitivePointersFor: SensitivePointersLookup;
   private readonly secretBox: SecretBox | undefined;
+  /** Stored forms of the record objects this inventory handed out (see {@link UpdateOptions.current}). */
+  private readonly handedOut = new WeakMap<object, string>();
   /** The read scope of the running step, if any (see {@link readScope}). */
   private readonly scope = new AsyncLocalStorage<{ kinds: ReadonlySet<RecordKind> | undefined; seen: Map<string, string | null> }>();
 
@@ -465,7 +474,23 @@ export class Inventory {
     options: UpdateOptions = {},
   ): Promise<PreparedWrite<K>> {
     assertAuditContext(ctx);
-    return this.prepareUpdateOf(kind, await this.get(kind, id), expectedRevision, mutate, ctx, options);
+    const held = this.heldAt(kind, id, options.current);
+    const current = held?.revision === expectedRevision ? held : await this.get(kind, id);
+    return this.prepareUpdateOf(kind, current, expectedRevision, mutate, ctx, options);
+  }
+
+  /** The record `handed` stood for when this inventory handed it out, as stored then; undefined when it did not hand it out. */
+  private heldAt<K extends RecordKind>(kind: K, id: string, handed: object | undefined): RecordTypes[K] | undefined {
+    const raw = handed ? this.handedOut.get(handed) : undefined;
+    if (!raw) return undefined;
+    const record = this.parse<RecordTypes[K]>(raw);
+    return record.id === id ? record : undefined;
+  }
+
+  /** Notes that `record` was handed out as the stored form `raw` (see {@link UpdateOptions.current}). */
+  private handOut<T extends object>(record: T, raw: string): T {
+    this.handedOut.set(record, raw);
+    return record;
   }
 
   /**
@@ -534,15 +559,18 @@ export class Inventory {
     if (outbox.length) this.outbox.written(outbox);
   }
 
-  /** A read scope keeps what a write stored, and forgets what the scope read of records whose write was refused. */
+  /**
+   * A stored write's record is handed out as stored; a read scope keeps what a write stored, and
+   * forgets what it read of records whose write was refused.
+   */
   private rememberWritten(writes: readonly PreparedWrite[], stored: boolean): void {
     for (const w of writes) {
-      const seen = this.readsSeen(w.kind);
-      if (!seen) continue;
-      const key = `${w.kind}:${w.record.id}`;
       const op = w.audited.write.ops.find((o) => o.op === 'hset' && o.key === this.recordsKey(w.kind) && o.field === w.record.id);
-      if (stored && op && 'value' in op && typeof op.value === 'string') seen.set(key, op.value);
-      else seen.delete(key);
+      const raw = stored && op && 'value' in op && typeof op.value === 'string' ? op.value : undefined;
+      if (raw) this.handOut(w.record, raw);
+      const seen = this.readsSeen(w.kind);
+      if (raw) seen?.set(`${w.kind}:${w.record.id}`, raw);
+      else seen?.delete(`${w.kind}:${w.record.id}`);
     }
   }
 
@@ -550,22 +578,22 @@ export class Inventory {
    * {@link update} on whatever revision is current, retried on {@link ConflictError}. Only for
    * changes that are right whatever the record looks like (the engine setting a cost, a
    * status); a person's edit must go through {@link update} with the revision they saw.
-   * `current`: the record as this inventory last returned it to the caller (unchanged since),
-   * tried first without reading it again; when it is stale the write is refused inside Redis like
-   * any other conflict, and the next attempt reads the record.
+   * With `current` ({@link UpdateOptions.current}) the first attempt starts from it without a
+   * read; when it is stale the write is refused inside Redis like any other conflict, and the
+   * next attempt reads the record.
    */
   async modify<K extends RecordKind>(
     kind: K,
     id: string,
     mutate: (draft: RecordTypes[K]) => RecordTypes[K] | void | Promise<RecordTypes[K] | void>,
     ctx: AuditContext,
-    options: UpdateOptions & { attempts?: number; current?: RecordTypes[K] } = {},
+    options: UpdateOptions & { attempts?: number } = {},
   ): Promise<RecordTypes[K]> {
     const attempts = options.attempts ?? 10;
     assertAuditContext(ctx);
     for (let i = 1; ; i++) {
       // One read per attempt (none for a first attempt from `current`): the write is prepared from it and its revision checked inside the write.
-      const current = i === 1 && options.current?.id === id ? options.current : await this.get(kind, id);
+      const current = (i === 1 ? this.heldAt(kind, id, options.current) : undefined) ?? (await this.get(kind, id));
       try {
         const prepared = await this.prepareUpdateOf(kind, current, current.revision, mutate, ctx, options);
         await this.commit([prepared], options.outbox);
@@ -589,7 +617,7 @@ export class Inventory {
     const seen = this.readsSeen(kind)?.get(`${kind}:${id}`);
     const raw = seen !== undefined ? seen : await this.redis.hget(this.recordsKey(kind), id);
     this.remember(kind, id, raw);
-    return raw ? this.parse<RecordTypes[K]>(raw) : undefined;
+    return raw ? this.handOut(this.parse<RecordTypes[K]>(raw), raw) : undefined;
   }
 
   /**
@@ -610,7 +638,7 @@ export class Inventory {
         this.remember(refs[i]!.kind, refs[i]!.id!, raws[i]!);
       });
     }
-    return raws.map((raw) => (raw ? this.parse<RecordTypes[RecordKind]>(raw) : undefined));
+    return raws.map((raw) => (raw ? this.handOut(this.parse<RecordTypes[RecordKind]>(raw), raw) : undefined));
   }
 
   /** The records that exist among `ids`, in the order asked. */
@@ -623,7 +651,7 @@ export class Inventory {
     missing.forEach((id, i) => this.remember(kind, id, fetched[i] ?? null));
     let next = 0;
     const raws = cached.map((raw) => (raw !== undefined ? raw : (fetched[next++] ?? null)));
-    return raws.filter((r): r is string => r !== null).map((r) => this.parse<RecordTypes[K]>(r));
+    return raws.filter((r): r is string => r !== null).map((r) => this.handOut(this.parse<RecordTypes[K]>(r), r));
   }
 
   /**

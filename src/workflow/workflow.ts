@@ -206,7 +206,7 @@ export class RequestWorkflow {
 
   /** Moves `r` to `to` (revision-checked) with what the move owes, in one atomic write. */
   private async move(r: Request, to: RequestState, reason: string, patch?: RequestPatch, owed: Owed[] = []): Promise<Request> {
-    const next = await this.requests.transition(r.id, r.revision, to, { by: 'engine', surface: 'engine', reason, ...(patch ? { patch } : {}), owes: owing(owed) });
+    const next = await this.requests.transition(r.id, r.revision, to, { by: 'engine', surface: 'engine', reason, ...(patch ? { patch } : {}), owes: owing(owed), current: r });
     await this.fault('between-state-and-notice', next);
     return next;
   }

@@ -155,3 +155,22 @@ test('an engine update from the record it holds writes at once; from a stale one
   assert.equal(stored.error?.message, 'late');
   assert.equal(stored.revision, held.revision + 2);
 });
+
+test('a workflow move from the request it holds is one round trip, and starts from the request as stored, not as changed since', async () => {
+  const { client, requests, request } = await world();
+  const held = await requests.get(request.id);
+  // A caller changing its copy does not change what the write starts from.
+  held.version = '9.9.9';
+  let moved: Request | undefined;
+  const c = await counted(client, async () => {
+    moved = await requests.transition(held.id, held.revision, 'validated', { by: 'engine', current: held });
+  });
+  assert.equal(c.roundTrips, 1, 'the audited write alone');
+  assert.equal(moved?.state, 'validated');
+  assert.equal(moved?.version, '1.4.0');
+  assert.equal((await requests.get(request.id)).version, '1.4.0');
+  // A request the engine did not hand out is read first.
+  const copy = structuredClone(moved!);
+  const again = await counted(client, () => requests.transition(copy.id, copy.revision, 'planned', { by: 'engine', current: copy }));
+  assert.equal(again.roundTrips, 2);
+});

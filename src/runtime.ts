@@ -422,8 +422,9 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
     workflow,
     intake,
     outbox: {
-      // A notice only shows what it reads: the request, its package and environment are read once per notice.
+      // A notice only shows what it reads: the request, its package, environment and deployment are read once per notice, in one round trip.
       deliver: (notice, log) => f.engine.inventory.readScope(async () => {
+        await f.engine.inventory.findRequestWithLinks(notice.requestId);
         const r = await f.engine.requests.get(notice.requestId);
         // A package of a stack: its progress moves the stack on, whose one status comment tells it.
         const stack = r.submitted?.[STACK_MARKER];

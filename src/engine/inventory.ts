@@ -33,6 +33,7 @@ import {
   type RequestState,
   type SurfaceName,
 } from './model.ts';
+import { LuaScript } from './audit-lua.ts';
 import { AuditLog, canonicalJson, type AuditContext, type AuditedWrite, type WriteOp } from './audit.ts';
 import { redactRecord } from './redact.ts';
 import type { SecretBox } from './secret-box.ts';
@@ -641,6 +642,31 @@ export class Inventory {
     return raws.map((raw) => (raw ? this.handOut(this.parse<RecordTypes[RecordKind]>(raw), raw) : undefined));
   }
 
+  /**
+   * A request with the package, environment and deployment it names, in ONE round trip (a
+   * read-only script). Inside a {@link readScope} all four are kept, so a step that shows the
+   * request (a notice) asks Redis for none of them again. Undefined members do not exist.
+   */
+  async findRequestWithLinks(id: string): Promise<{ request?: Request; package?: Package; environment?: Environment; deployment?: Deployment }> {
+    if (typeof id !== 'string' || id.length === 0) return {};
+    const kinds = ['request', 'package', 'environment', 'deployment'] as const;
+    const reply = (await requestWithLinksScript.run(this.redis, kinds.map((k) => this.recordsKey(k)), [id])) as (string | null)[];
+    const [raw, ...links] = Array.isArray(reply) ? reply : [];
+    this.remember('request', id, raw ?? null);
+    if (!raw) return {};
+    const request = this.handOut(this.parse<Request>(raw), raw);
+    const out: { request: Request; package?: Package; environment?: Environment; deployment?: Deployment } = { request };
+    const linked = { package: request.package, environment: request.environment, deployment: request.deployment };
+    (['package', 'environment', 'deployment'] as const).forEach((kind, i) => {
+      const linkId = linked[kind];
+      const linkRaw = links[i] ?? null;
+      if (!linkId) return;
+      this.remember(kind, linkId, linkRaw);
+      if (linkRaw) (out as Record<string, unknown>)[kind] = this.handOut(this.parse<object>(linkRaw), linkRaw);
+    });
+    return out;
+  }
+
   /** The records that exist among `ids`, in the order asked. */
   async getMany<K extends RecordKind>(kind: K, ids: readonly string[]): Promise<RecordTypes[K][]> {
     if (ids.length === 0) return [];
@@ -858,6 +884,23 @@ export class Inventory {
     }
   }
 }
+
+/**
+ * Reads request ARGV[1] from KEYS[1] and the package, environment and deployment it names from
+ * KEYS[2..4]: `{request, package, environment, deployment}` stored forms (nil when absent).
+ * Reads only; the ids are plain members of the stored JSON (secrets sealed there are left as they are).
+ */
+const requestWithLinksScript = new LuaScript(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return {} end
+local ok, r = pcall(cjson.decode, raw)
+if not ok or type(r) ~= 'table' then return { raw } end
+local function link(key, id)
+  if type(id) == 'string' and id ~= '' then return redis.call('HGET', key, id) end
+  return false
+end
+return { raw, link(KEYS[2], r.package), link(KEYS[3], r.environment), link(KEYS[4], r.deployment) }
+`);
 
 /** Just the members the audit needs to find a record's request. */
 interface RecordMetaLike {

@@ -174,3 +174,24 @@ test('a workflow move from the request it holds is one round trip, and starts fr
   const again = await counted(client, () => requests.transition(copy.id, copy.revision, 'planned', { by: 'engine', current: copy }));
   assert.equal(again.roundTrips, 2);
 });
+
+test("a notice's reads (its request, then the view's package, environment and deployment) are one round trip in a read scope", async () => {
+  const { client, inv, requests, request } = await world();
+  const engine = { inventory: inv } as unknown as Engine;
+  const windows = { nextWindow: async () => undefined } as unknown as ChangeWindowService;
+  const views = new ViewBuilder(engine, windows, { now: () => new Date() });
+  // The server learns the script once (NOSCRIPT, then EVAL); from then on it is one EVALSHA.
+  await inv.findRequestWithLinks(request.id);
+  const c = await counted(client, () =>
+    inv.readScope(async () => {
+      const linked = await inv.findRequestWithLinks(request.id);
+      assert.equal(linked.package?.id, request.package);
+      assert.equal(linked.deployment?.id, request.deployment);
+      const r = await requests.get(request.id);
+      await views.build(r);
+    }),
+  );
+  assert.equal(c.roundTrips, 1, 'one read-only script');
+  assert.deepEqual(c.commands, { evalsha: 1, hget: 4 });
+  assert.deepEqual(await inv.findRequestWithLinks('req_doesnotexist1'), {});
+});

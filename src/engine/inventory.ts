@@ -651,15 +651,16 @@ export class Inventory {
     if (typeof id !== 'string' || id.length === 0) return {};
     const kinds = ['request', 'package', 'environment', 'deployment'] as const;
     const reply = (await requestWithLinksScript.run(this.redis, kinds.map((k) => this.recordsKey(k)), [id])) as (string | null)[];
-    const [raw, ...links] = Array.isArray(reply) ? reply : [];
-    this.remember('request', id, raw ?? null);
+    const [first, ...links] = Array.isArray(reply) ? reply : [];
+    const raw = typeof first === 'string' ? first : null;
+    this.remember('request', id, raw);
     if (!raw) return {};
     const request = this.handOut(this.parse<Request>(raw), raw);
     const out: { request: Request; package?: Package; environment?: Environment; deployment?: Deployment } = { request };
     const linked = { package: request.package, environment: request.environment, deployment: request.deployment };
     (['package', 'environment', 'deployment'] as const).forEach((kind, i) => {
       const linkId = linked[kind];
-      const linkRaw = links[i] ?? null;
+      const linkRaw = typeof links[i] === 'string' ? links[i] : null;
       if (!linkId) return;
       this.remember(kind, linkId, linkRaw);
       if (linkRaw) (out as Record<string, unknown>)[kind] = this.handOut(this.parse<object>(linkRaw), linkRaw);
@@ -719,9 +720,8 @@ export class Inventory {
     const keys = this.filterKeys(kind, filter);
     let ids: string[];
     if (keys.length <= 1) {
-      const key = keys[0] ?? this.allKey(kind);
       const stop = limit === undefined ? -1 : offset + limit - 1;
-      ids = order === 'asc' ? await this.redis.zrange(key, offset, String(stop)) : await this.redis.zrevrange(key, offset, stop);
+      return this.rangeOf(kind, keys[0] ?? this.allKey(kind), order, offset, stop);
     } else {
       // ZINTER with AGGREGATE MIN keeps the creation-order score, so the order survives.
       const reply = await this.redis.call('ZINTER', String(keys.length), ...keys, 'AGGREGATE', 'MIN', 'WITHSCORES');
@@ -730,6 +730,20 @@ export class Inventory {
       ids = scored.slice(offset, limit === undefined ? undefined : offset + limit).map((s) => s.id);
     }
     return this.getMany(kind, ids);
+  }
+
+  /** The records of one index (a sorted set of ids), ranks `start`..`stop` in `order`, in ONE round trip (a read-only script). */
+  private async rangeOf<K extends RecordKind>(kind: K, index: string, order: 'asc' | 'desc', start: number, stop: number): Promise<RecordTypes[K][]> {
+    const reply = (await indexRangeScript.run(this.redis, [index, this.recordsKey(kind)], [order, start, stop])) as [string[], (string | null)[]] | [];
+    const [ids = [], raws = []] = reply;
+    const out: RecordTypes[K][] = [];
+    ids.forEach((id, i) => {
+      // A missing record comes back as nil (RESP2) or false (RESP3).
+      const raw = typeof raws[i] === 'string' ? raws[i] : null;
+      this.remember(kind, id, raw);
+      if (raw) out.push(this.handOut(this.parse<RecordTypes[K]>(raw), raw));
+    });
+    return out;
   }
 
   /** How many records of a kind exist. */
@@ -900,6 +914,23 @@ local function link(key, id)
   return false
 end
 return { raw, link(KEYS[2], r.package), link(KEYS[3], r.environment), link(KEYS[4], r.deployment) }
+`);
+
+/**
+ * Ids of the sorted set KEYS[1], ranks ARGV[2]..ARGV[3] (ARGV[1] `asc` or `desc`), and their
+ * stored forms from the hash KEYS[2]: `{ids, raws}` (a raw is nil when the record is gone).
+ * Reads only; HMGET in chunks, so a long index stays within Lua's argument limits.
+ */
+const indexRangeScript = new LuaScript(`
+local ids
+if ARGV[1] == 'desc' then ids = redis.call('ZREVRANGE', KEYS[1], ARGV[2], ARGV[3]) else ids = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[3]) end
+if #ids == 0 then return {} end
+local raws = {}
+for i = 1, #ids, 1000 do
+  local chunk = redis.call('HMGET', KEYS[2], unpack(ids, i, math.min(i + 999, #ids)))
+  for j = 1, #chunk do raws[i + j - 1] = chunk[j] end
+end
+return { ids, raws }
 `);
 
 /** Just the members the audit needs to find a record's request. */

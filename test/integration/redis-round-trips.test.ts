@@ -98,6 +98,8 @@ test("a notice's view reads the request's package, environment and deployment in
 
 test('within a read scope a request and its records are read from Redis once, however often the step asks', async () => {
   const { client, inv, requests, request } = await world();
+  // The server learns the list script once (NOSCRIPT, then EVAL); from then on it is one EVALSHA.
+  await requests.forOrigin('jira', 'INFRA-1');
   const c = await counted(client, () =>
     inv.readScope(async () => {
       const r = await requests.get(request.id);
@@ -112,9 +114,25 @@ test('within a read scope a request and its records are read from Redis once, ho
       await requests.forOrigin('jira', 'INFRA-1');
     }),
   );
-  // The request, one pipeline for package and environment, the origin index: nothing asked twice.
+  // The request, one pipeline for package and environment, the origin index with its records (one script): nothing asked twice.
   assert.equal(c.roundTrips, 3);
-  assert.deepEqual(c.commands, { hget: 3, zrevrange: 1 });
+  assert.deepEqual(c.commands, { hget: 3, evalsha: 1, zrevrange: 1, hmget: 1 });
+});
+
+test('a list by one index reads the ids and their records in one round trip', async () => {
+  const { client, inv, requests, request } = await world();
+  await requests.forOrigin('jira', 'INFRA-1');
+  let found: Request[] = [];
+  const c = await counted(client, async () => {
+    found = await requests.forOrigin('jira', 'INFRA-1');
+  });
+  assert.deepEqual(
+    found.map((r) => r.id),
+    [request.id],
+  );
+  assert.equal(c.roundTrips, 1);
+  assert.deepEqual(c.commands, { evalsha: 1, zrevrange: 1, hmget: 1 });
+  assert.deepEqual(await inv.list('request', { origin: { surface: 'jira', ref: 'INFRA-404' } }), []);
 });
 
 test('a read scope keeps what its own writes stored, and a read outside any scope goes to Redis', async () => {

@@ -427,15 +427,18 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
     workflow,
     intake,
     outbox: {
-      deliver: async (notice, log) => {
+      // A notice only shows what it reads: the request, its package, environment and deployment are read once per notice, in one round trip.
+      deliver: (notice, log) => f.engine.inventory.readScope(async () => {
+        await f.engine.inventory.findRequestWithLinks(notice.requestId);
         const r = await f.engine.requests.get(notice.requestId);
         // A package of a stack: its progress moves the stack on, whose one status comment tells it.
         const stack = r.submitted?.[STACK_MARKER];
-        if (typeof stack === 'string' && stacks && notice.message !== 'drift') return void (await stacks.advance(stack));
+        // Moving a stack on reads and writes under its own lock: outside the notice's read scope.
+        if (typeof stack === 'string' && stacks && notice.message !== 'drift') return void (await f.engine.inventory.outsideReadScope(() => stacks.advance(stack)));
         // Drift of a package no ticket made (CLI, API) goes to Jira when policy files drift as a new ticket.
         const adapter = surfaces.adapters[r.origin.surface as SurfaceAdapter['name']] ?? (notice.detail?.episode ? surfaces.adapters.jira : undefined);
         if (adapter) await adapter.publish(notice, log);
-      },
+      }),
     },
     logger,
     metrics,

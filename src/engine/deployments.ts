@@ -59,8 +59,12 @@ export interface DeploymentStore {
   updatePackage(id: string, patch: Partial<Fields<Package>>, fence?: LeaseFence): Promise<Package>;
   /** Stores a new deployment; refused unless `fence` (when given) still holds. */
   createDeployment(input: Fields<Deployment>, fence?: LeaseFence): Promise<Deployment>;
-  /** Merges `patch` into the deployment (revision + 1); refused unless `fence` (when given) still holds. */
-  updateDeployment(id: string, patch: Partial<Fields<Deployment>>, fence?: LeaseFence): Promise<Deployment>;
+  /**
+   * Merges `patch` into the deployment (revision + 1); refused unless `fence` (when given) still
+   * holds. `current`: the deployment as the store last returned it, which a store may start from
+   * instead of reading it again (the revision is still checked when the write lands).
+   */
+  updateDeployment(id: string, patch: Partial<Fields<Deployment>>, fence?: LeaseFence, current?: Deployment): Promise<Deployment>;
   getDeployment(id: string): Promise<Deployment>;
   /** Deployments in a status (for {@link DeploymentRunner.recoverStale}: `running`). */
   listDeploymentsByStatus(status: DeploymentStatus): Promise<Deployment[]>;
@@ -389,7 +393,7 @@ export class DeploymentRunner {
       decisions: [],
       now,
       save: async (patch) => {
-        run.deployment = await store.updateDeployment(run.deployment.id, { ...patch, steps: steps.map((s) => ({ ...s, log: [...s.log] })) }, lease.fence);
+        run.deployment = await store.updateDeployment(run.deployment.id, { ...patch, steps: steps.map((s) => ({ ...s, log: [...s.log] })) }, lease.fence, run.deployment);
       },
       logTo: (i) => (line) => {
         const log = steps[i].log;
@@ -849,11 +853,11 @@ export class InventoryDeploymentStore implements DeploymentStore {
       ctx,
       fence,
     );
-    return this.inventory.modify('deployment', created.id, (draft) => ({ ...draft, ...input }), ctx, fence ? { fence } : {});
+    return this.inventory.modify('deployment', created.id, (draft) => ({ ...draft, ...input }), ctx, { current: created, ...(fence ? { fence } : {}) });
   }
 
-  updateDeployment(id: string, patch: Partial<Fields<Deployment>>, fence?: LeaseFence): Promise<Deployment> {
-    return this.inventory.modify('deployment', id, (draft) => ({ ...draft, ...patch }), this.ctx, fence ? { fence } : {});
+  updateDeployment(id: string, patch: Partial<Fields<Deployment>>, fence?: LeaseFence, current?: Deployment): Promise<Deployment> {
+    return this.inventory.modify('deployment', id, (draft) => ({ ...draft, ...patch }), this.ctx, { ...(current ? { current } : {}), ...(fence ? { fence } : {}) });
   }
 
   getDeployment(id: string): Promise<Deployment> {

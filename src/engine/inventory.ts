@@ -12,6 +12,7 @@
  * Lua script together with its index changes and its audit event ({@link AuditLog.commit}),
  * so records, indexes and the audit chain never disagree.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AlreadyExistsError, ConflictError, NotFoundError, SystemError, ValidationError, type FieldIssue } from './errors.ts';
@@ -32,6 +33,7 @@ import {
   type RequestState,
   type SurfaceName,
 } from './model.ts';
+import { LuaScript } from './audit-lua.ts';
 import { AuditLog, canonicalJson, type AuditContext, type AuditedWrite, type WriteOp } from './audit.ts';
 import { redactRecord } from './redact.ts';
 import type { SecretBox } from './secret-box.ts';
@@ -103,6 +105,13 @@ export interface UpdateOptions {
   outbox?: readonly OutboxEntry[];
   /** The package lock this write is made under: refused with {@link LockLostError}, inside the write, once lost. */
   fence?: LeaseFence;
+  /**
+   * The record as this inventory handed it to the caller (a read's or a write's result): the
+   * update starts from what was stored then, without reading it again, when that is the expected
+   * revision (a record's content at a revision never changes; later changes the caller made to
+   * the object are ignored). The revision is checked inside the write as always.
+   */
+  current?: object;
 }
 
 /** The audit write's fence for a lease fence (key and value only), or nothing. */
@@ -256,6 +265,10 @@ export class Inventory {
   private readonly redis: Redis;
   private readonly sensitivePointersFor: SensitivePointersLookup;
   private readonly secretBox: SecretBox | undefined;
+  /** Stored forms of the record objects this inventory handed out (see {@link UpdateOptions.current}). */
+  private readonly handedOut = new WeakMap<object, string>();
+  /** The read scope of the running step, if any (see {@link readScope}). */
+  private readonly scope = new AsyncLocalStorage<{ kinds: ReadonlySet<RecordKind> | undefined; seen: Map<string, string | null> }>();
 
   constructor(options: InventoryOptions) {
     this.redis = options.redis;
@@ -462,7 +475,38 @@ export class Inventory {
     options: UpdateOptions = {},
   ): Promise<PreparedWrite<K>> {
     assertAuditContext(ctx);
-    const current = await this.get(kind, id);
+    const held = this.heldAt(kind, id, options.current);
+    const current = held?.revision === expectedRevision ? held : await this.get(kind, id);
+    return this.prepareUpdateOf(kind, current, expectedRevision, mutate, ctx, options);
+  }
+
+  /** The record `handed` stood for when this inventory handed it out, as stored then; undefined when it did not hand it out. */
+  private heldAt<K extends RecordKind>(kind: K, id: string, handed: object | undefined): RecordTypes[K] | undefined {
+    const raw = handed ? this.handedOut.get(handed) : undefined;
+    if (!raw) return undefined;
+    const record = this.parse<RecordTypes[K]>(raw);
+    return record.id === id ? record : undefined;
+  }
+
+  /** Notes that `record` was handed out as the stored form `raw` (see {@link UpdateOptions.current}). */
+  private handOut<T extends object>(record: T, raw: string): T {
+    this.handedOut.set(record, raw);
+    return record;
+  }
+
+  /**
+   * {@link prepareUpdate} of a record already read (`current`, as stored: the caller must not
+   * have changed it), without reading it again. The revision is still checked inside the write.
+   */
+  private async prepareUpdateOf<K extends RecordKind>(
+    kind: K,
+    current: RecordTypes[K],
+    expectedRevision: number,
+    mutate: (draft: RecordTypes[K]) => RecordTypes[K] | void | Promise<RecordTypes[K] | void>,
+    ctx: AuditContext,
+    options: UpdateOptions,
+  ): Promise<PreparedWrite<K>> {
+    const id = current.id;
     if (current.revision !== expectedRevision) throw new ConflictError(kind, id, expectedRevision, current.revision);
     const draft = deepCopy(current);
     const mutated = (await mutate(draft)) ?? draft;
@@ -504,6 +548,7 @@ export class Inventory {
       audited[last] = { ...audited[last]!, write: { ...audited[last]!.write, ops: [...audited[last]!.write.ops, ...this.outbox.ops(outbox)] } };
     }
     const result = await this.audit.commitAll(audited);
+    this.rememberWritten(writes, result.ok);
     if (!result.ok) {
       const w = writes[result.index]!;
       if (result.reason === 'exists') throw new AlreadyExistsError(w.kind, w.record.id);
@@ -516,9 +561,27 @@ export class Inventory {
   }
 
   /**
+   * A stored write's record is handed out as stored; a read scope keeps what a write stored, and
+   * forgets what it read of records whose write was refused.
+   */
+  private rememberWritten(writes: readonly PreparedWrite[], stored: boolean): void {
+    for (const w of writes) {
+      const op = w.audited.write.ops.find((o) => o.op === 'hset' && o.key === this.recordsKey(w.kind) && o.field === w.record.id);
+      const raw = stored && op && 'value' in op && typeof op.value === 'string' ? op.value : undefined;
+      if (raw) this.handOut(w.record, raw);
+      const seen = this.readsSeen(w.kind);
+      if (raw) seen?.set(`${w.kind}:${w.record.id}`, raw);
+      else seen?.delete(`${w.kind}:${w.record.id}`);
+    }
+  }
+
+  /**
    * {@link update} on whatever revision is current, retried on {@link ConflictError}. Only for
    * changes that are right whatever the record looks like (the engine setting a cost, a
    * status); a person's edit must go through {@link update} with the revision they saw.
+   * With `current` ({@link UpdateOptions.current}) the first attempt starts from it without a
+   * read; when it is stale the write is refused inside Redis like any other conflict, and the
+   * next attempt reads the record.
    */
   async modify<K extends RecordKind>(
     kind: K,
@@ -528,10 +591,14 @@ export class Inventory {
     options: UpdateOptions & { attempts?: number } = {},
   ): Promise<RecordTypes[K]> {
     const attempts = options.attempts ?? 10;
+    assertAuditContext(ctx);
     for (let i = 1; ; i++) {
-      const current = await this.get(kind, id);
+      // One read per attempt (none for a first attempt from `current`): the write is prepared from it and its revision checked inside the write.
+      const current = (i === 1 ? this.heldAt(kind, id, options.current) : undefined) ?? (await this.get(kind, id));
       try {
-        return await this.update(kind, id, current.revision, mutate, ctx, options);
+        const prepared = await this.prepareUpdateOf(kind, current, current.revision, mutate, ctx, options);
+        await this.commit([prepared], options.outbox);
+        return prepared.record;
       } catch (err) {
         if (!(err instanceof ConflictError) || i >= attempts) throw err;
       }
@@ -548,15 +615,100 @@ export class Inventory {
   /** The record, or undefined. */
   async find<K extends RecordKind>(kind: K, id: string): Promise<RecordTypes[K] | undefined> {
     if (typeof id !== 'string' || id.length === 0) return undefined;
-    const raw = await this.redis.hget(this.recordsKey(kind), id);
-    return raw ? this.parse<RecordTypes[K]>(raw) : undefined;
+    const seen = this.readsSeen(kind)?.get(`${kind}:${id}`);
+    const raw = seen !== undefined ? seen : await this.redis.hget(this.recordsKey(kind), id);
+    this.remember(kind, id, raw);
+    return raw ? this.handOut(this.parse<RecordTypes[K]>(raw), raw) : undefined;
+  }
+
+  /**
+   * Several records of any kinds, each or undefined, in the order asked, in ONE round trip
+   * (a pipeline of HGETs; records already read in the {@link readScope} are not asked again).
+   */
+  async findEach(refs: readonly { kind: RecordKind; id: string | undefined }[]): Promise<(RecordTypes[RecordKind] | undefined)[]> {
+    const raws: (string | null | undefined)[] = refs.map((r) => (r.id ? this.readsSeen(r.kind)?.get(`${r.kind}:${r.id}`) : null));
+    const missing = refs.flatMap((r, i) => (raws[i] === undefined ? [i] : []));
+    if (missing.length) {
+      const pipe = this.redis.pipeline();
+      for (const i of missing) pipe.hget(this.recordsKey(refs[i]!.kind), refs[i]!.id!);
+      const replies = (await pipe.exec()) ?? [];
+      missing.forEach((i, n) => {
+        const [err, raw] = replies[n] ?? [new SystemError('no reply from Redis'), null];
+        if (err) throw err;
+        raws[i] = (raw as string | null) ?? null;
+        this.remember(refs[i]!.kind, refs[i]!.id!, raws[i]!);
+      });
+    }
+    return raws.map((raw) => (raw ? this.handOut(this.parse<RecordTypes[RecordKind]>(raw), raw) : undefined));
+  }
+
+  /**
+   * A request with the package, environment and deployment it names, in ONE round trip (a
+   * read-only script). Inside a {@link readScope} all four are kept, so a step that shows the
+   * request (a notice) asks Redis for none of them again. Undefined members do not exist.
+   */
+  async findRequestWithLinks(id: string): Promise<{ request?: Request; package?: Package; environment?: Environment; deployment?: Deployment }> {
+    if (typeof id !== 'string' || id.length === 0) return {};
+    const kinds = ['request', 'package', 'environment', 'deployment'] as const;
+    const reply = (await requestWithLinksScript.run(this.redis, kinds.map((k) => this.recordsKey(k)), [id])) as (string | null)[];
+    const [first, ...links] = Array.isArray(reply) ? reply : [];
+    const raw = typeof first === 'string' ? first : null;
+    this.remember('request', id, raw);
+    if (!raw) return {};
+    const request = this.handOut(this.parse<Request>(raw), raw);
+    const out: { request: Request; package?: Package; environment?: Environment; deployment?: Deployment } = { request };
+    const linked = { package: request.package, environment: request.environment, deployment: request.deployment };
+    (['package', 'environment', 'deployment'] as const).forEach((kind, i) => {
+      const linkId = linked[kind];
+      const linkRaw = typeof links[i] === 'string' ? links[i] : null;
+      if (!linkId) return;
+      this.remember(kind, linkId, linkRaw);
+      if (linkRaw) (out as Record<string, unknown>)[kind] = this.handOut(this.parse<object>(linkRaw), linkRaw);
+    });
+    return out;
   }
 
   /** The records that exist among `ids`, in the order asked. */
   async getMany<K extends RecordKind>(kind: K, ids: readonly string[]): Promise<RecordTypes[K][]> {
     if (ids.length === 0) return [];
-    const raws = await this.redis.hmget(this.recordsKey(kind), ...ids);
-    return raws.filter((r): r is string => r !== null).map((r) => this.parse<RecordTypes[K]>(r));
+    const seen = this.readsSeen(kind);
+    const cached = ids.map((id) => seen?.get(`${kind}:${id}`));
+    const missing = ids.filter((_, i) => cached[i] === undefined);
+    const fetched = missing.length ? await this.redis.hmget(this.recordsKey(kind), ...missing) : [];
+    missing.forEach((id, i) => this.remember(kind, id, fetched[i] ?? null));
+    let next = 0;
+    const raws = cached.map((raw) => (raw !== undefined ? raw : (fetched[next++] ?? null)));
+    return raws.filter((r): r is string => r !== null).map((r) => this.handOut(this.parse<RecordTypes[K]>(r), r));
+  }
+
+  /**
+   * Runs `fn` with a read scope: a record read inside it (or written by this inventory inside
+   * it) is read from Redis once, later reads of it in the scope are answered from that read.
+   * For a step that only shows what it reads (writing a notice back to a ticket), where the
+   * same request, package and environment are otherwise read again and again within
+   * milliseconds. Writes are unchanged: every write still checks its revision inside Redis, and
+   * a refused write forgets what the scope read of its record. With `kinds`, only records of
+   * those kinds are kept (a workflow step keeps its environment, never its request). Nested
+   * scopes share the outer one.
+   */
+  async readScope<T>(fn: () => Promise<T>, kinds?: readonly RecordKind[]): Promise<T> {
+    if (this.scope.getStore()) return fn();
+    return this.scope.run({ kinds: kinds ? new Set(kinds) : undefined, seen: new Map() }, fn);
+  }
+
+  /** Runs `fn` outside any read scope: every read in it goes to Redis. */
+  outsideReadScope<T>(fn: () => Promise<T>): Promise<T> {
+    return this.scope.exit(fn);
+  }
+
+  /** Stored forms of `kind` read (or written) in the current read scope, by `<kind>:<id>` (null: no such record). */
+  private readsSeen(kind: RecordKind): Map<string, string | null> | undefined {
+    const scope = this.scope.getStore();
+    return scope && (!scope.kinds || scope.kinds.has(kind)) ? scope.seen : undefined;
+  }
+
+  private remember(kind: RecordKind, id: string, raw: string | null): void {
+    this.readsSeen(kind)?.set(`${kind}:${id}`, raw);
   }
 
   /** Records of one kind matching every filter, in creation order. */
@@ -568,9 +720,8 @@ export class Inventory {
     const keys = this.filterKeys(kind, filter);
     let ids: string[];
     if (keys.length <= 1) {
-      const key = keys[0] ?? this.allKey(kind);
       const stop = limit === undefined ? -1 : offset + limit - 1;
-      ids = order === 'asc' ? await this.redis.zrange(key, offset, String(stop)) : await this.redis.zrevrange(key, offset, stop);
+      return this.rangeOf(kind, keys[0] ?? this.allKey(kind), order, offset, stop);
     } else {
       // ZINTER with AGGREGATE MIN keeps the creation-order score, so the order survives.
       const reply = await this.redis.call('ZINTER', String(keys.length), ...keys, 'AGGREGATE', 'MIN', 'WITHSCORES');
@@ -579,6 +730,20 @@ export class Inventory {
       ids = scored.slice(offset, limit === undefined ? undefined : offset + limit).map((s) => s.id);
     }
     return this.getMany(kind, ids);
+  }
+
+  /** The records of one index (a sorted set of ids), ranks `start`..`stop` in `order`, in ONE round trip (a read-only script). */
+  private async rangeOf<K extends RecordKind>(kind: K, index: string, order: 'asc' | 'desc', start: number, stop: number): Promise<RecordTypes[K][]> {
+    const reply = (await indexRangeScript.run(this.redis, [index, this.recordsKey(kind)], [order, start, stop])) as [string[], (string | null)[]] | [];
+    const [ids = [], raws = []] = reply;
+    const out: RecordTypes[K][] = [];
+    ids.forEach((id, i) => {
+      // A missing record comes back as nil (RESP2) or false (RESP3).
+      const raw = typeof raws[i] === 'string' ? raws[i] : null;
+      this.remember(kind, id, raw);
+      if (raw) out.push(this.handOut(this.parse<RecordTypes[K]>(raw), raw));
+    });
+    return out;
   }
 
   /** How many records of a kind exist. */
@@ -733,6 +898,40 @@ export class Inventory {
     }
   }
 }
+
+/**
+ * Reads request ARGV[1] from KEYS[1] and the package, environment and deployment it names from
+ * KEYS[2..4]: `{request, package, environment, deployment}` stored forms (nil when absent).
+ * Reads only; the ids are plain members of the stored JSON (secrets sealed there are left as they are).
+ */
+const requestWithLinksScript = new LuaScript(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return {} end
+local ok, r = pcall(cjson.decode, raw)
+if not ok or type(r) ~= 'table' then return { raw } end
+local function link(key, id)
+  if type(id) == 'string' and id ~= '' then return redis.call('HGET', key, id) end
+  return false
+end
+return { raw, link(KEYS[2], r.package), link(KEYS[3], r.environment), link(KEYS[4], r.deployment) }
+`);
+
+/**
+ * Ids of the sorted set KEYS[1], ranks ARGV[2]..ARGV[3] (ARGV[1] `asc` or `desc`), and their
+ * stored forms from the hash KEYS[2]: `{ids, raws}` (a raw is nil when the record is gone).
+ * Reads only; HMGET in chunks, so a long index stays within Lua's argument limits.
+ */
+const indexRangeScript = new LuaScript(`
+local ids
+if ARGV[1] == 'desc' then ids = redis.call('ZREVRANGE', KEYS[1], ARGV[2], ARGV[3]) else ids = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[3]) end
+if #ids == 0 then return {} end
+local raws = {}
+for i = 1, #ids, 1000 do
+  local chunk = redis.call('HMGET', KEYS[2], unpack(ids, i, math.min(i + 999, #ids)))
+  for j = 1, #chunk do raws[i + j - 1] = chunk[j] end
+end
+return { ids, raws }
+`);
 
 /** Just the members the audit needs to find a record's request. */
 interface RecordMetaLike {

@@ -102,7 +102,15 @@ export class Outbox {
 
   /** Removes an entry once the queue has it (idempotent). */
   async remove(key: string): Promise<void> {
-    await this.redis.multi().lrem(this.pendingKey, 0, key).hdel(this.entriesKey, key).exec();
+    await this.removeAll([key]);
+  }
+
+  /** Removes entries once the queue has them (idempotent), all in one MULTI block: one round trip. */
+  async removeAll(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const tx = this.redis.multi();
+    for (const key of keys) tx.lrem(this.pendingKey, 0, key);
+    await tx.hdel(this.entriesKey, ...keys).exec();
   }
 
   /** How many entries are owed. */

@@ -98,6 +98,8 @@ export interface TransitionOptions {
   patch?: RequestPatch;
   /** Work the move owes (notices, jobs), stored with it atomically. */
   owes?: Owes;
+  /** The request as the engine handed it to the caller: the move starts from it without reading it again (see the inventory's `UpdateOptions.current`). */
+  current?: Request;
 }
 
 /** Validates raw input into {@link CreateRequestInput}; a {@link ValidationError} lists every problem with a pointer. */
@@ -215,7 +217,7 @@ export class RequestService {
         draft.state = to;
       },
       ctx,
-      { action: 'request.transition', at, ...(options.reason !== undefined ? { reason: options.reason } : {}) },
+      { action: 'request.transition', at, ...(options.reason !== undefined ? { reason: options.reason } : {}), ...(options.current ? { current: options.current } : {}) },
     );
   }
 

@@ -1,7 +1,7 @@
 /**
  * The outbox relay: hands the work requests owe (stored in the outbox by the same atomic write
  * as the state change that owes it; see src/engine/outbox.ts) to the durable queues, then
- * removes it from the outbox. Each entry is added under a job id derived from its key, so a
+ * removes it from the outbox (a round's handed-over entries together, in one step). Each entry is added under a job id derived from its key, so a
  * crash between the hand-over and the removal only hands it over again under the same id,
  * which the queue ignores: every entry reaches the queue exactly once.
  *
@@ -80,25 +80,36 @@ export class OutboxRelay {
     });
   }
 
-  /** Hands `entries` over in order; returns how many. */
+  /**
+   * Hands `entries` over in order, then removes those handed over (and the lost ones) in one
+   * step; returns how many it handed over. Each is removed only after its hand-over: when a
+   * hand-over fails, the ones before it are still removed; a crash before the removal leaves
+   * them to be handed over again under the same job ids.
+   */
   private async relayAll(entries: readonly (OutboxEntry | LostEntry)[]): Promise<number> {
+    const done: string[] = [];
     let n = 0;
-    for (const entry of entries) n += await this.relay(entry);
+    try {
+      for (const entry of entries) {
+        n += await this.relay(entry);
+        done.push(entry.key);
+      }
+    } finally {
+      await this.opts.outbox.removeAll(done);
+    }
     return n;
   }
 
-  /** Hands one entry over, then removes it. A lost or unreadable entry is only removed. */
+  /** Hands one entry over (its removal is the caller's). A lost or unreadable entry is only logged. */
   private async relay(entry: OutboxEntry | LostEntry): Promise<number> {
     if ('lost' in entry) {
       // Another relay removing what it handed over is routine; damaged JSON is worth a warning.
       if (entry.lost === 'unreadable') this.opts.logger.warn({ key: entry.key }, 'outbox entry unreadable; dropped');
       else this.opts.logger.debug({ key: entry.key }, 'outbox entry handed over by another relay meanwhile');
-      await this.opts.outbox.remove(entry.key);
       return 0;
     }
     await this.handOver(entry);
     await (this.opts.faults ?? NO_FAULTS).at('relay-after-add', { request: entry.request, key: entry.key });
-    await this.opts.outbox.remove(entry.key);
     return 1;
   }
 

@@ -7,7 +7,7 @@ import type { Metrics } from '../engine/metrics.ts';
 import { DeadLetters } from './dead-letters.ts';
 import { NoticeDeadLetters } from './notice-dead-letters.ts';
 import { intakeBackoffStrategy } from './intake-retry.ts';
-import { takeLock, type HeldLock } from './locks.ts';
+import { takeLock, takeLockUnlessDone, type HeldLock } from './locks.ts';
 import type { IntakeJobData, QueueNames } from './queues.ts';
 
 /** Turns a verified delivery into workflow calls (implemented by each surface adapter). */
@@ -218,11 +218,13 @@ export class WorkflowWorkers {
     const notice = job.data;
     const log = this.opts.logger.child({ request: notice.requestId, notice: notice.message });
     const k = this.opts.keyPrefix ?? 'ts:';
-    const sentKey = `${k}outbox:sent`;
-    if (notice.message !== 'status' && (await this.opts.redis.sismember(sentKey, notice.key))) return;
+    // An event notice is written at most once: the set of sent ones is checked as the lock is taken.
+    const sent = notice.message !== 'status' ? { set: `${k}outbox:sent`, member: notice.key } : undefined;
     // One writer per request at a time, so the status comment is created once and then edited.
     const lockKey = `${k}outbox:lock:${notice.requestId}`;
-    const lock = await takeLock(this.opts.redis, lockKey, this.opts.lockTtlMs?.outbox ?? 30_000, job.id ?? 'outbox');
+    const ttl = this.opts.lockTtlMs?.outbox ?? 30_000;
+    const lock = sent ? await takeLockUnlessDone(this.opts.redis, lockKey, ttl, job.id ?? 'outbox', sent) : await takeLock(this.opts.redis, lockKey, ttl, job.id ?? 'outbox');
+    if (lock === 'done') return;
     if (!lock) {
       // A sibling notice of the same request is being written; a short jittered wait keeps
       // their order loose but the ticket's latency low (most writes take a few milliseconds).
@@ -231,14 +233,19 @@ export class WorkflowWorkers {
     }
     // The write may wait out a 429 in the client for longer than the TTL: keep the lock meanwhile.
     lock.keepAlive((err) => log.warn({ err }, 'outbox lock renewal failed'));
+    let released = false;
     try {
       await this.opts.outbox.deliver(notice, log);
-      if (notice.message !== 'status') await this.opts.redis.sadd(sentKey, notice.key);
+      // Marked sent, then the lock released, in one script (a failure is retried as the write's would be).
+      if (sent) {
+        if (!(await lock.release(sent))) log.warn({ lock: lock.key }, 'lock had passed to another holder; left in place');
+        released = true;
+      }
       this.opts.metrics?.inc('ts_outbox_delivered_total', 'Notices written back to tickets', { message: notice.message });
     } catch (err) {
       await this.outboxFailed(job, err, log, token);
     } finally {
-      await this.release(lock, log);
+      if (!released) await this.release(lock, log);
     }
   }
 

@@ -206,7 +206,7 @@ export class RequestWorkflow {
 
   /** Moves `r` to `to` (revision-checked) with what the move owes, in one atomic write. */
   private async move(r: Request, to: RequestState, reason: string, patch?: RequestPatch, owed: Owed[] = []): Promise<Request> {
-    const next = await this.requests.transition(r.id, r.revision, to, { by: 'engine', surface: 'engine', reason, ...(patch ? { patch } : {}), owes: owing(owed) });
+    const next = await this.requests.transition(r.id, r.revision, to, { by: 'engine', surface: 'engine', reason, ...(patch ? { patch } : {}), owes: owing(owed), current: r });
     await this.fault('between-state-and-notice', next);
     return next;
   }
@@ -407,6 +407,11 @@ export class RequestWorkflow {
    * plan changed, or when policy refuses the person. Audited either way.
    */
   async approve(input: { requestId: string; approver: Actor; surface: SurfaceName; planHash?: string }): Promise<ApprovalOutcome> {
+    // The step reads the request's environment once (its policy, window and emergency checks share it).
+    return this.inventory.readScope(() => this.approveOnce(input), ['environment']);
+  }
+
+  private async approveOnce(input: { requestId: string; approver: Actor; surface: SurfaceName; planHash?: string }): Promise<ApprovalOutcome> {
     input = { ...input, approver: await this.deps.authorizer.identify(input.approver, input.surface) };
     const r = await this.requests.get(input.requestId);
     if (r.state !== 'awaiting_approval') {
@@ -539,6 +544,11 @@ export class RequestWorkflow {
    * (a retried job, or one the sweep resumed) is settled from its deployment.
    */
   async apply(requestId: string): Promise<Request> {
+    // The step reads the request's environment once (its window, approval and emergency checks share it).
+    return this.inventory.readScope(() => this.applyOnce(requestId), ['environment']);
+  }
+
+  private async applyOnce(requestId: string): Promise<Request> {
     let r = await this.requests.get(requestId);
     if (r.state === 'applying') return this.resumeApplying(r);
     if (r.state === 'approved' || r.state === 'scheduled') {

@@ -1,6 +1,6 @@
 import type { Engine } from '../../workflow/engine.ts';
 import { NotFoundError } from '../../engine/errors.ts';
-import type { Clock, Request } from '../../engine/model.ts';
+import type { Clock, Deployment, Environment, Package, Request } from '../../engine/model.ts';
 import type { ChangeWindowService } from '../../policy/index.ts';
 import { buildRequestView, describeWindow, type ArtifactInput, type RequestView, type SurfaceHints } from './request-view.ts';
 
@@ -18,8 +18,12 @@ export class ViewBuilder {
 
   /** The view of `request` with the surface's own hints (how to approve, retry, edit). */
   async build(request: Request, hints: SurfaceHints = {}): Promise<RequestView> {
-    const pkg = request.package ? await this.engine.inventory.find('package', request.package) : undefined;
-    const env = await this.engine.inventory.find('environment', request.environment);
+    // Package, environment and deployment in one round trip.
+    const [pkg, env, dep] = (await this.engine.inventory.findEach([
+      { kind: 'package', id: request.package },
+      { kind: 'environment', id: request.environment },
+      { kind: 'deployment', id: request.deployment },
+    ])) as [Package | undefined, Environment | undefined, Deployment | undefined];
     let window: RequestView['window'];
     if (env && ['planned', 'awaiting_approval', 'approved', 'scheduled'].includes(request.state)) {
       try {
@@ -45,15 +49,12 @@ export class ViewBuilder {
       }
     }
     let deployment: RequestView['deployment'];
-    if (request.deployment) {
-      const d = await this.engine.inventory.find('deployment', request.deployment);
-      if (d) {
-        deployment = {
-          id: d.id,
-          ...(d.startedAt && d.finishedAt ? { durationMs: Date.parse(d.finishedAt) - Date.parse(d.startedAt) } : {}),
-          ...(d.finishedAt ? { finishedAt: d.finishedAt } : {}),
-        };
-      }
+    if (dep) {
+      deployment = {
+        id: dep.id,
+        ...(dep.startedAt && dep.finishedAt ? { durationMs: Date.parse(dep.finishedAt) - Date.parse(dep.startedAt) } : {}),
+        ...(dep.finishedAt ? { finishedAt: dep.finishedAt } : {}),
+      };
     }
     const entered: Record<string, string> = {};
     for (const issue of request.issues ?? []) {

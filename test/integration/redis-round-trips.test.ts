@@ -1,0 +1,215 @@
+/**
+ * What reading and writing a request costs in Redis, counted (not timed): client round trips
+ * (writes on the inventory's own connection: one command, or one whole pipeline) and commands
+ * (`INFO commandstats` deltas, read on a second connection). Each count would grow if the
+ * batching were undone: a notice's view reads the request's package, environment and deployment
+ * in ONE round trip, a read scope reads each record once, an engine update reads its record once.
+ */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
+import type { Redis } from 'ioredis';
+import { useRedis, uniqueName } from '../helpers/redis.ts';
+import { Inventory } from '../../src/engine/inventory.ts';
+import { RequestService } from '../../src/engine/requests.ts';
+import type { Clock, Request } from '../../src/engine/model.ts';
+import type { Engine } from '../../src/workflow/engine.ts';
+import type { ChangeWindowService } from '../../src/policy/index.ts';
+import { ViewBuilder } from '../../src/surfaces/shared/view-builder.ts';
+
+const redis = useRedis();
+const ops = { actor: 'platform-admin', surface: 'cli' as const };
+let probe: Redis;
+
+before(async () => {
+  await redis.ready();
+  probe = redis.client();
+});
+
+/** How many times Redis has run each command so far (from INFO commandstats, on the probe connection). */
+async function commandCounts(): Promise<Record<string, number>> {
+  const info = await probe.info('commandstats');
+  const counts: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) counts[m[1]!] = Number(m[2]);
+  return counts;
+}
+
+/** Runs `fn` and counts the round trips of `client` (socket writes) and the commands Redis ran meanwhile. */
+async function counted(client: Redis, fn: () => Promise<unknown>): Promise<{ roundTrips: number; commands: Record<string, number> }> {
+  const stream = (client as unknown as { stream: Socket }).stream;
+  const write = stream.write;
+  let roundTrips = 0;
+  stream.write = function (this: Socket, ...args: unknown[]) {
+    roundTrips += 1;
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as typeof stream.write;
+  const before = await commandCounts();
+  try {
+    await fn();
+  } finally {
+    stream.write = write;
+  }
+  const after = await commandCounts();
+  const commands: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0) - (k === 'info' ? 1 : 0);
+    if (d > 0) commands[k] = d;
+  }
+  return { roundTrips, commands };
+}
+
+/** An inventory with a project, an environment, a package and a request on it that has a deployment. */
+async function world(): Promise<{ client: Redis; inv: Inventory; requests: RequestService; request: Request }> {
+  const client = redis.client();
+  await client.ping();
+  const inv = new Inventory({ redis: client, prefix: `${uniqueName('rt')}:` });
+  const requests = new RequestService({ inventory: inv });
+  await inv.createProject({ id: 'checkout', name: 'Checkout' }, ops);
+  const env = await inv.createEnvironment({ project: 'checkout', name: 'staging' }, ops);
+  const pkg = await inv.createPackage({ environment: env.id, name: 'orders-db', bundle: 'postgres-database', version: '1.4.0' }, ops);
+  const created = await requests.createRequest({
+    kind: 'provision',
+    actor: { id: 'dev-1' },
+    origin: { surface: 'jira', ref: 'INFRA-1' },
+    project: 'checkout',
+    environment: 'staging',
+    bundle: 'postgres-database',
+    version: '1.4.0',
+    package: pkg.id,
+  });
+  const dep = await inv.createDeployment({ package: pkg.id, action: 'plan', request: created.id }, ops);
+  const request = await requests.patch(created.id, created.revision, { deployment: dep.id }, ops);
+  return { client, inv, requests, request };
+}
+
+test("a notice's view reads the request's package, environment and deployment in one round trip", async () => {
+  const { client, inv, request } = await world();
+  const engine = { inventory: inv } as unknown as Engine;
+  const windows = { nextWindow: async () => undefined } as unknown as ChangeWindowService;
+  const clock: Clock = { now: () => new Date() };
+  let view: Awaited<ReturnType<ViewBuilder['build']>> | undefined;
+  const c = await counted(client, async () => {
+    view = await new ViewBuilder(engine, windows, clock).build(request);
+  });
+  assert.equal(view?.deployment?.id, request.deployment);
+  assert.equal(c.roundTrips, 1, 'one pipeline for the three records');
+  assert.deepEqual(c.commands, { hget: 3 });
+});
+
+test('within a read scope a request and its records are read from Redis once, however often the step asks', async () => {
+  const { client, inv, requests, request } = await world();
+  // The server learns the list script once (NOSCRIPT, then EVAL); from then on it is one EVALSHA.
+  await requests.forOrigin('jira', 'INFRA-1');
+  const c = await counted(client, () =>
+    inv.readScope(async () => {
+      const r = await requests.get(request.id);
+      await inv.findEach([
+        { kind: 'package', id: r.package },
+        { kind: 'environment', id: r.environment },
+      ]);
+      // What a surface's publish asks again: the request, its package and its environment.
+      await requests.get(request.id);
+      await inv.find('package', r.package!);
+      await inv.find('environment', r.environment);
+      await requests.forOrigin('jira', 'INFRA-1');
+    }),
+  );
+  // The request, one pipeline for package and environment, the origin index with its records (one script): nothing asked twice.
+  assert.equal(c.roundTrips, 3);
+  assert.deepEqual(c.commands, { hget: 3, evalsha: 1, zrevrange: 1, hmget: 1 });
+});
+
+test('a list by one index reads the ids and their records in one round trip', async () => {
+  const { client, inv, requests, request } = await world();
+  await requests.forOrigin('jira', 'INFRA-1');
+  let found: Request[] = [];
+  const c = await counted(client, async () => {
+    found = await requests.forOrigin('jira', 'INFRA-1');
+  });
+  assert.deepEqual(
+    found.map((r) => r.id),
+    [request.id],
+  );
+  assert.equal(c.roundTrips, 1);
+  assert.deepEqual(c.commands, { evalsha: 1, zrevrange: 1, hmget: 1 });
+  assert.deepEqual(await inv.list('request', { origin: { surface: 'jira', ref: 'INFRA-404' } }), []);
+});
+
+test('a read scope keeps what its own writes stored, and a read outside any scope goes to Redis', async () => {
+  const { client, inv, requests, request } = await world();
+  const c = await counted(client, () =>
+    inv.readScope(async () => {
+      const r = await requests.get(request.id);
+      const patched = await requests.patch(r.id, r.revision, { version: '1.5.0' }, ops);
+      const again = await requests.get(request.id);
+      assert.equal(again.revision, patched.revision);
+      assert.equal(again.version, '1.5.0');
+    }),
+  );
+  assert.equal(c.roundTrips, 2, 'the read and the write; the read after the write is answered by the scope');
+  const outside = await counted(client, () => requests.get(request.id));
+  assert.equal(outside.roundTrips, 1);
+});
+
+test('an engine update (modify) reads its record once and writes it in one script', async () => {
+  const { client, inv, request } = await world();
+  const c = await counted(client, () => inv.modify('deployment', request.deployment!, (d) => void (d.status = 'running'), ops));
+  // One HGET, then the audited write script (whose own reads count as commands too, not as round trips).
+  assert.equal(c.roundTrips, 2);
+  assert.equal(c.commands.evalsha, 1);
+  assert.equal((await inv.get('deployment', request.deployment!)).status, 'running');
+});
+
+test('an engine update from the record it holds writes at once; from a stale one it is refused inside Redis, reads and writes again', async () => {
+  const { client, inv, request } = await world();
+  const held = await inv.get('deployment', request.deployment!);
+  const fresh = await counted(client, () => inv.modify('deployment', held.id, (d) => void (d.status = 'running'), ops, { current: held }));
+  assert.equal(fresh.roundTrips, 1, 'the write alone');
+  // `held` is stale now: the first write is refused by its revision guard, the second reads and lands.
+  const stale = await counted(client, () => inv.modify('deployment', held.id, (d) => void (d.error = { message: 'late' }), ops, { current: held }));
+  assert.equal(stale.roundTrips, 3);
+  const stored = await inv.get('deployment', held.id);
+  assert.equal(stored.status, 'running');
+  assert.equal(stored.error?.message, 'late');
+  assert.equal(stored.revision, held.revision + 2);
+});
+
+test('a workflow move from the request it holds is one round trip, and starts from the request as stored, not as changed since', async () => {
+  const { client, requests, request } = await world();
+  const held = await requests.get(request.id);
+  // A caller changing its copy does not change what the write starts from.
+  held.version = '9.9.9';
+  let moved: Request | undefined;
+  const c = await counted(client, async () => {
+    moved = await requests.transition(held.id, held.revision, 'validated', { by: 'engine', current: held });
+  });
+  assert.equal(c.roundTrips, 1, 'the audited write alone');
+  assert.equal(moved?.state, 'validated');
+  assert.equal(moved?.version, '1.4.0');
+  assert.equal((await requests.get(request.id)).version, '1.4.0');
+  // A request the engine did not hand out is read first.
+  const copy = structuredClone(moved!);
+  const again = await counted(client, () => requests.transition(copy.id, copy.revision, 'planned', { by: 'engine', current: copy }));
+  assert.equal(again.roundTrips, 2);
+});
+
+test("a notice's reads (its request, then the view's package, environment and deployment) are one round trip in a read scope", async () => {
+  const { client, inv, requests, request } = await world();
+  const engine = { inventory: inv } as unknown as Engine;
+  const windows = { nextWindow: async () => undefined } as unknown as ChangeWindowService;
+  const views = new ViewBuilder(engine, windows, { now: () => new Date() });
+  // The server learns the script once (NOSCRIPT, then EVAL); from then on it is one EVALSHA.
+  await inv.findRequestWithLinks(request.id);
+  const c = await counted(client, () =>
+    inv.readScope(async () => {
+      const linked = await inv.findRequestWithLinks(request.id);
+      assert.equal(linked.package?.id, request.package);
+      assert.equal(linked.deployment?.id, request.deployment);
+      const r = await requests.get(request.id);
+      await views.build(r);
+    }),
+  );
+  assert.equal(c.roundTrips, 1, 'one read-only script');
+  assert.deepEqual(c.commands, { evalsha: 1, hget: 4 });
+  assert.deepEqual(await inv.findRequestWithLinks('req_doesnotexist1'), {});
+});

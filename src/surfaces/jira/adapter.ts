@@ -34,6 +34,7 @@ import type { FreezeDesk } from '../../workflow/freeze.ts';
 
 import { isJiraOwnEcho, JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
 import { driftIssueTarget, JiraDriftTickets } from './drift-tickets.ts';
+import { CachedDirectory } from './directory-cache.ts';
 
 /** Dependencies of {@link JiraSurface}. */
 export interface JiraSurfaceDeps {
@@ -59,7 +60,12 @@ export interface JiraSurfaceDeps {
   freezes?: () => FreezeDesk | undefined;
   /** The stack desk for `/stack`, `/extend`, `/resume` (read at each use); absent: not understood. */
   stacks?: () => StackCommands | undefined;
+  /** The clock of the directory cache (ms since the epoch); default `Date.now`. */
+  now?: () => number;
 }
+
+/** How long a person's user and groups are reused when the configuration does not say (seconds). */
+const DIRECTORY_CACHE_SECONDS = 30;
 
 /** How often the webhook door may start a lookup of the service's own account while it is unknown. */
 const SELF_LOOKUP_INTERVAL_MS = 60_000;
@@ -110,7 +116,9 @@ export class JiraSurface implements SurfaceAdapter {
       audit: deps.engine.inventory.audit,
       reply: (ref, text, key) => this.comment(ref, [{ type: 'paragraph', content: [{ type: 'text', text }] }], key),
     });
-    this.directory = {
+    // Reused for a few seconds per person (see CachedDirectory for the bound on a deactivation).
+    const ttlMs = (deps.config.directoryCacheSeconds ?? DIRECTORY_CACHE_SECONDS) * 1000;
+    const jiraDirectory: Directory = {
       getUser: async (id: string): Promise<DirectoryUser | null> => {
         const user = await deps.client.getUser(id);
         if (!user) return null;
@@ -118,6 +126,7 @@ export class JiraSurface implements SurfaceAdapter {
         return { id: user.accountId, displayName: user.displayName ?? id, active: user.active, groups };
       },
     };
+    this.directory = new CachedDirectory(jiraDirectory, { ttlMs, ...(deps.now ? { now: deps.now } : {}) });
     this.tickets = new TicketHandler({
       surface: 'jira',
       engine: deps.engine,

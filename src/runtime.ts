@@ -422,14 +422,14 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
     workflow,
     intake,
     outbox: {
-      deliver: async (notice, log) => {
+      deliver: async (notice, log, attempt) => {
         const r = await f.engine.requests.get(notice.requestId);
         // A package of a stack: its progress moves the stack on, whose one status comment tells it.
         const stack = r.submitted?.[STACK_MARKER];
         if (typeof stack === 'string' && stacks && notice.message !== 'drift') return void (await stacks.advance(stack));
         // Drift of a package no ticket made (CLI, API) goes to Jira when policy files drift as a new ticket.
         const adapter = surfaces.adapters[r.origin.surface as SurfaceAdapter['name']] ?? (notice.detail?.episode ? surfaces.adapters.jira : undefined);
-        if (adapter) await adapter.publish(notice, log);
+        if (adapter) await adapter.publish(notice, log, attempt);
       },
     },
     logger,

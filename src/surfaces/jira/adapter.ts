@@ -11,6 +11,7 @@ import { resolveDynamicOptions, type Answers } from '../../forms/index.ts';
 import { EngineOptionSources } from '../../workflow/form-options.ts';
 import type { Directory, DirectoryUser } from '../../policy/index.ts';
 import type { IntakeJobData } from '../../queue/queues.ts';
+import type { NoticeAttempt } from '../../queue/workers.ts';
 import type { Block } from '../shared/blocks.ts';
 import { MessageRenderer } from '../shared/messages.ts';
 import { headerValue, WebhookHeaderError } from '../shared/inbound-headers.ts';
@@ -78,6 +79,9 @@ const ANSWER_PROPERTY = 'ticket-surface.answer';
 
 /** Issue property remembering the last refused transition said in the ticket (said once). */
 const REFUSED_TRANSITION_PROPERTY = 'ticket-surface.transition-refused';
+
+/** States a request passes through on its way to the result: the `ticket-surface.request` property is not rewritten for them. */
+const PASSING_STATES: ReadonlySet<RequestState> = new Set(['approved', 'applying']);
 
 /** How to ask again, in the list of queries a refused question gets. */
 const HOW_TO_ASK = 'comment /ask <query>, or put the query in the summary of an Infrastructure question';
@@ -424,10 +428,13 @@ export class JiraSurface implements SurfaceAdapter {
     return { how: HOW_TO_ASK, key };
   }
 
-  /** Posts blocks as one ADF comment; with `key`, at most once (a retry finds the comment by its property). */
-  private async comment(ref: string, blocks: Block[], key?: string): Promise<void> {
+  /**
+   * Posts blocks as one ADF comment; with `key`, at most once (a retry finds the comment by its
+   * property; `lookFirst: false` skips the search when no earlier attempt can have posted it).
+   */
+  private async comment(ref: string, blocks: Block[], key?: string, opts: { lookFirst?: boolean } = {}): Promise<void> {
     const doc = renderJiraComment(blocks).doc;
-    if (key) await this.deps.client.addCommentOnce(ref, key, doc);
+    if (key) await this.deps.client.addCommentOnce(ref, key, doc, opts);
     else await this.deps.client.addComment(ref, doc);
   }
 
@@ -518,7 +525,7 @@ export class JiraSurface implements SurfaceAdapter {
   }
 
   /** {@inheritDoc SurfaceAdapter.publish} */
-  async publish(notice: WorkflowNotice, log: Logger): Promise<void> {
+  async publish(notice: WorkflowNotice, log: Logger, attempt?: NoticeAttempt): Promise<void> {
     const request = await this.deps.engine.requests.get(notice.requestId);
     if (!(await this.tickets.isNews(notice, request))) return;
     const ref = request.origin.ref;
@@ -537,7 +544,8 @@ export class JiraSurface implements SurfaceAdapter {
     const approve = project ? approveHint(project) : undefined;
     const blocks = this.tickets.noticeBlocks(notice, await this.deps.views.build(request, this.tickets.hints(approve)));
     if (notice.message !== 'status') {
-      await this.comment(ref, blocks, notice.key);
+      // On a notice's first attempt nothing of it can be in the ticket yet: posted without the search.
+      await this.comment(ref, blocks, notice.key, { lookFirst: !attempt?.first });
       return;
     }
     // One status comment per ticket: the first request's, which its later requests edit in place.
@@ -550,6 +558,9 @@ export class JiraSurface implements SurfaceAdapter {
     if (project) await this.walkStatuses(ref, this.statusFor(request.state, project.statuses), project, log);
     // The JSM approval opened by entering the approval status is bound to this plan.
     if (project?.approval === 'jsm' && request.state === 'awaiting_approval') await this.jsm.bind(ref, request);
+    // Nothing of the service reads it back: written where a ticket rests (its plan shown, waiting
+    // for a window, ended), not at the states a request passes through on its way to the result.
+    if (PASSING_STATES.has(request.state)) return;
     await this.deps.client.setIssueProperty(ref, 'ticket-surface.request', {
       requestId: request.id,
       revision: request.contentRevision,

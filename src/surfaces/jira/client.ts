@@ -308,10 +308,11 @@ export class JiraClient {
    * Posts an event comment once per `key` (a notice key): the comment carries the property
    * `{kind:'event', key}`, set in the same POST, and is looked for first. A retry after Jira
    * accepted the POST but the answer was lost (a timeout, a 5xx, a crash) finds it and posts
-   * nothing; `created` says which happened.
+   * nothing; `created` says which happened. `lookFirst: false` posts without looking: only for a
+   * caller that knows no earlier attempt of this key can have posted (a notice's first attempt).
    */
-  async addCommentOnce(issueKey: string, key: string, body: AdfDoc): Promise<UpsertResult> {
-    const found = await this.findComment(issueKey, (p) => p?.kind === 'event' && p.key === key);
+  async addCommentOnce(issueKey: string, key: string, body: AdfDoc, opts: { lookFirst?: boolean } = {}): Promise<UpsertResult> {
+    const found = opts.lookFirst === false ? undefined : await this.findComment(issueKey, (p) => p?.kind === 'event' && p.key === key);
     if (found) return { commentId: found, created: false };
     const { id } = await this.addComment(issueKey, body, [{ key: STATUS_PROPERTY, value: { kind: 'event', key } }]);
     return { commentId: id, created: true };

@@ -428,7 +428,7 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
     intake,
     outbox: {
       // A notice only shows what it reads: the request, its package, environment and deployment are read once per notice, in one round trip.
-      deliver: (notice, log) => f.engine.inventory.readScope(async () => {
+      deliver: (notice, log, attempt) => f.engine.inventory.readScope(async () => {
         await f.engine.inventory.findRequestWithLinks(notice.requestId);
         const r = await f.engine.requests.get(notice.requestId);
         // A package of a stack: its progress moves the stack on, whose one status comment tells it.
@@ -437,7 +437,7 @@ async function startWorkers(opts: RuntimeOptions, f: Foundation, surfaces: Surfa
         if (typeof stack === 'string' && stacks && notice.message !== 'drift') return void (await f.engine.inventory.outsideReadScope(() => stacks.advance(stack)));
         // Drift of a package no ticket made (CLI, API) goes to Jira when policy files drift as a new ticket.
         const adapter = surfaces.adapters[r.origin.surface as SurfaceAdapter['name']] ?? (notice.detail?.episode ? surfaces.adapters.jira : undefined);
-        if (adapter) await adapter.publish(notice, log);
+        if (adapter) await adapter.publish(notice, log, attempt);
       }),
     },
     logger,

@@ -8,7 +8,7 @@ import { DeadLetters } from './dead-letters.ts';
 import { NoticeDeadLetters } from './notice-dead-letters.ts';
 import { intakeBackoffStrategy } from './intake-retry.ts';
 import { takeLock, takeLockUnlessDone, type HeldLock } from './locks.ts';
-import type { IntakeJobData, QueueNames } from './queues.ts';
+import { jobId, type IntakeJobData, type QueueNames } from './queues.ts';
 
 /** Turns a verified delivery into workflow calls (implemented by each surface adapter). */
 export interface IntakeHandler {
@@ -20,9 +20,30 @@ export interface IntakeHandler {
   serialKey?(delivery: IntakeJobData): string | undefined;
 }
 
+/**
+ * Which attempt of a notice a write is. `first`: no earlier attempt of this notice can have
+ * written anything to the ticket (BullMQ's first run of the job: no failed attempt, not taken over
+ * from a dead worker, not delayed by a rate limit after it started writing, not a replay of a dead
+ * notice), so a writer may skip looking for what an earlier attempt posted. Otherwise (or when
+ * not given) a writer must assume an earlier attempt may have posted and its answer was lost.
+ */
+export interface NoticeAttempt {
+  first: boolean;
+}
+
 /** Writes one notice back to the request's surface (implemented over the surface adapters). */
 export interface OutboxWriter {
-  deliver(notice: WorkflowNotice, log: Logger): Promise<void>;
+  deliver(notice: WorkflowNotice, log: Logger, attempt: NoticeAttempt): Promise<void>;
+}
+
+/** The job progress recorded when a notice's write was delayed by a rate limit (it may have written part). */
+const MAY_HAVE_WRITTEN = { mayHaveWritten: true };
+
+/** Whether this run of outbox job `job` is the notice's first attempt (see {@link NoticeAttempt}). */
+function noticeAttempt(job: Job<WorkflowNotice>): NoticeAttempt {
+  const replay = job.id !== jobId(job.data.key);
+  const delayedMidWrite = typeof job.progress === 'object' && job.progress !== null && (job.progress as { mayHaveWritten?: unknown }).mayHaveWritten === true;
+  return { first: job.attemptsMade === 0 && !job.stalledCounter && !replay && !delayedMidWrite };
 }
 
 /** Options of {@link WorkflowWorkers}. */
@@ -235,7 +256,7 @@ export class WorkflowWorkers {
     lock.keepAlive((err) => log.warn({ err }, 'outbox lock renewal failed'));
     let released = false;
     try {
-      await this.opts.outbox.deliver(notice, log);
+      await this.opts.outbox.deliver(notice, log, noticeAttempt(job));
       // Marked sent, then the lock released, in one script (a failure is retried as the write's would be).
       if (sent) {
         if (!(await lock.release(sent))) log.warn({ lock: lock.key }, 'lock had passed to another holder; left in place');
@@ -258,6 +279,8 @@ export class WorkflowWorkers {
     const wait = retryAfterMs(err);
     if (wait !== undefined) {
       log.warn({ retryAfterMs: wait }, 'rate limited; delaying');
+      // Not counted as an attempt: the progress says the next run is not the first (see noticeAttempt).
+      await job.updateProgress(MAY_HAVE_WRITTEN);
       await job.moveToDelayed(Date.now() + wait, token);
       throw new DelayedError();
     }

@@ -3,6 +3,7 @@ import type { Logger } from '../engine/logger.ts';
 import type { SurfaceName } from '../engine/model.ts';
 import type { Directory } from '../policy/index.ts';
 import type { IntakeJobData } from '../queue/queues.ts';
+import type { NoticeAttempt } from '../queue/workers.ts';
 
 /** Headers of an inbound call, lower-case keys as Node gives them. */
 export type InboundHeaders = Record<string, string | string[] | undefined>;
@@ -27,8 +28,11 @@ export interface SurfaceAdapter {
   isOwnEcho?(payload: unknown): boolean;
   /** Turns a verified, durably queued delivery into workflow calls. */
   handle(delivery: IntakeJobData, log: Logger): Promise<void>;
-  /** Writes one notice back to the ticket the request came from. */
-  publish(notice: WorkflowNotice, log: Logger): Promise<void>;
+  /**
+   * Writes one notice back to the ticket the request came from. `attempt` (from the outbox) says
+   * whether an earlier attempt of this notice may have written; absent: assume it may have.
+   */
+  publish(notice: WorkflowNotice, log: Logger, attempt?: NoticeAttempt): Promise<void>;
   /** Who is who on this surface: active flag and groups, for approvals. */
   readonly directory: Directory;
 }

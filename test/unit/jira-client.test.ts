@@ -82,16 +82,18 @@ describe('JiraClient against the Jira sandbox', () => {
     assert.equal(mine.length, 1);
     assert.match(adfText(mine[0]!.body as AdfDoc), /APPLIED/);
     assert.deepEqual(mine[0]!.properties, [{ key: STATUS_PROPERTY, value: { kind: 'status', requestId: 'req_A' } }]);
-    assert.deepEqual(sandbox.state.issueProperty(issueKey, `${STATUS_PROPERTY}.status.req_A`), { commentId: first.commentId });
   });
 
-  test('a lost issue property (crash after posting) does not cause a second post: found by comment property', async () => {
+  test('another process (nothing remembered, as after a crash) finds the status comment by its comment property: no second post, no pointer property', async () => {
     const first = await client.upsertStatusComment(issueKey, 'req_B', statusDoc('req_B'));
-    sandbox.state.deleteIssueProperty(issueKey, `${STATUS_PROPERTY}.status.req_B`);
     const postsBefore = sandbox.writes().filter((c) => c.method === 'POST' && c.path.endsWith('/comment')).length;
-    const again = await client.upsertStatusComment(issueKey, 'req_B', statusDoc('req_B', 'applied'));
+    const callsBefore = sandbox.calls.length;
+    const again = await make().upsertStatusComment(issueKey, 'req_B', statusDoc('req_B', 'applied'));
     assert.deepEqual(again, { commentId: first.commentId, created: false });
     assert.equal(sandbox.writes().filter((c) => c.method === 'POST' && c.path.endsWith('/comment')).length, postsBefore);
+    // One search and the edit: no issue property is read or written for the status comment.
+    assert.deepEqual(sandbox.calls.slice(callsBefore).map((c) => c.method + ' ' + c.path.replace(/^\/rest\/api\/3\/issue\/[^/]+/, '')), ['GET /comment', `PUT /comment/${first.commentId}`]);
+    assert.throws(() => sandbox.state.issueProperty(issueKey, `${STATUS_PROPERTY}.status.req_B`), /does not exist/);
   });
 
   test('without any property the trailing marker text finds the comment; a deleted comment is re-posted', async () => {

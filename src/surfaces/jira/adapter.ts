@@ -11,6 +11,7 @@ import { resolveDynamicOptions, type Answers } from '../../forms/index.ts';
 import { EngineOptionSources } from '../../workflow/form-options.ts';
 import type { Directory, DirectoryUser } from '../../policy/index.ts';
 import type { IntakeJobData } from '../../queue/queues.ts';
+import type { NoticeAttempt } from '../../queue/workers.ts';
 import type { Block } from '../shared/blocks.ts';
 import { MessageRenderer } from '../shared/messages.ts';
 import { headerValue, WebhookHeaderError } from '../shared/inbound-headers.ts';
@@ -34,6 +35,7 @@ import type { FreezeDesk } from '../../workflow/freeze.ts';
 
 import { isJiraOwnEcho, JiraWebhookHeaderError, normalizeJiraDelivery, verifyJiraSignature } from './webhook.ts';
 import { driftIssueTarget, JiraDriftTickets } from './drift-tickets.ts';
+import { CachedDirectory } from './directory-cache.ts';
 
 /** Dependencies of {@link JiraSurface}. */
 export interface JiraSurfaceDeps {
@@ -59,7 +61,12 @@ export interface JiraSurfaceDeps {
   freezes?: () => FreezeDesk | undefined;
   /** The stack desk for `/stack`, `/extend`, `/resume` (read at each use); absent: not understood. */
   stacks?: () => StackCommands | undefined;
+  /** The clock of the directory cache (ms since the epoch); default `Date.now`. */
+  now?: () => number;
 }
+
+/** How long a person's user and groups are reused when the configuration does not say (seconds). */
+const DIRECTORY_CACHE_SECONDS = 30;
 
 /** How often the webhook door may start a lookup of the service's own account while it is unknown. */
 const SELF_LOOKUP_INTERVAL_MS = 60_000;
@@ -72,6 +79,9 @@ const ANSWER_PROPERTY = 'ticket-surface.answer';
 
 /** Issue property remembering the last refused transition said in the ticket (said once). */
 const REFUSED_TRANSITION_PROPERTY = 'ticket-surface.transition-refused';
+
+/** States a request passes through on its way to the result: the `ticket-surface.request` property is not rewritten for them. */
+const PASSING_STATES: ReadonlySet<RequestState> = new Set(['approved', 'applying']);
 
 /** How to ask again, in the list of queries a refused question gets. */
 const HOW_TO_ASK = 'comment /ask <query>, or put the query in the summary of an Infrastructure question';
@@ -110,7 +120,9 @@ export class JiraSurface implements SurfaceAdapter {
       audit: deps.engine.inventory.audit,
       reply: (ref, text, key) => this.comment(ref, [{ type: 'paragraph', content: [{ type: 'text', text }] }], key),
     });
-    this.directory = {
+    // Reused for a few seconds per person (see CachedDirectory for the bound on a deactivation).
+    const ttlMs = (deps.config.directoryCacheSeconds ?? DIRECTORY_CACHE_SECONDS) * 1000;
+    const jiraDirectory: Directory = {
       getUser: async (id: string): Promise<DirectoryUser | null> => {
         const user = await deps.client.getUser(id);
         if (!user) return null;
@@ -118,6 +130,7 @@ export class JiraSurface implements SurfaceAdapter {
         return { id: user.accountId, displayName: user.displayName ?? id, active: user.active, groups };
       },
     };
+    this.directory = new CachedDirectory(jiraDirectory, { ttlMs, ...(deps.now ? { now: deps.now } : {}) });
     this.tickets = new TicketHandler({
       surface: 'jira',
       engine: deps.engine,
@@ -415,10 +428,13 @@ export class JiraSurface implements SurfaceAdapter {
     return { how: HOW_TO_ASK, key };
   }
 
-  /** Posts blocks as one ADF comment; with `key`, at most once (a retry finds the comment by its property). */
-  private async comment(ref: string, blocks: Block[], key?: string): Promise<void> {
+  /**
+   * Posts blocks as one ADF comment; with `key`, at most once (a retry finds the comment by its
+   * property; `lookFirst: false` skips the search when no earlier attempt can have posted it).
+   */
+  private async comment(ref: string, blocks: Block[], key?: string, opts: { lookFirst?: boolean } = {}): Promise<void> {
     const doc = renderJiraComment(blocks).doc;
-    if (key) await this.deps.client.addCommentOnce(ref, key, doc);
+    if (key) await this.deps.client.addCommentOnce(ref, key, doc, opts);
     else await this.deps.client.addComment(ref, doc);
   }
 
@@ -509,7 +525,7 @@ export class JiraSurface implements SurfaceAdapter {
   }
 
   /** {@inheritDoc SurfaceAdapter.publish} */
-  async publish(notice: WorkflowNotice, log: Logger): Promise<void> {
+  async publish(notice: WorkflowNotice, log: Logger, attempt?: NoticeAttempt): Promise<void> {
     const request = await this.deps.engine.requests.get(notice.requestId);
     if (!(await this.tickets.isNews(notice, request))) return;
     const ref = request.origin.ref;
@@ -528,7 +544,8 @@ export class JiraSurface implements SurfaceAdapter {
     const approve = project ? approveHint(project) : undefined;
     const blocks = this.tickets.noticeBlocks(notice, await this.deps.views.build(request, this.tickets.hints(approve)));
     if (notice.message !== 'status') {
-      await this.comment(ref, blocks, notice.key);
+      // On a notice's first attempt nothing of it can be in the ticket yet: posted without the search.
+      await this.comment(ref, blocks, notice.key, { lookFirst: !attempt?.first });
       return;
     }
     // One status comment per ticket: the first request's, which its later requests edit in place.
@@ -541,6 +558,9 @@ export class JiraSurface implements SurfaceAdapter {
     if (project) await this.walkStatuses(ref, this.statusFor(request.state, project.statuses), project, log);
     // The JSM approval opened by entering the approval status is bound to this plan.
     if (project?.approval === 'jsm' && request.state === 'awaiting_approval') await this.jsm.bind(ref, request);
+    // Nothing of the service reads it back: written where a ticket rests (its plan shown, waiting
+    // for a window, ended), not at the states a request passes through on its way to the result.
+    if (PASSING_STATES.has(request.state)) return;
     await this.deps.client.setIssueProperty(ref, 'ticket-surface.request', {
       requestId: request.id,
       revision: request.contentRevision,

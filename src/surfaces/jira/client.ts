@@ -175,16 +175,17 @@ export const STATUS_PROPERTY = 'ticket-surface';
  * ones by author plus a first line such as "Ran Plan for ...", then minimises them on GitHub
  * (runatlantis/atlantis#897, #1060); tfcmt-style bots hide an HTML comment in the body. Jira can
  * neither minimise a comment nor hold hidden text in ADF, and matching on visible wording breaks
- * when templates change. So three layers are used, cheapest first:
+ * when templates change. So these layers are used, cheapest first:
  * 0. the client remembers the ids it wrote or found in this process, so an edit is one PUT;
- * 1. an issue property `ticket-surface.status.<requestId>` remembers the comment id (one GET);
- * 2. the comment itself carries an entity property `ticket-surface` = `{kind:'status', requestId}`
+ * 1. the comment itself carries an entity property `ticket-surface` = `{kind:'status', requestId}`
  *    set in the same POST that creates it (atomic with the comment, invisible to people, survives
  *    edits of the text); comments are listed with `expand=properties` to find it;
- * 3. the body ends with a small grey `ts:status:<requestId>` token, the fallback when properties
+ * 2. the body ends with a small grey `ts:status:<requestId>` token, the fallback when properties
  *    are unavailable (a copied comment, an API without property support).
- * Layers 2 and 3 close the gap where the POST succeeded but recording the id in (1) did not
- * (a crash, a 5xx): the retry finds the comment instead of posting a second one.
+ * Layers 1 and 2 close the gap where the POST succeeded but its answer was lost (a crash, a 5xx):
+ * the retry finds the comment instead of posting a second one. (An issue property pointing at
+ * the comment, `ticket-surface.status.<requestId>`, was once read before the search: it cost a
+ * GET and a PUT per ticket and spared only that one search, so it is neither read nor written.)
  */
 /** The `ticket-surface` property of a comment the service wrote: its status comment or one event comment. */
 interface CommentProperty {
@@ -258,9 +259,8 @@ export class JiraClient {
    */
   async upsertStatusComment(issueKey: string, requestId: string, body: AdfDoc): Promise<UpsertResult> {
     const memoKey = `${issueKey} ${requestId}`;
-    const pointerKey = `${STATUS_PROPERTY}.status.${requestId}`;
     // Layer 0: the id this process wrote or found last time, so an edit is one call.
-    const known = this.statusComments.get(memoKey) ?? (await this.rememberedStatusComment(issueKey, pointerKey));
+    const known = this.statusComments.get(memoKey);
     if (known && (await this.editIfThere(issueKey, known, body))) {
       this.remember(memoKey, known);
       return { commentId: known, created: false };
@@ -269,21 +269,13 @@ export class JiraClient {
     const found = await this.findStatusComment(issueKey, requestId);
     if (found) {
       await this.updateComment(issueKey, found, body);
-      await this.setIssueProperty(issueKey, pointerKey, { commentId: found });
       this.remember(memoKey, found);
       return { commentId: found, created: false };
     }
     const { id } = await this.addComment(issueKey, body, [{ key: STATUS_PROPERTY, value: { kind: 'status', requestId } }]);
-    await this.setIssueProperty(issueKey, pointerKey, { commentId: id });
     this.remember(memoKey, id);
     this.logger.info({ issueKey, requestId, commentId: id }, 'status comment posted');
     return { commentId: id, created: true };
-  }
-
-  /** The status comment id the issue property remembers (layer 1), if any. */
-  private async rememberedStatusComment(issueKey: string, pointerKey: string): Promise<string | undefined> {
-    const remembered = z.object({ commentId: z.string() }).safeParse(await this.getIssueProperty(issueKey, pointerKey));
-    return remembered.success ? remembered.data.commentId : undefined;
   }
 
   /** Edits comment `commentId`; false when someone deleted it (then it is looked for, or posted, again). */
@@ -308,10 +300,11 @@ export class JiraClient {
    * Posts an event comment once per `key` (a notice key): the comment carries the property
    * `{kind:'event', key}`, set in the same POST, and is looked for first. A retry after Jira
    * accepted the POST but the answer was lost (a timeout, a 5xx, a crash) finds it and posts
-   * nothing; `created` says which happened.
+   * nothing; `created` says which happened. `lookFirst: false` posts without looking: only for a
+   * caller that knows no earlier attempt of this key can have posted (a notice's first attempt).
    */
-  async addCommentOnce(issueKey: string, key: string, body: AdfDoc): Promise<UpsertResult> {
-    const found = await this.findComment(issueKey, (p) => p?.kind === 'event' && p.key === key);
+  async addCommentOnce(issueKey: string, key: string, body: AdfDoc, opts: { lookFirst?: boolean } = {}): Promise<UpsertResult> {
+    const found = opts.lookFirst === false ? undefined : await this.findComment(issueKey, (p) => p?.kind === 'event' && p.key === key);
     if (found) return { commentId: found, created: false };
     const { id } = await this.addComment(issueKey, body, [{ key: STATUS_PROPERTY, value: { kind: 'event', key } }]);
     return { commentId: id, created: true };

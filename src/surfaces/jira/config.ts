@@ -63,6 +63,12 @@ export const jiraSurfaceConfigSchema = z.object({
    * checks the commenter's admin role. Absent: those commands are refused in every ticket.
    */
   adminProject: z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'must be a Jira project key').optional(),
+  /**
+   * How long (seconds) a person's Jira user and groups are reused for the next check, so one
+   * ticket's requester and approver checks ask Jira once each (default 30; 0: always ask). A person
+   * deactivated in Jira is seen so at most this long after the answer was fetched.
+   */
+  directoryCacheSeconds: z.number().int().min(0).max(3600).optional(),
 });
 
 /** Validated Jira surface configuration. */

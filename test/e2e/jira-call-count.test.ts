@@ -1,0 +1,89 @@
+/**
+ * Jira calls of one ticket's happy-path lifecycle (filed, planned, approved, applied, result),
+ * counted from the sandbox's call log by method and path template, per phase, after a first
+ * ticket that warms the process (as the ticket-to-plan bench does). Counts, not time: each
+ * avoidable call the service once made is named here, so bringing it back fails the test.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../src/engine/logger.ts';
+import { startStoryWorld, type StoryWorld } from '../../src/demo/story.ts';
+import { syncStoryForms } from '../../src/demo/story-steps.ts';
+import { waitFor } from '../../src/demo/wait.ts';
+import { countPhases, type PhaseCount } from '../../bench/lib/call-count.ts';
+import { noopWorldOptions } from '../../bench/lib/noop-request.ts';
+import { jiraLifecycle } from '../../bench/lib/surface-lifecycles.ts';
+import type { LifecycleWorld } from '../../bench/lib/lifecycle-count.ts';
+
+const ops = { actor: 'platform-admin', surface: 'cli' as const };
+let world: StoryWorld;
+let dir: string;
+
+before(async () => {
+  // The directory cache's TTL long enough that a slow machine still reuses the warm-up's lookups.
+  dir = mkdtempSync(join(tmpdir(), 'jira-call-count-'));
+  const config = join(dir, 'jira-config.yaml');
+  writeFileSync(config, `${readFileSync('examples/jira-config.yaml', 'utf8')}\ndirectoryCacheSeconds: 3600\n`);
+  world = await startStoryWorld({ logger: createLogger('silent'), jiraConfigFile: config, ...noopWorldOptions() });
+  await world.runtime.opened.engine.createProject({ id: 'checkout', name: 'Checkout' }, ops);
+  await world.runtime.opened.engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ops);
+  await syncStoryForms(world);
+});
+after(async () => {
+  await world?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Waits until the sandbox answered no call for a while (the service's writes of a phase are done). */
+async function quiet(w: LifecycleWorld): Promise<number> {
+  for (;;) {
+    const last = w.calls().at(-1)?.at.getTime() ?? 0;
+    if (Date.now() - last >= 800) return Date.now();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** One ticket's lifecycle, its calls counted per phase. */
+async function lifecycle(w: LifecycleWorld): Promise<PhaseCount[]> {
+  const first = w.calls().length;
+  const t0 = Date.now();
+  const ref = await w.file();
+  const planShown = await waitFor(() => w.shown(ref, 'plan'), 'the plan in the ticket');
+  await quiet(w);
+  await w.approve(ref);
+  await waitFor(() => w.shown(ref, 'result'), 'the result in the ticket');
+  const end = await quiet(w);
+  const h = await w.history(ref);
+  return countPhases(w.calls().slice(first), [
+    { name: 'created -> plan visible', from: t0, to: planShown },
+    { name: 'approval', from: planShown, to: h.approved! },
+    { name: 'apply', from: h.approved!, to: h.applied! },
+    { name: 'result', from: h.applied!, to: end },
+    { name: 'whole lifecycle', from: t0, to: end },
+  ], w.name);
+}
+
+test('one ticket costs 3 to 4 Jira calls to its plan and 16 over its lifecycle, none of them avoidable', { timeout: 180_000 }, async () => {
+  let n = 0;
+  await lifecycle(jiraLifecycle(world, () => ++n));
+  const phases = await lifecycle(jiraLifecycle(world, () => ++n));
+  const [toPlan, , , , whole] = phases;
+  // The issue read back, the search for the status comment, its POST; the "Approval needed"
+  // event comment may land before the status comment does.
+  assert.ok(toPlan!.total >= 3 && toPlan!.total <= 4, `created -> plan visible: ${JSON.stringify(toPlan)}`);
+  const by = Object.fromEntries(whole!.byName);
+  assert.deepEqual(by, {
+    'GET /rest/api/3/issue/{issueIdOrKey}': 1, // the issue as it is now, at filing
+    'GET /rest/api/3/issue/{issueIdOrKey}/comment': 1, // the status comment looked for once, before its first post
+    'POST /rest/api/3/issue/{issueIdOrKey}/comment': 4, // the status comment and three event comments, no search before them
+    'PUT /rest/api/3/issue/{issueIdOrKey}/comment/{id}': 2, // the status comment edited in place
+    'GET /rest/api/3/issue/{issueIdOrKey}/transitions': 3, // Open -> Planned -> Awaiting approval, Approved -> Done
+    'POST /rest/api/3/issue/{issueIdOrKey}/transitions': 3,
+    'PUT /rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}': 2, // ticket-surface.request: plan shown, result
+  }, 'no user or group lookup (cached since the first ticket), no status pointer property');
+  assert.equal(whole!.total, 16);
+  assert.deepEqual(world.sandbox.violations(), []);
+});

@@ -1,0 +1,97 @@
+/**
+ * The outbox tells the writer whether a notice's run is its first attempt (nothing of it can be in
+ * the ticket yet, so the writer may skip looking for an earlier post): true on the first run,
+ * also after waiting for a sibling's lock; false after a failed attempt and after a rate-limit
+ * delay in the middle of a write.
+ */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
+import { useRedis, uniqueName } from '../helpers/redis.ts';
+import { createLogger } from '../../src/engine/logger.ts';
+import { waitFor } from '../../src/demo/wait.ts';
+import { jobId, queueNames, WorkflowQueues } from '../../src/queue/queues.ts';
+import { WorkflowWorkers, type NoticeAttempt } from '../../src/queue/workers.ts';
+import type { RequestWorkflow, WorkflowNotice } from '../../src/workflow/workflow.ts';
+
+const redis = useRedis();
+let conn: Redis;
+let keyPrefix: string;
+let queues: WorkflowQueues;
+/** What writing a notice does on its n-th run (0-based), per notice key. */
+const writes = new Map<string, (run: number) => Promise<void>>();
+/** The attempt each run of a notice was given, per notice key. */
+const seen = new Map<string, boolean[]>();
+
+before(async () => {
+  await redis.ready();
+  conn = redis.client();
+  const name = uniqueName('outbox-attempt');
+  keyPrefix = `${name}:`;
+  const names = queueNames(name);
+  queues = new WorkflowQueues({ connection: conn, names });
+  const workers = new WorkflowWorkers({
+    connection: conn,
+    redis: conn,
+    names,
+    keyPrefix,
+    workflow: {} as RequestWorkflow,
+    intake: {},
+    outbox: {
+      deliver: async (n: WorkflowNotice, _log, attempt: NoticeAttempt) => {
+        const runs = seen.get(n.key) ?? [];
+        runs.push(attempt.first);
+        seen.set(n.key, runs);
+        await writes.get(n.key)?.(runs.length - 1);
+      },
+    },
+    logger: createLogger('silent'),
+  });
+  workers.start();
+  redis.cleanup(async () => {
+    await workers.close();
+    await queues.close();
+  });
+});
+
+async function written(key: string, promoteRetries = false): Promise<void> {
+  await waitFor(async () => {
+    const job = await queues.outbox.getJob(jobId(key));
+    // A failed attempt waits out the day-long retry schedule: the test runs it now.
+    if (promoteRetries && (await job?.getState()) === 'delayed') await job!.promote().catch(() => undefined);
+    return (await queues.outbox.getJobState(jobId(key))) === 'completed';
+  }, `notice ${key} written`);
+}
+
+test('a notice written at the first run is told it is the first attempt', async () => {
+  await queues.notify({ requestId: 'r-1', message: 'applied', key: 'r-1:applied:1' });
+  await written('r-1:applied:1');
+  assert.deepEqual(seen.get('r-1:applied:1'), [true]);
+});
+
+test('a run after a failed attempt is not the first', async () => {
+  writes.set('r-2:applied:1', async (run) => {
+    if (run === 0) throw new Error('the answer was lost');
+  });
+  await queues.notify({ requestId: 'r-2', message: 'applied', key: 'r-2:applied:1' });
+  await written('r-2:applied:1', true);
+  assert.deepEqual(seen.get('r-2:applied:1'), [true, false]);
+});
+
+test('a run after a rate-limit delay in the middle of a write is not the first, though no attempt was counted', async () => {
+  writes.set('r-3:applied:1', async (run) => {
+    if (run === 0) throw Object.assign(new Error('429'), { retryAfterMs: 20 });
+  });
+  await queues.notify({ requestId: 'r-3', message: 'applied', key: 'r-3:applied:1' });
+  await written('r-3:applied:1');
+  assert.deepEqual(seen.get('r-3:applied:1'), [true, false]);
+  // Only the completion counted as an attempt: the delay did not.
+  assert.equal((await queues.outbox.getJob(jobId('r-3:applied:1')))?.attemptsMade, 1);
+});
+
+test('waiting for a sibling notice of the same request does not make a run a retry', async () => {
+  await conn.set(`${keyPrefix}outbox:lock:r-4`, 'a-sibling', 'PX', 300);
+  await queues.notify({ requestId: 'r-4', message: 'applied', key: 'r-4:applied:1' });
+  await written('r-4:applied:1');
+  assert.deepEqual(seen.get('r-4:applied:1'), [true]);
+});

@@ -1,15 +1,16 @@
 /**
  * A delivery whose worker dies while handling it (its job lock expires; here a forced close)
  * is taken over by the next worker, again and again: BullMQ's default would fail it for good
- * the second time, though the service answered it 202.
+ * the second time, though the service answered it 202. A ticket write taken over that way is not
+ * its notice's first attempt: the dead worker may have posted it before it died.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useRedis, uniqueName } from '../helpers/redis.ts';
 import { createLogger } from '../../src/engine/logger.ts';
 import { waitFor } from '../../src/demo/wait.ts';
-import { deliveryJobId, queueNames, WorkflowQueues, type IntakeJobData } from '../../src/queue/queues.ts';
-import { WorkflowWorkers } from '../../src/queue/workers.ts';
+import { deliveryJobId, jobId, queueNames, WorkflowQueues, type IntakeJobData } from '../../src/queue/queues.ts';
+import { WorkflowWorkers, type NoticeAttempt } from '../../src/queue/workers.ts';
 import type { RequestWorkflow } from '../../src/workflow/workflow.ts';
 
 const redis = useRedis();
@@ -59,5 +60,46 @@ test('a delivery whose worker is killed twice while handling it is taken over an
   assert.equal(handled, 3);
   assert.equal(await last.deadLetters.count(), 0);
   await last.close();
+  await queues.close();
+});
+
+test('a ticket write whose worker died under it is not a first attempt when taken over', async () => {
+  await redis.ready();
+  const conn = redis.client();
+  const name = uniqueName('takeover-notice');
+  const names = queueNames(name);
+  const queues = new WorkflowQueues({ connection: conn, names });
+  const attempts: boolean[] = [];
+  const workers = () =>
+    new WorkflowWorkers({
+      connection: conn,
+      redis: conn,
+      names,
+      keyPrefix: `${name}:`,
+      workflow: {} as RequestWorkflow,
+      intake: {},
+      outbox: {
+        // The first run never finishes: its worker dies under it, perhaps after posting.
+        deliver: async (_n, _log, attempt: NoticeAttempt) => {
+          attempts.push(attempt.first);
+          if (attempts.length === 1) await new Promise(() => undefined);
+        },
+      },
+      logger: createLogger('silent'),
+      stalled: { lockDurationMs: 400, intervalMs: 200 },
+    });
+  const key = 'r-dead:applied:1';
+  await queues.notify({ requestId: 'r-dead', message: 'applied', key });
+  const first = workers();
+  first.start();
+  await waitFor(async () => (attempts.length >= 1 ? true : undefined), 'the first run started');
+  await first.close(true); // killed: the job is left active, its lock expires
+  // The request's outbox lock would expire with the dead process; here its renewal timer lives on in this one.
+  await conn.del(`${name}:outbox:lock:r-dead`);
+  const next = workers();
+  next.start();
+  await waitFor(async () => ((await queues.outbox.getJobState(jobId(key))) === 'completed' ? true : undefined), 'the notice written');
+  assert.deepEqual(attempts, [true, false], 'the run that took over must look for what the dead one posted');
+  await next.close();
   await queues.close();
 });

@@ -71,7 +71,7 @@ export interface ServiceNowClientOptions extends RateLimitOptions {
   logger: Logger;
   /** Per-request timeout (default 15 s). */
   timeoutMs?: number;
-  /** Epoch ms now, for token expiry; injected by tests that move time. */
+  /** Epoch ms now, for token expiry and the wait until `X-RateLimit-Reset`; injected by tests that move time. */
   now?: () => number;
 }
 
@@ -129,7 +129,7 @@ export class ServiceNowClient {
     const logger = options.logger.child({ component: 'servicenow-client' });
     const credentials = options.credentials ?? { kind: 'basic', user: options.user ?? '', password: options.password ?? '' };
     this.auth = serviceNowAuth({ ...options, credentials, logger });
-    this.remote = new RemoteCaller({ ...options, system: 'servicenow', logger, errors: serviceNowErrors(this.auth.settings), describe: (err) => serviceNowFailure(err, serviceNowMessages) });
+    this.remote = new RemoteCaller({ ...options, system: 'servicenow', logger, errors: serviceNowErrors(this.auth.settings), describe: (err) => serviceNowFailure(err, serviceNowMessages, options.now ?? Date.now) });
   }
 
   /** Every record of `table` matching the query (all pages), flattened. */

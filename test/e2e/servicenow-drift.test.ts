@@ -6,37 +6,29 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
-import { createLogger } from '../../src/engine/logger.ts';
-import { shiftedClock } from '../../src/demo/story.ts';
-import { startServiceNowWorld, type ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
-import { catalogItem, ritmState, syncServiceNowForms, waitFor, workNotes } from '../../src/demo/servicenow-steps.ts';
+import type { Redis } from 'ioredis';
+import type { ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
+import { latestServiceNowRequest, SN_STAGE_CTX, startServiceNowStaging, type ServiceNowStaging } from '../helpers/servicenow-staging.ts';
+import { catalogItem, ritmState, waitFor, workNotes } from '../../src/demo/servicenow-steps.ts';
 import { PEOPLE } from '../../sandbox/servicenow/example-seed.ts';
 import type { Request } from '../../src/engine/model.ts';
 
 let world: ServiceNowWorld;
 let admin: Redis;
-const ctx = { actor: 'platform-admin', surface: 'cli' as const };
+let staging: ServiceNowStaging | undefined;
+const ctx = SN_STAGE_CTX;
 
 before(async () => {
   // Tuesday 10:00 in Berlin: the staging window is open.
-  world = await startServiceNowWorld({ logger: createLogger('silent'), clock: shiftedClock(new Date('2026-11-24T09:00:00Z')), webhookRetryDelaysMs: [50, 100] });
-  const { engine } = world.runtime.opened;
-  await engine.createProject({ id: 'checkout', name: 'Checkout' }, ctx);
-  await engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ctx);
-  await engine.attest('redis-cache', '1.2.0', 'qa-signed', 'quinn', ctx);
-  await syncServiceNowForms(world);
-  admin = new Redis(world.redis.url, { lazyConnect: true });
-  await admin.connect();
+  staging = await startServiceNowStaging();
+  ({ world, admin } = staging);
 });
 after(async () => {
-  admin?.disconnect();
-  await world?.close();
+  await staging?.close();
 });
 
-async function latestRequest(ritm: string): Promise<Request> {
-  const all = await world.runtime.opened.engine.requests.forOrigin('servicenow', ritm);
-  return all.sort((a, b) => a.createdAt.localeCompare(b.createdAt)).pop()!;
+function latestRequest(ritm: string): Promise<Request> {
+  return latestServiceNowRequest(world, ritm);
 }
 
 const DRIFT_HEAD = /ticket-surface · drift · checkout-staging-drift-cache/;

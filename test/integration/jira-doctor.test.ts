@@ -6,13 +6,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main, type CliIo } from '../../src/cli.ts';
 import { loadConfig } from '../../src/config.ts';
-import { openEngine, type OpenedEngine } from '../../src/workflow/bootstrap.ts';
 import { createLogger } from '../../src/engine/logger.ts';
 import { SurfaceIdStore } from '../../src/engine/surface-ids.ts';
 import { FormCatalog } from '../../src/forms/catalog.ts';
@@ -23,27 +20,17 @@ import { JiraFormsSync } from '../../src/surfaces/jira/forms-sync.ts';
 import { jiraTools } from '../../src/surfaces/jira/tools.ts';
 import { startJiraSandbox, exampleSeed, type JiraSandbox, type SandboxSeed } from '../../sandbox/jira/index.ts';
 import { useRedis } from '../helpers/redis.ts';
+import { useStagedEngine } from '../helpers/staged-engine.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const logger = createLogger('silent');
-const ctx = { actor: 'platform-admin', surface: 'cli' as const };
 const SECRET = 'doctor-webhook-secret-1234';
 const redis = useRedis();
-let opened: OpenedEngine;
-let dataDir: string;
+const staged = useStagedEngine(redis, 'jira-doctor');
 const sandboxes: JiraSandbox[] = [];
 
-before(async () => {
-  await redis.ready();
-  dataDir = mkdtempSync(join(tmpdir(), 'jira-doctor-'));
-  opened = await openEngine(loadConfig({ REDIS_URL: redis.url, DATA_DIR: dataDir, LOG_LEVEL: 'silent' }));
-  await opened.engine.createProject({ id: 'checkout', name: 'Checkout' }, ctx);
-  await opened.engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ctx);
-});
 after(async () => {
   for (const sb of sandboxes) await sb.stop();
-  await opened?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** A sandbox site set up as the README says: forms synced, the admin webhook registered with its secret and JQL. */
@@ -52,9 +39,9 @@ async function configuredSite(seed: SandboxSeed = exampleSeed(), webhook = true)
   sandboxes.push(sb);
   const config = await loadJiraConfig(join(ROOT, 'examples/jira-config.yaml'));
   await new JiraFormsSync({
-    ids: new SurfaceIdStore(opened.redis.redis, `doctor-${sandboxes.length}:`),
-    forms: new FormCatalog(opened.engine.registry, join(ROOT, 'examples/forms')),
-    options: new EngineOptionSources(opened.engine),
+    ids: new SurfaceIdStore(staged.opened.redis.redis, `doctor-${sandboxes.length}:`),
+    forms: new FormCatalog(staged.opened.engine.registry, join(ROOT, 'examples/forms')),
+    options: new EngineOptionSources(staged.opened.engine),
     logger,
     client: new JiraClient({ baseUrl: sb.url, ...sb.credentials, logger }),
     config,

@@ -7,12 +7,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../../src/config.ts';
-import { openEngine, type OpenedEngine } from '../../src/workflow/bootstrap.ts';
 import { createLogger } from '../../src/engine/logger.ts';
 import { ConfigError } from '../../src/engine/errors.ts';
 import { SurfaceIdStore } from '../../src/engine/surface-ids.ts';
@@ -23,27 +19,17 @@ import { jiraSurfaceConfigSchema, type JiraSurfaceConfig } from '../../src/surfa
 import { JiraFormsSync } from '../../src/surfaces/jira/forms-sync.ts';
 import { startJiraSandbox, exampleSeed, PEOPLE, type JiraSandbox, type SandboxSeed } from '../../sandbox/jira/index.ts';
 import { useRedis } from '../helpers/redis.ts';
+import { useStagedEngine } from '../helpers/staged-engine.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const logger = createLogger('silent');
-const ctx = { actor: 'platform-admin', surface: 'cli' as const };
 const redis = useRedis();
 const OTHER_PROJECTS = 60;
-let opened: OpenedEngine;
-let dataDir: string;
+const staged = useStagedEngine(redis, 'jira-forms-screens');
 const sandboxes: JiraSandbox[] = [];
 
-before(async () => {
-  await redis.ready();
-  dataDir = mkdtempSync(join(tmpdir(), 'jira-forms-screens-'));
-  opened = await openEngine(loadConfig({ REDIS_URL: redis.url, DATA_DIR: dataDir, LOG_LEVEL: 'silent' }));
-  await opened.engine.createProject({ id: 'checkout', name: 'Checkout' }, ctx);
-  await opened.engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ctx);
-});
 after(async () => {
   for (const sb of sandboxes) await sb.stop();
-  await opened?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 /**
@@ -86,9 +72,9 @@ function syncer(sb: JiraSandbox, config: JiraSurfaceConfig, prefix: string): Jir
   return new JiraFormsSync({
     client: new JiraClient({ baseUrl: sb.url, email: sb.credentials.email, apiToken: sb.credentials.apiToken, logger }),
     ids: new SurfaceIdStore(redis.client(), prefix),
-    forms: new FormCatalog(opened.engine.registry, join(ROOT, 'forms')),
+    forms: new FormCatalog(staged.opened.engine.registry, join(ROOT, 'forms')),
     config,
-    options: new EngineOptionSources(opened.engine),
+    options: new EngineOptionSources(staged.opened.engine),
     logger,
   });
 }

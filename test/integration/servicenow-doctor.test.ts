@@ -7,13 +7,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main, type CliIo } from '../../src/cli.ts';
 import { loadConfig } from '../../src/config.ts';
-import { openEngine, type OpenedEngine } from '../../src/workflow/bootstrap.ts';
 import { createLogger } from '../../src/engine/logger.ts';
 import { SurfaceIdStore } from '../../src/engine/surface-ids.ts';
 import { FormCatalog } from '../../src/forms/catalog.ts';
@@ -26,28 +23,18 @@ import { serviceNowTools } from '../../src/surfaces/servicenow/tools.ts';
 import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/servicenow-sandbox.ts';
 import { exampleSeed } from '../../sandbox/servicenow/example-seed.ts';
 import { useRedis } from '../helpers/redis.ts';
+import { useStagedEngine } from '../helpers/staged-engine.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const logger = createLogger('silent');
-const ctx = { actor: 'platform-admin', surface: 'cli' as const };
 const SECRET = 'doctor-webhook-secret-1234';
 const HOOK = 'https://ticket-surface.example.com/webhooks/servicenow';
 const redis = useRedis();
-let opened: OpenedEngine;
-let dataDir: string;
+const staged = useStagedEngine(redis, 'sn-doctor');
 const sandboxes: ServiceNowSandbox[] = [];
 
-before(async () => {
-  await redis.ready();
-  dataDir = mkdtempSync(join(tmpdir(), 'sn-doctor-'));
-  opened = await openEngine(loadConfig({ REDIS_URL: redis.url, DATA_DIR: dataDir, LOG_LEVEL: 'silent' }));
-  await opened.engine.createProject({ id: 'checkout', name: 'Checkout' }, ctx);
-  await opened.engine.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ctx);
-});
 after(async () => {
   for (const sb of sandboxes) await sb.stop();
-  await opened?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** An instance set up as the README says: the catalog synced and the webhook installed. */
@@ -56,17 +43,17 @@ async function configuredInstance(install = true): Promise<{ sb: ServiceNowSandb
   sandboxes.push(sb);
   await new ServiceNowFormsSync({
     client: new ServiceNowClient({ instanceUrl: sb.url, user: sb.credentials.username, password: sb.credentials.password, logger }),
-    ids: new SurfaceIdStore(opened.redis.redis, `sn-doctor-${sandboxes.length}:`),
-    forms: new FormCatalog(opened.engine.registry, join(ROOT, 'forms')),
-    options: new EngineOptionSources(opened.engine),
+    ids: new SurfaceIdStore(staged.opened.redis.redis, `sn-doctor-${sandboxes.length}:`),
+    forms: new FormCatalog(staged.opened.engine.registry, join(ROOT, 'forms')),
+    options: new EngineOptionSources(staged.opened.engine),
     logger,
-    extraItems: async () => [...(await repositoryStackItems(opened.engine.registry)), questionItem(new QueryCatalog(opened.engine).list())],
+    extraItems: async () => [...(await repositoryStackItems(staged.opened.engine.registry)), questionItem(new QueryCatalog(staged.opened.engine).list())],
   }).sync();
   return { sb, ...(install ? { installed: sb.installWebhook({ url: HOOK }) } : {}) };
 }
 
 function envFor(sb: ServiceNowSandbox, login: Record<string, string> = { SERVICENOW_USER: sb.credentials.username, SERVICENOW_PASSWORD: sb.credentials.password }): NodeJS.ProcessEnv {
-  return { SERVICENOW_INSTANCE_URL: sb.url, SERVICENOW_WEBHOOK_SECRET: SECRET, REDIS_URL: redis.url, DATA_DIR: dataDir, LOG_LEVEL: 'silent', PATH: process.env.PATH, ...login };
+  return { SERVICENOW_INSTANCE_URL: sb.url, SERVICENOW_WEBHOOK_SECRET: SECRET, REDIS_URL: redis.url, DATA_DIR: staged.dataDir, LOG_LEVEL: 'silent', PATH: process.env.PATH, ...login };
 }
 
 async function doctorCli(env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
@@ -102,7 +89,7 @@ test('a missing rule, an inactive rule, an ACL hiding a table, a missing role, a
   sb.state.update('sc_cat_item', item.sys_id!, { active: false }, sys);
 
   const skewed = new Date(Date.now() + 10 * 60_000);
-  const engine = async () => opened.engine;
+  const engine = async () => staged.opened.engine;
   const report = await serviceNowTools.doctor!(loadConfig(envFor(sb)), { logger, now: () => skewed, engine });
   const by = (check: string) => report.problems.filter((p) => p.check === check);
   const rules = by('business rule').map((p) => p.problem).join('\n');

@@ -303,7 +303,13 @@ interface WiredSurface<S extends SurfaceAdapter, F> {
 async function wireJira(config: Config, logger: Logger, f: Foundation, workflow: LateWorkflow, drift: LateDrift, freezes: LateFreezes, stacks?: LateStacks): Promise<WiredSurface<JiraSurface, JiraFormsSync> | undefined> {
   if (!config.JIRA_BASE_URL) return undefined;
   const jiraConfig = await loadJiraConfig(config.JIRA_CONFIG_FILE ?? 'examples/jira-config.yaml');
-  const client = new JiraClient({ baseUrl: config.JIRA_BASE_URL, email: config.JIRA_EMAIL!, apiToken: config.JIRA_API_TOKEN!, logger });
+  const client = new JiraClient({
+    baseUrl: config.JIRA_BASE_URL,
+    email: config.JIRA_EMAIL!,
+    apiToken: config.JIRA_API_TOKEN!,
+    logger,
+    ...(jiraConfig.workflowCacheSeconds !== undefined ? { workflowCacheSeconds: jiraConfig.workflowCacheSeconds } : {}),
+  });
   const surface = new JiraSurface({
     config: jiraConfig,
     client,

@@ -1150,9 +1150,14 @@ export class JiraSandboxState {
   /**
    * Performs a workflow transition by id (REST) and applies its `fields`: the Resolution when the
    * transition screen has it (required there: 400 without it), other fields as an edit. Its
-   * validators run first; a failure is Jira's 400 and nothing changes.
+   * validators run first; a failure is Jira's 400 and nothing changes. `properties` are set on
+   * the issue with the move.
    */
-  transitionIssue(idOrKey: string, input: { transition?: { id?: string }; fields?: Record<string, unknown>; update?: Record<string, unknown> }, actorId: string): void {
+  transitionIssue(
+    idOrKey: string,
+    input: { transition?: { id?: string }; fields?: Record<string, unknown>; update?: Record<string, unknown>; properties?: Array<{ key: string; value: unknown }> },
+    actorId: string,
+  ): void {
     const issue = this.issue(idOrKey);
     const id = String(input.transition?.id ?? '');
     const t = this.transitionsFor(issue).find((x) => x.id === id);
@@ -1163,6 +1168,8 @@ export class JiraSandboxState {
     const items = this.applyFields(issue, fields, input.update, false);
     if (resolution) items.push(this.setResolution(issue, resolution));
     this.moveToStatus(issue, t.to, actorId, items);
+    // Issue properties sent with the transition are set with it (IssueUpdateDetails.properties).
+    for (const p of input.properties ?? []) issue.properties.set(p.key, p.value);
   }
 
   /** The resolution a transition sets: given on its screen, required there, or refused when it has none. */

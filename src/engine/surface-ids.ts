@@ -66,6 +66,26 @@ export class SurfaceIdStore {
     return raw ? (JSON.parse(raw) as ShownPlan) : undefined;
   }
 
+  /**
+   * Claims our `key` before something is created for it on the surface (one round trip):
+   * `first` when no one claimed it before, so nothing of it can be there yet; otherwise the id
+   * {@link settle} recorded for it, if the creation got that far. A claim is never released:
+   * after a crash between the claim and the creation, the next writer looks on the surface.
+   */
+  async claim(surface: string, key: string): Promise<{ first: boolean; id?: string }> {
+    const res = await this.redis.multi().hsetnx(this.fwd(surface), key, '').hget(this.fwd(surface), key).exec();
+    const [claimed, id] = (res ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    });
+    return { first: claimed === 1, ...(typeof id === 'string' && id ? { id } : {}) };
+  }
+
+  /** Records the surface's id of what was created for a claimed `key` (key → id only). */
+  async settle(surface: string, key: string, id: string): Promise<void> {
+    await this.redis.hset(this.fwd(surface), key, id);
+  }
+
   /** Every key → id of a surface. */
   async all(surface: string): Promise<Record<string, string>> {
     return this.redis.hgetall(this.fwd(surface));

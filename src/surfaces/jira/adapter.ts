@@ -25,7 +25,7 @@ import { createLogger } from '../../engine/logger.ts';
 import type { ViewBuilder } from '../shared/view-builder.ts';
 import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
 import { adfText, renderJiraComment, type AdfDoc } from './adf.ts';
-import { JiraTransitionRefusedError, type JiraClient } from './client.ts';
+import { JiraTransitionRefusedError, type IssuePropertyWrite, type JiraClient, type StatusCommentLedger } from './client.ts';
 import type { JiraSurfaceConfig } from './config.ts';
 import { jiraAnswers } from './form-values.ts';
 import { JsmApprovals } from './jsm-approvals.ts';
@@ -107,12 +107,15 @@ export class JiraSurface implements SurfaceAdapter {
   private selfLookupStartedAt = -Infinity;
   /** Issues filed per drift episode, when the configuration has an issue type of kind `drift`. */
   private readonly driftTickets?: JiraDriftTickets;
+  /** Status comments claimed before their first post and their ids, in Redis (shared by every worker). */
+  private readonly statusLedger: StatusCommentLedger;
 
   constructor(private readonly deps: JiraSurfaceDeps) {
     this.queries = deps.queries ?? new QueryCatalog(deps.engine);
     const driftTarget = driftIssueTarget(deps.config);
     if (driftTarget) this.driftTickets = new JiraDriftTickets(deps.client, driftTarget, deps.ids);
     this.selfAccountId = deps.selfAccountId;
+    this.statusLedger = { claim: (key) => deps.ids.claim(STATUS_COMMENTS, key), settle: (key, id) => deps.ids.settle(STATUS_COMMENTS, key, id) };
     this.jsm = new JsmApprovals({ client: deps.client, workflow: () => deps.workflow });
     this.admin = new JiraAdminCommands({
       ...(deps.config.adminProject ? { adminProject: deps.config.adminProject } : {}),
@@ -315,6 +318,7 @@ export class JiraSurface implements SurfaceAdapter {
     // Deliveries can arrive out of order (retries, parallel handling): the issue as it is now,
     // read back from Jira, is the truth; the payload's copy may be older.
     const current = await this.deps.client.api('GET', `/rest/api/3/issue/${encodeURIComponent(event.ref)}`, z.object({ fields: z.record(z.string(), z.unknown()) }).passthrough());
+    this.sawIssue(event.ref, current.fields);
     const issueFields = { ...event.fields, ...current.fields };
     const entries = Object.entries(issueFields);
     const keys = await this.deps.ids.keysOf('jira', entries.map(([fieldId]) => fieldId));
@@ -336,6 +340,12 @@ export class JiraSurface implements SurfaceAdapter {
       bundle,
       answers: await this.answersOf(bundle, byKey),
     };
+  }
+
+  /** Tells the client where an issue read back is (its status walks reuse what it saw). */
+  private sawIssue(ref: string, fields: Record<string, unknown>): void {
+    const seen = issueSighting.safeParse(fields);
+    if (seen.success) this.deps.client.sawIssue(ref, seen.data.project.key, seen.data.issuetype.id, seen.data.status.name);
   }
 
   /** The bundle whose per-bundle issue type `issuetype` (an issue's `fields.issuetype`) is, if any. */
@@ -366,6 +376,7 @@ export class JiraSurface implements SurfaceAdapter {
   }
 
   private async onStatus(event: SurfaceEvent, project: JiraProject, latest: Request, log: Logger): Promise<void> {
+    if (event.toStatus) this.deps.client.sawStatus(event.ref, event.toStatus);
     const to = (event.toStatus ?? '').toLowerCase();
     const s = project.statuses;
     // JSM moved the issue once its own approval rule was met; the answers were handed to the
@@ -489,13 +500,18 @@ export class JiraSurface implements SurfaceAdapter {
    * transitions once per status the issue passes through (a status no transition leads to is
    * passed over: already there, or no such path in this workflow).
    */
-  private async walkStatuses(ref: string, statuses: string[], project: JiraProject, log: Logger): Promise<void> {
+  private async walkStatuses(ref: string, statuses: string[], project: JiraProject, log: Logger, properties: IssuePropertyWrite[]): Promise<{ propertiesWritten: boolean }> {
     const steps = statuses.map((status) => ({ status, resolution: resolutionFor(project, status) }));
-    await this.deps.client.transitionAlong(ref, steps, async (status, err) => {
-      if (err instanceof JiraTransitionRefusedError) return this.transitionRefused(ref, err, log);
-      if (!(err instanceof UserError)) throw err;
-      log.info({ status, problem: err.message }, 'transition not available');
-    });
+    return this.deps.client.transitionAlong(
+      ref,
+      steps,
+      async (status, err) => {
+        if (err instanceof JiraTransitionRefusedError) return this.transitionRefused(ref, err, log);
+        if (!(err instanceof UserError)) throw err;
+        log.info({ status, problem: err.message }, 'transition not available');
+      },
+      properties,
+    );
   }
 
   /** Tells the ticket (once per target and reason) that Jira refused to move it, and logs it at warn. */
@@ -553,21 +569,33 @@ export class JiraSurface implements SurfaceAdapter {
     const thread = all.sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0]?.id ?? request.id;
     const rendered = renderJiraComment(blocks);
     if (rendered.shrunk && request.plan) await this.attachPlan(ref, request);
-    await this.deps.client.upsertStatusComment(ref, thread, rendered.doc);
+    await this.deps.client.upsertStatusComment(ref, thread, rendered.doc, this.statusLedger);
     await this.tickets.planShown(ref, request);
-    if (project) await this.walkStatuses(ref, this.statusFor(request.state, project.statuses), project, log);
+    // Nothing of the service reads it back: written where a ticket rests (its plan shown, waiting
+    // for a window, ended), not at the states a request passes through on its way to the result;
+    // with the walk's transitions when there are any, else on its own.
+    const property = PASSING_STATES.has(request.state) ? [] : [requestProperty(request)];
+    const walked = project ? await this.walkStatuses(ref, this.statusFor(request.state, project.statuses), project, log, property) : undefined;
     // The JSM approval opened by entering the approval status is bound to this plan.
     if (project?.approval === 'jsm' && request.state === 'awaiting_approval') await this.jsm.bind(ref, request);
-    // Nothing of the service reads it back: written where a ticket rests (its plan shown, waiting
-    // for a window, ended), not at the states a request passes through on its way to the result.
-    if (PASSING_STATES.has(request.state)) return;
-    await this.deps.client.setIssueProperty(ref, 'ticket-surface.request', {
-      requestId: request.id,
-      revision: request.contentRevision,
-      state: request.state,
-      ...(request.plan ? { planHash: request.plan.hash } : {}),
-    });
+    for (const p of walked?.propertiesWritten ? [] : property) await this.deps.client.setIssueProperty(ref, p.key, p.value);
   }
+}
+
+/** The surface-id namespace of requests' status comments (`<issue key> <request id>` → comment id). */
+const STATUS_COMMENTS = 'jira-status-comments';
+
+/** Where an issue read back is: its project, issue type and status (what a status walk needs to know). */
+const issueSighting = z.looseObject({
+  project: z.looseObject({ key: z.string() }),
+  issuetype: z.looseObject({ id: z.string() }),
+  status: z.looseObject({ name: z.string() }),
+});
+
+/** The `ticket-surface.request` issue property: the request the issue rests at, for people and tools reading Jira. */
+function requestProperty(request: Request): IssuePropertyWrite {
+  const value = { requestId: request.id, revision: request.contentRevision, state: request.state, ...(request.plan ? { planHash: request.plan.hash } : {}) };
+  return { key: 'ticket-surface.request', value };
 }
 
 /** The resolution a transition into `status` sends when its screen requires one (done, rejected, cancelled). */

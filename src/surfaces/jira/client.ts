@@ -18,6 +18,7 @@ import { adfText, type AdfDoc, type AdfNode } from './adf.ts';
 import { RemoteApiError, RemoteAuthError, RemoteRateLimitedError, RemoteResponseError, RemoteUnavailableError } from '../shared/remote-errors.ts';
 import { RemoteCaller, axiosFailure, parseAnswer, type RateLimitOptions, type RemoteErrorFactory, type RemoteFailure } from '../shared/remote-call.ts';
 import { issueOfPath, JiraRateLimits, parseJiraRateLimitHeaders, type JiraRateLimitsOptions } from './rate-limits.ts';
+import { TransitionMemory, type RememberedTransition } from './transition-memory.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -105,8 +106,11 @@ const transitionSchema = z.looseObject({
   fields: z.record(z.string(), screenFieldSchema).optional(),
 });
 const transitionsSchema = z.looseObject({ transitions: z.array(transitionSchema) });
-/** One transition of an issue, with its screen's fields. */
-type JiraTransition = z.infer<typeof transitionSchema>;
+/** One step of a status walk: the status, and the resolution to give when a transition screen asks for one. */
+export interface WalkStep {
+  status: string;
+  resolution?: string;
+}
 const issueStatusSchema = z.looseObject({ key: z.string(), fields: z.looseObject({ status: z.looseObject({ name: z.string() }) }) });
 const propertySchema = z.looseObject({ key: z.string(), value: z.unknown() });
 const attachmentsSchema = z.array(z.looseObject({ id: z.union([z.string(), z.number()]).transform(String), filename: z.string(), size: z.number().optional() }));
@@ -163,6 +167,32 @@ export interface JiraClientOptions extends RateLimitOptions, JiraRateLimitsOptio
   logger: Logger;
   /** Per-request timeout (default 15 s). */
   timeoutMs?: number;
+  /** How long issues' statuses and workflows' transitions seen are reused by status walks (default 300 s; 0: read each time). */
+  workflowCacheSeconds?: number;
+}
+
+/**
+ * Where status comments are claimed before their first post and their ids recorded after it,
+ * shared by every process (see {@link JiraClient.upsertStatusComment}).
+ */
+export interface StatusCommentLedger {
+  /** `first`: no writer claimed this status comment before; `id`: the comment recorded for it. */
+  claim(key: string): Promise<{ first: boolean; id?: string }>;
+  /** Records the id of the status comment posted or found for `key`. */
+  settle(key: string, commentId: string): Promise<void>;
+}
+
+/** An issue property written with a transition (`IssueUpdateDetails.properties`). */
+export interface IssuePropertyWrite {
+  key: string;
+  value: unknown;
+}
+
+/** A transition the memory offered was refused: what the walk believed was stale. */
+class StaleWalkError extends Error {
+  constructor(readonly step: number) {
+    super('the remembered transitions were stale');
+  }
 }
 
 /** Key of the comment property (and prefix of the issue property) marking status comments. */
@@ -176,7 +206,11 @@ export const STATUS_PROPERTY = 'ticket-surface';
  * (runatlantis/atlantis#897, #1060); tfcmt-style bots hide an HTML comment in the body. Jira can
  * neither minimise a comment nor hold hidden text in ADF, and matching on visible wording breaks
  * when templates change. So these layers are used, cheapest first:
- * 0. the client remembers the ids it wrote or found in this process, so an edit is one PUT;
+ * 0. the client remembers the ids it wrote or found in this process, so an edit is one PUT; with
+ *    a {@link StatusCommentLedger} (Redis, shared by every worker) a status comment is claimed
+ *    before its first post and its id recorded after: the first claim posts without a search
+ *    (no writer before it can have posted), a later writer edits the recorded id at once, and a
+ *    claim without an id (a crash between claim and record) falls through to layers 1 and 2;
  * 1. the comment itself carries an entity property `ticket-surface` = `{kind:'status', requestId}`
  *    set in the same POST that creates it (atomic with the comment, invisible to people, survives
  *    edits of the text); comments are listed with `expand=properties` to find it;
@@ -203,6 +237,8 @@ export class JiraClient {
   private readonly http: AxiosInstance;
   private readonly logger: Logger;
   private readonly remote: RemoteCaller;
+  /** Statuses and transitions seen, reused by {@link transitionAlong}. */
+  private readonly memory: TransitionMemory;
 
   constructor(options: JiraClientOptions) {
     const baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -219,6 +255,17 @@ export class JiraClient {
     this.logger = options.logger.child({ component: 'jira-client' });
     const limiter = new JiraRateLimits(options);
     this.remote = new RemoteCaller({ ...options, system: 'jira', logger: this.logger, errors: JIRA_ERRORS, describe: describeFailure, limiter });
+    this.memory = new TransitionMemory((options.workflowCacheSeconds ?? 300) * 1000);
+  }
+
+  /** The issue was seen (read back, or delivered) in `status` of its project's and issue type's workflow. */
+  sawIssue(issueKey: string, projectKey: string, issueTypeId: string, status: string): void {
+    this.memory.saw(issueKey, projectKey, issueTypeId, status);
+  }
+
+  /** A delivery says the issue moved to `status` (a person's transition). */
+  sawStatus(issueKey: string, status: string): void {
+    this.memory.sawMove(issueKey, status);
   }
 
   /**
@@ -255,27 +302,36 @@ export class JiraClient {
 
   /**
    * Writes the request's one status comment: edits it in place when it exists, posts it
-   * otherwise. Never posts a second one for the same request (see the class notes).
+   * otherwise. Never posts a second one for the same request (see the class notes). With a
+   * `ledger`, the first writer anywhere posts without searching and later writers in other
+   * processes edit the recorded comment at once.
    */
-  async upsertStatusComment(issueKey: string, requestId: string, body: AdfDoc): Promise<UpsertResult> {
+  async upsertStatusComment(issueKey: string, requestId: string, body: AdfDoc, ledger?: StatusCommentLedger): Promise<UpsertResult> {
     const memoKey = `${issueKey} ${requestId}`;
     // Layer 0: the id this process wrote or found last time, so an edit is one call.
     const known = this.statusComments.get(memoKey);
-    if (known && (await this.editIfThere(issueKey, known, body))) {
-      this.remember(memoKey, known);
-      return { commentId: known, created: false };
-    }
+    if (known && (await this.editIfThere(issueKey, known, body))) return this.kept(memoKey, known);
     this.statusComments.delete(memoKey);
-    const found = await this.findStatusComment(issueKey, requestId);
+    const claim = !known && ledger ? await ledger.claim(memoKey) : undefined;
+    if (claim?.id && (await this.editIfThere(issueKey, claim.id, body))) return this.kept(memoKey, claim.id);
+    // The first claim: no writer before this one can have posted it, so there is nothing to find.
+    const found = claim?.first ? undefined : await this.findStatusComment(issueKey, requestId);
     if (found) {
       await this.updateComment(issueKey, found, body);
-      this.remember(memoKey, found);
-      return { commentId: found, created: false };
+      await ledger?.settle(memoKey, found);
+      return this.kept(memoKey, found);
     }
     const { id } = await this.addComment(issueKey, body, [{ key: STATUS_PROPERTY, value: { kind: 'status', requestId } }]);
     this.remember(memoKey, id);
+    await ledger?.settle(memoKey, id);
     this.logger.info({ issueKey, requestId, commentId: id }, 'status comment posted');
     return { commentId: id, created: true };
+  }
+
+  /** An edited status comment, remembered. */
+  private kept(memoKey: string, commentId: string): UpsertResult {
+    this.remember(memoKey, commentId);
+    return { commentId, created: false };
   }
 
   /** Edits comment `commentId`; false when someone deleted it (then it is looked for, or posted, again). */
@@ -361,65 +417,122 @@ export class JiraClient {
       const targets = [...new Set(transitions.map((x) => `"${x.to.name}"`))].join(', ') || 'none';
       throw new JiraApiError('not_found', 404, 'GET /rest/api/3/issue/{key}/transitions', [`no transition of ${issueKey} leads to "${statusName}" (from "${current}"; available: ${targets})`]);
     }
-    await this.take(issueKey, t, opts.resolution);
+    try {
+      await this.take(issueKey, t, opts.resolution);
+    } catch (err) {
+      // Someone moved the issue between the read and the post: not a refusal of this transition.
+      if (refusal(err) && !(await this.offered(issueKey, t))) return { transitioned: false };
+      throw err;
+    }
     return { transitioned: true };
   }
 
   /**
    * Moves the issue along `steps` in order, each as {@link transitionTo} would, but with the
-   * transitions read once per status the issue is in and no read of the current status: a step
-   * no transition leads to is passed over (the issue is there already, or the workflow has no
-   * such path from here; the walk goes on either way). A step that fails goes to `onError`,
-   * which throws to end the walk or returns to go on with the next step.
+   * transitions read at most once per status the issue is in and no read of the current status:
+   * a step no transition leads to is passed over (the issue is there already, or the workflow
+   * has no such path from here; the walk goes on either way). A step that fails goes to
+   * `onError`, which throws to end the walk or returns to go on with the next step.
+   *
+   * What this process saw of the issue and its workflow (see {@link TransitionMemory}) spares
+   * the reads: a step to the status the issue was last seen in is passed over, and one the
+   * remembered transitions lead to is posted at once. When Jira refuses a remembered transition,
+   * the belief is dropped and the walk goes on from that step reading the transitions again.
+   *
+   * `properties` are written with the walk's transitions (in their POST); the answer says
+   * whether they were, so a walk that moved nothing leaves the caller to write them.
    */
-  async transitionAlong(issueKey: string, steps: { status: string; resolution?: string }[], onError: (status: string, err: unknown) => Promise<void>): Promise<void> {
-    let transitions: JiraTransition[] | undefined;
-    for (const step of steps) {
-      transitions ??= await this.transitions(issueKey);
+  async transitionAlong(
+    issueKey: string,
+    steps: WalkStep[],
+    onError: (status: string, err: unknown) => Promise<void>,
+    properties: IssuePropertyWrite[] = [],
+  ): Promise<{ propertiesWritten: boolean }> {
+    const walk = { written: false };
+    try {
+      await this.walk(issueKey, steps, onError, properties, walk, true);
+    } catch (err) {
+      if (!(err instanceof StaleWalkError)) throw err;
+      this.logger.debug({ issueKey }, 'remembered transitions were stale: read again');
+      this.memory.lost(issueKey);
+      await this.walk(issueKey, steps.slice(err.step), onError, properties, walk, false);
+    }
+    return { propertiesWritten: walk.written };
+  }
+
+  /** One pass of {@link transitionAlong}; with `remembered`, trusts the memory and throws {@link StaleWalkError} when it was wrong. */
+  private async walk(
+    issueKey: string,
+    steps: WalkStep[],
+    onError: (status: string, err: unknown) => Promise<void>,
+    properties: IssuePropertyWrite[],
+    walk: { written: boolean },
+    remembered: boolean,
+  ): Promise<void> {
+    let transitions: RememberedTransition[] | undefined;
+    for (const [i, step] of steps.entries()) {
       const want = step.status.trim().toLowerCase();
-      const t = transitions.find((x) => x.to.name.toLowerCase() === want);
+      if (remembered && this.memory.seenIn(issueKey) === want) continue;
+      const kept = remembered && !transitions ? this.memory.transitionsOf(issueKey)?.find((x) => x.to.name.toLowerCase() === want) : undefined;
+      transitions ??= kept ? undefined : await this.transitions(issueKey);
+      const t = kept ?? transitions?.find((x) => x.to.name.toLowerCase() === want);
       if (!t) {
         this.logger.debug({ issueKey, status: step.status }, 'no transition leads there from here: passed over');
         continue;
       }
+      transitions = undefined;
       try {
-        await this.take(issueKey, t, step.resolution);
+        await this.take(issueKey, t, step.resolution, properties);
+        walk.written ||= properties.length > 0;
       } catch (err) {
+        if (kept && refusal(err)) throw new StaleWalkError(i);
+        if (refusal(err) && !(await this.offered(issueKey, t))) {
+          // Someone moved the issue between the read and the post: not a refusal of this transition.
+          this.logger.info({ issueKey, status: step.status }, 'the issue moved meanwhile: step passed over');
+          continue;
+        }
         await onError(step.status, err);
       }
-      transitions = undefined;
     }
   }
 
+  /** Whether transition `t` is still offered on the issue (read again). */
+  private async offered(issueKey: string, t: RememberedTransition): Promise<boolean> {
+    return (await this.transitions(issueKey)).some((x) => x.id === t.id);
+  }
+
   /** Performs transition `t`, with a resolution when its screen requires one or Jira asks for one. */
-  private async take(issueKey: string, t: JiraTransition, resolution: string | undefined): Promise<void> {
+  private async take(issueKey: string, t: RememberedTransition, resolution: string | undefined, properties: IssuePropertyWrite[] = []): Promise<void> {
     const screen = t.fields?.resolution;
     const first = screen?.required ? { resolution: resolutionValue(screen, resolution) } : undefined;
     try {
-      await this.doTransition(issueKey, t, first);
+      await this.doTransition(issueKey, t, first, properties);
     } catch (err) {
       const refused = refusal(err);
       if (!refused) throw err;
       const retry = !first && screen && refused.some((m) => /resolution/i.test(m)) ? { resolution: resolutionValue(screen, resolution) } : undefined;
       if (!retry) throw new JiraTransitionRefusedError(issueKey, t.name, t.to.name, refused);
       this.logger.info({ issueKey, transition: t.name }, 'transition needs a resolution: retried with one');
-      await this.doTransition(issueKey, t, retry);
+      await this.doTransition(issueKey, t, retry, properties);
     }
+    this.memory.moved(issueKey, t.to.name);
   }
 
-  /** The transitions available on the issue now, with the fields of their screens. */
-  private async transitions(issueKey: string): Promise<JiraTransition[]> {
+  /** The transitions available on the issue now, with the fields of their screens (remembered for its status). */
+  private async transitions(issueKey: string): Promise<RememberedTransition[]> {
     const op = 'GET /rest/api/3/issue/{key}/transitions';
     const res = await this.remote.call(op, async () => (await this.jira()).issues.getTransitions({ issueIdOrKey: issueKey, expand: 'transitions.fields' }), { subject: issueKey });
-    return this.parse(op, transitionsSchema, res).transitions;
+    const list = this.parse(op, transitionsSchema, res).transitions;
+    this.memory.learned(issueKey, list);
+    return list;
   }
 
-  /** Performs transition `t` with `fields` from its screen; a 400 becomes {@link JiraTransitionRefusedError}. */
-  private async doTransition(issueKey: string, t: JiraTransition, fields: Record<string, unknown> | undefined): Promise<void> {
+  /** Performs transition `t` with `fields` from its screen (and `properties`); a 400 becomes {@link JiraTransitionRefusedError}. */
+  private async doTransition(issueKey: string, t: RememberedTransition, fields: Record<string, unknown> | undefined, properties: IssuePropertyWrite[]): Promise<void> {
     try {
       await this.remote.call(
         'POST /rest/api/3/issue/{key}/transitions',
-        async () => (await this.jira()).issues.doTransition({ issueIdOrKey: issueKey, transition: { id: t.id }, ...(fields ? { fields } : {}) }),
+        async () => (await this.jira()).issues.doTransition({ issueIdOrKey: issueKey, transition: { id: t.id }, ...(fields ? { fields } : {}), ...(properties.length ? { properties } : {}) }),
         { subject: issueKey },
       );
     } catch (err) {

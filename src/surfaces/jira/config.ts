@@ -69,6 +69,13 @@ export const jiraSurfaceConfigSchema = z.object({
    * deactivated in Jira is seen so at most this long after the answer was fetched.
    */
   directoryCacheSeconds: z.number().int().min(0).max(3600).optional(),
+  /**
+   * How long (seconds) the status an issue was last seen in, and the transitions of a workflow's
+   * status, are reused when the service moves issues (default 300; 0: read the transitions at
+   * every step). A workflow edited in Jira is seen at the latest this long after, or at once when
+   * Jira refuses a remembered transition.
+   */
+  workflowCacheSeconds: z.number().int().min(0).max(3600).optional(),
 });
 
 /** Validated Jira surface configuration. */

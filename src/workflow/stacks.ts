@@ -14,6 +14,11 @@
  * is decommissioned in reverse order (the decommission path of the workflow), then the ticket
  * is closed with what the stack cost while it lived.
  *
+ * Who may: the desk checks every caller itself, whatever the surface (a ticket, the catalog
+ * item, the API, the CLI): requesting needs the requester role; `/extend` and `/resume` the
+ * stack's requester (the same person) or an admin, active in the directory
+ * (Authorizer.requireOnStack). A refusal is audited and thrown as a ForbiddenError.
+ *
  * Restarts: lease jobs are delayed queue jobs whose ids derive from (environment, lease
  * generation, kind), re-added at start by {@link StackDesk.recover}; an extension makes a new
  * generation, so the old jobs do nothing when they fire. {@link StackDesk.tick} (the sweep)

@@ -489,7 +489,7 @@ async function startDriftSchedule(opts: RuntimeOptions, f: Foundation, drift: Dr
  * The stack desk over the repository's stack templates (a template that does not load is logged
  * and left out), and, in a process that runs the workers, its lease jobs (recovered at start).
  */
-async function buildStacks(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, workers: boolean, closers: CloseStack): Promise<{ stacks: StackDesk; leaseJobs?: LeaseJobs }> {
+async function buildStacks(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces, workflow: RequestWorkflow, authorizer: Authorizer, workers: boolean, closers: CloseStack): Promise<{ stacks: StackDesk; leaseJobs?: LeaseJobs }> {
   const { logger } = opts;
   let templates = new Map<string, StackTemplate>();
   try {
@@ -509,6 +509,7 @@ async function buildStacks(opts: RuntimeOptions, f: Foundation, surfaces: Surfac
     replan: (id, by, surface) => workflow.replan(id, by, surface),
     notifier: (s) => (s.origin.surface === 'jira' ? surfaces.jira?.surface.stackNotifier() : s.origin.surface === 'servicenow' ? surfaces.servicenow?.surface.stackNotifier() : undefined),
     ...(leaseJobs ? { scheduler: leaseJobs } : {}),
+    authorizer,
     clock: f.clock,
     logger,
   });
@@ -615,7 +616,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const jobs = { requestsWithJobs: () => requestsWithJobs(queues.requests) };
     const recovery = new RequestRecovery({ workflow, requests: engine.requests, outbox: engine.inventory.outbox, jobs, clock, logger, metrics, held: (r) => freezes.holds(r) });
     const workers = opts.workers ?? config.RUN_WORKERS;
-    const { stacks, leaseJobs } = await buildStacks(opts, f, surfaces, workflow, workers, closers);
+    const { stacks, leaseJobs } = await buildStacks(opts, f, surfaces, workflow, trust.authorizer, workers, closers);
     stacksRef = stacks;
     if (workers) await startWorkers(opts, f, surfaces, workflow, recovery, metrics, closers, stacks);
     const driftSchedule = workers ? await startDriftSchedule(opts, f, drift, closers) : undefined;

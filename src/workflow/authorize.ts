@@ -5,7 +5,8 @@
  * file a request, approve, attest, create projects and environments, write packages, sync
  * forms, manage tokens, reveal secrets) need a role ({@link ACTIONS}); the commands on one request (cancel,
  * reject, `/plan` and `/apply`) need a relation to that request: its requester, one of its
- * approvers (the groups its policy names), or an admin. Admins may do everything. Every
+ * approvers (the groups its policy names), or an admin. The commands on one stack (`/extend`,
+ * `/resume`) need its requester or an admin, active in the directory. Admins may do everything. Every
  * refusal is audited as `authz.refused` (who, what, why) and thrown as a {@link ForbiddenError}
  * naming what was needed, so the API answers 403 and a ticket is told why.
  *
@@ -37,7 +38,10 @@ export type Action =
   | 'drift.check'
   | 'drift.decide'
   | 'drift.decide.ops'
-  | 'environment.freeze';
+  | 'environment.freeze'
+  | 'stack.request'
+  | 'stack.extend'
+  | 'stack.resume';
 
 /** The role an action needs, and how a refusal names the action. */
 export interface ActionRule {
@@ -66,6 +70,9 @@ export const ACTIONS: Readonly<Record<Action, ActionRule>> = {
   'drift.decide': { role: 'requester', doing: 'deciding on drift of a request\'s package' },
   'drift.decide.ops': { role: 'approver', doing: 'deciding on drift of an ops-owned field of a request\'s package' },
   'environment.freeze': { role: 'admin', doing: 'freezing or unfreezing an environment' },
+  'stack.request': { role: 'requester', doing: 'requesting a stack' },
+  'stack.extend': { role: 'requester', doing: 'extending the lease of a stack' },
+  'stack.resume': { role: 'requester', doing: 'resuming a stack' },
 };
 
 /** Why a credential was not accepted. */
@@ -120,6 +127,23 @@ export interface Caller {
   actor: Actor;
   surface: SurfaceName;
 }
+
+/** The commands on one stack (a preview environment) that need a relation to it: `/extend`, `/resume`. */
+export type StackCommand = 'stack.extend' | 'stack.resume';
+
+/** Who acts on a stack: a surface's actor (a ticket's commenter, a CLI user), or an authenticated principal (an API caller). */
+export type StackCaller = Caller | Principal;
+
+/** What deciding on a stack needs to know of it. */
+export interface StackSubject {
+  /** The stack's environment id (its refusals are audited under that environment). */
+  id: string;
+  /** Who requested it, on which surface (for `/extend` and `/resume`; none known: only an admin may). */
+  requester?: Caller;
+}
+
+/** How a surface's account is named in messages, by surface. */
+const ACCOUNT_WORDS: Record<Principal['surface'], string> = { http: 'person', cli: 'CLI user', jira: 'Jira account', servicenow: 'ServiceNow account' };
 
 /** The commands on one request that need a relation to it. */
 export type RequestCommand = 'request.cancel' | 'request.reject' | 'request.replan' | 'drift.decide' | 'drift.decide.ops';
@@ -182,11 +206,21 @@ export class Authorizer {
    * The principal of a ticket's commenter asking for `action` (an admin command): their
    * directory person. Refused (audited) when the directory lists nobody for them.
    */
-  async ticketPrincipal(caller: Caller & { surface: 'jira' | 'servicenow' }, action: Action): Promise<Principal> {
+  ticketPrincipal(caller: Caller & { surface: 'jira' | 'servicenow' }, action: Action): Promise<Principal> {
+    return this.callerPrincipal(caller, action, `${ACTIONS[action].doing} needs the ${ACTIONS[action].role} role`, { type: 'action', id: action });
+  }
+
+  /**
+   * The principal of a surface's actor: their directory person. Refused (audited) when the
+   * directory lists nobody for them, as `refusal` (what was asked and what it needs) followed by why.
+   */
+  private async callerPrincipal(caller: Caller, action: Action, refusal: string, subject: { type: string; id: string }): Promise<Principal> {
     const person = await this.deps.resolver.personOf(caller.actor, caller.surface);
     const who = caller.actor.displayName ?? caller.actor.id;
-    if (!person) return this.refuse(caller, action, 'a person in the directory', `${ACTIONS[action].doing} needs the ${ACTIONS[action].role} role; ${who} is not in the directory`, { type: 'action', id: action });
-    return { person, surface: caller.surface, account: caller.actor.id, via: `${caller.surface === 'jira' ? 'Jira' : 'ServiceNow'} account ${who}` };
+    if (!person) return this.refuse(caller, action, 'a person in the directory', `${refusal}; ${who} is not in the directory`, subject);
+    // The resolver finds people on the API, the CLI and the ticket surfaces only.
+    const surface = caller.surface as Principal['surface'];
+    return { person, surface, account: caller.actor.id, via: `${ACCOUNT_WORDS[surface]} ${who}` };
   }
 
   /** The actor a principal acts as on its surface (stamped with their person). */
@@ -238,6 +272,31 @@ export class Authorizer {
     const needs = action === 'request.cancel' ? `${requester} or the admin role` : approverOnly ? `${approver} or the admin role` : `${requester}, ${approver} or the admin role`;
     const who = person?.displayName ?? caller.actor.displayName ?? caller.actor.id;
     await this.refuse(caller, action, needs, `${ACTIONS[action].doing.replace('a request', `request ${request.id}`)} needs ${needs}; ${who} is none of these`, subject, request.id);
+  }
+
+  /**
+   * The commands on one stack, from any surface, for an active person of the directory:
+   * requesting a stack (`stack.request`) needs the requester role, as filing a request does;
+   * `/extend` and `/resume` (`stack.extend`, `stack.resume`) need the stack's requester (the
+   * person, whichever surface they use) or the admin role, as `/cancel` on a request does. A
+   * principal's credential must allow the requester role (the admin role, for another's stack).
+   * Returns the principal the caller acts as; refusals are audited under the stack's environment.
+   */
+  async requireOnStack(by: StackCaller, action: 'stack.request' | StackCommand, stack: StackSubject): Promise<Principal> {
+    const subject = { type: 'environment', id: stack.id };
+    const doing = ACTIONS[action].doing.replace('a stack', `stack ${stack.id}`);
+    const requester = action === 'stack.request' ? undefined : stack.requester;
+    const named = requester && ((await this.deps.resolver.personOf(requester.actor, requester.surface))?.displayName ?? requester.actor.displayName ?? requester.actor.id);
+    const needs = named ? `its requester (${named}) or the admin role` : action === 'stack.request' ? 'the requester role' : 'the admin role';
+    const p = 'actor' in by ? await this.callerPrincipal(by, action, `${doing} needs ${needs}`, subject) : by;
+    const caller = { actor: this.actorOf(p), surface: p.surface };
+    const name = p.person.displayName;
+    if (!p.person.active) await this.refuse(caller, action, 'an active person', `${doing} needs an active person; ${name} is not active in the directory`, subject);
+    const related = requester ? p.person.id === (await this.deps.resolver.keyOf(requester.actor, requester.surface)) : action === 'stack.request' && this.holds(p.person, 'requester');
+    const scopeOk = !p.scope || ROLES.indexOf(p.scope) >= ROLES.indexOf('requester');
+    if ((this.holds(p.person, 'admin') && (!p.scope || p.scope === 'admin')) || (related && scopeOk)) return p;
+    const why = related ? `the ${p.via} allows only the ${p.scope} role` : action === 'stack.request' ? this.standing(p.person, 'requester') : `${name} is none of these`;
+    return this.refuse(caller, action, needs, `${doing} needs ${needs}; ${why}`, subject);
   }
 
   /** The groups whose members approve (and may reject) `request`: its requirements', else its environment's, else the policy's. */

@@ -14,6 +14,11 @@
  * is decommissioned in reverse order (the decommission path of the workflow), then the ticket
  * is closed with what the stack cost while it lived.
  *
+ * Who may: the desk checks every caller itself, whatever the surface (a ticket, the catalog
+ * item, the API, the CLI): requesting needs the requester role; `/extend` and `/resume` the
+ * stack's requester (the same person) or an admin, active in the directory
+ * (Authorizer.requireOnStack). A refusal is audited and thrown as a ForbiddenError.
+ *
  * Restarts: lease jobs are delayed queue jobs whose ids derive from (environment, lease
  * generation, kind), re-added at start by {@link StackDesk.recover}; an extension makes a new
  * generation, so the old jobs do nothing when they fire. {@link StackDesk.tick} (the sweep)
@@ -25,6 +30,7 @@ import { leasePolicyFor, parseDuration, type Policy } from '../policy/index.ts';
 import { durationText } from '../policy/duration.ts';
 import type { Answers } from '../forms/index.ts';
 import type { FormCatalog } from '../forms/catalog.ts';
+import type { Authorizer, Caller, StackCaller, StackCommand } from './authorize.ts';
 import { decommissionIntake } from './decommission.ts';
 import type { Engine } from './engine.ts';
 import type { Lease, Stack, StackPackage, StackStore, StackWriteContext } from './stack-store.ts';
@@ -99,6 +105,8 @@ export interface StackDeskDeps {
   /** The ticket writer of a stack's surface (read at each use); none: the ticket is not written. */
   notifier: (stack: Stack) => StackNotifier | undefined;
   scheduler?: LeaseScheduler;
+  /** Who may request, extend and resume a stack (see {@link Authorizer.requireOnStack}). */
+  authorizer: Pick<Authorizer, 'requireOnStack' | 'actorOf'>;
   clock: Clock;
   logger: Logger;
 }
@@ -110,7 +118,8 @@ export interface StackRequestInput {
   labels?: Labels;
   answers?: Record<string, unknown>;
   origin: Origin;
-  actor: Actor;
+  /** Who asks: a ticket's commenter or a CLI user (actor and surface), or an API principal. */
+  by: StackCaller;
 }
 
 const FINAL_BAD = new Set(['failed', 'invalid', 'rejected', 'cancelled']);
@@ -139,28 +148,40 @@ export class StackDesk {
   }
 
   /**
-   * Requests stack `input.template` as environment `input.name`: a stack of that environment
-   * that stopped on a failure is resumed instead, one in progress is left as it is.
+   * Checks that `by` may do `action` on stack `id` (`s`, once it exists): the authorizer's rule,
+   * the same for every surface, refusals audited. Returns who they act as, on their surface.
+   */
+  private async callerFor(by: StackCaller, action: 'stack.request' | StackCommand, id: string, s?: Stack): Promise<Caller> {
+    const requester = s ? { requester: { actor: s.actor, surface: s.origin.surface } } : {};
+    const p = await this.deps.authorizer.requireOnStack(by, action, { id, ...requester });
+    return 'actor' in by ? by : { actor: this.deps.authorizer.actorOf(p), surface: p.surface };
+  }
+
+  /**
+   * Requests stack `input.template` as environment `input.name` (a person with the requester
+   * role): a stack of that environment that stopped on a failure is resumed instead (by its
+   * requester or an admin), one in progress is left as it is.
    */
   async request(input: StackRequestInput): Promise<Stack> {
     const template = this.deps.templates.get(input.template);
     if (!template) throw new StackTemplateError(`unknown stack "${input.template}"; stacks: ${this.templateNames().join(', ') || 'none'}`);
     if (!/^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(input.name)) throw new StackTemplateError(`environment name "${input.name}" must be lowercase letters, digits and hyphens`);
     const id = `${template.project}-${input.name}`;
+    const { actor } = await this.callerFor(input.by, 'stack.request', id);
     const existing = await this.deps.store.find(id);
     if (existing && (existing.origin.surface !== input.origin.surface || existing.origin.ref !== input.origin.ref)) {
       throw new StackTemplateError(`${id} is a stack already, requested from ${existing.origin.surface} ${existing.origin.ref}; choose another name`);
     }
-    if (existing) return existing.failed ? this.resume(existing.id, input.actor) : existing;
+    if (existing) return existing.failed ? this.resume(existing.id, input.by) : existing;
     const env = await this.inventory.find('environment', id);
     if (env) throw new StackTemplateError(`environment ${id} exists already and is no stack's; choose another name`);
     const params = stackParams(template, input.answers ?? {}, input.name);
     const packages = await this.resolvePackages(template, id, params);
     // The template's labels win: a request cannot make its environment another kind (and escape the lease).
     const labels = { ...(input.labels ?? {}), ...template.labels };
-    const ctx = { actor: input.actor.id, surface: input.origin.surface };
+    const ctx = { actor: actor.id, surface: input.origin.surface };
     const at = this.now().toISOString();
-    const stack: Stack = { id, template: template.name, project: template.project, name: input.name, labels, origin: input.origin, actor: input.actor, answers: input.answers ?? {}, packages, phase: 'creating', createdAt: at, updatedAt: at };
+    const stack: Stack = { id, template: template.name, project: template.project, name: input.name, labels, origin: input.origin, actor, answers: input.answers ?? {}, packages, phase: 'creating', createdAt: at, updatedAt: at };
     // Resumable: the stack is stored first; its environment and packages are created (when missing) by every advance while it is creating, so a crash in between is repaired by the sweep.
     await this.deps.store.put(stack, undefined, 'stack.request', ctx, `stack ${template.name} requested as ${id}`);
     return this.advance(id);
@@ -257,18 +278,20 @@ export class StackDesk {
   }
 
   /**
-   * `/resume`: plans the failed package's request again (the workflow's replan: its policy and
-   * approvals as usual) and goes on. Nothing failed: the stack is moved on from its facts.
+   * `/resume` (the stack's requester or an admin): plans the failed package's request again (the
+   * workflow's replan: its policy and approvals as usual) and goes on. Nothing failed: the stack
+   * is moved on from its facts.
    */
-  async resume(id: string, by: Actor): Promise<Stack> {
+  async resume(id: string, caller: StackCaller): Promise<Stack> {
     const s = await this.deps.store.get(id);
+    const { actor: by, surface } = await this.callerFor(caller, 'stack.resume', id, s);
     if (s.failed) {
       const p = s.packages.find((x) => x.name === s.failed!.package)!;
       const r = await this.childRequest(s, p, s.phase === 'destroying');
       const { failed: _f, ...rest } = s;
       // Resumable: the failure is cleared first; a crash before the replan leaves the failed request, which advance finds and reports again.
-      await this.deps.store.put({ ...rest, updatedAt: this.now().toISOString() }, s, 'stack.resume', { actor: by.id, surface: s.origin.surface }, `resumed from ${p.id}`);
-      if (r && r.state !== 'rejected' && r.state !== 'cancelled') await this.deps.replan(r.id, by, s.origin.surface);
+      await this.deps.store.put({ ...rest, updatedAt: this.now().toISOString() }, s, 'stack.resume', { actor: by.id, surface }, `resumed from ${p.id}`);
+      if (r && r.state !== 'rejected' && r.state !== 'cancelled') await this.deps.replan(r.id, by, surface);
       else if (r) await this.fileChild(s, p, s.phase === 'destroying');
     }
     return this.advance(id, s.failed ? `↻ Resumed by ${by.displayName ?? by.id} from ${s.failed.package}.` : undefined);
@@ -342,11 +365,13 @@ export class StackDesk {
   }
 
   /**
-   * `/extend <duration>`: the lease ends `duration` later, within the policy's maximum (beyond
-   * it: refused naming the limit). A new lease generation: one write (audited
-   * `lease.extended`), then its jobs; the old generation's jobs do nothing when they fire.
+   * `/extend <duration>` (the stack's requester or an admin): the lease ends `duration` later,
+   * within the policy's maximum (beyond it: refused naming the limit). A new lease generation:
+   * one write (audited `lease.extended`), then its jobs; the old generation's jobs do nothing
+   * when they fire.
    */
-  async extend(id: string, duration: string, by: Actor): Promise<Stack> {
+  async extend(id: string, duration: string, caller: StackCaller): Promise<Stack> {
+    const { actor: by, surface } = await this.callerFor(caller, 'stack.extend', id, await this.deps.store.get(id));
     const ms = parseDuration(duration.trim());
     if (!ms) throw new StackTemplateError(`/extend needs a duration such as 4h, 1d or 1d12h (got "${duration}")`);
     const next = await this.deps.store.exclusive(id, async () => {
@@ -358,7 +383,7 @@ export class StackDesk {
         throw new StackTemplateError(`the lease of ${s.id} can last at most ${lease.maxText} (policy lease.max), until ${utc(lease.maxUntil)}; ${duration} more would end ${utc(new Date(until).toISOString())}`);
       }
       const extended: Stack = { ...s, lease: { ...lease, generation: lease.generation + 1, expiresAt: new Date(until).toISOString(), reminded: [] }, updatedAt: this.now().toISOString() };
-      return this.deps.store.put(extended, s, 'lease.extended', { actor: by.id, surface: s.origin.surface }, `lease extended by ${duration} until ${new Date(until).toISOString()}`);
+      return this.deps.store.put(extended, s, 'lease.extended', { actor: by.id, surface }, `lease extended by ${duration} until ${new Date(until).toISOString()}`);
     });
     await this.scheduleLease(next);
     return this.tell(next, `⏱ Lease extended by ${by.displayName ?? by.id} by ${duration}: it now expires ${utc(next.lease!.expiresAt)}.`);

@@ -2,7 +2,8 @@
  * Stacks over the API: `GET /v1/stacks` lists them, `POST /v1/stacks` refuses an unknown
  * template naming the ones there are, and `POST /v1/stacks/{id}/extend` extends a lease within
  * the policy's maximum and refuses beyond it naming the limit (audited `lease.extended`); a
- * reader may not extend. The CLI's `stack extend` and `stack list` do the same.
+ * reader may not extend. The CLI's `stack extend` and `stack list` do the same, and only the
+ * stack's requester (the same person, on another surface) or an admin may extend it.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -79,7 +80,10 @@ async function cli(args: string[], as: string): Promise<{ code: number; out: str
   return { code, out, err };
 }
 
-test('ticket-surface stack extend refuses beyond the maximum naming the limit; stack list shows the lease', async () => {
+test('ticket-surface stack extend refuses beyond the maximum naming the limit, and another person than its requester; stack list shows the lease', async () => {
+  const other = await cli(['stack', 'extend', 'checkout-pr-1', '2h'], 'pat');
+  assert.notEqual(other.code, 0);
+  assert.match(other.err, /extending the lease of stack checkout-pr-1 needs its requester \(Dana Developer\) or the admin role; Pat Product is none of these/);
   const beyond = await cli(['stack', 'extend', 'checkout-pr-1', '30d'], 'dana');
   assert.notEqual(beyond.code, 0);
   assert.match(beyond.err, /can last at most 7d \(policy lease\.max\)/);

@@ -17,6 +17,11 @@ function stackLine(s: Stack): string {
   return `${s.id}  ${s.template}  ${s.failed ? `failed at ${s.failed.package}: ${s.failed.message}` : s.phase}${lease}`;
 }
 
+/** Who acts: the operating-system user on the CLI (the desk finds their person and checks what they may). */
+function cliCaller(ctx: CommandContext): { actor: { id: string }; surface: 'cli' } {
+  return { actor: { id: ctx.actor.actor }, surface: 'cli' };
+}
+
 /** Runs `fn` with the stack desk, then closes the workflow. */
 async function withStacks(ctx: CommandContext, fn: (desk: NonNullable<OpenedWorkflow['stacks']>) => Promise<Stack>): Promise<number> {
   const opened = await ctx.openWorkflow(ctx.config, { logLevel: ctx.io.env.LOG_LEVEL ?? 'silent' });
@@ -39,7 +44,7 @@ export async function stackRequest(ctx: CommandContext): Promise<number> {
   }
   const answers = parseLabels(ctx.options.list('set'));
   const origin = { surface: 'cli' as const, ref: `stack-${name}` };
-  return withStacks(ctx, (desk) => desk.request({ template, name, labels: parseLabels(ctx.options.list('label')), answers, origin, actor: { id: ctx.actor.actor } }));
+  return withStacks(ctx, (desk) => desk.request({ template, name, labels: parseLabels(ctx.options.list('label')), answers, origin, by: cliCaller(ctx) }));
 }
 
 /** `stack extend <environment> <duration>`: within the policy's maximum. */
@@ -49,7 +54,7 @@ export async function stackExtend(ctx: CommandContext): Promise<number> {
     ctx.io.err('usage: ticket-surface stack extend <environment> <duration, for example 1d>');
     return 2;
   }
-  return withStacks(ctx, (desk) => desk.extend(id, duration, { id: ctx.actor.actor }));
+  return withStacks(ctx, (desk) => desk.extend(id, duration, cliCaller(ctx)));
 }
 
 /** `stack resume <environment>`: goes on after a failed package. */
@@ -59,7 +64,7 @@ export async function stackResume(ctx: CommandContext): Promise<number> {
     ctx.io.err('usage: ticket-surface stack resume <environment>');
     return 2;
   }
-  return withStacks(ctx, (desk) => desk.resume(id, { id: ctx.actor.actor }));
+  return withStacks(ctx, (desk) => desk.resume(id, cliCaller(ctx)));
 }
 
 /** `stack list [--json]`: every stack, where it is, and its lease. */

@@ -405,7 +405,7 @@ function apiRouter(deps: HttpAppDeps): Router {
   if (deps.drift) r.use(driftRouter(engine, authz, deps.drift));
   r.use(requestsRouter(engine, authz, workflow));
   if (deps.freezes) r.use(freezesRouter(deps.freezes, authz));
-  if (deps.stacks && engine.stacks) r.use(stacksRouter(deps.stacks, engine.stacks, authz));
+  if (deps.stacks && engine.stacks) r.use(stacksRouter(deps.stacks, engine.stacks));
   r.use(queriesRouter(engine));
   r.use(auditRouter(engine));
   return r;

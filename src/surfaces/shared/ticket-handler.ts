@@ -228,18 +228,20 @@ export class TicketHandler {
     const desk = this.deps.stacks?.();
     if (!desk || !['stack', 'extend', 'resume'].includes(cmd.name)) return false;
     const origin = { surface: this.deps.surface, ref, url: this.deps.writer.link(ref) };
+    // Who may is decided by the desk (the stack's requester, an admin), the same for every surface.
+    const by = { actor, surface: this.deps.surface };
     if (cmd.name === 'stack') {
       const [template, name] = cmd.args;
       if (!template || !name) throw new UserError('validation', 'use /stack <template> <name>, for example /stack preview-checkout pr-42');
       const { labels, ...answers } = cmd.flags;
       const pairs = typeof labels === 'string' ? labels.split(',').map((kv) => kv.split('=')).filter((kv) => kv.length === 2) : [];
-      await desk.request({ template, name, labels: Object.fromEntries(pairs.map(([k, v]) => [k!.trim(), v!.trim()])), answers, origin, actor });
+      await desk.request({ template, name, labels: Object.fromEntries(pairs.map(([k, v]) => [k!.trim(), v!.trim()])), answers, origin, by });
       return true;
     }
     const stack = await desk.forTicket(origin);
     if (!stack) return false;
-    if (cmd.name === 'extend') await desk.extend(stack.id, cmd.args[0] ?? '', actor);
-    else await desk.resume(stack.id, actor);
+    if (cmd.name === 'extend') await desk.extend(stack.id, cmd.args[0] ?? '', by);
+    else await desk.resume(stack.id, by);
     return true;
   }
 

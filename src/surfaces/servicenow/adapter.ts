@@ -19,6 +19,7 @@ import { ServiceNowChanges } from './change-requests.ts';
 import type { ServiceNowClient, ServiceNowRow } from './client.ts';
 import type { ServiceNowSurfaceConfig } from './config.ts';
 import { ServiceNowDirectory } from './directory.ts';
+import { ServiceNowApprovalRecords } from './approval-records.ts';
 import { QUESTION_ITEM_KEY } from './forms-sync.ts';
 import { DECOMMISSION_ITEM_KEY, decommissionAnswers } from './decommission-item.ts';
 import { decommissionIntake } from '../../workflow/decommission.ts';
@@ -109,6 +110,8 @@ export class ServiceNowSurface implements SurfaceAdapter {
   readonly directory: Directory;
   /** People and groups of the instance (the {@link directory}), each answer reused for a short while. */
   private readonly people: ServiceNowDirectory;
+  /** The item's `sysapproval_approver` records, following the request. */
+  private readonly approvals: ServiceNowApprovalRecords;
   /** Production change requests. */
   readonly changes: ServiceNowChanges;
   private readonly tickets: TicketHandler;
@@ -124,6 +127,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
     this.changes = new ServiceNowChanges({ client: deps.client, ids: deps.ids, config: deps.config, clock: deps.clock, logger: deps.logger });
     this.people = new ServiceNowDirectory(deps.client, { ttlMs: deps.config.directoryCacheSeconds * 1000 });
     this.directory = this.people;
+    this.approvals = new ServiceNowApprovalRecords({ client: deps.client, ids: deps.ids, people: this.people });
     this.answers = new RequestedItemAnswers({ client: deps.client, ids: deps.ids, forms: deps.forms });
     this.journal = new ServiceNowJournal({ client: deps.client, config: deps.config });
     this.renderer = deps.renderer ?? new MessageRenderer();
@@ -498,7 +502,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
       return;
     }
     // Approval records first, then the state with the note in one PATCH: whoever reads the note finds them in place.
-    await this.syncApprovals(request, ritm);
+    await this.approvals.sync(request, ritmSysId);
     await this.writeStatus(ritmSysId, request, notice, view, stateChange(ritm, request));
     if (this.deps.config.changes.enabled && (await this.isProduction(request))) await this.changes.follow(request, ritm, view);
   }
@@ -526,41 +530,6 @@ export class ServiceNowSurface implements SurfaceAdapter {
   private hints(): SurfaceHints {
     const column = this.journal.column('internal') === 'comments' ? 'additional comment' : 'work note';
     return { ...this.tickets.hints(APPROVE_HINT), details: `The full plan is in the status ${column} of this revision; ${column}s are never edited, so each later change of state adds a short one.` };
-  }
-
-  /**
-   * Approval records follow the request: while it awaits approval every active member of each
-   * approver group (but the requester) has a requested `sysapproval_approver` record bound to
-   * this request; once it no longer awaits approval (or a new revision replaced it) the records
-   * still requested become "No Longer Required".
-   */
-  private async syncApprovals(request: Request, ritm: ServiceNowRow): Promise<void> {
-    const { client, ids } = this.deps;
-    const records = await client.list('sysapproval_approver', { query: `sysapproval=${ritm.sys_id}^state=requested`, fields: ['sys_id', 'approver'] });
-    const boundTo = new Map<string, string | undefined>();
-    const keys = await ids.keysOf(SURFACE, records.map((r) => r.sys_id!));
-    for (const [i, r] of records.entries()) {
-      const key = keys[i];
-      boundTo.set(r.sys_id!, key?.startsWith('approval/') ? key.split('/')[1] : undefined);
-    }
-    const awaiting = request.state === 'awaiting_approval';
-    for (const r of records) {
-      const bound = boundTo.get(r.sys_id!);
-      if (bound === undefined) continue; // made by a flow or by hand: not ours to close
-      if (bound !== request.id || !awaiting) await client.update('sysapproval_approver', r.sys_id!, { state: 'cancelled' });
-    }
-    if (!awaiting) return;
-    const groups = [...new Set(request.decisions.filter((d) => d.outcome === 'needs_approval').flatMap((d) => d.approvers?.groups ?? []))];
-    for (const group of groups) {
-      for (const user of await this.people.groupMembers(group)) {
-        if (!user || user === request.actor.id) continue;
-        const key = `approval/${request.id}/${user}`;
-        if (await ids.get(SURFACE, key)) continue;
-        const adoptable = records.find((r) => r.approver === user && (boundTo.get(r.sys_id!) ?? request.id) === request.id);
-        const record = adoptable ?? (await client.create('sysapproval_approver', { approver: user, state: 'requested', sysapproval: ritm.sys_id, document_id: ritm.sys_id, source_table: 'sc_req_item', approval_source: group }));
-        await ids.set(SURFACE, key, record.sys_id!);
-      }
-    }
   }
 }
 

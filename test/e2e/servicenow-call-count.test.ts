@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { createLogger } from '../../src/engine/logger.ts';
 import { shiftedClock } from '../../src/demo/story.ts';
 import { startServiceNowWorld, type ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
-import { syncServiceNowForms } from '../../src/demo/servicenow-steps.ts';
+import { syncServiceNowForms, workNotes } from '../../src/demo/servicenow-steps.ts';
+import type { WorkflowNotice } from '../../src/workflow/workflow.ts';
 import { waitFor } from '../../src/demo/wait.ts';
 import { countPhases, type PhaseCount } from '../../bench/lib/call-count.ts';
 import { serviceNowLifecycle } from '../../bench/lib/surface-lifecycles.ts';
@@ -25,6 +26,8 @@ const START = new Date('2026-11-24T09:00:00Z');
 let world: ServiceNowWorld;
 let dir: string;
 let offset: number;
+/** The requested item of the counted lifecycle. */
+let counted: string;
 
 before(async () => {
   // The directory cache's TTL long enough that a slow machine still reuses the warm-up's lookups.
@@ -55,7 +58,7 @@ async function quiet(w: LifecycleWorld): Promise<number> {
 }
 
 /** One requested item's lifecycle, its calls counted per phase. */
-async function lifecycle(w: LifecycleWorld): Promise<PhaseCount[]> {
+async function lifecycle(w: LifecycleWorld): Promise<{ ref: string; phases: PhaseCount[] }> {
   const first = w.calls().length;
   const t0 = Date.now();
   const ref = await w.file();
@@ -65,19 +68,22 @@ async function lifecycle(w: LifecycleWorld): Promise<PhaseCount[]> {
   await waitFor(() => w.shown(ref, 'result'), 'the result in the requested item');
   const end = await quiet(w);
   const h = await w.history(ref);
-  return countPhases(w.calls().slice(first), [
+  const phases = countPhases(w.calls().slice(first), [
     { name: 'created -> plan visible', from: t0, to: planShown },
     { name: 'approval', from: planShown, to: h.approved! },
     { name: 'apply', from: h.approved!, to: h.applied! },
     { name: 'result', from: h.applied!, to: end },
     { name: 'whole lifecycle', from: t0, to: end },
   ], w.name);
+  return { ref, phases };
 }
 
 test('one database request costs 9 to 10 ServiceNow calls to its plan and 23 over its lifecycle, none of them avoidable', { timeout: 240_000 }, async () => {
   let n = 0;
   await lifecycle(serviceNowLifecycle(world, () => ++n, offset));
-  const [toPlan, approval, , , whole] = await lifecycle(serviceNowLifecycle(world, () => ++n, offset));
+  const { ref, phases } = await lifecycle(serviceNowLifecycle(world, () => ++n, offset));
+  counted = ref;
+  const [toPlan, approval, , , whole] = phases;
   // The item and its variables read, Work in Progress, the "Approval needed" note (it may land
   // after the status note), the item read for the status, its approval records read and two
   // made, the request's status entries read once, the state with the status note in one PATCH.
@@ -99,4 +105,24 @@ test('one database request costs 9 to 10 ServiceNow calls to its plan and 23 ove
   }, 'no user or group lookup (cached since the first request), no search before a first write, no state PATCH of its own');
   assert.equal(whole!.total, 23);
   assert.deepEqual(world.sandbox.violations(), []);
+});
+
+test('a notice written again on a later attempt (its first answer lost) looks first and adds nothing', { timeout: 60_000 }, async () => {
+  assert.ok(counted, 'runs after the counted lifecycle');
+  const sb = world.sandbox;
+  const surface = world.runtime.servicenow!;
+  const log = createLogger('silent');
+  const notes = workNotes(sb, counted);
+  const applied = notes.find((x) => x.key?.includes(':applied:'))!;
+  const status = notes.filter((x) => x.status).at(-1)!;
+  const requestId = applied.key!.split(':')[0]!;
+  const before = sb.calls.length;
+  for (const attempt of [{ first: false }, undefined]) {
+    await surface.publish({ requestId, message: 'applied', key: applied.key! } satisfies WorkflowNotice, log, attempt);
+    await surface.publish({ requestId, message: 'status', key: status.key! } satisfies WorkflowNotice, log, attempt);
+  }
+  assert.deepEqual(workNotes(sb, counted), notes, 'no entry written twice');
+  const calls = sb.calls.slice(before).filter((c) => c.path.startsWith('/api/'));
+  assert.deepEqual(calls.filter((c) => c.method !== 'GET'), [], 'nothing written: the entries are there, the state already as the request says');
+  assert.equal(calls.filter((c) => c.path.endsWith('/sys_journal_field')).length, 4, 'each looked for once');
 });

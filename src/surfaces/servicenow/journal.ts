@@ -1,7 +1,8 @@
 /**
  * Where and how the service writes on a requested item. ServiceNow journals are append-only:
  * an entry is never edited, so every entry the service writes ends with a marker naming what it
- * answers ({@link noteMarker}) and is not written again when an entry with that marker exists.
+ * answers ({@link noteMarker}) and is not written again when an entry with that marker exists
+ * (looked for on every attempt of a notice but its first, when nothing of it can be there yet).
  *
  * Two audiences, two journals (configurable, `journal:` in the surface's mapping file): what the
  * requester must read (answers, refusals to act on, results) goes to the additional comments

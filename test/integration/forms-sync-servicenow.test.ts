@@ -159,6 +159,24 @@ test('a new qa-signed version becomes a Version choice on resync; a revoked one 
   assert.equal((await sync.sync()).writes, 0, 'a full sync agrees with the resync');
 });
 
+test('a resync reads only the dynamic variables whose offered choices changed since this process last synced them', async () => {
+  const sync = syncer();
+  const reads = async () => {
+    const from = sb.calls.length;
+    await sync.resyncDynamicOptions();
+    return sb.calls.slice(from).filter((c) => c.method === 'GET' && c.path.endsWith('/question_choice')).length;
+  };
+  assert.ok((await reads()) > 1, 'the first resync of a process reads every dynamic variable');
+  assert.equal(await reads(), 0, 'nothing offered changed: nothing read');
+  await opened.engine.attestations.revoke('checkout-api', '2.14.0', 'qa-signed', ctx, 'found a bug');
+  assert.equal(await reads(), 1, "only the checkout-api Version variable's choices");
+  assert.deepEqual(rows('question_choice', (c) => c.value === '2.14.0').map((c) => c.inactive), ['true']);
+  await opened.engine.attest('checkout-api', '2.14.0', 'qa-signed', 'quinn', ctx);
+  assert.equal(await reads(), 1);
+  await sync.sync();
+  assert.ok((await reads()) > 1, 'after a full sync every dynamic variable is read again');
+});
+
 test('a changed overlay adds, updates and deactivates: no variable or choice is ever deleted', async () => {
   const formsDir = mkdtempSync(join(tmpdir(), 'forms-sync-sn-overlay-'));
   try {

@@ -107,6 +107,31 @@ test('requester entries go to the additional comments, internal ones to the work
   assert.throws(() => serviceNowSurfaceConfigSchema.parse({ project: 'checkout', journal: { requester: 'email' } }));
 });
 
+test("a notice's first attempt is written without a search; a later one looks first and adds nothing", async () => {
+  const ritm = order();
+  const j = journal();
+  const from = sb.calls.length;
+  await j.post(ritm, para('Approval needed for request req_1'), 'req_1:approval-needed:3', 'internal', { lookFirst: false });
+  assert.deepEqual(sb.calls.slice(from).map((c) => `${c.method} ${c.path.split('/')[4]}`), ['PATCH sc_req_item'], 'one PATCH, no search');
+  await j.post(ritm, para('Approval needed for request req_1'), 'req_1:approval-needed:3', 'internal');
+  assert.equal(entries(ritm, 'work_notes').length, 1);
+});
+
+test("a status writes the item's state with its entry in one PATCH, and the state alone when the entry is there already", async () => {
+  const ritm = order();
+  const j = journal();
+  const from = sb.calls.length;
+  await j.status(ritm, status(3, 'AWAITING APPROVAL'), { state: '-5', approval: 'requested' });
+  const writes = sb.calls.slice(from).filter((c) => c.method !== 'GET');
+  assert.equal(writes.length, 1);
+  assert.deepEqual(Object.keys(writes[0]!.body as object).sort(), ['approval', 'state', 'work_notes']);
+  assert.equal(sb.calls.slice(from).filter((c) => c.method === 'GET').length, 1, "the request's status entries read once");
+  assert.equal(sb.state.mustGet('sc_req_item', ritm).state, '-5');
+  await j.status(ritm, status(3, 'AWAITING APPROVAL'), { state: '2' }); // the same notice again: the state is still written
+  assert.equal(sb.state.mustGet('sc_req_item', ritm).state, '2');
+  assert.equal(entries(ritm, 'work_notes').length, 1);
+});
+
 test('contract: zero violations', () => {
   assert.deepEqual(sb.violations(), [], sb.contract?.report());
 });

@@ -5,9 +5,10 @@ import type { Actor, Clock, Request, RequestState } from '../../engine/model.ts'
 import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
 import type { RequestWorkflow, WorkflowMessage, WorkflowNotice } from '../../workflow/workflow.ts';
 import type { FormCatalog } from '../../forms/catalog.ts';
-import type { Directory, DirectoryUser } from '../../policy/index.ts';
+import type { Directory } from '../../policy/index.ts';
 import { QueryCatalog, parseQueryText, type QueryInvocation } from '../../workflow/queries.ts';
 import type { IntakeJobData } from '../../queue/queues.ts';
+import type { NoticeAttempt } from '../../queue/workers.ts';
 import { MessageRenderer, statusMarker } from '../shared/messages.ts';
 import { parseCommand } from '../shared/surface-event.ts';
 import { TicketHandler, isFinished, type DriftCommands, type StackCommands, type TicketInput } from '../shared/ticket-handler.ts';
@@ -17,6 +18,8 @@ import type { InboundHeaders, SurfaceAdapter } from '../surface.ts';
 import { ServiceNowChanges } from './change-requests.ts';
 import type { ServiceNowClient, ServiceNowRow } from './client.ts';
 import type { ServiceNowSurfaceConfig } from './config.ts';
+import { ServiceNowDirectory } from './directory.ts';
+import { ServiceNowApprovalRecords } from './approval-records.ts';
 import { QUESTION_ITEM_KEY } from './forms-sync.ts';
 import { DECOMMISSION_ITEM_KEY, decommissionAnswers } from './decommission-item.ts';
 import { decommissionIntake } from '../../workflow/decommission.ts';
@@ -105,6 +108,10 @@ const WAITING_QUESTION = new Set<string>([RITM_STATE.open, RITM_STATE.workInProg
 export class ServiceNowSurface implements SurfaceAdapter {
   readonly name = 'servicenow' as const;
   readonly directory: Directory;
+  /** People and groups of the instance (the {@link directory}), each answer reused for a short while. */
+  private readonly people: ServiceNowDirectory;
+  /** The item's `sysapproval_approver` records, following the request. */
+  private readonly approvals: ServiceNowApprovalRecords;
   /** Production change requests. */
   readonly changes: ServiceNowChanges;
   private readonly tickets: TicketHandler;
@@ -118,7 +125,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
 
   constructor(private readonly deps: ServiceNowSurfaceDeps) {
     this.changes = new ServiceNowChanges({ client: deps.client, ids: deps.ids, config: deps.config, clock: deps.clock, logger: deps.logger });
-    this.directory = { getUser: (id) => this.user(id) };
+    this.people = new ServiceNowDirectory(deps.client, { ttlMs: deps.config.directoryCacheSeconds * 1000 });
+    this.directory = this.people;
+    this.approvals = new ServiceNowApprovalRecords({ client: deps.client, ids: deps.ids, people: this.people });
     this.answers = new RequestedItemAnswers({ client: deps.client, ids: deps.ids, forms: deps.forms });
     this.journal = new ServiceNowJournal({ client: deps.client, config: deps.config });
     this.renderer = deps.renderer ?? new MessageRenderer();
@@ -213,7 +222,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const latest = await this.tickets.latestRequest(sysId);
     if (event === 'ritm.inserted' && latest) return; // a retried delivery of the same order
     if (latest && CLOSED_BY_PERSON.has(ritm.state ?? '') && !isFinished(latest.state)) {
-      const by = (await this.userByName(ritm.sys_updated_by ?? '')) ?? { id: ritm.sys_updated_by ?? 'unknown' };
+      const by = (await this.people.userByName(ritm.sys_updated_by ?? '')) ?? { id: ritm.sys_updated_by ?? 'unknown' };
       await this.tickets.closeSafely(latest, 'cancelled', by, sysId, log);
       return;
     }
@@ -221,7 +230,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
     // requester files the first request; whoever edited the variables last files the ones after.
     const read = await this.intakeInput(ritm, bundle);
     const actor = async (): Promise<Actor> =>
-      latest ? ((await this.userByName(read.editedBy ?? '')) ?? latest.actor) : this.actorOf(ritm.opened_by || ritm.requested_for || '');
+      latest ? ((await this.people.userByName(read.editedBy ?? '')) ?? latest.actor) : this.people.actorOf(ritm.opened_by || ritm.requested_for || '');
     const filed = await this.tickets.file(sysId, latest, read.input, actor, log);
     if (filed.action !== 'submitted') return;
     log.info({ request: filed.request.id, ritm: ritm.number }, 'requested item submitted');
@@ -242,7 +251,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const latest = await this.tickets.latestRequest(sysId);
     if (latest) {
       if (CLOSED_BY_PERSON.has(ritm.state ?? '') && !isFinished(latest.state)) {
-        const by = (await this.userByName(ritm.sys_updated_by ?? '')) ?? { id: ritm.sys_updated_by ?? 'unknown' };
+        const by = (await this.people.userByName(ritm.sys_updated_by ?? '')) ?? { id: ritm.sys_updated_by ?? 'unknown' };
         await this.tickets.closeSafely(latest, 'cancelled', by, sysId, log);
       }
       return;
@@ -256,7 +265,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
       return;
     }
     const origin = { surface: SURFACE, ref: sysId, url: recordUrl(this.deps.instanceUrl, 'sc_req_item', sysId) } as const;
-    const intake = decommissionIntake(pkg, await this.actorOf(ritm.opened_by || ritm.requested_for || ''), origin);
+    const intake = decommissionIntake(pkg, await this.people.actorOf(ritm.opened_by || ritm.requested_for || ''), origin);
     const request = await this.deps.workflow.submit({ ...intake, answers: reason ? { request_reason: reason } : {} });
     log.info({ request: request.id, ritm: ritm.number, package: pkg.id }, 'decommission item submitted');
     const planning = ritmStateFor('received')!;
@@ -277,7 +286,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const asked = `${sysId} ${template} ${name}`;
     if ((await this.deps.ids.get(SURFACE, tried)) === asked) return;
     await this.deps.ids.set(SURFACE, tried, asked);
-    const actor = await this.actorOf(ritm.opened_by || ritm.requested_for || '');
+    const actor = await this.people.actorOf(ritm.opened_by || ritm.requested_for || '');
     const cmd = { name: 'stack', args: [template, name].filter(Boolean), flags: {}, raw: `/stack ${template} ${name}` };
     await this.tickets.command(sysId, cmd, actor, log, async () => undefined);
     if (!(await desk.forTicket({ surface: SURFACE, ref: sysId })) && ritm.state !== RITM_STATE.pending) await this.deps.client.update('sc_req_item', sysId, { state: RITM_STATE.pending });
@@ -317,7 +326,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
     const requestId = key?.startsWith('approval/') ? key.split('/')[1]! : latest.id;
     // Credited to whoever changed the record (read back through the Table API), not to the
     // approver it was assigned to: an admin or a delegate answering for someone is checked as themselves.
-    const approver = (await this.userByName(a.sys_updated_by ?? '')) ?? (await this.actorOf(a.approver ?? ''));
+    const approver = (await this.people.userByName(a.sys_updated_by ?? '')) ?? (await this.people.actorOf(a.approver ?? ''));
     if (a.state === 'rejected') {
       await this.tickets.closeSafely(await this.deps.engine.requests.get(requestId), 'rejected', approver, a.sysapproval!, log);
       return;
@@ -349,7 +358,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
       if (await ids.get(SURFACE, key)) continue;
       const cmd = parseCommand(entry.value ?? '');
       if (cmd) {
-        const actor = (await this.userByName(entry.sys_created_by ?? '')) ?? { id: entry.sys_created_by ?? 'unknown' };
+        const actor = (await this.people.userByName(entry.sys_created_by ?? '')) ?? { id: entry.sys_created_by ?? 'unknown' };
         // `/ask` works on any requested item, with or without a request behind it.
         const ask = (inv: QueryInvocation) => this.oneAtATime(ritmSysId, () => this.onAsk(ritmSysId, entry.sys_id!, inv, actor, log));
         await this.tickets.command(ritmSysId, cmd, actor, log, ask);
@@ -386,7 +395,7 @@ export class ServiceNowSurface implements SurfaceAdapter {
       log.info('question item closed by a person; not answered');
       return;
     }
-    const actor = await this.actorOf(ritm.opened_by || ritm.requested_for || '');
+    const actor = await this.people.actorOf(ritm.opened_by || ritm.requested_for || '');
     const answered = await this.tickets.answer(sysId, invocation, actor, log, { how: `edit the Question and Arguments variables of this item, or write ${this.entry} /ask <query>`, key });
     // An item answered before stays closed when its edited question cannot be answered.
     const want = answered ? RITM_STATE.closedComplete : ritm.state === RITM_STATE.closedComplete ? undefined : RITM_STATE.pending;
@@ -446,28 +455,6 @@ export class ServiceNowSurface implements SurfaceAdapter {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Directory
-
-  private async user(id: string): Promise<DirectoryUser | null> {
-    if (!id) return null;
-    const [u] = await this.deps.client.list('sys_user', { query: `sys_id=${q(id)}^ORuser_name=${q(id)}`, fields: ['sys_id', 'user_name', 'name', 'active'], max: 1 });
-    if (!u) return null;
-    const groups = await this.deps.client.list('sys_user_grmember', { query: `user=${q(u.sys_id!)}^group.active=true`, fields: ['group.name'] });
-    return { id: u.sys_id!, displayName: u.name || u.user_name || u.sys_id!, active: u.active === 'true', groups: [...new Set(groups.map((g) => g['group.name'] ?? '').filter(Boolean))] };
-  }
-
-  private async actorOf(sysId: string): Promise<Actor> {
-    const [u] = sysId ? await this.deps.client.list('sys_user', { query: `sys_id=${q(sysId)}`, fields: ['sys_id', 'name', 'email'], max: 1 }) : [];
-    return u ? { id: u.sys_id!, ...(u.name ? { displayName: u.name } : {}), ...(u.email ? { email: u.email } : {}) } : { id: sysId || 'unknown' };
-  }
-
-  private async userByName(userName: string): Promise<Actor | undefined> {
-    if (!userName) return undefined;
-    const [u] = await this.deps.client.list('sys_user', { query: `user_name=${q(userName)}`, fields: ['sys_id', 'name', 'email'], max: 1 });
-    return u ? { id: u.sys_id!, ...(u.name ? { displayName: u.name } : {}), ...(u.email ? { email: u.email } : {}) } : undefined;
-  }
-
-  // -------------------------------------------------------------------------------------------
   // Out
 
   /**
@@ -476,9 +463,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
    * keeps one writer per request across processes), so "is this note there yet?" and the write
    * that follows cannot interleave with another delivery of the same notice.
    */
-  async publish(notice: WorkflowNotice, log: Logger): Promise<void> {
+  async publish(notice: WorkflowNotice, log: Logger, attempt?: NoticeAttempt): Promise<void> {
     const request = await this.deps.engine.requests.get(notice.requestId);
-    await this.oneAtATime(request.origin.ref, () => this.publishNow(notice, log));
+    await this.oneAtATime(request.origin.ref, () => this.publishNow(notice, log, attempt));
   }
 
   /** Runs `work` after the writes already queued for the requested item `ref` (in this process). */
@@ -493,18 +480,20 @@ export class ServiceNowSurface implements SurfaceAdapter {
     }
   }
 
-  private async publishNow(notice: WorkflowNotice, log: Logger): Promise<void> {
+  private async publishNow(notice: WorkflowNotice, log: Logger, attempt?: NoticeAttempt): Promise<void> {
     const request = await this.deps.engine.requests.get(notice.requestId);
     if (!(await this.tickets.isNews(notice, request))) return;
     const ritmSysId = request.origin.ref;
+    // On a notice's first attempt nothing of it can be in the item yet: written without the search.
+    const lookFirst = !attempt?.first;
     if (notice.message === 'drift') {
       // Work notes cannot be edited: one note per change of the drift, never twice for the same one.
-      await this.journal.post(ritmSysId, await this.tickets.driftNoticeBlocks(notice), notice.key, 'internal');
+      await this.journal.post(ritmSysId, await this.tickets.driftNoticeBlocks(notice), notice.key, 'internal', { lookFirst });
       return;
     }
     const view = await this.deps.views.build(request, this.hints());
     if (notice.message !== 'status') {
-      await this.journal.post(ritmSysId, this.tickets.noticeBlocks(notice, view), notice.key, audienceOf(notice.message));
+      await this.journal.post(ritmSysId, this.tickets.noticeBlocks(notice, view), notice.key, audienceOf(notice.message), { lookFirst });
       return;
     }
     const ritm = await this.deps.client.get('sc_req_item', ritmSysId, ['sys_id', 'number', 'state', 'approval', 'opened_by']);
@@ -512,19 +501,9 @@ export class ServiceNowSurface implements SurfaceAdapter {
       log.warn({ ritm: ritmSysId }, 'requested item is gone; status not written');
       return;
     }
-    // Approval records and state first: whoever reads the note finds them in place.
-    await this.syncApprovals(request, ritm);
-    const want = ritmStateFor(request.state);
-    // A person closed the item while this request was still open: their close wins (its own
-    // webhook cancels the request), so the service never reopens the item behind their back.
-    const closedByPerson = CLOSED_BY_PERSON.has(ritm.state ?? '') && !isFinished(request.state);
-    if (want && !closedByPerson) {
-      const diff: Record<string, string> = {};
-      if (ritm.state !== want.state) diff.state = want.state;
-      if (want.approval && ritm.approval !== want.approval) diff.approval = want.approval;
-      if (Object.keys(diff).length) await this.deps.client.update('sc_req_item', ritmSysId, diff);
-    }
-    await this.writeStatus(ritmSysId, request, notice, view);
+    // Approval records first, then the state with the note in one PATCH: whoever reads the note finds them in place.
+    await this.approvals.sync(request, ritmSysId);
+    await this.writeStatus(ritmSysId, request, notice, view, stateChange(ritm, request));
     if (this.deps.config.changes.enabled && (await this.isProduction(request))) await this.changes.follow(request, ritm, view);
   }
 
@@ -535,14 +514,15 @@ export class ServiceNowSurface implements SurfaceAdapter {
 
   /**
    * The request's status in the internal journal: the full status once per plan, then a short
-   * line per change of state (see {@link ServiceNowJournal.status}).
+   * line per change of state (see {@link ServiceNowJournal.status}), with the item's `fields`
+   * (its state and approval) in the same PATCH.
    */
-  private async writeStatus(ritmSysId: string, request: Request, notice: WorkflowNotice, view: RequestView): Promise<void> {
+  private async writeStatus(ritmSysId: string, request: Request, notice: WorkflowNotice, view: RequestView, fields: Record<string, string>): Promise<void> {
     const marker = statusMarker(request.id);
     const full = this.tickets.noticeBlocks(notice, view).filter((b) => !(b.type === 'paragraph' && b.content.length === 1 && b.content[0]!.type === 'text' && b.content[0]!.text === marker));
     const reason = notice.detail?.text;
     const line = this.renderer.render('status-line', { view, ...(reason ? { event: { reason } } : {}) });
-    await this.journal.status(ritmSysId, { requestId: request.id, noticeKey: notice.key, full, line, ...(view.plan ? { planHash: view.plan.hashPrefix } : {}), ...(reason ? { reason } : {}) });
+    await this.journal.status(ritmSysId, { requestId: request.id, noticeKey: notice.key, full, line, ...(view.plan ? { planHash: view.plan.hashPrefix } : {}), ...(reason ? { reason } : {}) }, fields);
     await this.tickets.planShown(ritmSysId, request);
   }
 
@@ -550,43 +530,6 @@ export class ServiceNowSurface implements SurfaceAdapter {
   private hints(): SurfaceHints {
     const column = this.journal.column('internal') === 'comments' ? 'additional comment' : 'work note';
     return { ...this.tickets.hints(APPROVE_HINT), details: `The full plan is in the status ${column} of this revision; ${column}s are never edited, so each later change of state adds a short one.` };
-  }
-
-  /**
-   * Approval records follow the request: while it awaits approval every active member of each
-   * approver group (but the requester) has a requested `sysapproval_approver` record bound to
-   * this request; once it no longer awaits approval (or a new revision replaced it) the records
-   * still requested become "No Longer Required".
-   */
-  private async syncApprovals(request: Request, ritm: ServiceNowRow): Promise<void> {
-    const { client, ids } = this.deps;
-    const records = await client.list('sysapproval_approver', { query: `sysapproval=${ritm.sys_id}^state=requested`, fields: ['sys_id', 'approver'] });
-    const boundTo = new Map<string, string | undefined>();
-    const keys = await ids.keysOf(SURFACE, records.map((r) => r.sys_id!));
-    for (const [i, r] of records.entries()) {
-      const key = keys[i];
-      boundTo.set(r.sys_id!, key?.startsWith('approval/') ? key.split('/')[1] : undefined);
-    }
-    const awaiting = request.state === 'awaiting_approval';
-    for (const r of records) {
-      const bound = boundTo.get(r.sys_id!);
-      if (bound === undefined) continue; // made by a flow or by hand: not ours to close
-      if (bound !== request.id || !awaiting) await client.update('sysapproval_approver', r.sys_id!, { state: 'cancelled' });
-    }
-    if (!awaiting) return;
-    const groups = [...new Set(request.decisions.filter((d) => d.outcome === 'needs_approval').flatMap((d) => d.approvers?.groups ?? []))];
-    for (const group of groups) {
-      const members = await client.list('sys_user_grmember', { query: `group.name=${q(group)}^user.active=true`, fields: ['user'] });
-      for (const m of members) {
-        const user = m.user ?? '';
-        if (!user || user === request.actor.id) continue;
-        const key = `approval/${request.id}/${user}`;
-        if (await ids.get(SURFACE, key)) continue;
-        const adoptable = records.find((r) => r.approver === user && (boundTo.get(r.sys_id!) ?? request.id) === request.id);
-        const record = adoptable ?? (await client.create('sysapproval_approver', { approver: user, state: 'requested', sysapproval: ritm.sys_id, document_id: ritm.sys_id, source_table: 'sc_req_item', approval_source: group }));
-        await ids.set(SURFACE, key, record.sys_id!);
-      }
-    }
   }
 }
 
@@ -598,6 +541,22 @@ export function recordUrl(instanceUrl: string, table: string, sysId: string): st
 /** A literal value inside an encoded query: `^` is written `^^`. */
 function q(value: string): string {
   return value.replace(/\^/g, '^^');
+}
+
+/**
+ * The item's state and approval the request's state asks for, where they differ from what the
+ * item has now. A person closed the item while this request was still open: nothing, their
+ * close wins (its own webhook cancels the request), so the service never reopens the item
+ * behind their back.
+ */
+function stateChange(ritm: ServiceNowRow, request: Request): Record<string, string> {
+  const want = ritmStateFor(request.state);
+  const closedByPerson = CLOSED_BY_PERSON.has(ritm.state ?? '') && !isFinished(request.state);
+  const diff: Record<string, string> = {};
+  if (!want || closedByPerson) return diff;
+  if (ritm.state !== want.state) diff.state = want.state;
+  if (want.approval && ritm.approval !== want.approval) diff.approval = want.approval;
+  return diff;
 }
 
 /** A refusal note starts with ✘ (the answer template never does). */

@@ -51,6 +51,12 @@ export const serviceNowSurfaceConfigSchema = z.object({
       cacheMs: z.number().int().min(0).default(30_000),
     })
     .prefault({}),
+  /**
+   * How long (seconds) a person's user and groups, and an approver group's members, are reused
+   * for the next check, so one requested item's checks ask the instance once each (default 30;
+   * 0: always ask). A person deactivated or a member added is seen at most this long after.
+   */
+  directoryCacheSeconds: z.number().int().min(0).max(3600).default(30),
 });
 
 /** Validated ServiceNow surface configuration. */

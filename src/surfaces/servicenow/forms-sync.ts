@@ -137,6 +137,8 @@ export class ServiceNowFormsSync {
   private writes = 0;
   /** Titles resolved to sys_ids during one run (`sc_catalog:<title>`). */
   private readonly resolved = new Map<string, string>();
+  /** Per dynamic variable (sys_id): the choices this process last brought the instance to (see {@link resyncDynamicOptions}). */
+  private readonly dynamicSynced = new Map<string, string>();
 
   constructor(private readonly deps: ServiceNowFormsSyncDeps) {}
 
@@ -159,6 +161,7 @@ export class ServiceNowFormsSync {
   async sync(): Promise<ServiceNowSyncReport> {
     this.writes = 0;
     this.resolved.clear();
+    this.dynamicSynced.clear();
     const report: ServiceNowSyncReport = { created: [], updated: [], disabled: [], writes: 0 };
     for (const def of await this.items()) await this.syncItem(def, report);
     report.writes = this.writes;
@@ -169,7 +172,10 @@ export class ServiceNowFormsSync {
   /**
    * Re-syncs only the choices of questions whose options come from a dynamic source (versions
    * carrying an attestation, environments, packages; an extra item's dynamic variables), for
-   * items synced before. Call it when an attestation, environment or package changes.
+   * items synced before. Call it when an attestation, environment or package changes. A
+   * variable whose offered choices are the same as when this process last synced it is not read
+   * again (a deployment changes the packages offered, not the versions or environments); a choice
+   * edited by hand on the instance is put back by the next change of its source or the next full sync.
    */
   async resyncDynamicOptions(): Promise<ServiceNowSyncReport> {
     this.writes = 0;
@@ -181,8 +187,7 @@ export class ServiceNowFormsSync {
         if (!v.dynamic || !v.formField) continue;
         const varId = await this.deps.ids.get(SERVICENOW_SURFACE, `variable/${form.bundle}/${v.record.name}`);
         if (!varId) continue;
-        const current = await this.deps.client.list('question_choice', { query: `question=${varId}`, fields: ['sys_id', ...CHOICE_COLUMNS] });
-        await this.syncChoices(form.bundle, v.record.name, varId, spec.choices.filter((c) => c.question === v.record.name), current, report);
+        await this.resyncChoices(form.bundle, v.record.name, varId, spec.choices.filter((c) => c.question === v.record.name), report);
       }
     }
     for (const extra of (await this.deps.extraItems?.()) ?? []) await this.resyncExtraChoices(extra, report);
@@ -197,9 +202,18 @@ export class ServiceNowFormsSync {
       if (!v.dynamic) continue;
       const varId = await this.deps.ids.get(SERVICENOW_SURFACE, `variable/${def.key}/${v.record.name}`);
       if (!varId) continue;
-      const current = await this.deps.client.list('question_choice', { query: `question=${varId}`, fields: ['sys_id', ...CHOICE_COLUMNS] });
-      await this.syncChoices(def.key, v.record.name, varId, def.spec.choices.filter((c) => c.question === v.record.name), current, report);
+      await this.resyncChoices(def.key, v.record.name, varId, def.spec.choices.filter((c) => c.question === v.record.name), report);
     }
+  }
+
+  /** The choices of one dynamic variable, read and synced unless this process last synced them to these. */
+  private async resyncChoices(key: string, field: string, varId: string, desired: ServiceNowChoiceRecord[], report: ServiceNowSyncReport): Promise<void> {
+    const offered = JSON.stringify(desired.map((c) => choiceColumns(c, varId)));
+    if (this.dynamicSynced.get(varId) === offered) return;
+    this.dynamicSynced.delete(varId);
+    const current = await this.deps.client.list('question_choice', { query: `question=${varId}`, fields: ['sys_id', ...CHOICE_COLUMNS] });
+    await this.syncChoices(key, field, varId, desired, current, report);
+    this.dynamicSynced.set(varId, offered);
   }
 
   private async write<T>(fn: () => Promise<T>): Promise<T> {

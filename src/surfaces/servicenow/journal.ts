@@ -1,7 +1,8 @@
 /**
  * Where and how the service writes on a requested item. ServiceNow journals are append-only:
  * an entry is never edited, so every entry the service writes ends with a marker naming what it
- * answers ({@link noteMarker}) and is not written again when an entry with that marker exists.
+ * answers ({@link noteMarker}) and is not written again when an entry with that marker exists
+ * (looked for on every attempt of a notice but its first, when nothing of it can be there yet).
  *
  * Two audiences, two journals (configurable, `journal:` in the surface's mapping file): what the
  * requester must read (answers, refusals to act on, results) goes to the additional comments
@@ -67,9 +68,13 @@ export class ServiceNowJournal {
     await this.deps.client.update('sc_req_item', ritmSysId, { [this.column(audience)]: text });
   }
 
-  /** Appends `blocks` for `audience`, once per notice `key`. */
-  async post(ritmSysId: string, blocks: Block[], key: string, audience: Audience): Promise<void> {
-    if ((await this.entryWith(ritmSysId, key)) !== undefined) return;
+  /**
+   * Appends `blocks` for `audience`, once per notice `key`: an entry closed with `key` is looked
+   * for first, unless `lookFirst` is false (the notice's first attempt: nothing of it can be in
+   * the item yet, so it is appended without the search).
+   */
+  async post(ritmSysId: string, blocks: Block[], key: string, audience: Audience, opts: { lookFirst?: boolean } = {}): Promise<void> {
+    if (opts.lookFirst !== false && (await this.entryWith(ritmSysId, key)) !== undefined) return;
     await this.append(ritmSysId, blocks, noteMarker(key), audience);
   }
 
@@ -86,44 +91,35 @@ export class ServiceNowJournal {
   /**
    * Writes a request's status for the internal audience: the full status when its plan is in no
    * entry yet ({@link planNoteMarker}), else the short line, unless the latest status entry of
-   * the request already reports the same state (and the notice adds no new reason).
+   * the request already reports the same state (and the notice adds no new reason). What the
+   * request's status entries say is read in one search. `fields` (the item's state and approval)
+   * are written in the same PATCH as the entry, or alone when there is no entry to write.
    */
-  async status(ritmSysId: string, s: StatusEntry): Promise<void> {
-    if ((await this.entryWith(ritmSysId, s.noticeKey)) !== undefined) return;
-    if (s.planHash && !(await this.hasPlan(ritmSysId, s.requestId, s.planHash))) {
-      await this.append(ritmSysId, s.full, planNoteMarker(s.noticeKey, s.planHash), 'internal');
-      return;
-    }
-    const line = this.render(s.line, '');
-    const latest = await this.latestStatus(ritmSysId, s.requestId);
-    if (latest !== undefined && firstLine(latest) === firstLine(line) && (!s.reason || latest.includes(s.reason))) return;
-    await this.append(ritmSysId, s.line, noteMarker(s.noticeKey), 'internal');
+  async status(ritmSysId: string, s: StatusEntry, fields: Record<string, string> = {}): Promise<void> {
+    const written = await this.statusEntries(ritmSysId, s.requestId);
+    const entry = this.statusEntry(written, s);
+    if (entry) await this.append(ritmSysId, entry.blocks, entry.marker, 'internal', fields);
+    else if (Object.keys(fields).length) await this.deps.client.update('sc_req_item', ritmSysId, fields);
   }
 
-  /** The newest status entry of a request: the one of the highest record revision its marker names. */
-  private async latestStatus(ritmSysId: string, requestId: string): Promise<string | undefined> {
+  /** The entry status `s` adds to the request's status entries `written` (undefined: nothing to add). */
+  private statusEntry(written: string[], s: StatusEntry): { blocks: Block[]; marker: string } | undefined {
+    const own = noteMarker(s.noticeKey);
+    if (written.some((v) => v.endsWith(own) || v.includes(`${own}:plan:`))) return undefined;
+    if (s.planHash && !written.some((v) => v.endsWith(`:plan:${s.planHash}`))) return { blocks: s.full, marker: planNoteMarker(s.noticeKey, s.planHash) };
+    const latest = latestStatus(written);
+    if (latest !== undefined && firstLine(latest) === firstLine(this.render(s.line, '')) && (!s.reason || latest.includes(s.reason))) return undefined;
+    return { blocks: s.line, marker: own };
+  }
+
+  /** The texts of every status entry of request `requestId` on the item (either journal). */
+  private async statusEntries(ritmSysId: string, requestId: string): Promise<string[]> {
     const entries = await this.deps.client.list('sys_journal_field', {
       query: `element_id=${ritmSysId}^${JOURNALS}^valueLIKE${noteMarker(`${requestId}:status:`)}`,
       fields: ['value'],
       max: 200,
     });
-    let best: { revision: number; text: string } | undefined;
-    for (const e of entries) {
-      const m = /ts:note:\S+:status:(\d+)(?::plan:\w+)?\s*$/.exec(e.value ?? '');
-      const revision = m ? Number(m[1]) : -1;
-      if (!best || revision > best.revision) best = { revision, text: e.value ?? '' };
-    }
-    return best?.text;
-  }
-
-  /** True when a status entry of request `requestId` carries plan `hashPrefix`. */
-  private async hasPlan(ritmSysId: string, requestId: string, hashPrefix: string): Promise<boolean> {
-    const rows = await this.deps.client.list('sys_journal_field', {
-      query: `element_id=${ritmSysId}^${JOURNALS}^valueLIKE${noteMarker(`${requestId}:status:`)}^valueENDSWITH:plan:${hashPrefix}`,
-      fields: ['sys_id'],
-      max: 1,
-    });
-    return rows.length > 0;
+    return entries.map((e) => e.value ?? '');
   }
 
   /** Renders `blocks` within the entry limit, leaving room for `marker`. */
@@ -131,9 +127,21 @@ export class ServiceNowJournal {
     return renderWorkNote(blocks, this.deps.config.workNoteLimit - marker.length - 2).text;
   }
 
-  private async append(ritmSysId: string, blocks: Block[], marker: string, audience: Audience): Promise<void> {
-    await this.deps.client.update('sc_req_item', ritmSysId, { [this.column(audience)]: `${this.render(blocks, marker)}\n\n${marker}` });
+  /** Appends one entry closed with `marker`, with `fields` of the item in the same PATCH. */
+  private async append(ritmSysId: string, blocks: Block[], marker: string, audience: Audience, fields: Record<string, string> = {}): Promise<void> {
+    await this.deps.client.update('sc_req_item', ritmSysId, { ...fields, [this.column(audience)]: `${this.render(blocks, marker)}\n\n${marker}` });
   }
+}
+
+/** The newest of a request's status entries: the one of the highest record revision its marker names. */
+function latestStatus(entries: string[]): string | undefined {
+  let best: { revision: number; text: string } | undefined;
+  for (const text of entries) {
+    const m = /ts:note:\S+:status:(\d+)(?::plan:\w+)?\s*$/.exec(text);
+    const revision = m ? Number(m[1]) : -1;
+    if (!best || revision > best.revision) best = { revision, text };
+  }
+  return best?.text;
 }
 
 function firstLine(text: string): string {

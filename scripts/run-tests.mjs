@@ -22,9 +22,10 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// A test without a timeout of its own fails after 10 minutes instead of stalling the run.
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=600000', ...files],
   { stdio: 'inherit', env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' } },
 );
 process.exit(r.status ?? 1);

@@ -188,10 +188,16 @@ export interface IssuePropertyWrite {
   value: unknown;
 }
 
-/** A transition the memory offered was refused: what the walk believed was stale. */
+/**
+ * The memory could not carry a walk on: a remembered transition was refused (`contradicted`:
+ * the belief was wrong) or, after a step passed over on the belief, nothing remembered leads on.
+ */
 class StaleWalkError extends Error {
-  constructor(readonly step: number) {
-    super('the remembered transitions were stale');
+  constructor(
+    readonly step: number,
+    readonly contradicted: boolean,
+  ) {
+    super('the remembered transitions could not carry the walk on');
   }
 }
 
@@ -453,8 +459,8 @@ export class JiraClient {
       await this.walk(issueKey, steps, onError, properties, walk, true);
     } catch (err) {
       if (!(err instanceof StaleWalkError)) throw err;
-      this.logger.debug({ issueKey }, 'remembered transitions were stale: read again');
-      this.memory.lost(issueKey);
+      this.logger.debug({ issueKey, contradicted: err.contradicted }, 'remembered transitions could not carry the walk on: read again');
+      if (err.contradicted) this.memory.lost(issueKey);
       await this.walk(issueKey, steps.slice(err.step), onError, properties, walk, false);
     }
     return { propertiesWritten: walk.written };
@@ -470,10 +476,17 @@ export class JiraClient {
     remembered: boolean,
   ): Promise<void> {
     let transitions: RememberedTransition[] | undefined;
+    // The first step passed over on the belief alone since the last transition posted: when the
+    // belief then leads nowhere, the walk starts again from there, reading.
+    let unverified: number | undefined;
     for (const [i, step] of steps.entries()) {
       const want = step.status.trim().toLowerCase();
-      if (remembered && this.memory.seenIn(issueKey) === want) continue;
+      if (remembered && this.memory.seenIn(issueKey) === want) {
+        unverified ??= i;
+        continue;
+      }
       const kept = remembered && !transitions ? this.memory.transitionsOf(issueKey)?.find((x) => x.to.name.toLowerCase() === want) : undefined;
+      if (remembered && !kept && unverified !== undefined) throw new StaleWalkError(unverified, this.memory.transitionsOf(issueKey) !== undefined);
       transitions ??= kept ? undefined : await this.transitions(issueKey);
       const t = kept ?? transitions?.find((x) => x.to.name.toLowerCase() === want);
       if (!t) {
@@ -484,8 +497,9 @@ export class JiraClient {
       try {
         await this.take(issueKey, t, step.resolution, properties);
         walk.written ||= properties.length > 0;
+        unverified = undefined;
       } catch (err) {
-        if (kept && refusal(err)) throw new StaleWalkError(i);
+        if (kept && refusal(err)) throw new StaleWalkError(unverified ?? i, true);
         if (refusal(err) && !(await this.offered(issueKey, t))) {
           // Someone moved the issue between the read and the post: not a refusal of this transition.
           this.logger.info({ issueKey, status: step.status }, 'the issue moved meanwhile: step passed over');

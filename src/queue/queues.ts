@@ -1,6 +1,9 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import type { WorkflowJob, WorkflowNotice, WorkflowPorts } from '../workflow/workflow.ts';
+import type { NoticeBatch, WorkflowJob, WorkflowNotice, WorkflowPorts } from '../workflow/workflow.ts';
 import { INTAKE_BACKOFF_TYPE, intakeAttempts, OUTBOX_BACKOFF_TYPE } from './intake-retry.ts';
+
+/** What an outbox job carries: one notice, or the notices one step owes, written in order. */
+export type OutboxJobData = WorkflowNotice | NoticeBatch;
 
 /** A webhook delivery as received: verified, not yet parsed further. */
 export interface IntakeJobData {
@@ -104,7 +107,7 @@ export interface WorkflowQueuesOptions {
 export class WorkflowQueues implements WorkflowPorts {
   readonly intake: Queue<IntakeJobData>;
   readonly requests: Queue<{ requestId: string }>;
-  readonly outbox: Queue<WorkflowNotice>;
+  readonly outbox: Queue<OutboxJobData>;
 
   constructor(opts: WorkflowQueuesOptions) {
     const base = { connection: opts.connection, ...(opts.prefix ? { prefix: opts.prefix } : {}) };
@@ -133,8 +136,8 @@ export class WorkflowQueues implements WorkflowPorts {
   }
 
   /** {@inheritDoc WorkflowPorts.notify} */
-  async notify(notice: WorkflowNotice): Promise<void> {
-    await this.outbox.add(notice.message, notice, { jobId: jobId(notice.key) });
+  async notify(notice: OutboxJobData): Promise<void> {
+    await this.outbox.add(notice.message ?? 'notices', notice, { jobId: jobId(notice.key) });
   }
 
   async close(): Promise<void> {

@@ -37,11 +37,12 @@ import type { Logger } from '../engine/logger.ts';
 import type { Authorizer } from './authorize.ts';
 import { NO_FAULTS, type FaultPoint, type Faults } from './faults.ts';
 import { missingEmergencyApproval, withDecision } from './emergency.ts';
-import { outboxEntries, owing, type Owed, type WorkflowJob, type WorkflowNotice } from './owed.ts';
+import { outboxEntries, owing, type NoticeBatch, type Owed, type WorkflowJob, type WorkflowNotice } from './owed.ts';
 import { applyAction, isDecommission, planDecommission } from './decommission.ts';
 import { freezeGate, type FreezeReader } from './freeze.ts';
 
-export type { WorkflowJob, WorkflowMessage, WorkflowNotice } from './owed.ts';
+export type { NoticeBatch, WorkflowJob, WorkflowMessage, WorkflowNotice } from './owed.ts';
+export { noticesOf } from './owed.ts';
 
 /**
  * The durable queues owed work is handed to (BullMQ in production and in tests). The workflow
@@ -51,7 +52,8 @@ export type { WorkflowJob, WorkflowMessage, WorkflowNotice } from './owed.ts';
  */
 export interface WorkflowPorts {
   enqueue(job: WorkflowJob): Promise<void>;
-  notify(notice: WorkflowNotice): Promise<void>;
+  /** Hands over one notice, or the notices one step owes together (one outbox job). */
+  notify(notice: WorkflowNotice | NoticeBatch): Promise<void>;
 }
 
 /** What a surface hands over when a person files or edits a request. */

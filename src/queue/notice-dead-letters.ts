@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { NotFoundError } from '../engine/errors.ts';
 import type { WorkflowNotice } from '../workflow/workflow.ts';
 import { describeFailure, type DeliveryFailure } from './dead-letters.ts';
-import { jobId, noticeJobOptions, type OutboxJobData, type QueueNames } from './queues.ts';
+import { jobId, noticeJobOptions, QUEUE_STREAMS, type OutboxJobData, type QueueNames } from './queues.ts';
 
 /** A notice whose every outbox attempt failed, as listed to an operator. */
 export interface FailedNotice {
@@ -113,7 +113,7 @@ export class NoticeDeadLetters {
 
   private outbox(): Queue<OutboxJobData> {
     if (this.opts.outbox) return this.opts.outbox;
-    this.ownQueue ??= new Queue<OutboxJobData>(this.opts.names.outbox, { connection: this.opts.redis, ...(this.opts.prefix ? { prefix: this.opts.prefix } : {}) });
+    this.ownQueue ??= new Queue<OutboxJobData>(this.opts.names.outbox, { connection: this.opts.redis, streams: QUEUE_STREAMS, ...(this.opts.prefix ? { prefix: this.opts.prefix } : {}) });
     return this.ownQueue;
   }
 }

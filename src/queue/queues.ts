@@ -41,6 +41,14 @@ export function queueNamesForPrefix(redisPrefix: string): QueueNames {
   return queueNames(redisPrefix.replace(/[^a-z0-9]/gi, '') || 'ts');
 }
 
+/**
+ * The event streams of every queue of the service: kept to the shortest BullMQ trims to (it
+ * trims approximately, in whole stream nodes) instead of BullMQ's default of 10,000 events per
+ * queue, since nothing reads them (no `QueueEvents`). Every `Queue` opened on one of these queues
+ * must pass it: each one writes it into the queue's meta on start.
+ */
+export const QUEUE_STREAMS = { events: { maxLen: 0 } };
+
 /** BullMQ refuses `:` in custom job ids and integer-like ids. */
 export function jobId(key: string): string {
   return `k.${key.replace(/:/g, '.')}`;
@@ -110,7 +118,7 @@ export class WorkflowQueues implements WorkflowPorts {
   readonly outbox: Queue<OutboxJobData>;
 
   constructor(opts: WorkflowQueuesOptions) {
-    const base = { connection: opts.connection, ...(opts.prefix ? { prefix: opts.prefix } : {}) };
+    const base = { connection: opts.connection, streams: QUEUE_STREAMS, ...(opts.prefix ? { prefix: opts.prefix } : {}) };
     const keep = { removeOnComplete: { age: 7 * DAY, count: 100_000 }, removeOnFail: { age: 30 * DAY } };
     this.intake = new Queue(opts.names.intake, { ...base, defaultJobOptions: intakeJobOptions() });
     this.requests = new Queue(opts.names.requests, { ...base, defaultJobOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, ...keep } });

@@ -241,6 +241,11 @@ export class RequestWorkflow {
    * followed).
    */
   async evaluate(requestId: string): Promise<Request> {
+    // The step reads the request's environment once (its target check, the package's creation and the plan share it).
+    return this.inventory.readScope(() => this.evaluateOnce(requestId), ['environment']);
+  }
+
+  private async evaluateOnce(requestId: string): Promise<Request> {
     let r = await this.requests.get(requestId);
     // Resumable: the plan and the decisions were stored with the move to planned.
     if (r.state === 'planned') return this.followDecisions(r, r.decisions);

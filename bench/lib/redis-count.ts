@@ -36,7 +36,9 @@ export function statsDelta(before: CommandStats, after: CommandStats): CommandSt
  * Counts socket writes of this process to `port` on loopback: ioredis writes each command on its
  * own and a pipeline (or MULTI block) in one write, so a write is one client round trip.
  * Blocking reads of idle workers count too; writes of the `ignore`d connections (the bench's own)
- * do not. `stop()` restores the socket.
+ * do not. `stop()` restores the socket. With `BENCH_REDIS_SITES` set (a number: stack frames
+ * shown, default 3) each write is also attributed to its command(s), its BullMQ queue if any and
+ * the code that sent it, and the first `count()` prints the sites, most writes first.
  */
 export function countRedisWrites(port: number, ignore: Redis[] = []): { count(): number; stop(): void } {
   const own = (s: Socket) => ignore.some((r) => (r as unknown as { stream?: Socket }).stream === s);
@@ -80,7 +82,7 @@ function callSite(data: unknown): string {
     .map((l) => l.trim().replace(/^at (async )?/, ''))
     .filter((l) => !/node:|ioredis|redis-count|node_modules\/(standard-as-callback|denque)/.test(l))
     .slice(0, depth)
-    .map((l) => l.replace(/\(?file:\/\/[^)]*?\/((src|bench|test|node_modules\/bullmq\/dist\/esm)\/[^)]*)\)?/, '$1'));
+    .map((l) => l.replace(/\((?:file:\/\/)?[^()]*?\/((?:src|bench|test|node_modules\/bullmq\/dist\/(?:esm|cjs))\/[^)]*)\)/, '($1)'));
   const queue = /bull:([^:\r]+):/.exec(text)?.[1];
   return `${commands.slice(0, 3).join('+') || '?'}${queue ? `[${queue}]` : ''} <- ${frames.join(' <- ')}`;
 }

@@ -436,18 +436,24 @@ export class RequestWorkflow {
     }
     const env = (await this.environmentOf(r))!;
     const envRef = this.envRef(env);
+    // The desk's first look is at `r`, just read; a look after a conflict reads again. The approval is
+    // added to the request the desk looked at: its revision is checked by the write, so a stale one is refused and looked at again.
+    let fresh: Request | undefined = r;
+    let seen: Request | undefined;
     const desk = new ApprovalDesk({
       policy: this.deps.policy,
       directory: this.directoryFor(input.surface),
       clock: this.deps.clock,
       store: {
         load: async (id) => {
-          const cur = await this.requests.get(id);
+          const cur = fresh?.id === id ? fresh : await this.requests.get(id);
+          fresh = undefined;
+          seen = cur;
           const requester = await this.deps.authorizer.identify(cur.actor, cur.origin.surface);
           return { subject: { ...approvalSubjectOf(cur, envRef), actor: requester.person ? requester : cur.actor }, revision: cur.revision };
         },
         addApproval: async (id, approval, expectedRevision) => {
-          const cur = await this.requests.get(id);
+          const cur = seen?.id === id && seen.revision === expectedRevision ? seen : await this.requests.get(id);
           const approvals = [...cur.approvals, approval];
           const satisfied = approvalStatus(this.deps.policy, approvalSubjectOf({ ...cur, approvals }, envRef), this.deps.clock.now()).satisfied;
           // Atomic: the approval and its notices are one write (the status too while more approvals are needed).

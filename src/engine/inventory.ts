@@ -93,6 +93,16 @@ export interface PackageSummary {
   costMonthly?: number;
 }
 
+/** What a read scope keeps (see {@link Inventory.readScope}). */
+interface ReadScope {
+  /** Kinds whose records are kept (undefined: all). */
+  kinds: ReadonlySet<RecordKind> | undefined;
+  /** Stored forms read or written, by `<kind>:<id>` (null: no such record). */
+  seen: Map<string, string | null>;
+  /** Ids of index ranges read, by index key, order and ranks; cleared by every write in the scope. */
+  ranges: Map<string, string[]>;
+}
+
 /** Options of an update: the audit verb and a reason. */
 export interface UpdateOptions {
   /** Audit action (default `<kind>.update`), for example `request.transition`. */
@@ -268,7 +278,7 @@ export class Inventory {
   /** Stored forms of the record objects this inventory handed out (see {@link UpdateOptions.current}). */
   private readonly handedOut = new WeakMap<object, string>();
   /** The read scope of the running step, if any (see {@link readScope}). */
-  private readonly scope = new AsyncLocalStorage<{ kinds: ReadonlySet<RecordKind> | undefined; seen: Map<string, string | null> }>();
+  private readonly scope = new AsyncLocalStorage<ReadScope>();
 
   constructor(options: InventoryOptions) {
     this.redis = options.redis;
@@ -565,6 +575,7 @@ export class Inventory {
    * forgets what it read of records whose write was refused.
    */
   private rememberWritten(writes: readonly PreparedWrite[], stored: boolean): void {
+    this.scope.getStore()?.ranges.clear();
     for (const w of writes) {
       const op = w.audited.write.ops.find((o) => o.op === 'hset' && o.key === this.recordsKey(w.kind) && o.field === w.record.id);
       const raw = stored && op && 'value' in op && typeof op.value === 'string' ? op.value : undefined;
@@ -687,13 +698,15 @@ export class Inventory {
    * For a step that only shows what it reads (writing a notice back to a ticket), where the
    * same request, package and environment are otherwise read again and again within
    * milliseconds. Writes are unchanged: every write still checks its revision inside Redis, and
-   * a refused write forgets what the scope read of its record. With `kinds`, only records of
+   * a refused write forgets what the scope read of its record. A list by one index (a ticket's
+   * requests) is kept too, until the scope's next write (which may change what an index holds).
+   * With `kinds`, only records of
    * those kinds are kept (a workflow step keeps its environment, never its request). Nested
    * scopes share the outer one.
    */
   async readScope<T>(fn: () => Promise<T>, kinds?: readonly RecordKind[]): Promise<T> {
     if (this.scope.getStore()) return fn();
-    return this.scope.run({ kinds: kinds ? new Set(kinds) : undefined, seen: new Map() }, fn);
+    return this.scope.run({ kinds: kinds ? new Set(kinds) : undefined, seen: new Map(), ranges: new Map() }, fn);
   }
 
   /** Runs `fn` outside any read scope: every read in it goes to Redis. */
@@ -734,6 +747,14 @@ export class Inventory {
 
   /** The records of one index (a sorted set of ids), ranks `start`..`stop` in `order`, in ONE round trip (a read-only script). */
   private async rangeOf<K extends RecordKind>(kind: K, index: string, order: 'asc' | 'desc', start: number, stop: number): Promise<RecordTypes[K][]> {
+    const seen = this.readsSeen(kind);
+    const ranges = seen ? this.scope.getStore()?.ranges : undefined;
+    const range = `${index}:${order}:${start}:${stop}`;
+    const kept = ranges?.get(range)?.map((id) => seen!.get(`${kind}:${id}`));
+    // Kept by the scope, unless a refused write has forgotten one of its records since.
+    if (kept && kept.every((raw) => raw !== undefined)) {
+      return kept.filter((raw): raw is string => raw !== null).map((raw) => this.handOut(this.parse<RecordTypes[K]>(raw), raw));
+    }
     const reply = (await indexRangeScript.run(this.redis, [index, this.recordsKey(kind)], [order, start, stop])) as [string[], (string | null)[]] | [];
     const [ids = [], raws = []] = reply;
     const out: RecordTypes[K][] = [];
@@ -743,6 +764,7 @@ export class Inventory {
       this.remember(kind, id, raw);
       if (raw) out.push(this.handOut(this.parse<RecordTypes[K]>(raw), raw));
     });
+    ranges?.set(range, ids);
     return out;
   }
 

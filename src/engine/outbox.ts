@@ -18,8 +18,8 @@ import type { WriteOp } from './audit.ts';
 export interface OutboxEntry {
   /** Unique per piece of work (`<request>:<message>:<revision>`); the queue's job id derives from it. */
   key: string;
-  /** `job`: a request step to run; `notice`: something to write back to the request's ticket. */
-  topic: 'job' | 'notice';
+  /** `job`: a request step to run; `notice`: something to write back to the request's ticket; `notices`: several, owed by one step, written in order. */
+  topic: 'job' | 'notice' | 'notices';
   /** The request the work is for. */
   request: string;
   /** The job or notice itself, as JSON. */

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { NotFoundError, TicketSurfaceError } from '../engine/errors.ts';
 import { Redactor } from '../engine/redact.ts';
-import { deliveryJobId, intakeJobOptions, type IntakeJobData, type QueueNames } from './queues.ts';
+import { deliveryJobId, intakeJobOptions, QUEUE_STREAMS, type IntakeJobData, type QueueNames } from './queues.ts';
 
 /** Why a delivery failed, without its body: the error's class, code and (safe) message. */
 export interface DeliveryFailure {
@@ -159,7 +159,7 @@ export class DeadLetters {
 
   private intake(): Queue<IntakeJobData> {
     if (this.opts.intake) return this.opts.intake;
-    this.ownQueue ??= new Queue<IntakeJobData>(this.opts.names.intake, { connection: this.opts.redis, ...(this.opts.prefix ? { prefix: this.opts.prefix } : {}) });
+    this.ownQueue ??= new Queue<IntakeJobData>(this.opts.names.intake, { connection: this.opts.redis, streams: QUEUE_STREAMS, ...(this.opts.prefix ? { prefix: this.opts.prefix } : {}) });
     return this.ownQueue;
   }
 }

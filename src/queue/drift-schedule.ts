@@ -6,6 +6,7 @@
  * made after start are scheduled at the next re-sync.
  */
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import { QUEUE_STREAMS } from './queues.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { Environment, Package } from '../engine/model.ts';
 
@@ -44,7 +45,7 @@ export class DriftSchedule {
   private syncing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: DriftScheduleDeps) {
-    this.queue = new Queue<DriftJobData>(deps.name, { connection: deps.connection, ...(deps.prefix ? { prefix: deps.prefix } : {}), defaultJobOptions: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } } });
+    this.queue = new Queue<DriftJobData>(deps.name, { connection: deps.connection, streams: QUEUE_STREAMS, ...(deps.prefix ? { prefix: deps.prefix } : {}), defaultJobOptions: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } } });
   }
 
   /** Schedules every environment with a cadence and starts checking. */

@@ -7,7 +7,7 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from '../engine/logger.ts';
 import type { LeaseJob, LeaseScheduler } from '../workflow/stacks.ts';
-import { jobId } from './queues.ts';
+import { jobId, QUEUE_STREAMS } from './queues.ts';
 
 /** What a lease job carries. */
 interface LeaseJobData {
@@ -32,7 +32,7 @@ export class LeaseJobs implements LeaseScheduler {
 
   constructor(private readonly opts: LeaseJobsOptions) {
     const keep = { removeOnComplete: { age: 7 * 24 * 3600 }, removeOnFail: { age: 30 * 24 * 3600 } };
-    this.queue = new Queue<LeaseJobData>(opts.name, { connection: opts.connection, ...(opts.prefix ? { prefix: opts.prefix } : {}), defaultJobOptions: { attempts: 10, backoff: { type: 'exponential', delay: 1000 }, ...keep } });
+    this.queue = new Queue<LeaseJobData>(opts.name, { connection: opts.connection, streams: QUEUE_STREAMS, ...(opts.prefix ? { prefix: opts.prefix } : {}), defaultJobOptions: { attempts: 10, backoff: { type: 'exponential', delay: 1000 }, ...keep } });
   }
 
   /** {@inheritDoc LeaseScheduler.schedule} */

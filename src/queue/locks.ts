@@ -3,10 +3,18 @@ import type { Redis } from 'ioredis';
 
 /** Deletes the key only while it still holds the owner value (KEYS[1] key, ARGV[1] owner). */
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
-/** Adds ARGV[2] to the set KEYS[2], then deletes KEYS[1] only while it still holds the owner value ARGV[1]. */
-const MARK_AND_RELEASE = `redis.call('sadd', KEYS[2], ARGV[2]) if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
-/** 2 when ARGV[3] is in the set KEYS[2] (the work is done); else 1 when `SET KEYS[1] ARGV[1] PX ARGV[2] NX` took the lock, 0 when it is held. */
-const TAKE_UNLESS_DONE = `if redis.call('sismember', KEYS[2], ARGV[3]) == 1 then return 2 end if redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end return 0`;
+/** Adds ARGV[2..] to the set KEYS[2], then deletes KEYS[1] only while it still holds the owner value ARGV[1]. */
+const MARK_AND_RELEASE = `for i = 2, #ARGV do redis.call('sadd', KEYS[2], ARGV[i]) end if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+/**
+ * Which of ARGV[4..] are in the set KEYS[2], as a list of 0/1 flags after a first element: 2 when
+ * all ARGV[3] pieces of work are among them (done, no lock taken); else 1 when
+ * `SET KEYS[1] ARGV[1] PX ARGV[2] NX` took the lock, 0 when it is held.
+ */
+const TAKE_NOTING_DONE = `local flags, done = {}, 0
+for i = 4, #ARGV do flags[i - 3] = redis.call('sismember', KEYS[2], ARGV[i]) done = done + flags[i - 3] end
+if done == tonumber(ARGV[3]) then return {2, unpack(flags)} end
+if redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {1, unpack(flags)} end
+return {0, unpack(flags)}`;
 /** Extends the key's expiry only while it still holds the owner value (ARGV[2] ttl in ms). */
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
@@ -44,13 +52,13 @@ export class HeldLock {
 
   /**
    * Stops renewing and deletes the lock if it is still ours; true when it was. With `done`, first
-   * adds its member to its set (the work is marked done whoever holds the lock now), in the same
+   * adds its members to its set (the work is marked done whoever holds the lock now), in the same
    * script: one round trip.
    */
   async release(done?: WorkDone): Promise<boolean> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    if (done) return (await this.redis.eval(MARK_AND_RELEASE, 2, this.key, done.set, this.owner, done.member)) === 1;
+    if (done && done.members.length > 0) return (await this.redis.eval(MARK_AND_RELEASE, 2, this.key, done.set, this.owner, ...done.members)) === 1;
     return (await this.redis.eval(RELEASE, 1, this.key, this.owner)) === 1;
   }
 }
@@ -66,20 +74,33 @@ export async function takeLock(redis: Redis, key: string, ttlMs: number, who: st
   return got ? new HeldLock(redis, key, owner, ttlMs) : undefined;
 }
 
-/** A piece of work marked done by its `member` in the Redis set `set`. */
+/** Pieces of work marked done by their `members` in the Redis set `set`. */
 export interface WorkDone {
   set: string;
-  member: string;
+  members: string[];
+}
+
+/** What {@link takeLockNotingDone} found: the lock (undefined when held by another, or when all the work is done) and which members are done. */
+export interface TakenNotingDone {
+  lock: HeldLock | undefined;
+  /** True when every one of the `total` pieces of work is done (no lock taken). */
+  allDone: boolean;
+  done: Set<string>;
 }
 
 /**
- * {@link takeLock} for work that may be done already: `'done'` (and no lock taken) when
- * `done.member` is in `done.set`, else the lock or undefined as {@link takeLock}. The check and
- * the take are one script: one round trip.
+ * {@link takeLock} for `total` pieces of work, `members` of which may be marked done in `set`
+ * (the others are never marked): which members are done, and the lock unless all `total` are.
+ * The checks and the take are one script: one round trip.
  */
-export async function takeLockUnlessDone(redis: Redis, key: string, ttlMs: number, who: string, done: WorkDone): Promise<HeldLock | 'done' | undefined> {
+export async function takeLockNotingDone(redis: Redis, key: string, ttlMs: number, who: string, set: string, members: readonly string[], total: number): Promise<TakenNotingDone> {
   const owner = `${who}:${randomUUID()}`;
-  const got = await redis.eval(TAKE_UNLESS_DONE, 2, key, done.set, owner, String(ttlMs), done.member);
-  if (got === 2) return 'done';
-  return got === 1 ? new HeldLock(redis, key, owner, ttlMs) : undefined;
+  const [got, ...flags] = (await redis.eval(TAKE_NOTING_DONE, 2, key, set, owner, String(ttlMs), String(total), ...members)) as number[];
+  const done = new Set(members.filter((_, i) => flags[i] === 1));
+  return { lock: got === 1 ? new HeldLock(redis, key, owner, ttlMs) : undefined, allDone: got === 2, done };
+}
+
+/** Marks `done.members` done (work finished under a lock that could not be released with them). */
+export async function markDone(redis: Redis, done: WorkDone): Promise<void> {
+  if (done.members.length > 0) await redis.sadd(done.set, ...done.members);
 }

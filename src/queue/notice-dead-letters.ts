@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { NotFoundError } from '../engine/errors.ts';
 import type { WorkflowNotice } from '../workflow/workflow.ts';
 import { describeFailure, type DeliveryFailure } from './dead-letters.ts';
-import { jobId, noticeJobOptions, type QueueNames } from './queues.ts';
+import { jobId, noticeJobOptions, QUEUE_STREAMS, type OutboxJobData, type QueueNames } from './queues.ts';
 
 /** A notice whose every outbox attempt failed, as listed to an operator. */
 export interface FailedNotice {
@@ -40,13 +40,13 @@ export interface NoticeDeadLettersOptions {
   /** Key prefix of the service's own keys (default `ts:`). */
   keyPrefix?: string;
   /** The outbox queue to replay into; by default one is opened on `redis` (closed by {@link NoticeDeadLetters.close}). */
-  outbox?: Queue<WorkflowNotice>;
+  outbox?: Queue<OutboxJobData>;
 }
 
 /** The outbox's dead letters; see the module comment. */
 export class NoticeDeadLetters {
   private readonly key: string;
-  private ownQueue: Queue<WorkflowNotice> | undefined;
+  private ownQueue: Queue<OutboxJobData> | undefined;
 
   constructor(private readonly opts: NoticeDeadLettersOptions) {
     this.key = `${opts.keyPrefix ?? 'ts:'}notices:dead`;
@@ -111,9 +111,9 @@ export class NoticeDeadLetters {
     await this.ownQueue?.close();
   }
 
-  private outbox(): Queue<WorkflowNotice> {
+  private outbox(): Queue<OutboxJobData> {
     if (this.opts.outbox) return this.opts.outbox;
-    this.ownQueue ??= new Queue<WorkflowNotice>(this.opts.names.outbox, { connection: this.opts.redis, ...(this.opts.prefix ? { prefix: this.opts.prefix } : {}) });
+    this.ownQueue ??= new Queue<OutboxJobData>(this.opts.names.outbox, { connection: this.opts.redis, streams: QUEUE_STREAMS, ...(this.opts.prefix ? { prefix: this.opts.prefix } : {}) });
     return this.ownQueue;
   }
 }

@@ -13,7 +13,7 @@ import type { Queue } from 'bullmq';
 import type { Logger } from '../engine/logger.ts';
 import type { LostEntry, Outbox, OutboxEntry } from '../engine/outbox.ts';
 import { NO_FAULTS, type Faults } from '../workflow/faults.ts';
-import type { WorkflowJob, WorkflowNotice, WorkflowPorts } from '../workflow/workflow.ts';
+import type { NoticeBatch, WorkflowJob, WorkflowNotice, WorkflowPorts } from '../workflow/workflow.ts';
 
 /** Options of {@link OutboxRelay}. */
 export interface OutboxRelayOptions {
@@ -115,8 +115,8 @@ export class OutboxRelay {
 
   /** Adds the entry to its queue under its key (a second add of the same key is a no-op there). */
   private async handOver(entry: OutboxEntry): Promise<void> {
-    if (entry.topic === 'notice') {
-      await this.opts.ports.notify(entry.data as WorkflowNotice);
+    if (entry.topic === 'notice' || entry.topic === 'notices') {
+      await this.opts.ports.notify(entry.data as WorkflowNotice | NoticeBatch);
       return;
     }
     const job = entry.data as WorkflowJob;

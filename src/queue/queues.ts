@@ -1,6 +1,9 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import type { WorkflowJob, WorkflowNotice, WorkflowPorts } from '../workflow/workflow.ts';
+import type { NoticeBatch, WorkflowJob, WorkflowNotice, WorkflowPorts } from '../workflow/workflow.ts';
 import { INTAKE_BACKOFF_TYPE, intakeAttempts, OUTBOX_BACKOFF_TYPE } from './intake-retry.ts';
+
+/** What an outbox job carries: one notice, or the notices one step owes, written in order. */
+export type OutboxJobData = WorkflowNotice | NoticeBatch;
 
 /** A webhook delivery as received: verified, not yet parsed further. */
 export interface IntakeJobData {
@@ -37,6 +40,14 @@ export function queueNames(prefix = 'ts'): QueueNames {
 export function queueNamesForPrefix(redisPrefix: string): QueueNames {
   return queueNames(redisPrefix.replace(/[^a-z0-9]/gi, '') || 'ts');
 }
+
+/**
+ * The event streams of every queue of the service: kept to the shortest BullMQ trims to (it
+ * trims approximately, in whole stream nodes) instead of BullMQ's default of 10,000 events per
+ * queue, since nothing reads them (no `QueueEvents`). Every `Queue` opened on one of these queues
+ * must pass it: each one writes it into the queue's meta on start.
+ */
+export const QUEUE_STREAMS = { events: { maxLen: 0 } };
 
 /** BullMQ refuses `:` in custom job ids and integer-like ids. */
 export function jobId(key: string): string {
@@ -104,10 +115,10 @@ export interface WorkflowQueuesOptions {
 export class WorkflowQueues implements WorkflowPorts {
   readonly intake: Queue<IntakeJobData>;
   readonly requests: Queue<{ requestId: string }>;
-  readonly outbox: Queue<WorkflowNotice>;
+  readonly outbox: Queue<OutboxJobData>;
 
   constructor(opts: WorkflowQueuesOptions) {
-    const base = { connection: opts.connection, ...(opts.prefix ? { prefix: opts.prefix } : {}) };
+    const base = { connection: opts.connection, streams: QUEUE_STREAMS, ...(opts.prefix ? { prefix: opts.prefix } : {}) };
     const keep = { removeOnComplete: { age: 7 * DAY, count: 100_000 }, removeOnFail: { age: 30 * DAY } };
     this.intake = new Queue(opts.names.intake, { ...base, defaultJobOptions: intakeJobOptions() });
     this.requests = new Queue(opts.names.requests, { ...base, defaultJobOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, ...keep } });
@@ -133,8 +144,8 @@ export class WorkflowQueues implements WorkflowPorts {
   }
 
   /** {@inheritDoc WorkflowPorts.notify} */
-  async notify(notice: WorkflowNotice): Promise<void> {
-    await this.outbox.add(notice.message, notice, { jobId: jobId(notice.key) });
+  async notify(notice: OutboxJobData): Promise<void> {
+    await this.outbox.add(notice.message ?? 'notices', notice, { jobId: jobId(notice.key) });
   }
 
   async close(): Promise<void> {

@@ -1,14 +1,14 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { RequestWorkflow, WorkflowNotice } from '../workflow/workflow.ts';
+import { noticesOf, type RequestWorkflow, type WorkflowNotice } from '../workflow/workflow.ts';
 import { ConflictError, UserError } from '../engine/errors.ts';
 import type { Logger } from '../engine/logger.ts';
 import type { Metrics } from '../engine/metrics.ts';
 import { DeadLetters } from './dead-letters.ts';
 import { NoticeDeadLetters } from './notice-dead-letters.ts';
 import { intakeBackoffStrategy } from './intake-retry.ts';
-import { takeLock, takeLockUnlessDone, type HeldLock } from './locks.ts';
-import { jobId, type IntakeJobData, type QueueNames } from './queues.ts';
+import { markDone, takeLock, takeLockNotingDone, type HeldLock, type WorkDone } from './locks.ts';
+import { jobId, type IntakeJobData, type OutboxJobData, type QueueNames } from './queues.ts';
 
 /** Turns a verified delivery into workflow calls (implemented by each surface adapter). */
 export interface IntakeHandler {
@@ -39,8 +39,11 @@ export interface OutboxWriter {
 /** The job progress recorded when a notice's write was delayed by a rate limit (it may have written part). */
 const MAY_HAVE_WRITTEN = { mayHaveWritten: true };
 
-/** Whether this run of outbox job `job` is the notice's first attempt (see {@link NoticeAttempt}). */
-function noticeAttempt(job: Job<WorkflowNotice>): NoticeAttempt {
+/**
+ * Whether this run of outbox job `job` is its notices' first attempt (see {@link NoticeAttempt}).
+ * A batch's notices share it: on the job's first run no notice of it was attempted before.
+ */
+function noticeAttempt(job: Job<OutboxJobData>): NoticeAttempt {
   const replay = job.id !== jobId(job.data.key);
   const delayedMidWrite = typeof job.progress === 'object' && job.progress !== null && (job.progress as { mayHaveWritten?: unknown }).mayHaveWritten === true;
   return { first: job.attemptsMade === 0 && !job.stalledCounter && !replay && !delayedMidWrite };
@@ -127,7 +130,7 @@ export class WorkflowWorkers {
         settings: { backoffStrategy: intakeBackoffStrategy },
       }),
       new Worker<{ requestId: string }>(names.requests, (job) => this.runRequest(job), { ...base, concurrency: c.requests ?? 4 }),
-      new Worker<WorkflowNotice>(names.outbox, (job, token) => this.runOutbox(job, token), {
+      new Worker<OutboxJobData>(names.outbox, (job, token) => this.runOutbox(job, token), {
         ...base,
         concurrency: c.outbox ?? 8,
         settings: { backoffStrategy: intakeBackoffStrategy },
@@ -151,11 +154,21 @@ export class WorkflowWorkers {
       if (!(await job.isFailed())) return;
       if (queue === this.opts.names.intake && !(await this.deadLetters.has(job.data as IntakeJobData))) {
         await this.deadLetters.record(job.data as IntakeJobData, err, job.attemptsMade);
-      } else if (queue === this.opts.names.outbox && !(await this.deadNotices.has((job.data as WorkflowNotice).key))) {
-        await this.deadNotices.record(job.data as WorkflowNotice, err, job.attemptsMade);
+      } else if (queue === this.opts.names.outbox) {
+        await this.keepFailedNotices(job as Job<OutboxJobData>, err);
       }
     } catch (e) {
       this.opts.logger.error({ err: e, job: job.id }, 'could not keep the failed job as a dead letter');
+    }
+  }
+
+  /** The notices of a failed outbox job that are neither dead letters already nor marked sent, kept as dead letters. */
+  private async keepFailedNotices(job: Job<OutboxJobData>, err: Error): Promise<void> {
+    const sent = `${this.opts.keyPrefix ?? 'ts:'}outbox:sent`;
+    for (const notice of noticesOf(job.data)) {
+      if (await this.deadNotices.has(notice.key)) continue;
+      if (notice.message !== 'status' && (await this.opts.redis.sismember(sent, notice.key)) === 1) continue;
+      await this.deadNotices.record(notice, err, job.attemptsMade);
     }
   }
 
@@ -235,17 +248,25 @@ export class WorkflowWorkers {
     }
   }
 
-  private async runOutbox(job: Job<WorkflowNotice>, token?: string): Promise<void> {
-    const notice = job.data;
-    const log = this.opts.logger.child({ request: notice.requestId, notice: notice.message });
+  /**
+   * Writes an outbox job's notices (one, or those one step owes) in order, under the request's
+   * lock. An event notice is written at most once: the set of sent ones is read as the lock is
+   * taken (a retried batch skips what it sent), and the ones written are marked sent with the
+   * lock's release (one script), or before the failure is handled when a later one fails. A crash
+   * between a write and its mark leaves it unmarked: the taken-over job's attempt is not the
+   * first, so the surface looks for what the dead attempt posted before writing (see NoticeAttempt).
+   */
+  private async runOutbox(job: Job<OutboxJobData>, token?: string): Promise<void> {
+    const notices = noticesOf(job.data);
+    const log = this.opts.logger.child({ request: job.data.requestId, notice: job.data.message ?? job.data.key });
     const k = this.opts.keyPrefix ?? 'ts:';
-    // An event notice is written at most once: the set of sent ones is checked as the lock is taken.
-    const sent = notice.message !== 'status' ? { set: `${k}outbox:sent`, member: notice.key } : undefined;
+    const sent: WorkDone = { set: `${k}outbox:sent`, members: [] };
+    const events = notices.filter((n) => n.message !== 'status').map((n) => n.key);
     // One writer per request at a time, so the status comment is created once and then edited.
-    const lockKey = `${k}outbox:lock:${notice.requestId}`;
     const ttl = this.opts.lockTtlMs?.outbox ?? 30_000;
-    const lock = sent ? await takeLockUnlessDone(this.opts.redis, lockKey, ttl, job.id ?? 'outbox', sent) : await takeLock(this.opts.redis, lockKey, ttl, job.id ?? 'outbox');
-    if (lock === 'done') return;
+    const taken = await takeLockNotingDone(this.opts.redis, `${k}outbox:lock:${job.data.requestId}`, ttl, job.id ?? 'outbox', sent.set, events, notices.length);
+    if (taken.allDone) return;
+    const lock = taken.lock;
     if (!lock) {
       // A sibling notice of the same request is being written; a short jittered wait keeps
       // their order loose but the ticket's latency low (most writes take a few milliseconds).
@@ -254,28 +275,43 @@ export class WorkflowWorkers {
     }
     // The write may wait out a 429 in the client for longer than the TTL: keep the lock meanwhile.
     lock.keepAlive((err) => log.warn({ err }, 'outbox lock renewal failed'));
-    let released = false;
+    const todo = notices.filter((n) => !taken.done.has(n.key));
+    const attempt = noticeAttempt(job);
+    let at = 0;
     try {
-      await this.opts.outbox.deliver(notice, log, noticeAttempt(job));
-      // Marked sent, then the lock released, in one script (a failure is retried as the write's would be).
-      if (sent) {
-        if (!(await lock.release(sent))) log.warn({ lock: lock.key }, 'lock had passed to another holder; left in place');
-        released = true;
+      for (; at < todo.length; at++) {
+        const notice = todo[at]!;
+        await this.deliver(notice, log, attempt);
+        if (notice.message !== 'status') sent.members.push(notice.key);
+        this.opts.metrics?.inc('ts_outbox_delivered_total', 'Notices written back to tickets', { message: notice.message });
       }
-      this.opts.metrics?.inc('ts_outbox_delivered_total', 'Notices written back to tickets', { message: notice.message });
     } catch (err) {
-      await this.outboxFailed(job, err, log, token);
-    } finally {
-      if (!released) await this.release(lock, log);
+      await markDone(this.opts.redis, sent).catch((e: unknown) => log.warn({ err: e }, 'could not mark the written notices sent'));
+      try {
+        return await this.outboxFailed(job, todo.slice(at), err, log, token);
+      } finally {
+        await this.release(lock, log);
+      }
+    }
+    if (!(await lock.release(sent))) log.warn({ lock: lock.key }, 'lock had passed to another holder; left in place');
+  }
+
+  /** Writes one notice; one the surface refuses (a user error) is refused for good, and the job goes on with the next. */
+  private async deliver(notice: WorkflowNotice, log: Logger, attempt: NoticeAttempt): Promise<void> {
+    try {
+      await this.opts.outbox.deliver(notice, log, attempt);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log.error({ code: err.code, problem: err.message, notice: notice.message }, 'notice refused by the surface');
     }
   }
 
   /**
-   * A failed ticket write: a 429 delays the job by its `Retry-After` (no attempt counted); a user
-   * error is refused for good; anything else is thrown for BullMQ to retry on the day-long
-   * schedule, and kept as a dead notice when it was the last attempt.
+   * A failed ticket write: a 429 delays the job by its `Retry-After` (no attempt counted); anything else is thrown for BullMQ to retry on the day-long
+   * schedule, and the notices not written (`unwritten`, the failed one first) are kept as dead
+   * notices when it was the last attempt.
    */
-  private async outboxFailed(job: Job<WorkflowNotice>, err: unknown, log: Logger, token?: string): Promise<void> {
+  private async outboxFailed(job: Job<OutboxJobData>, unwritten: WorkflowNotice[], err: unknown, log: Logger, token?: string): Promise<never> {
     const wait = retryAfterMs(err);
     if (wait !== undefined) {
       log.warn({ retryAfterMs: wait }, 'rate limited; delaying');
@@ -284,16 +320,11 @@ export class WorkflowWorkers {
       await job.moveToDelayed(Date.now() + wait, token);
       throw new DelayedError();
     }
-    if (err instanceof UserError) {
-      log.error({ code: err.code, problem: err.message }, 'notice refused by the surface');
-      return;
-    }
     if (isLastAttempt(job)) {
       const replays = Number(/\.replay\.(\d+)$/.exec(job.id ?? '')?.[1] ?? 0);
-      await this.deadNotices
-        .record(job.data, err, job.attemptsMade + 1, replays)
+      await Promise.all(unwritten.map((n) => this.deadNotices.record(n, err, job.attemptsMade + 1, replays)))
         .then(async () => {
-          log.error({ attempts: job.attemptsMade + 1 }, 'notice failed for good; kept as a dead letter');
+          log.error({ attempts: job.attemptsMade + 1, notices: unwritten.length }, 'notice failed for good; kept as a dead letter');
           this.opts.metrics?.set('ts_notices_dead', 'Ticket writes the outbox gave up on, awaiting replay', await this.deadNotices.count());
         })
         .catch((e: unknown) => log.error({ err: e }, 'could not keep the failed notice as a dead letter'));

@@ -72,17 +72,52 @@ export interface OwedJob {
 /** Work a step owes. */
 export type Owed = OwedNotice | OwedJob;
 
-/** The outbox entries of `owed`, keyed by request `r` as stored by the step (its id and revision). */
+/**
+ * The notices one write owes, written back by ONE outbox job in their order (instead of one job
+ * each, which cost the queue's round trips per notice). Each notice keeps its own key, so its
+ * exactly-once mark, its dead letter and its replay are the notice's, as a lone notice's are.
+ * `message` and `detail` are never set: they tell it apart from a lone {@link WorkflowNotice}.
+ */
+export interface NoticeBatch {
+  requestId: string;
+  /** Names the write's notices together: `<request>:<message>[.<tag>]+...:<record revision>`. */
+  key: string;
+  notices: WorkflowNotice[];
+  message?: never;
+  detail?: never;
+}
+
+/** The notices of an outbox job: the lone notice, or a batch's in order. */
+export function noticesOf(data: WorkflowNotice | NoticeBatch): WorkflowNotice[] {
+  return 'notices' in data && data.notices ? data.notices : [data as WorkflowNotice];
+}
+
+/**
+ * The outbox entries of `owed`, keyed by request `r` as stored by the step (its id and revision):
+ * one per job, and the notices together in one entry (a lone notice as itself).
+ */
 export function outboxEntries(r: Request, owed: readonly Owed[], now = Date.now()): OutboxEntry[] {
-  return owed.map((o): OutboxEntry => {
-    if ('job' in o) {
-      const job: WorkflowJob = { name: o.job, requestId: r.id, key: `${r.id}:${o.job}:${r.revision}` };
-      return { key: job.key, topic: 'job', request: r.id, data: job, ...(o.delayMs ? { runAt: now + o.delayMs } : {}) };
+  const entries: OutboxEntry[] = [];
+  const notices: OwedNotice[] = [];
+  for (const o of owed) {
+    if (!('job' in o)) {
+      notices.push(o);
+      continue;
     }
+    const job: WorkflowJob = { name: o.job, requestId: r.id, key: `${r.id}:${o.job}:${r.revision}` };
+    entries.push({ key: job.key, topic: 'job', request: r.id, data: job, ...(o.delayMs ? { runAt: now + o.delayMs } : {}) });
+  }
+  const written = notices.map((o): WorkflowNotice => {
     const key = `${r.id}:${o.notice}:${o.tag ? `${o.tag}:` : ''}${r.revision}`;
-    const notice: WorkflowNotice = { requestId: r.id, message: o.notice, key, ...(o.detail ? { detail: o.detail } : {}) };
-    return { key, topic: 'notice', request: r.id, data: notice };
+    return { requestId: r.id, message: o.notice, key, ...(o.detail ? { detail: o.detail } : {}) };
   });
+  if (written.length === 1) entries.push({ key: written[0]!.key, topic: 'notice', request: r.id, data: written[0] });
+  if (written.length > 1) {
+    const key = `${r.id}:${notices.map((o) => (o.tag ? `${o.notice}.${o.tag}` : o.notice)).join('+')}:${r.revision}`;
+    const batch: NoticeBatch = { requestId: r.id, key, notices: written };
+    entries.push({ key, topic: 'notices', request: r.id, data: batch });
+  }
+  return entries;
 }
 
 /** `owed` as a request write's {@link Owes}: keyed by the request the write stores. */

@@ -37,11 +37,12 @@ import type { Logger } from '../engine/logger.ts';
 import type { Authorizer } from './authorize.ts';
 import { NO_FAULTS, type FaultPoint, type Faults } from './faults.ts';
 import { missingEmergencyApproval, withDecision } from './emergency.ts';
-import { outboxEntries, owing, type Owed, type WorkflowJob, type WorkflowNotice } from './owed.ts';
+import { outboxEntries, owing, type NoticeBatch, type Owed, type WorkflowJob, type WorkflowNotice } from './owed.ts';
 import { applyAction, isDecommission, planDecommission } from './decommission.ts';
 import { freezeGate, type FreezeReader } from './freeze.ts';
 
-export type { WorkflowJob, WorkflowMessage, WorkflowNotice } from './owed.ts';
+export type { NoticeBatch, WorkflowJob, WorkflowMessage, WorkflowNotice } from './owed.ts';
+export { noticesOf } from './owed.ts';
 
 /**
  * The durable queues owed work is handed to (BullMQ in production and in tests). The workflow
@@ -51,7 +52,8 @@ export type { WorkflowJob, WorkflowMessage, WorkflowNotice } from './owed.ts';
  */
 export interface WorkflowPorts {
   enqueue(job: WorkflowJob): Promise<void>;
-  notify(notice: WorkflowNotice): Promise<void>;
+  /** Hands over one notice, or the notices one step owes together (one outbox job). */
+  notify(notice: WorkflowNotice | NoticeBatch): Promise<void>;
 }
 
 /** What a surface hands over when a person files or edits a request. */
@@ -239,6 +241,11 @@ export class RequestWorkflow {
    * followed).
    */
   async evaluate(requestId: string): Promise<Request> {
+    // The step reads the request's environment once (its target check, the package's creation and the plan share it).
+    return this.inventory.readScope(() => this.evaluateOnce(requestId), ['environment']);
+  }
+
+  private async evaluateOnce(requestId: string): Promise<Request> {
     let r = await this.requests.get(requestId);
     // Resumable: the plan and the decisions were stored with the move to planned.
     if (r.state === 'planned') return this.followDecisions(r, r.decisions);
@@ -429,18 +436,24 @@ export class RequestWorkflow {
     }
     const env = (await this.environmentOf(r))!;
     const envRef = this.envRef(env);
+    // The desk's first look is at `r`, just read; a look after a conflict reads again. The approval is
+    // added to the request the desk looked at: its revision is checked by the write, so a stale one is refused and looked at again.
+    let fresh: Request | undefined = r;
+    let seen: Request | undefined;
     const desk = new ApprovalDesk({
       policy: this.deps.policy,
       directory: this.directoryFor(input.surface),
       clock: this.deps.clock,
       store: {
         load: async (id) => {
-          const cur = await this.requests.get(id);
+          const cur = fresh?.id === id ? fresh : await this.requests.get(id);
+          fresh = undefined;
+          seen = cur;
           const requester = await this.deps.authorizer.identify(cur.actor, cur.origin.surface);
           return { subject: { ...approvalSubjectOf(cur, envRef), actor: requester.person ? requester : cur.actor }, revision: cur.revision };
         },
         addApproval: async (id, approval, expectedRevision) => {
-          const cur = await this.requests.get(id);
+          const cur = seen?.id === id && seen.revision === expectedRevision ? seen : await this.requests.get(id);
           const approvals = [...cur.approvals, approval];
           const satisfied = approvalStatus(this.deps.policy, approvalSubjectOf({ ...cur, approvals }, envRef), this.deps.clock.now()).satisfied;
           // Atomic: the approval and its notices are one write (the status too while more approvals are needed).

@@ -2,7 +2,8 @@
  * The outbox tells the writer whether a notice's run is its first attempt (nothing of it can be in
  * the ticket yet, so the writer may skip looking for an earlier post): true on the first run,
  * also after waiting for a sibling's lock; false after a failed attempt and after a rate-limit
- * delay in the middle of a write.
+ * delay in the middle of a write. The notices one step owes are one job: written in order, each
+ * marked sent once written, a refused one not stopping the others.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import { createLogger } from '../../src/engine/logger.ts';
 import { waitFor } from '../../src/demo/wait.ts';
 import { jobId, queueNames, WorkflowQueues } from '../../src/queue/queues.ts';
 import { WorkflowWorkers, type NoticeAttempt } from '../../src/queue/workers.ts';
+import { UserError } from '../../src/engine/errors.ts';
 import type { RequestWorkflow, WorkflowNotice } from '../../src/workflow/workflow.ts';
 
 const redis = useRedis();
@@ -94,4 +96,34 @@ test('waiting for a sibling notice of the same request does not make a run a ret
   await queues.notify({ requestId: 'r-4', message: 'applied', key: 'r-4:applied:1' });
   await written('r-4:applied:1');
   assert.deepEqual(seen.get('r-4:applied:1'), [true]);
+});
+
+test("the notices one step owes are one job, written in order; a failure of a later one retries only what was not sent", async () => {
+  const first = { requestId: 'r-5', message: 'applied' as const, key: 'r-5:applied:2' };
+  const status = { requestId: 'r-5', message: 'status' as const, key: 'r-5:status:2' };
+  const order: string[] = [];
+  writes.set(first.key, async () => void order.push('applied'));
+  writes.set(status.key, async (run) => {
+    order.push('status');
+    if (run === 0) throw new Error('the status write failed');
+  });
+  await queues.notify({ requestId: 'r-5', key: 'r-5:applied+status:2', notices: [first, status] });
+  await written('r-5:applied+status:2', true);
+  // The event notice was marked sent when its sibling failed: the retry wrote the status alone.
+  assert.deepEqual(order, ['applied', 'status', 'status']);
+  assert.deepEqual(seen.get(first.key), [true]);
+  assert.deepEqual(seen.get(status.key), [true, false]);
+  assert.equal(await conn.sismember(`${keyPrefix}outbox:sent`, first.key), 1);
+});
+
+test('a notice of a step that the surface refuses does not keep the step\'s other notices from being written', async () => {
+  const refused = { requestId: 'r-6', message: 'approval-needed' as const, key: 'r-6:approval-needed:3' };
+  const status = { requestId: 'r-6', message: 'status' as const, key: 'r-6:status:3' };
+  writes.set(refused.key, async () => {
+    throw new UserError('not_found', 'the ticket is gone');
+  });
+  await queues.notify({ requestId: 'r-6', key: 'r-6:approval-needed+status:3', notices: [refused, status] });
+  await written('r-6:approval-needed+status:3');
+  assert.deepEqual(seen.get(refused.key), [true]);
+  assert.deepEqual(seen.get(status.key), [true]);
 });

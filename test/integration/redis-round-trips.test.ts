@@ -3,7 +3,10 @@
  * (writes on the inventory's own connection: one command, or one whole pipeline) and commands
  * (`INFO commandstats` deltas, read on a second connection). Each count would grow if the
  * batching were undone: a notice's view reads the request's package, environment and deployment
- * in ONE round trip, a read scope reads each record once, an engine update reads its record once.
+ * in ONE round trip, a read scope reads each record (and each list by one index) once, an engine
+ * update reads its record once, the notices one step owes are ONE queue job (each job costs
+ * BullMQ about seven round trips) whose lock, sent marks and release are two round trips, and a
+ * ticket's happy path makes six queue jobs in all.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +19,13 @@ import type { Clock, Request } from '../../src/engine/model.ts';
 import type { Engine } from '../../src/workflow/engine.ts';
 import type { ChangeWindowService } from '../../src/policy/index.ts';
 import { ViewBuilder } from '../../src/surfaces/shared/view-builder.ts';
+import { createLogger } from '../../src/engine/logger.ts';
+import { waitFor } from '../../src/demo/wait.ts';
+import { jobId, queueNames, WorkflowQueues } from '../../src/queue/queues.ts';
+import { WorkflowWorkers } from '../../src/queue/workers.ts';
+import { noticesOf, outboxEntries } from '../../src/workflow/owed.ts';
+import type { RequestWorkflow, WorkflowNotice } from '../../src/workflow/workflow.ts';
+import { startWorkflowWorld, submitCache, waitForState } from './workflow-kit.ts';
 
 const redis = useRedis();
 const ops = { actor: 'platform-admin', surface: 'cli' as const };
@@ -111,6 +121,8 @@ test('within a read scope a request and its records are read from Redis once, ho
       await requests.get(request.id);
       await inv.find('package', r.package!);
       await inv.find('environment', r.environment);
+      await requests.forOrigin('jira', 'INFRA-1');
+      // What the notice's "is it news?" check asks again: the ticket's requests.
       await requests.forOrigin('jira', 'INFRA-1');
     }),
   );
@@ -212,4 +224,106 @@ test("a notice's reads (its request, then the view's package, environment and de
   assert.equal(c.roundTrips, 1, 'one read-only script');
   assert.deepEqual(c.commands, { evalsha: 1, hget: 4 });
   assert.deepEqual(await inv.findRequestWithLinks('req_doesnotexist1'), {});
+});
+
+test('a list by one index is kept by the read scope until the scope writes', async () => {
+  const { client, inv, requests, request } = await world();
+  await requests.forOrigin('jira', 'INFRA-1');
+  const c = await counted(client, () =>
+    inv.readScope(async () => {
+      await requests.forOrigin('jira', 'INFRA-1');
+      await requests.forOrigin('jira', 'INFRA-1');
+      const r = await requests.get(request.id);
+      await requests.patch(r.id, r.revision, { version: '1.5.0' }, ops);
+      // A write may change what an index holds: the list is read again.
+      const again = await requests.forOrigin('jira', 'INFRA-1');
+      assert.equal(again[0]?.version, '1.5.0');
+    }),
+  );
+  assert.equal(c.roundTrips, 3, 'the list, the write, the list again (the request itself came with the first list)');
+});
+
+test('the notices one step owes are one outbox entry, and one queue job', () => {
+  const r = { id: 'req_onejob00001', revision: 7 } as Request;
+  const entries = outboxEntries(r, [{ job: 'apply' }, { notice: 'applied' }, { notice: 'status' }]);
+  assert.deepEqual(
+    entries.map((e) => [e.topic, e.key]),
+    [
+      ['job', 'req_onejob00001:apply:7'],
+      ['notices', 'req_onejob00001:applied+status:7'],
+    ],
+  );
+  assert.deepEqual(
+    noticesOf(entries[1]!.data as WorkflowNotice).map((n) => n.key),
+    ['req_onejob00001:applied:7', 'req_onejob00001:status:7'],
+  );
+  // A lone notice is its own entry, under its own key, as before.
+  assert.deepEqual(
+    outboxEntries(r, [{ notice: 'status' }]).map((e) => [e.topic, e.key]),
+    [['notice', 'req_onejob00001:status:7']],
+  );
+});
+
+test("an outbox job of a step's notices takes its lock and reads the sent marks in one round trip, and marks and releases in one more", async () => {
+  const conn = redis.client();
+  const own = redis.client();
+  await own.ping();
+  const name = uniqueName('rt-outbox');
+  const names = queueNames(name);
+  const queues = new WorkflowQueues({ connection: conn, names });
+  const written: string[] = [];
+  const workers = new WorkflowWorkers({
+    connection: conn,
+    redis: own,
+    names,
+    keyPrefix: `${name}:`,
+    workflow: {} as RequestWorkflow,
+    intake: {},
+    outbox: { deliver: async (n) => void written.push(n.key) },
+    logger: createLogger('silent'),
+  });
+  workers.start();
+  try {
+    const notices: WorkflowNotice[] = [
+      { requestId: 'r-1', message: 'approval-needed', key: 'r-1:approval-needed:4' },
+      { requestId: 'r-1', message: 'approval-counted', key: 'r-1:approval-counted:4' },
+      { requestId: 'r-1', message: 'status', key: 'r-1:status:4' },
+    ];
+    const key = 'r-1:approval-needed+approval-counted+status:4';
+    const c = await counted(own, async () => {
+      await queues.notify({ requestId: 'r-1', key, notices });
+      await waitFor(async () => ((await queues.outbox.getJobState(jobId(key))) === 'completed' ? true : undefined), 'the notices written');
+    });
+    assert.deepEqual(written, notices.map((n) => n.key));
+    assert.equal(c.roundTrips, 2, 'the lock with the sent checks, then the marks with the release');
+    assert.equal(await own.scard(`${name}:outbox:sent`), 2, 'both event notices marked sent');
+  } finally {
+    await workers.close();
+    await queues.close();
+  }
+});
+
+test("a ticket's happy path makes six queue jobs: its two request steps and one outbox job per step that owes notices", { timeout: 120_000 }, async () => {
+  const flow = await startWorkflowWorld(redis, { start: new Date() });
+  try {
+    const r = await submitCache(flow, 'qa', 'six-jobs');
+    await waitForState(flow, r.id, 'awaiting_approval');
+    await flow.runtime.workflow.approve({ requestId: r.id, approver: { id: 'bo' }, surface: 'cli' });
+    const done = await waitForState(flow, r.id, 'applied');
+    const { requests, outbox } = flow.runtime.queues;
+    const states = ['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'] as const;
+    const notices = await waitFor(async () => {
+      const jobs = (await outbox.getJobs([...states])).filter((j) => j?.data?.requestId === r.id);
+      return jobs.some((j) => noticesOf(j.data).some((n) => n.key === `${r.id}:applied:${done.revision}`)) ? jobs : undefined;
+    }, 'the result notices handed over');
+    const steps = (await requests.getJobs([...states])).filter((j) => j?.data?.requestId === r.id);
+    assert.deepEqual(steps.map((j) => j.name).sort(), ['apply', 'evaluate']);
+    // Awaiting approval (approval-needed, status), the approval counted, applying (status), applied (applied, status).
+    assert.deepEqual(
+      notices.map((j) => noticesOf(j.data).map((n) => n.message).join('+')).sort(),
+      ['applied+status', 'approval-counted', 'approval-needed+status', 'status'],
+    );
+  } finally {
+    await flow.close();
+  }
 });

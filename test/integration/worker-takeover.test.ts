@@ -2,7 +2,8 @@
  * A delivery whose worker dies while handling it (its job lock expires; here a forced close)
  * is taken over by the next worker, again and again: BullMQ's default would fail it for good
  * the second time, though the service answered it 202. A ticket write taken over that way is not
- * its notice's first attempt: the dead worker may have posted it before it died.
+ * its notice's first attempt: the dead worker may have posted it before it died (for the notices
+ * of one step, one job, that holds for each of them: their sent marks are written as the job ends).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -100,6 +101,54 @@ test('a ticket write whose worker died under it is not a first attempt when take
   next.start();
   await waitFor(async () => ((await queues.outbox.getJobState(jobId(key))) === 'completed' ? true : undefined), 'the notice written');
   assert.deepEqual(attempts, [true, false], 'the run that took over must look for what the dead one posted');
+  await next.close();
+  await queues.close();
+});
+
+test("the notices of one step taken over from a dead worker after the first was written: each written again as not a first attempt, so the surface looks for what the dead one posted", async () => {
+  await redis.ready();
+  const conn = redis.client();
+  const name = uniqueName('takeover-batch');
+  const names = queueNames(name);
+  const queues = new WorkflowQueues({ connection: conn, names });
+  const attempts: string[] = [];
+  const workers = () =>
+    new WorkflowWorkers({
+      connection: conn,
+      redis: conn,
+      names,
+      keyPrefix: `${name}:`,
+      workflow: {} as RequestWorkflow,
+      intake: {},
+      outbox: {
+        // The first run writes the event, then dies under the status write.
+        deliver: async (n, _log, attempt: NoticeAttempt) => {
+          attempts.push(`${n.message}:${attempt.first ? 'first' : 'again'}`);
+          if (attempts.length === 2) await new Promise(() => undefined);
+        },
+      },
+      logger: createLogger('silent'),
+      stalled: { lockDurationMs: 400, intervalMs: 200 },
+    });
+  const key = 'r-dead:applied+status:2';
+  await queues.notify({
+    requestId: 'r-dead',
+    key,
+    notices: [
+      { requestId: 'r-dead', message: 'applied', key: 'r-dead:applied:2' },
+      { requestId: 'r-dead', message: 'status', key: 'r-dead:status:2' },
+    ],
+  });
+  const first = workers();
+  first.start();
+  await waitFor(async () => (attempts.length >= 2 ? true : undefined), 'the first run reached the status');
+  await first.close(true);
+  await conn.del(`${name}:outbox:lock:r-dead`);
+  const next = workers();
+  next.start();
+  await waitFor(async () => ((await queues.outbox.getJobState(jobId(key))) === 'completed' ? true : undefined), 'the notices written');
+  assert.deepEqual(attempts, ['applied:first', 'status:first', 'applied:again', 'status:again']);
+  assert.equal(await conn.sismember(`${name}:outbox:sent`, 'r-dead:applied:2'), 1);
   await next.close();
   await queues.close();
 });

@@ -14,6 +14,7 @@ import { WorkflowQueues, jobId, queueNames } from '../../src/queue/queues.ts';
 import { createLogger } from '../../src/engine/logger.ts';
 import type { Request } from '../../src/engine/model.ts';
 import { ConflictError } from '../../src/engine/errors.ts';
+import { noticesOf, type NoticeBatch } from '../../src/workflow/owed.ts';
 import { FaultPlan, queued, startWorkflowWorld, submitCache, waitForState, waitQueued, type WorkflowWorld } from './workflow-kit.ts';
 
 const redis = useRedis();
@@ -31,7 +32,8 @@ async function stored(id: string): Promise<Request> {
 /** Whether work `key` is owed: still in the outbox, or already handed to its queue. */
 async function owed(key: string, queue: 'outbox' | 'requests'): Promise<boolean> {
   const pending = await world.runtime.opened.engine.inventory.outbox.pending(1000);
-  return pending.some((e) => e.key === key) || (await queued(world, queue, key)) !== undefined;
+  const inOutbox = pending.some((e) => e.key === key || ('topic' in e && e.topic === 'notices' && noticesOf(e.data as NoticeBatch).some((n) => n.key === key)));
+  return inOutbox || (await queued(world, queue, key)) !== undefined;
 }
 
 test('a crash right after a request is filed cannot lose its evaluation: the request and its job are one write', { timeout: 60_000 }, async () => {
@@ -62,7 +64,7 @@ test('a state change and its notices cannot be separated: at the crash point the
   // The crash came right after the move: the notices were stored by the same write.
   assert.deepEqual(seen, [{ state: 'awaiting_approval', approvalNeeded: true, status: true }]);
   const notice = await waitQueued(world, 'outbox', `${r.id}:approval-needed:${waiting.revision}`);
-  assert.equal((notice.data as { message?: string }).message, 'approval-needed');
+  assert.deepEqual(noticesOf(notice.data as NoticeBatch).map((n) => n.message), ['approval-needed', 'status'], "the step's notices are one outbox job, in order");
   // The crashed evaluate job was retried, found the request awaiting approval and changed nothing.
   await waitFor(async () => ((await queued(world, 'requests', `${r.id}:evaluate:1`))?.finishedOn ? true : undefined), 'the retried evaluation finished');
   const after = await stored(r.id);

@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/engine/logger.ts';
 import { startRuntime, type Runtime } from '../../src/runtime.ts';
 import { queueNames, jobId } from '../../src/queue/queues.ts';
+import { noticesOf } from '../../src/workflow/owed.ts';
 import { waitFor } from '../../src/demo/story-steps.ts';
 import { MovableClock } from '../../src/demo/promotion-steps.ts';
 import type { FaultPoint, Faults } from '../../src/workflow/faults.ts';
@@ -159,9 +160,12 @@ export function waitForState(world: WorkflowWorld, id: string, state: RequestSta
   }, `request ${id} ${state}`, timeoutMs);
 }
 
-/** The notice or job `key` as handed to BullMQ (undefined while it is not). */
+/** The notice or job `key` as handed to BullMQ (undefined while it is not): a notice's own job, or the job of the notices its step owed together. */
 export async function queued(world: WorkflowWorld, queue: 'outbox' | 'requests', key: string) {
-  return (await world.runtime.queues[queue].getJob(jobId(key))) ?? undefined;
+  const own = await world.runtime.queues[queue].getJob(jobId(key));
+  if (own || queue === 'requests') return own ?? undefined;
+  const all = await world.runtime.queues.outbox.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']);
+  return all.find((j) => j && noticesOf(j.data).some((n) => n.key === key));
 }
 
 /** Waits until the notice or job `key` is in its BullMQ queue. */

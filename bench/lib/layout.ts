@@ -41,6 +41,16 @@ export function rssBytes(pid: number | undefined): number {
   }
 }
 
+/**
+ * Node flags that write a CPU profile of a `role` process (`service` or `worker`) when
+ * `BENCH_CPU_PROF` names a directory (opt-in; each process writes its own `.cpuprofile` into
+ * `<dir>/<role>` when it exits).
+ */
+function profileArgs(role: 'service' | 'worker'): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${join(resolve(dir), role)}`] : [];
+}
+
 /** Times of filed tickets, from the sandbox process. */
 export type Times = Record<string, { created: number; planned: number | null }>;
 
@@ -102,12 +112,12 @@ export async function startLayout(workers: number): Promise<Layout> {
     const inventory = new Inventory({ redis: conn, prefix: 'ts:' });
     await inventory.createProject({ name: 'checkout' }, ops);
     await inventory.createEnvironment({ project: 'checkout', name: 'staging', labels: { production: false } }, ops);
-    const service = spawn(process.execPath, ['dist/main.js'], { cwd: ROOT, env: { ...env, RUN_WORKERS: 'false', HOST: '127.0.0.1', PORT: String(servicePort) }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const service = spawn(process.execPath, [...profileArgs('service'), 'dist/main.js'], { cwd: ROOT, env: { ...env, RUN_WORKERS: 'false', HOST: '127.0.0.1', PORT: String(servicePort) }, stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(service);
     await waitHttp(`${serviceUrl}/healthz`, 60_000);
     const sync = spawnSync(process.execPath, ['bin/ticket-surface.mjs', 'forms', 'sync', '--surface', 'jira'], { cwd: ROOT, env, encoding: 'utf8' });
     if (sync.status !== 0) throw new Error(`forms sync failed: ${sync.stderr}`);
-    const procs = Array.from({ length: workers }, () => spawn(process.execPath, ['dist/worker-main.js'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] }));
+    const procs = Array.from({ length: workers }, () => spawn(process.execPath, [...profileArgs('worker'), 'dist/worker-main.js'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] }));
     children.push(...procs);
     const f = await new SurfaceIdStore(conn, 'ts:').all('jira');
     conn.disconnect();

@@ -10,7 +10,6 @@
  * deployment naming the step, with a redacted excerpt; the package keeps its last good state.
  */
 import { randomUUID } from 'node:crypto';
-import { cp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from './logger.ts';
@@ -39,6 +38,7 @@ import { LockLostError, type Lease, type LeaseFence, type PackageLock, type Queu
 import { excerptOf, type PlanScanner, type Provisioner, type StepContext } from './provisioner-port.ts';
 import type { Inventory } from './inventory.ts';
 import type { AuditContext } from './audit.ts';
+import { copyStepFolder, isFolder, makePrivateFolder, removeWorkFolder, writeStepFile } from './work-folder.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Ports
@@ -333,7 +333,7 @@ export class DeploymentRunner {
     } catch (err) {
       return await this.failRun(run, err);
     } finally {
-      if (!this.deps.keepWorkDirs) await rm(run.deploymentDir, { recursive: true, force: true }).catch(() => undefined);
+      if (!this.deps.keepWorkDirs) await removeWorkFolder(run.deploymentDir).catch(() => undefined);
     }
   }
 
@@ -447,7 +447,7 @@ export class DeploymentRunner {
       ...planJson.split('\n').slice(-10).map((l) => redactor.redactText(l)),
     ]);
     const plan = parsePlanJson(planJson, { step: step.path, excerpt: excerpt() });
-    await writeFile(ctx.planFile, JSON.stringify(plan), { mode: 0o600 });
+    await writeStepFile(ctx.planFile, JSON.stringify(plan));
     const summary = summarizePlan(plan);
     const stepPlan: StepPlan = { step: step.path, summary, hash: planHash(plan) };
     run.logTo(index)({ at: now(), stream: 'engine', line: `plan: ${summary.add} to add, ${summary.change} to change, ${summary.destroy} to destroy, ${summary.replace} to replace` });
@@ -645,15 +645,13 @@ export class DeploymentRunner {
     if (rel.startsWith('..') || isAbsolute(rel)) {
       throw new DeploymentFailedError(step.path, `step ${step.path}: path leaves the bundle directory`, '');
     }
-    const exists = await stat(source).then((s) => s.isDirectory(), () => false);
-    if (!exists) throw new DeploymentFailedError(step.path, `step ${step.path}: folder ${step.path} does not exist in bundle ${bundle.name}`, '');
+    if (!isFolder(source)) throw new DeploymentFailedError(step.path, `step ${step.path}: folder ${step.path} does not exist in bundle ${bundle.name}`, '');
 
     const name = `${index}-${safeSegment(slug(step.path) || 'step')}`;
     const workDir = join(deploymentDir, name);
-    await mkdir(deploymentDir, { recursive: true, mode: 0o700 });
-    await cp(source, workDir, { recursive: true });
+    await copyStepFolder(source, workDir);
     const stateDir = join(this.deps.stateRoot, safeSegment(pkg.id), safeSegment(slug(step.path) || 'step'));
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    makePrivateFolder(stateDir);
 
     const files = {
       params: join(workDir, STEP_FILES.params),
@@ -673,9 +671,9 @@ export class DeploymentRunner {
         deployment: deployment.id,
       },
     };
-    await writeFile(files.params, JSON.stringify(params, null, 2), { mode: 0o600 });
-    await writeFile(files.connections, JSON.stringify(connections, null, 2), { mode: 0o600 });
-    await writeFile(files.metadata, JSON.stringify(metadata, null, 2), { mode: 0o600 });
+    await writeStepFile(files.params, JSON.stringify(params, null, 2));
+    await writeStepFile(files.connections, JSON.stringify(connections, null, 2));
+    await writeStepFile(files.metadata, JSON.stringify(metadata, null, 2));
 
     const artifactProps = bundle.artifacts?.properties;
     return {

@@ -9,7 +9,6 @@
  * and its connections, like a plan's. A step that fails, times out or prints something that is
  * not an observation fails the check naming the step.
  */
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DeploymentFailedError, UserError } from './errors.ts';
 import { systemClock, type Bundle, type BundleStep, type Clock, type Deployment, type DeploymentStep, type Environment, type Package } from './model.ts';
@@ -17,6 +16,7 @@ import { provisionerName, safeSegment, slug, STEP_FILES, type BundleLookup, type
 import type { PackageLock } from './package-lock.ts';
 import type { ObserveResult, Provisioner, StepContext } from './provisioner-port.ts';
 import { Redactor } from './redact.ts';
+import { copyStepFolder, makePrivateFolder, removeWorkFolder, writeStepFile } from './work-folder.ts';
 
 /** Constructor dependencies of {@link ObserveRunner} (the deployment runner's, less what applies). */
 export interface ObserveRunnerDeps {
@@ -67,7 +67,7 @@ export class ObserveRunner {
         const failed = await this.deps.store.updateDeployment(deployment.id, { status: 'failed', finishedAt: this.now(), steps, error });
         return { deployment: failed, params: {}, attributes: {}, error };
       } finally {
-        await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        await removeWorkFolder(dir).catch(() => undefined);
       }
     } finally {
       await lease.release().catch(() => false);
@@ -118,19 +118,18 @@ export class ObserveRunner {
     const { pkg, environment, bundle, deployment, dir } = run;
     const name = `${index}-${safeSegment(slug(step.path) || 'step')}`;
     const workDir = join(dir, name);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await cp(resolve(bundle.dir, step.path), workDir, { recursive: true });
+    await copyStepFolder(resolve(bundle.dir, step.path), workDir);
     const stateDir = join(this.deps.stateRoot, safeSegment(pkg.id), safeSegment(slug(step.path) || 'step'));
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    makePrivateFolder(stateDir);
     const files = { params: join(workDir, STEP_FILES.params), connections: join(workDir, STEP_FILES.connections), metadata: join(workDir, STEP_FILES.metadata) };
     const md_metadata = {
       name_prefix: slug(`${pkg.project}-${environment.name}-${pkg.name}`),
       package: pkg.name, project: pkg.project, environment: environment.name, labels: environment.labels,
       bundle: bundle.name, version: bundle.version, deployment: deployment.id,
     };
-    await writeFile(files.params, JSON.stringify(pkg.lastAppliedParams ?? pkg.desiredParams ?? {}, null, 2), { mode: 0o600 });
-    await writeFile(files.connections, JSON.stringify(connections, null, 2), { mode: 0o600 });
-    await writeFile(files.metadata, JSON.stringify({ md_metadata }, null, 2), { mode: 0o600 });
+    await writeStepFile(files.params, JSON.stringify(pkg.lastAppliedParams ?? pkg.desiredParams ?? {}, null, 2));
+    await writeStepFile(files.connections, JSON.stringify(connections, null, 2));
+    await writeStepFile(files.metadata, JSON.stringify({ md_metadata }, null, 2));
     const redactor = new Redactor([]);
     redactor.addSecretsUnderSensitiveKeys(connections);
     const log = (line: DeploymentStep['log'][number]): void => void run.steps[index]!.log.push(line);

@@ -402,9 +402,14 @@ function dedupe(issues: FieldIssue[]): FieldIssue[] {
   });
 }
 
-/** Maps answers to params (compiles the schema each call; use {@link FormValues} to reuse it). */
+/** The compiled {@link FormValues} of each form mapped so far (a form is not changed once built). */
+const compiledForms = new WeakMap<Form, FormValues>();
+
+/** Maps answers to params; the form's schema is compiled once per form object and reused. */
 export function mapAnswers(form: Form, answers: Answers, options: MapOptions = {}): SubmitResult {
-  return new FormValues(form).map(answers, options);
+  let values = compiledForms.get(form);
+  if (!values) compiledForms.set(form, (values = new FormValues(form)));
+  return values.map(answers, options);
 }
 
 /**

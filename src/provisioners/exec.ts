@@ -54,15 +54,25 @@ export interface ExecProvisionerOptions {
   timeoutSeconds?: number;
 }
 
-/** Reads and validates an exec step's config; a bad config fails the deployment naming the step and field. */
+/** Valid configs already read, by the bundle step's config object (a loaded bundle's steps do not change). */
+const parsedConfigs = new WeakMap<object, ExecConfig>();
+
+/**
+ * Reads and validates an exec step's config; a bad config fails the deployment naming the step
+ * and field. A config object read before is not validated again (the answer is the same).
+ */
 export function parseExecConfig(ctx: Pick<StepContext, 'step' | 'stepName'>): ExecConfig {
-  const parsed = ExecConfigSchema.safeParse(ctx.step.config ?? {});
+  const raw = ctx.step.config;
+  const known = raw && typeof raw === 'object' ? parsedConfigs.get(raw) : undefined;
+  if (known) return known;
+  const parsed = ExecConfigSchema.safeParse(raw ?? {});
   if (!parsed.success) {
     const problems = parsed.error.issues
       .map((i) => `/config${i.path.length ? '/' + i.path.join('/') : ''}: ${i.message}`)
       .join('; ');
     throw new DeploymentFailedError(ctx.stepName, `step ${ctx.stepName}: invalid exec config: ${problems}`, '');
   }
+  if (raw && typeof raw === 'object') parsedConfigs.set(raw, parsed.data);
   return parsed.data;
 }
 

@@ -11,6 +11,13 @@
  * delivery is the real Jira issue_created payload, HMAC-SHA256 signed with the configured secret,
  * with its own X-Atlassian-Webhook-Identifier.
  *
+ * Goal 8 asks for throughput at least 0.8 of the baseline's: at the offered rate both keep up, so
+ * the figure that tells them apart is capacity (the closed loop); both ratios are printed side by
+ * side, with the load average, since other work on the machine moves them. Where a delivery's
+ * cost goes is printed too: CPU per acknowledged delivery of the target and of redis-server, and
+ * the Redis commands per delivery. BENCH_CPU_PROF=<dir> writes a CPU profile of each target's
+ * capacity phase there.
+ *
  * Own echoes: after the service's load, the orchestrator sends deliveries the service's own
  * writes cause (its transitions as `jira:issue_updated` and its comments as `comment_created`,
  * by the service's account) and the same comment by a person, and counts what the door answered:
@@ -413,6 +420,26 @@ interface TargetFigures {
   memory: { peakRss: number; rss: number; heapUsed: number; idleRss: number; loopDelayMaxMs: number; gcMaxMs: number; gcTotalMs: number };
   /** CPU time (ms) the target process and redis-server spent during the capacity phase. */
   cpu: { targetMs: number; redisMs: number };
+  /** Redis commands run during the capacity phase: calls and microseconds, by command. */
+  commands: Record<string, { calls: number; usec: number }>;
+}
+
+/** `INFO commandstats` as calls and microseconds by command. */
+function commandStats(info: string): Record<string, { calls: number; usec: number }> {
+  const out: Record<string, { calls: number; usec: number }> = {};
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out[m[1]!] = { calls: Number(m[2]), usec: Number(m[3]) };
+  return out;
+}
+
+/** The Redis commands of one target's capacity phase, per acknowledged delivery: `name calls (µs)`, costliest first. */
+function commandsPerAck(f: TargetFigures): string {
+  const acks = Math.max(1, f.closed.ok);
+  return Object.entries(f.commands)
+    .filter(([name]) => !['info', 'config'].includes(name))
+    .sort((a, b) => b[1].usec - a[1].usec)
+    .slice(0, 6)
+    .map(([name, c]) => `${name} ${fmt(c.calls / acks, 2)} (${fmt(c.usec / acks, 0)} µs)`)
+    .join(', ');
 }
 
 /** CPU time redis-server has used so far (user + system), in microseconds. */
@@ -459,12 +486,14 @@ async function orchestrate(): Promise<void> {
       const open = await phase('open', seconds);
       const memory = await ask<TargetFigures['memory']>(target, { type: 'memory' } satisfies ToTarget, 'memory', 10_000);
       await ask(target, { type: 'profile', phase: 'start' } satisfies ToTarget, 'profiled', 10_000);
+      await admin.config('RESETSTAT');
       const cpuBefore = { target: (await ask<{ micros: number }>(target, { type: 'cpu' } satisfies ToTarget, 'cpu', 10_000)).micros, redis: await redisCpuMicros(admin) };
       const closed = await phase('closed', capacitySeconds);
       const cpu = { targetMs: ((await ask<{ micros: number }>(target, { type: 'cpu' } satisfies ToTarget, 'cpu', 10_000)).micros - cpuBefore.target) / 1000, redisMs: ((await redisCpuMicros(admin)) - cpuBefore.redis) / 1000 };
+      const commands = commandStats(await admin.info('commandstats'));
       const profiled = await ask<{ file?: string }>(target, { type: 'profile', phase: 'stop' } satisfies ToTarget, 'profiled', 30_000);
       if (profiled.file) console.log(`${kind}: capacity-phase CPU profile in ${profiled.file}`);
-      figures.push({ kind, open, closed, memory, cpu });
+      figures.push({ kind, open, closed, memory, cpu, commands });
       if (kind === 'service') echoes = await echoPhase(url, ECHOES);
       target.send({ type: 'stop' } satisfies ToTarget);
       await new Promise((r) => (target.exitCode !== null ? r(undefined) : target.once('exit', r)));
@@ -502,6 +531,7 @@ async function orchestrate(): Promise<void> {
   printTable(rows);
   // The open loop only shows the service keeps up with the offered rate; capacity is what it can take.
   console.log(`\nthroughput, service / baseline: open loop at ${rate}/s ${fmt(ratio * 100, 0)} %, capacity (32 connections) ${fmt(capRatio * 100, 0)} %; load average ${fmt(loadStart, 2)} at start, ${fmt(loadavg()[0]!, 2)} at end on ${availableParallelism()} cores`);
+  console.log(`redis commands per ack at capacity (calls, redis-server µs): baseline ${commandsPerAck(base)}; service ${commandsPerAck(svc)}`);
   if (echoes) {
     const say = (a: Answers) => Object.entries(a).map(([k, v]) => `${k} ${v}`).join(', ');
     const dropped = echoes.own.ignored ?? 0;

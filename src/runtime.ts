@@ -32,7 +32,7 @@ import { WorkflowWorkers, type IntakeHandler } from './queue/workers.ts';
 import { OutboxRelay, requestsWithJobs } from './queue/outbox-relay.ts';
 import { createHttpApp } from './surfaces/http/app.ts';
 import { HttpAuthenticator, oidcKeys } from './surfaces/http/auth.ts';
-import { webhookRouter } from './surfaces/http/webhooks.ts';
+import { WebhookDoor } from './surfaces/http/webhooks.ts';
 import { JiraSurface } from './surfaces/jira/adapter.ts';
 import { JiraClient } from './surfaces/jira/client.ts';
 import { JiraFormsSync } from './surfaces/jira/forms-sync.ts';
@@ -556,6 +556,7 @@ async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces
   const redis = f.opened.redis.redis;
   const deliveries = new DeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, intake: f.queues.intake });
   const notices = new NoticeDeadLetters({ redis, names: runtimeQueueNames(opts), keyPrefix: config.REDIS_PREFIX, outbox: f.queues.outbox });
+  const door = new WebhookDoor({ adapters: surfaces.adapters, queues: f.queues, logger, metrics });
   const app = createHttpApp({
     engine: f.engine,
     workflow,
@@ -570,12 +571,12 @@ async function startHttp(opts: RuntimeOptions, f: Foundation, surfaces: Surfaces
     freezes: trust.freezes,
     stacks: trust.stacks,
     ...(config.METRICS_TOKEN ? { metricsToken: config.METRICS_TOKEN } : {}),
-    mount: (a) => a.use(webhookRouter({ adapters: surfaces.adapters, queues: f.queues, logger, metrics })),
+    mount: (a) => a.use(door.router()),
   });
   const t = opts.httpTimeouts ?? HTTP_TIMEOUTS;
   // Node checks the header and request timeouts on this interval (default 30 s): check often enough that they hold.
   const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(t.headersMs / 4)));
-  const server: Server = createServer({ headersTimeout: t.headersMs, requestTimeout: t.requestMs, keepAliveTimeout: t.keepAliveMs, connectionsCheckingInterval }, app);
+  const server: Server = createServer({ headersTimeout: t.headersMs, requestTimeout: t.requestMs, keepAliveTimeout: t.keepAliveMs, connectionsCheckingInterval }, door.ahead(app));
   await new Promise<void>((res, rej) => server.once('error', rej).listen(config.PORT, config.HOST, () => res()));
   closers.push(() => new Promise<void>((res) => server.close(() => res())));
   return `http://${config.HOST}:${(server.address() as AddressInfo).port}`;

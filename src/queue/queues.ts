@@ -133,7 +133,10 @@ export class WorkflowQueues implements WorkflowPorts {
    */
   async addDelivery(data: IntakeJobData): Promise<DeliveryOutcome> {
     const id = deliveryJobId(data);
-    if ((await this.intake.getJobState(id)) !== 'unknown') return 'duplicate';
+    // The job's own hash (every job has a name) exists while the job does, in any state (what
+    // BullMQ's add itself checks): one HEXISTS instead of getJobState's scans of the waiting
+    // list, which grew with the backlog.
+    if ((await (await this.intake.backend.client).hexists(this.intake.toKey(id), 'name')) === 1) return 'duplicate';
     await this.intake.add(`${data.surface}.delivery`, data, { jobId: id });
     return 'queued';
   }

@@ -16,7 +16,7 @@ import { statusMarker } from '../shared/messages.ts';
 import { sanitize } from '../shared/sanitize.ts';
 import { adfText, type AdfDoc, type AdfNode } from './adf.ts';
 import { RemoteApiError, RemoteAuthError, RemoteRateLimitedError, RemoteResponseError, RemoteUnavailableError } from '../shared/remote-errors.ts';
-import { RemoteCaller, axiosFailure, parseAnswer, type RateLimitOptions, type RemoteErrorFactory, type RemoteFailure } from '../shared/remote-call.ts';
+import { RemoteCaller, axiosFailure, directHttp, parseAnswer, type RateLimitOptions, type RemoteErrorFactory, type RemoteFailure } from '../shared/remote-call.ts';
 import { issueOfPath, JiraRateLimits, parseJiraRateLimitHeaders, type JiraRateLimitsOptions } from './rate-limits.ts';
 import { TransitionMemory, type RememberedTransition } from './transition-memory.ts';
 
@@ -249,10 +249,11 @@ export class JiraClient {
   constructor(options: JiraClientOptions) {
     const baseUrl = options.baseUrl.replace(/\/+$/, '');
     const timeout = options.timeoutMs ?? 15_000;
-    this.v3Options = { host: baseUrl, authentication: { basic: { email: options.email, apiToken: options.apiToken } }, baseRequestConfig: { timeout } };
+    this.v3Options = { host: baseUrl, authentication: { basic: { email: options.email, apiToken: options.apiToken } }, baseRequestConfig: { timeout, ...directHttp() } };
     this.http = axios.create({
       baseURL: baseUrl,
       timeout,
+      ...directHttp(),
       auth: { username: options.email, password: options.apiToken },
       headers: { Accept: 'application/json', 'X-ExperimentalApi': 'opt-in' },
       // Repeated parameters as Jira reads them: ?projectId=1&projectId=2 (not projectId[]=...).

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Config } from '../../config.ts';
 import { SystemError } from '../../engine/errors.ts';
 import type { Logger } from '../../engine/logger.ts';
-import { RemoteCaller, parseAnswer, type RateLimitOptions } from '../shared/remote-call.ts';
+import { RemoteCaller, directHttp, parseAnswer, type RateLimitOptions } from '../shared/remote-call.ts';
 import { sanitize } from '../shared/sanitize.ts';
 import { BASIC_AUTH_SETTINGS, ServiceNowApiError, ServiceNowAuthError, ServiceNowResponseError, serviceNowErrors } from './errors.ts';
 import { serviceNowFailure } from './rate-limit.ts';
@@ -113,7 +113,7 @@ export class OAuthTokens implements ServiceNowAuth {
   private pending?: Promise<Token>;
 
   constructor(private readonly options: OAuthTokensOptions) {
-    this.http = axios.create({ baseURL: options.instanceUrl.replace(/\/+$/, ''), timeout: options.timeoutMs ?? 15_000, headers: { Accept: 'application/json' } });
+    this.http = axios.create({ baseURL: options.instanceUrl.replace(/\/+$/, ''), timeout: options.timeoutMs ?? 15_000, headers: { Accept: 'application/json' }, ...directHttp() });
     this.now = options.now ?? Date.now;
     const settings = options.credentials.grant === 'password' ? `${OAUTH_SETTINGS}, SERVICENOW_USER and SERVICENOW_PASSWORD` : OAUTH_SETTINGS;
     this.remote = new RemoteCaller({ ...options, system: 'servicenow', errors: serviceNowErrors(settings), describe: (err) => serviceNowFailure(err, tokenMessages) });

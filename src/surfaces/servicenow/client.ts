@@ -13,7 +13,7 @@ import axios, { type AxiosInstance } from 'axios';
 import { z } from 'zod';
 import type { Logger } from '../../engine/logger.ts';
 import { sanitize } from '../shared/sanitize.ts';
-import { RemoteCaller, parseAnswer, type RateLimitOptions } from '../shared/remote-call.ts';
+import { RemoteCaller, directHttp, parseAnswer, type RateLimitOptions } from '../shared/remote-call.ts';
 import { serviceNowAuth, type ServiceNowAuth, type ServiceNowCredentials } from './auth.ts';
 import { ServiceNowApiError, ServiceNowAuthError, ServiceNowResponseError, serviceNowErrors } from './errors.ts';
 import { serviceNowFailure } from './rate-limit.ts';
@@ -125,6 +125,7 @@ export class ServiceNowClient {
       baseURL: options.instanceUrl.replace(/\/+$/, ''),
       timeout: options.timeoutMs ?? 15_000,
       headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+      ...directHttp(),
     });
     const logger = options.logger.child({ component: 'servicenow-client' });
     const credentials = options.credentials ?? { kind: 'basic', user: options.user ?? '', password: options.password ?? '' };

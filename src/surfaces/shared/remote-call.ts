@@ -33,8 +33,9 @@ let sharedAgents: { httpAgent: HttpAgent; httpsAgent: HttpsAgent } | undefined;
  */
 export function directHttp(): DirectHttpSettings {
   sharedAgents ??= {
-    httpAgent: new HttpAgent({ keepAlive: true, keepAliveMsecs: 1_000 }),
-    httpsAgent: new HttpsAgent({ keepAlive: true, keepAliveMsecs: 1_000 }),
+    // As node's global agents: an idle socket is closed after 5 s, before servers commonly close it.
+    httpAgent: new HttpAgent({ keepAlive: true, keepAliveMsecs: 1_000, timeout: 5_000, scheduling: 'lifo' }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, keepAliveMsecs: 1_000, timeout: 5_000, scheduling: 'lifo' }),
   };
   return { ...sharedAgents, maxRedirects: 0 };
 }

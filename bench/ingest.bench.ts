@@ -78,9 +78,12 @@ interface LoadResult {
 // Target role: the service or the baseline, reporting its own memory
 
 async function startService(redisUrl: string): Promise<{ url: string; close(): Promise<void> }> {
-  const { loadConfig } = await import('../src/config.ts');
-  const { startRuntime } = await import('../src/runtime.ts');
-  const { createLogger } = await import('../src/engine/logger.ts');
+  // The compiled service, as `npm start` and the image run it (the runner builds dist/ first);
+  // BENCH_INGEST_SRC=1 measures the TypeScript sources under tsx instead.
+  const from = process.env.BENCH_INGEST_SRC ? { dir: '../src', ext: 'ts' } : { dir: '../dist', ext: 'js' };
+  const { loadConfig } = (await import(`${from.dir}/config.${from.ext}`)) as typeof import('../src/config.ts');
+  const { startRuntime } = (await import(`${from.dir}/runtime.${from.ext}`)) as typeof import('../src/runtime.ts');
+  const { createLogger } = (await import(`${from.dir}/engine/logger.${from.ext}`)) as typeof import('../src/engine/logger.ts');
   const dataDir = mkdtempSync(join(tmpdir(), 'ts-bench-ingest-'));
   const config = loadConfig({
     REDIS_URL: redisUrl,

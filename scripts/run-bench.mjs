@@ -8,6 +8,7 @@
 import { readdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
+import { ensureBuilt } from './build.mjs';
 
 const filter = process.argv.slice(2);
 let files = readdirSync('bench')
@@ -20,6 +21,8 @@ if (files.length === 0) {
   process.exit(1);
 }
 const timeoutMs = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 600) * 1000;
+// The layouts and the ingest target run the compiled service, as `npm start` does: built first when stale.
+await ensureBuilt();
 
 /** Summary lines (`speed: ...`) the benchmarks printed, printed again at the very end. */
 const summaries = [];

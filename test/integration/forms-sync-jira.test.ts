@@ -174,6 +174,32 @@ test('resyncDynamicOptions: a new qa-signed version is an option right after the
   assert.deepEqual(sb.violations(), []);
 });
 
+test('two processes re-syncing a dynamic dropdown at once: the one Jira refuses takes the options the other added', async () => {
+  await opened.engine.attest('checkout-api', '2.13.2', 'qa-signed', 'quinn', ctx);
+  /** A client whose option POSTs another process's identical POST overtakes, between its read and its write. */
+  class Overtaken extends JiraClient {
+    override async api(...args: Parameters<JiraClient['api']>): Promise<never> {
+      const [method, path] = args;
+      if (method === 'POST' && path.endsWith('/option')) await new JiraClient({ baseUrl: sb.url, email: sb.credentials.email, apiToken: sb.credentials.apiToken, logger }).api(...args);
+      return super.api(...args) as Promise<never>;
+    }
+  }
+  const sync = new JiraFormsSync({
+    client: new Overtaken({ baseUrl: sb.url, email: sb.credentials.email, apiToken: sb.credentials.apiToken, logger }),
+    ids: ids(),
+    forms: catalog(),
+    config: await loadJiraConfig(join(ROOT, 'examples', 'jira-config.yaml')),
+    options: new EngineOptionSources(opened.engine),
+    logger,
+  });
+  const report = await sync.resyncDynamicOptions();
+  assert.equal(report.created.filter((c) => c.startsWith('option "2.13.2')).length, 1, JSON.stringify(report));
+  assert.ok(sb.calls.some((c) => c.method === 'POST' && c.path.endsWith('/option') && c.status === 400), 'Jira refused the second POST');
+  const opts = (await optionsOf('checkout-api/request_version')).filter((o) => o.value.startsWith('2.13.2'));
+  assert.equal(opts.length, 1);
+  assert.equal((await (await syncer()).resyncDynamicOptions()).writes, 0, 'in step afterwards');
+});
+
 test('SurfaceIdStore: key → id and id → key round-trip; a replaced id no longer maps back', async () => {
   const store = new SurfaceIdStore(redis.client(), 'ts-ids-test:');
   await store.set('jira', 'postgres-database/owner_team', 'customfield_10100');

@@ -3,7 +3,7 @@ import type { Logger } from '../../engine/logger.ts';
 import type { SurfaceIdStore } from '../../engine/surface-ids.ts';
 import type { FormCatalog } from '../../forms/catalog.ts';
 import { resolveDynamicOptions, type Form, type OptionSources } from '../../forms/index.ts';
-import type { JiraClient } from './client.ts';
+import { JiraApiError, type JiraClient } from './client.ts';
 import type { JiraSurfaceConfig } from './config.ts';
 import { renderJiraForm, JIRA_FIELD_TYPES, type JiraFieldSpec, type JiraOptionSpec } from './form-renderer.ts';
 import { JiraScreenFinder, screenedProject, type ScreenedProject, type TargetScreen } from './screens.ts';
@@ -227,6 +227,25 @@ export class JiraFormsSync {
     report.updated.push(`context of ${key}: issue types ${missing.join(', ')} added`);
   }
 
+  /**
+   * Adds options to a field context. Another process syncing the same options at the same moment
+   * (two workers re-syncing a dynamic dropdown) makes Jira refuse ours (400): then the options
+   * are read again, and when every one is there now, theirs are taken as ours.
+   */
+  private async addOptions(path: string, add: { value: string; disabled: boolean }[]): Promise<z.infer<typeof optionItem>[]> {
+    const { client } = this.deps;
+    try {
+      return (await this.write(() => client.api('POST', path, z.object({ options: z.array(optionItem) }).passthrough(), { data: { options: add } }))).options;
+    } catch (err) {
+      if (!(err instanceof JiraApiError && err.status === 400)) throw err;
+      const now = new Map((await client.pages(path, optionItem)).map((o) => [o.value, o]));
+      const made = add.map((o) => now.get(o.value));
+      if (made.some((o) => !o)) throw err;
+      this.deps.logger.info({ path }, 'options added meanwhile by another sync: taken as they are');
+      return made as z.infer<typeof optionItem>[];
+    }
+  }
+
   private async syncOptions(fieldId: string, contextId: string, key: string, desired: JiraOptionSpec[], report: JiraSyncReport): Promise<void> {
     const { client } = this.deps;
     const path = `/rest/api/3/field/${fieldId}/context/${contextId}/option`;
@@ -239,8 +258,8 @@ export class JiraFormsSync {
       ...current.filter((o) => want.has(o.value) && o.disabled).map((o) => ({ id: o.id, value: o.value, disabled: false })),
     ];
     if (add.length) {
-      const res = await this.write(() => client.api('POST', path, z.object({ options: z.array(optionItem) }).passthrough(), { data: { options: add } }));
-      for (const o of res.options) await this.deps.ids.set('jira', `option/${fieldId}/${o.value}`, o.id);
+      const made = await this.addOptions(path, add);
+      for (const o of made) await this.deps.ids.set('jira', `option/${fieldId}/${o.value}`, o.id);
       report.created.push(...add.map((o) => `option "${o.value}" of ${key}`));
     }
     if (changes.length) {

@@ -24,8 +24,8 @@
  * echoes are to be dropped at the door (202 `ignored`, nothing queued), the person's queued. The
  * service learns its account from a stub Jira in its process that answers only `/myself`.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { createHmac, randomUUID } from 'node:crypto';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Agent, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { benchSeconds, fmt, mb, printTable, summary, verdict, watchdog } from './lib/report.ts';
+import { peakRssBytes, rssBytes, stop, waitHttp } from './lib/layout.ts';
 
 const SECRET = 'bench-webhook-secret-0123456789';
 /** The account the stub Jira says the service is. */
@@ -462,8 +463,8 @@ async function orchestrate(): Promise<void> {
   const capacitySeconds = Math.min(10, seconds);
   const loadStart = loadavg()[0]!;
   const children = new Set<ChildProcess>();
-  // Two targets, each: warm-up, measured load, capacity, start-up and drain margins.
-  watchdog(2 * (warmSeconds + seconds + capacitySeconds + 60) * 1000, 'ingest bench', () => {
+  // Two targets, each: warm-up, measured load, capacity, start-up and drain margins; then the deployed service.
+  watchdog(3 * (warmSeconds + seconds + capacitySeconds + 60) * 1000, 'ingest bench', () => {
     for (const c of children) c.kill('SIGKILL');
   });
   const { startRedisServer } = await import('../src/engine/redis-server.ts');
@@ -476,6 +477,7 @@ async function orchestrate(): Promise<void> {
 
   const figures: TargetFigures[] = [];
   let echoes: { own: Answers; person: Answers } | undefined;
+  let deployed: Awaited<ReturnType<typeof deployedPhase>> | undefined;
   try {
     for (const kind of ['baseline', 'service'] as const) {
       await admin.flushall();
@@ -502,6 +504,8 @@ async function orchestrate(): Promise<void> {
       await new Promise((r) => (target.exitCode !== null ? r(undefined) : target.once('exit', r)));
       children.delete(target);
     }
+    await admin.flushall();
+    deployed = await deployedPhase(redisServer.url, load, [warmSeconds, seconds], rate, children);
   } finally {
     load.send({ type: 'stop' });
     await admin.quit();
@@ -535,6 +539,11 @@ async function orchestrate(): Promise<void> {
   // The open loop only shows the service keeps up with the offered rate; capacity is what it can take.
   console.log(`\nthroughput, service / baseline: open loop at ${rate}/s ${fmt(ratio * 100, 0)} %, capacity (32 connections) ${fmt(capRatio * 100, 0)} %; load average ${fmt(loadStart, 2)} at start, ${fmt(loadavg()[0]!, 2)} at end on ${availableParallelism()} cores`);
   console.log(`redis commands per ack at capacity (calls, redis-server µs): baseline ${commandsPerAck(base)}; service ${commandsPerAck(svc)}`);
+  if (deployed) {
+    // The service column above runs in a process that also carries tsx (it runs this file); this is the process `npm start` runs.
+    const d = deployed.result;
+    console.log(`service as deployed (node dist/main.js, workers off, no tsx): RSS idle ${mb(deployed.idle)}, peak under ${rate}/s (warm-up, then ${seconds} s) ${mb(deployed.peak)} (goal <= 200 MB: ${verdict(deployed.peak <= 200 * 1000 * 1000)}); ${d.ok}/${d.sent} answered 2xx, ack p99 ${fmt(summary(d.latencies).p99, 2)} ms`);
+  }
   if (echoes) {
     const say = (a: Answers) => Object.entries(a).map(([k, v]) => `${k} ${v}`).join(', ');
     const dropped = echoes.own.ignored ?? 0;
@@ -544,6 +553,33 @@ async function orchestrate(): Promise<void> {
       [`own echoes (${ECHOES} jira:issue_updated + ${ECHOES} comment_created by the service)`, say(echoes.own), `all dropped at the door: ${verdict(dropped === 2 * ECHOES)} (${dropped} dropped, ${2 * ECHOES - dropped} queued or other)`],
       [`a person's comment_created`, say(echoes.person), `queued: ${verdict((echoes.person.queued ?? 0) === ECHOES)}`],
     ]);
+  }
+}
+
+/**
+ * The service as deployed: `node dist/main.js` with workers off, its own process with no tsx in
+ * it, under the same open-loop load; its RSS read from /proc (idle, and the peak, VmHWM).
+ */
+async function deployedPhase(redisUrl: string, load: ChildProcess, [warmSeconds, seconds]: [number, number], rate: number, children: Set<ChildProcess>): Promise<{ idle: number; peak: number; result: LoadResult }> {
+  const { freePort } = await import('../src/engine/redis-server.ts');
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'ts-bench-ingest-deployed-'));
+  const env = { ...process.env, REDIS_URL: redisUrl, DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent', RUN_WORKERS: 'false', JIRA_BASE_URL: await stubJira(), JIRA_EMAIL: 'bench@example.invalid', JIRA_API_TOKEN: 'bench-token', JIRA_WEBHOOK_SECRET: SECRET, JIRA_CONFIG_FILE: 'examples/jira-config.yaml', SECRETS_KEY: randomBytes(32).toString('base64') };
+  const service = spawn(process.execPath, ['dist/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  children.add(service);
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    await waitHttp(`${url}/healthz`, 60_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const idle = rssBytes(service.pid);
+    const run = (s: number) => ask<LoadResult>(load, { type: 'run', url, mode: 'open', seconds: s, rate, connections: 32 } satisfies LoadPlan, 'result', (s + 30) * 1000);
+    await run(warmSeconds);
+    const result = await run(seconds);
+    return { idle, peak: peakRssBytes(service.pid), result };
+  } finally {
+    await stop(service);
+    children.delete(service);
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

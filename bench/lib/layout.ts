@@ -41,6 +41,16 @@ export function rssBytes(pid: number | undefined): number {
   }
 }
 
+/** Peak resident set size of process `pid` so far (VmHWM), in bytes. */
+export function peakRssBytes(pid: number | undefined): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /**
  * Node flags that write a CPU profile of a `role` process (`service` or `worker`) when
  * `BENCH_CPU_PROF` names a directory (opt-in; each process writes its own `.cpuprofile` into
@@ -67,7 +77,8 @@ export interface Layout {
   close(): Promise<void>;
 }
 
-async function waitHttp(url: string, ms: number): Promise<void> {
+/** Waits until `url` answers 2xx (at most `ms`). */
+export async function waitHttp(url: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if ((await fetch(url).catch(() => undefined))?.ok) return;
@@ -76,7 +87,8 @@ async function waitHttp(url: string, ms: number): Promise<void> {
   throw new Error(`${url} did not answer within ${ms} ms`);
 }
 
-function stop(child: ChildProcess): Promise<void> {
+/** Stops `child` (SIGTERM, then SIGKILL after 10 s). */
+export function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   const gone = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');

@@ -78,7 +78,9 @@ export async function callsPart(): Promise<CallFigures> {
     const warm = await countLifecycle(life, port);
     const counted = await countLifecycle(life, port);
     console.log(`ServiceNow calls per phase, happy path (database request; first ticket ${warm.phases[0]!.total} / ${warm.phases[4]!.total}; contract violations: ${sn.sandbox.violations().length})`);
-    printTable(phaseRows(counted.phases, CALL_GOALS));
+    // Counted as the issue asks ("do the same count"); its call goals are Jira's, shown for comparison.
+    printTable(phaseRows(counted.phases, {}));
+    console.log(`ServiceNow against Jira's call goals: created -> plan ${counted.phases[0]!.total} (Jira's <= ${CALL_GOALS[PHASES[0]]}), lifecycle ${counted.phases[4]!.total} (Jira's <= ${CALL_GOALS[PHASES[4]]})`);
     console.log(`ServiceNow lifecycle: Redis round trips ${counted.roundTrips}, commands ${counted.commands.total} per ticket`);
   } finally {
     await sn.close();

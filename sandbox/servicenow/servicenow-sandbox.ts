@@ -270,11 +270,12 @@ const errorBody = (e: ServiceNowApiError) => ({ error: { message: e.message, det
 
 /**
  * The platform's 429: the documented body, `X-RateLimit-Limit`, `X-RateLimit-Remaining: 0`,
- * `X-RateLimit-Reset` (epoch seconds) and, unless the fault leaves it out, `Retry-After`.
+ * `X-RateLimit-Reset` (epoch seconds, on the sandbox's clock) and, unless the fault leaves it out,
+ * `Retry-After`.
  */
-function rateLimited(fault: InjectedFault): Reply {
+function rateLimited(fault: InjectedFault, now: Date): Reply {
   const retryAfter = fault.retryAfter ?? 1;
-  const reset = Math.ceil(Date.now() / 1000) + retryAfter;
+  const reset = Math.ceil(now.getTime() / 1000) + retryAfter;
   const e = new ServiceNowApiError(429, 'Rate limit exceeded', 'Rate limit of 100 requests per hour for Table API exceeded');
   const headers: Record<string, string> = { 'X-RateLimit-Limit': '100', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(reset), 'X-RateLimit-Rule': 'ticket-surface sandbox' };
   if (!fault.withoutRetryAfter) headers['Retry-After'] = String(retryAfter);
@@ -582,7 +583,7 @@ export async function startServiceNowSandbox(options: ServiceNowSandboxOptions =
     if (fault && path.startsWith('/api/')) {
       fault.remaining -= 1;
       if (fault.remaining === 0) faults.splice(faults.indexOf(fault), 1);
-      if (fault.status === 429) return send(res, method, url, rateLimited(fault), call);
+      if (fault.status === 429) return send(res, method, url, rateLimited(fault, clock.now()), call);
       const e = new ServiceNowApiError(fault.status, 'Sandbox fault', 'The sandbox was told to fail this call.');
       return send(res, method, url, { status: fault.status, body: errorBody(e) }, call);
     }

@@ -71,38 +71,58 @@ async function quiet(calls: () => LoggedCall[], quietMs = 600): Promise<number> 
   }
 }
 
+/** One lifecycle walked (see the module comment), its calls counted per phase. */
+export interface WalkedLifecycle {
+  ref: string;
+  phases: PhaseCount[];
+  /** Every call of the lifecycle. */
+  calls: LoggedCall[];
+  /** When it was filed and when the surface was quiet again, epoch ms. */
+  t0: number;
+  end: number;
+}
+
+/**
+ * Files a ticket, waits for its plan and for the surface to be quiet for `quietMs`, approves it,
+ * waits for the result and quiet again; counts the calls per phase.
+ */
+export async function walkLifecycle(w: LifecycleWorld, quietMs = 600): Promise<WalkedLifecycle> {
+  const first = w.calls().length;
+  const t0 = Date.now();
+  const ref = await w.file();
+  const t1 = await until(() => w.shown(ref, 'plan'), 'the plan to be shown');
+  await quiet(w.calls, quietMs);
+  await w.approve(ref);
+  await until(() => w.shown(ref, 'result'), 'the result to be shown');
+  const end = await quiet(w.calls, quietMs);
+  const h = await w.history(ref);
+  const calls = w.calls().slice(first);
+  const bounds = [
+    { name: PHASES[0], from: t0, to: t1 },
+    { name: PHASES[1], from: t1, to: h.approved ?? Number.NaN },
+    { name: PHASES[2], from: h.approved ?? Number.NaN, to: h.applied ?? Number.NaN },
+    { name: PHASES[3], from: h.applied ?? Number.NaN, to: end },
+    { name: PHASES[4], from: t0, to: end },
+  ];
+  return { ref, phases: countPhases(calls, bounds, w.name), calls, t0, end };
+}
+
 /** Runs one lifecycle and counts it (see the module comment). */
 export async function countLifecycle(w: LifecycleWorld, redisPort: number): Promise<LifecycleCount> {
   const probe = new Redis(w.redisUrl, { lazyConnect: true });
   await probe.connect();
   try {
-    const first = w.calls().length;
     const writes = countRedisWrites(redisPort, [probe]);
     const stats0 = await commandStats(probe);
-    const t0 = Date.now();
-    const ref = await w.file();
-    const t1 = await until(() => w.shown(ref, 'plan'), 'the plan to be shown');
-    await quiet(w.calls);
-    await w.approve(ref);
-    await until(() => w.shown(ref, 'result'), 'the result to be shown');
-    const end = await quiet(w.calls);
+    const walked = await walkLifecycle(w);
     const stats1 = await commandStats(probe);
     const lifecycleWrites = writes.count();
     // The same length of idle time: what the workers ask of Redis while nothing happens.
-    const idleMs = end - t0;
+    const idleMs = walked.end - walked.t0;
     await sleep(idleMs);
     const stats2 = await commandStats(probe);
     const idleWrites = writes.count() - lifecycleWrites;
     writes.stop();
-    const h = await w.history(ref);
-    const calls = w.calls().slice(first);
-    const bounds = [
-      { name: PHASES[0], from: t0, to: t1 },
-      { name: PHASES[1], from: t1, to: h.approved ?? Number.NaN },
-      { name: PHASES[2], from: h.approved ?? Number.NaN, to: h.applied ?? Number.NaN },
-      { name: PHASES[3], from: h.applied ?? Number.NaN, to: end },
-      { name: PHASES[4], from: t0, to: end },
-    ];
     const lifecycle = statsDelta(stats0, stats1);
     const idle = statsDelta(stats1, stats2);
     const commands: CommandStats = { byCommand: new Map(), total: lifecycle.total - idle.total };
@@ -111,11 +131,11 @@ export async function countLifecycle(w: LifecycleWorld, redisPort: number): Prom
       if (d > 0) commands.byCommand.set(k, d);
     }
     return {
-      phases: countPhases(calls, bounds, w.name),
+      phases: walked.phases,
       commands,
       roundTrips: lifecycleWrites - idleWrites,
       idle: { roundTrips: idleWrites, commands: idle.total, seconds: idleMs / 1000 },
-      calls,
+      calls: walked.calls,
     };
   } finally {
     probe.disconnect();

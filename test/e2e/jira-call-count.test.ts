@@ -12,11 +12,10 @@ import { join } from 'node:path';
 import { createLogger } from '../../src/engine/logger.ts';
 import { startStoryWorld, type StoryWorld } from '../../src/demo/story.ts';
 import { syncStoryForms } from '../../src/demo/story-steps.ts';
-import { waitFor } from '../../src/demo/wait.ts';
-import { countPhases, type PhaseCount } from '../../bench/lib/call-count.ts';
+import type { PhaseCount } from '../../bench/lib/call-count.ts';
 import { noopWorldOptions } from '../../bench/lib/noop-request.ts';
 import { jiraLifecycle } from '../../bench/lib/surface-lifecycles.ts';
-import type { LifecycleWorld } from '../../bench/lib/lifecycle-count.ts';
+import { walkLifecycle, type LifecycleWorld } from '../../bench/lib/lifecycle-count.ts';
 
 const ops = { actor: 'platform-admin', surface: 'cli' as const };
 let world: StoryWorld;
@@ -37,34 +36,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Waits until the sandbox answered no call for a while (the service's writes of a phase are done). */
-async function quiet(w: LifecycleWorld): Promise<number> {
-  for (;;) {
-    const last = w.calls().at(-1)?.at.getTime() ?? 0;
-    if (Date.now() - last >= 800) return Date.now();
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** One ticket's lifecycle, its calls counted per phase. */
-async function lifecycle(w: LifecycleWorld): Promise<PhaseCount[]> {
-  const first = w.calls().length;
-  const t0 = Date.now();
-  const ref = await w.file();
-  const planShown = await waitFor(() => w.shown(ref, 'plan'), 'the plan in the ticket');
-  await quiet(w);
-  await w.approve(ref);
-  await waitFor(() => w.shown(ref, 'result'), 'the result in the ticket');
-  const end = await quiet(w);
-  const h = await w.history(ref);
-  return countPhases(w.calls().slice(first), [
-    { name: 'created -> plan visible', from: t0, to: planShown },
-    { name: 'approval', from: planShown, to: h.approved! },
-    { name: 'apply', from: h.approved!, to: h.applied! },
-    { name: 'result', from: h.applied!, to: end },
-    { name: 'whole lifecycle', from: t0, to: end },
-  ], w.name);
-}
+/** One ticket's lifecycle, its calls counted per phase (quiet: no call answered for 800 ms). */
+const lifecycle = async (w: LifecycleWorld): Promise<PhaseCount[]> => (await walkLifecycle(w, 800)).phases;
 
 test('one ticket costs 2 to 3 Jira calls to its plan and 10 over its lifecycle, none of them avoidable', { timeout: 180_000 }, async () => {
   let n = 0;

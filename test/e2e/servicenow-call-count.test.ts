@@ -15,10 +15,8 @@ import { shiftedClock } from '../../src/demo/story.ts';
 import { startServiceNowWorld, type ServiceNowWorld } from '../../src/demo/servicenow-world.ts';
 import { syncServiceNowForms, workNotes } from '../../src/demo/servicenow-steps.ts';
 import type { WorkflowNotice } from '../../src/workflow/workflow.ts';
-import { waitFor } from '../../src/demo/wait.ts';
-import { countPhases, type PhaseCount } from '../../bench/lib/call-count.ts';
 import { serviceNowLifecycle } from '../../bench/lib/surface-lifecycles.ts';
-import type { LifecycleWorld } from '../../bench/lib/lifecycle-count.ts';
+import { walkLifecycle, type LifecycleWorld, type WalkedLifecycle } from '../../bench/lib/lifecycle-count.ts';
 
 const ops = { actor: 'platform-admin', surface: 'cli' as const };
 /** The world's clock: inside the staging change window. */
@@ -48,35 +46,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Waits until the sandbox answered no call for a while (the service's writes of a phase are done). */
-async function quiet(w: LifecycleWorld): Promise<number> {
-  for (;;) {
-    const last = w.calls().at(-1)?.at.getTime() ?? 0;
-    if (Date.now() - last >= 1_000) return Date.now();
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** One requested item's lifecycle, its calls counted per phase. */
-async function lifecycle(w: LifecycleWorld): Promise<{ ref: string; phases: PhaseCount[] }> {
-  const first = w.calls().length;
-  const t0 = Date.now();
-  const ref = await w.file();
-  const planShown = await waitFor(() => w.shown(ref, 'plan'), 'the plan in the requested item');
-  await quiet(w);
-  await w.approve(ref);
-  await waitFor(() => w.shown(ref, 'result'), 'the result in the requested item');
-  const end = await quiet(w);
-  const h = await w.history(ref);
-  const phases = countPhases(w.calls().slice(first), [
-    { name: 'created -> plan visible', from: t0, to: planShown },
-    { name: 'approval', from: planShown, to: h.approved! },
-    { name: 'apply', from: h.approved!, to: h.applied! },
-    { name: 'result', from: h.applied!, to: end },
-    { name: 'whole lifecycle', from: t0, to: end },
-  ], w.name);
-  return { ref, phases };
-}
+/** One requested item's lifecycle, its calls counted per phase (quiet: no call answered for 1 s). */
+const lifecycle = (w: LifecycleWorld): Promise<WalkedLifecycle> => walkLifecycle(w, 1_000);
 
 test('one database request costs 9 to 10 ServiceNow calls to its plan and 23 over its lifecycle, none of them avoidable', { timeout: 240_000 }, async () => {
   let n = 0;

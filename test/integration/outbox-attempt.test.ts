@@ -8,13 +8,13 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { useRedis, uniqueName } from '../helpers/redis.ts';
-import { createLogger } from '../../src/engine/logger.ts';
+import { useRedis } from '../helpers/redis.ts';
+import { startOutboxOnly } from '../helpers/outbox-workers.ts';
 import { waitFor } from '../../src/demo/wait.ts';
-import { jobId, queueNames, WorkflowQueues } from '../../src/queue/queues.ts';
-import { WorkflowWorkers, type NoticeAttempt } from '../../src/queue/workers.ts';
+import { jobId, type WorkflowQueues } from '../../src/queue/queues.ts';
+import type { NoticeAttempt } from '../../src/queue/workers.ts';
 import { UserError } from '../../src/engine/errors.ts';
-import type { RequestWorkflow, WorkflowNotice } from '../../src/workflow/workflow.ts';
+import type { WorkflowNotice } from '../../src/workflow/workflow.ts';
 
 const redis = useRedis();
 let conn: Redis;
@@ -26,34 +26,12 @@ const writes = new Map<string, (run: number) => Promise<void>>();
 const seen = new Map<string, boolean[]>();
 
 before(async () => {
-  await redis.ready();
-  conn = redis.client();
-  const name = uniqueName('outbox-attempt');
-  keyPrefix = `${name}:`;
-  const names = queueNames(name);
-  queues = new WorkflowQueues({ connection: conn, names });
-  const workers = new WorkflowWorkers({
-    connection: conn,
-    redis: conn,
-    names,
-    keyPrefix,
-    workflow: {} as RequestWorkflow,
-    intake: {},
-    outbox: {
-      deliver: async (n: WorkflowNotice, _log, attempt: NoticeAttempt) => {
-        const runs = seen.get(n.key) ?? [];
-        runs.push(attempt.first);
-        seen.set(n.key, runs);
-        await writes.get(n.key)?.(runs.length - 1);
-      },
-    },
-    logger: createLogger('silent'),
-  });
-  workers.start();
-  redis.cleanup(async () => {
-    await workers.close();
-    await queues.close();
-  });
+  ({ conn, queues, keyPrefix } = await startOutboxOnly(redis, 'outbox-attempt', async (n: WorkflowNotice, _log, attempt: NoticeAttempt) => {
+    const runs = seen.get(n.key) ?? [];
+    runs.push(attempt.first);
+    seen.set(n.key, runs);
+    await writes.get(n.key)?.(runs.length - 1);
+  }));
 });
 
 async function written(key: string, promoteRetries = false): Promise<void> {

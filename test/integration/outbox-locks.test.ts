@@ -6,12 +6,11 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { useRedis, uniqueName } from '../helpers/redis.ts';
-import { createLogger } from '../../src/engine/logger.ts';
+import { useRedis } from '../helpers/redis.ts';
+import { startOutboxOnly } from '../helpers/outbox-workers.ts';
 import { waitFor } from '../../src/demo/wait.ts';
-import { jobId, queueNames, WorkflowQueues } from '../../src/queue/queues.ts';
-import { WorkflowWorkers } from '../../src/queue/workers.ts';
-import type { RequestWorkflow, WorkflowNotice } from '../../src/workflow/workflow.ts';
+import { jobId, type WorkflowQueues } from '../../src/queue/queues.ts';
+import type { WorkflowNotice } from '../../src/workflow/workflow.ts';
 
 const redis = useRedis();
 const LOCK_TTL_MS = 900;
@@ -23,34 +22,16 @@ const writes = new Map<string, (n: WorkflowNotice) => Promise<void>>();
 const journal: string[] = [];
 
 before(async () => {
-  await redis.ready();
-  conn = redis.client();
-  const name = uniqueName('outbox-locks');
-  keyPrefix = `${name}:`;
-  const names = queueNames(name);
-  queues = new WorkflowQueues({ connection: conn, names });
-  const workers = new WorkflowWorkers({
-    connection: conn,
-    redis: conn,
-    names,
-    keyPrefix,
-    workflow: {} as RequestWorkflow,
-    intake: {},
-    outbox: {
-      deliver: async (n) => {
-        journal.push(`${n.key} start`);
-        await writes.get(n.key)?.(n);
-        journal.push(`${n.key} end`);
-      },
+  ({ conn, queues, keyPrefix } = await startOutboxOnly(
+    redis,
+    'outbox-locks',
+    async (n) => {
+      journal.push(`${n.key} start`);
+      await writes.get(n.key)?.(n);
+      journal.push(`${n.key} end`);
     },
-    logger: createLogger('silent'),
-    lockTtlMs: { outbox: LOCK_TTL_MS },
-  });
-  workers.start();
-  redis.cleanup(async () => {
-    await workers.close();
-    await queues.close();
-  });
+    { lockTtlMs: { outbox: LOCK_TTL_MS } },
+  ));
 });
 
 const lockKey = (requestId: string) => `${keyPrefix}outbox:lock:${requestId}`;

@@ -86,11 +86,24 @@ async function startService(redisUrl: string): Promise<{ url: string; close(): P
   const { startRuntime } = (await import(`${from.dir}/runtime.${from.ext}`)) as typeof import('../src/runtime.ts');
   const { createLogger } = (await import(`${from.dir}/engine/logger.${from.ext}`)) as typeof import('../src/engine/logger.ts');
   const dataDir = mkdtempSync(join(tmpdir(), 'ts-bench-ingest-'));
-  const config = loadConfig({
+  const config = loadConfig(await serviceSettings(redisUrl, dataDir, 0));
+  const runtime = await startRuntime({ config, logger: createLogger('silent'), http: true, workers: false });
+  return {
+    url: runtime.url!,
+    close: async () => {
+      await runtime.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The service's settings in both ingest targets: workers off, Jira configured against the stub. */
+async function serviceSettings(redisUrl: string, dataDir: string, port: number): Promise<Record<string, string>> {
+  return {
     REDIS_URL: redisUrl,
     DATA_DIR: dataDir,
     HOST: '127.0.0.1',
-    PORT: '0',
+    PORT: String(port),
     LOG_LEVEL: 'silent',
     RUN_WORKERS: 'false',
     // Intake only asks who the service is (to drop its own echoes); any other call fails loudly.
@@ -99,14 +112,6 @@ async function startService(redisUrl: string): Promise<{ url: string; close(): P
     JIRA_API_TOKEN: 'bench-token',
     JIRA_WEBHOOK_SECRET: SECRET,
     JIRA_CONFIG_FILE: 'examples/jira-config.yaml',
-  });
-  const runtime = await startRuntime({ config, logger: createLogger('silent'), http: true, workers: false });
-  return {
-    url: runtime.url!,
-    close: async () => {
-      await runtime.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
   };
 }
 
@@ -564,7 +569,7 @@ async function deployedPhase(redisUrl: string, load: ChildProcess, [warmSeconds,
   const { freePort } = await import('../src/engine/redis-server.ts');
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'ts-bench-ingest-deployed-'));
-  const env = { ...process.env, REDIS_URL: redisUrl, DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent', RUN_WORKERS: 'false', JIRA_BASE_URL: await stubJira(), JIRA_EMAIL: 'bench@example.invalid', JIRA_API_TOKEN: 'bench-token', JIRA_WEBHOOK_SECRET: SECRET, JIRA_CONFIG_FILE: 'examples/jira-config.yaml', SECRETS_KEY: randomBytes(32).toString('base64') };
+  const env = { ...process.env, ...(await serviceSettings(redisUrl, dataDir, port)), SECRETS_KEY: randomBytes(32).toString('base64') };
   const service = spawn(process.execPath, ['dist/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   children.add(service);
   try {

@@ -11,7 +11,8 @@ import { useRedis, uniqueName } from '../helpers/redis.ts';
 import { createLogger } from '../../src/engine/logger.ts';
 import { waitFor } from '../../src/demo/wait.ts';
 import { deliveryJobId, jobId, queueNames, WorkflowQueues, type IntakeJobData } from '../../src/queue/queues.ts';
-import { WorkflowWorkers, type NoticeAttempt } from '../../src/queue/workers.ts';
+import { WorkflowWorkers, type NoticeAttempt, type OutboxWriter } from '../../src/queue/workers.ts';
+import type { Redis } from 'ioredis';
 import type { RequestWorkflow } from '../../src/workflow/workflow.ts';
 
 const redis = useRedis();
@@ -64,6 +65,21 @@ test('a delivery whose worker is killed twice while handling it is taken over an
   await queues.close();
 });
 
+/** Outbox-only workers on queues `name` whose dead worker's job is taken over quickly (400 ms lock). */
+function outboxWorkers(conn: Redis, name: string, deliver: OutboxWriter['deliver']): WorkflowWorkers {
+  return new WorkflowWorkers({
+    connection: conn,
+    redis: conn,
+    names: queueNames(name),
+    keyPrefix: `${name}:`,
+    workflow: {} as RequestWorkflow,
+    intake: {},
+    outbox: { deliver },
+    logger: createLogger('silent'),
+    stalled: { lockDurationMs: 400, intervalMs: 200 },
+  });
+}
+
 test('a ticket write whose worker died under it is not a first attempt when taken over', async () => {
   await redis.ready();
   const conn = redis.client();
@@ -71,23 +87,11 @@ test('a ticket write whose worker died under it is not a first attempt when take
   const names = queueNames(name);
   const queues = new WorkflowQueues({ connection: conn, names });
   const attempts: boolean[] = [];
+  // The first run never finishes: its worker dies under it, perhaps after posting.
   const workers = () =>
-    new WorkflowWorkers({
-      connection: conn,
-      redis: conn,
-      names,
-      keyPrefix: `${name}:`,
-      workflow: {} as RequestWorkflow,
-      intake: {},
-      outbox: {
-        // The first run never finishes: its worker dies under it, perhaps after posting.
-        deliver: async (_n, _log, attempt: NoticeAttempt) => {
-          attempts.push(attempt.first);
-          if (attempts.length === 1) await new Promise(() => undefined);
-        },
-      },
-      logger: createLogger('silent'),
-      stalled: { lockDurationMs: 400, intervalMs: 200 },
+    outboxWorkers(conn, name, async (_n, _log, attempt: NoticeAttempt) => {
+      attempts.push(attempt.first);
+      if (attempts.length === 1) await new Promise(() => undefined);
     });
   const key = 'r-dead:applied:1';
   await queues.notify({ requestId: 'r-dead', message: 'applied', key });
@@ -112,23 +116,11 @@ test("the notices of one step taken over from a dead worker after the first was 
   const names = queueNames(name);
   const queues = new WorkflowQueues({ connection: conn, names });
   const attempts: string[] = [];
+  // The first run writes the event, then dies under the status write.
   const workers = () =>
-    new WorkflowWorkers({
-      connection: conn,
-      redis: conn,
-      names,
-      keyPrefix: `${name}:`,
-      workflow: {} as RequestWorkflow,
-      intake: {},
-      outbox: {
-        // The first run writes the event, then dies under the status write.
-        deliver: async (n, _log, attempt: NoticeAttempt) => {
-          attempts.push(`${n.message}:${attempt.first ? 'first' : 'again'}`);
-          if (attempts.length === 2) await new Promise(() => undefined);
-        },
-      },
-      logger: createLogger('silent'),
-      stalled: { lockDurationMs: 400, intervalMs: 200 },
+    outboxWorkers(conn, name, async (n, _log, attempt: NoticeAttempt) => {
+      attempts.push(`${n.message}:${attempt.first ? 'first' : 'again'}`);
+      if (attempts.length === 2) await new Promise(() => undefined);
     });
   const key = 'r-dead:applied+status:2';
   await queues.notify({

@@ -133,7 +133,8 @@ test('Pat promotes checkout-api 2.13.2 → 2.14.0 in production: approved on Mon
   assert.match(status.text, /Scheduled for Tue 2026-11-24 10:00 Europe\/Berlin \(09:00 UTC\)/);
 
   // The apply waits in BullMQ as a job delayed until the opening; nothing has changed yet.
-  const job = await world.runtime.queues.requests.getJob(jobId(`${scheduled.id}:apply:${scheduled.revision}`));
+  // Owed with the state change, handed to the queue by the outbox relay moments later.
+  const job = await waitFor(() => world.runtime.queues.requests.getJob(jobId(`${scheduled.id}:apply:${scheduled.revision}`)), 'a delayed apply job');
   assert.ok(job, 'a delayed apply job');
   assert.equal(await job.isDelayed(), true);
   // The job's due instant in real time, moved by the test clock's constant offset, against the

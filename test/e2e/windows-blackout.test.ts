@@ -53,7 +53,8 @@ async function outboxIdle(): Promise<void> {
 }
 
 async function delayedApply(r: Request) {
-  const job = await world.runtime.queues.requests.getJob(jobId(`${r.id}:apply:${r.revision}`));
+  // The job is owed with the state change and handed to the queue by the outbox relay moments later.
+  const job = await waitFor(() => world.runtime.queues.requests.getJob(jobId(`${r.id}:apply:${r.revision}`)), `a delayed apply job for revision ${r.revision}`);
   assert.ok(job, `a delayed apply job for revision ${r.revision}`);
   assert.equal(await job.isDelayed(), true);
   return job;
